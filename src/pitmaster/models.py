@@ -1,0 +1,227 @@
+"""Domain objects: frozen dataclasses built from store rows, and the status enums."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]+")
+NAME_MAX_LENGTH = 255
+DEFAULT_QUEUE = "default"
+
+
+class Status(StrEnum):
+    """The status of a job execution (barbeque's names, plus ``cancelled``)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+    RETRIED = "retried"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({Status.SUCCESS, Status.FAILED, Status.ERROR, Status.CANCELLED})
+
+
+class AttemptState(StrEnum):
+    """Where one run of an execution is: claimed, running in a container, or ended."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    ENDED = "ended"
+
+
+@dataclass(frozen=True)
+class App:
+    id: int
+    name: str
+    docker_image: str
+    description: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> App:
+        return cls(
+            id=row["id"],
+            name=row["name"],
+            docker_image=row["docker_image"],
+            description=row["description"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+
+@dataclass(frozen=True)
+class JobDefinition:
+    id: int
+    app: str
+    job: str
+    command: tuple[str, ...]
+    description: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> JobDefinition:
+        return cls(
+            id=row["id"],
+            app=row["app"],
+            job=row["job"],
+            command=tuple(row["command"]),
+            description=row["description"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+
+@dataclass(frozen=True)
+class JobQueue:
+    id: int
+    name: str
+    description: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> JobQueue:
+        return cls(
+            id=row["id"],
+            name=row["name"],
+            description=row["description"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+
+@dataclass(frozen=True)
+class Execution:
+    """One enqueued message and how it ended; its output lives on its attempts."""
+
+    id: int
+    message_id: str
+    application: str
+    job: str
+    queue: str
+    message: Any
+    status: Status
+    reason: str | None
+    exit_code: int | None
+    created_at: datetime
+    run_after: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Execution:
+        return cls(
+            id=row["id"],
+            message_id=row["message_id"],
+            application=row["application"],
+            job=row["job"],
+            queue=row["queue"],
+            message=row["message"],
+            status=Status(row["status"]),
+            reason=row["reason"],
+            exit_code=row["exit_code"],
+            created_at=row["created_at"],
+            run_after=row["run_after"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+        )
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One run of an execution in one container (named ``pitmaster-<id>``)."""
+
+    id: int
+    execution_id: int
+    number: int
+    state: AttemptState
+    worker_id: str | None
+    docker_host: str | None
+    container_id: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    recorded_at: datetime | None
+    exit_code: int | None
+    status: Status | None
+    reason: str | None
+    stdout: str | None
+    stderr: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Attempt:
+        return cls(
+            id=row["id"],
+            execution_id=row["execution_id"],
+            number=row["number"],
+            state=AttemptState(row["state"]),
+            worker_id=row["worker_id"],
+            docker_host=row["docker_host"],
+            container_id=row["container_id"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            recorded_at=row["recorded_at"],
+            exit_code=row["exit_code"],
+            status=Status(row["status"]) if row["status"] else None,
+            reason=row["reason"],
+            stdout=row["stdout"],
+            stderr=row["stderr"],
+        )
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a runner needs to start one attempt, taken under a lease."""
+
+    attempt_id: int
+    attempt_number: int
+    execution: Execution
+    docker_image: str | None
+    command: tuple[str, ...] | None
+
+    @property
+    def container_name(self) -> str:
+        return container_name(self.attempt_id)
+
+
+@dataclass(frozen=True)
+class RunningAttempt:
+    """A started attempt the poller has to watch until it ends."""
+
+    attempt_id: int
+    execution_id: int
+    message_id: str
+    container_id: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an attempt ended, as recorded: what the poller hands to the store."""
+
+    status: Status
+    reason: str
+    exit_code: int | None
+    finished_at: datetime | None
+    stdout: str
+    stderr: str
+
+
+def container_name(attempt_id: int) -> str:
+    return f"pitmaster-{attempt_id}"
+
+
+def is_valid_name(name: str) -> bool:
+    return len(name) <= NAME_MAX_LENGTH and NAME_PATTERN.fullmatch(name) is not None

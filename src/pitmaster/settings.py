@@ -1,0 +1,62 @@
+"""Every setting of pitmaster, read from ``PITMASTER_*`` environment variables.
+
+A ``Settings`` object is built once at start and passed to whatever needs it;
+nothing reads the environment after that.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class Settings(BaseSettings):
+    """pitmaster's configuration; each field is also ``PITMASTER_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="PITMASTER_", frozen=True)
+
+    database_url: str = Field(
+        default="sqlite:///pitmaster.db",
+        description="SQLAlchemy URL: sqlite:///path or postgresql://user:pass@host/db",
+    )
+    host: str = Field(default="127.0.0.1", description="address the HTTP server listens on")
+    port: int = Field(default=8000, ge=0, le=65535, description="port the HTTP server listens on")
+    public_url: str | None = Field(
+        default=None,
+        description="base URL users reach the server at, for html_url (default: the request's)",
+    )
+    poll_interval: float = Field(
+        default=1.0, gt=0, description="seconds between two sweeps of running executions"
+    )
+    runner_threads: int = Field(
+        default=2, ge=1, le=64, description="threads that claim and start executions"
+    )
+    lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="how long a claim stays with a worker before another may take it over",
+    )
+    log_limit_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="bytes of stdout and of stderr kept per attempt"
+    )
+    docker_host: str | None = Field(
+        default=None, description="Docker engine to run jobs on (default: DOCKER_HOST or local)"
+    )
+    pull_missing_images: bool = Field(
+        default=True, description="pull an image that is not present locally before giving up"
+    )
+    worker_id: str = Field(
+        default_factory=_default_worker_id, description="name this worker records its claims under"
+    )
+    shutdown_grace: float = Field(
+        default=2.0, gt=0, description="seconds a stopping worker waits for in-flight starts"
+    )
+    log_level: str = Field(default="INFO", description="logging level: DEBUG, INFO, WARNING")

@@ -1,0 +1,135 @@
+"""The tables, as SQLAlchemy Core metadata. Migrations create them; the store queries them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit key.
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python, whatever the database keeps."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _timestamps() -> list[sa.Column[Any]]:
+    return [
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+    ]
+
+
+apps = sa.Table(
+    "apps",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("docker_image", sa.String(1024), nullable=False),
+    sa.Column("description", sa.Text(), nullable=False, default=""),
+    *_timestamps(),
+)
+
+job_definitions = sa.Table(
+    "job_definitions",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("app_id", Id, sa.ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("job", sa.String(255), nullable=False),
+    sa.Column("command", sa.JSON(), nullable=False),
+    sa.Column("description", sa.Text(), nullable=False, default=""),
+    *_timestamps(),
+    sa.UniqueConstraint("app_id", "job"),
+)
+
+job_queues = sa.Table(
+    "job_queues",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("description", sa.Text(), nullable=False, default=""),
+    *_timestamps(),
+)
+
+# Executions keep the app, job and queue by name, so that history outlives a
+# deleted definition; the runner looks the definition up when it claims.
+job_executions = sa.Table(
+    "job_executions",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("message_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("application", sa.String(255), nullable=False),
+    sa.Column("job", sa.String(255), nullable=False),
+    sa.Column("queue", sa.String(255), nullable=False),
+    sa.Column("message", sa.JSON(none_as_null=False), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=True),
+    sa.Column("exit_code", sa.Integer(), nullable=True),
+    sa.Column("run_after", UTCDateTime(), nullable=False),
+    sa.Column("started_at", UTCDateTime(), nullable=True),
+    sa.Column("finished_at", UTCDateTime(), nullable=True),
+    sa.Column("current_attempt_id", Id, nullable=True),
+    sa.Column("claimed_by", sa.String(255), nullable=True),
+    sa.Column("lease_expires_at", UTCDateTime(), nullable=True),
+    *_timestamps(),
+    sa.Index(None, "status", "run_after", "id"),
+    sa.Index(None, "application", "job", "id"),
+    sa.Index(None, "queue", "id"),
+)
+
+attempts = sa.Table(
+    "attempts",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column(
+        "execution_id",
+        Id,
+        sa.ForeignKey("job_executions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("number", sa.Integer(), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("worker_id", sa.String(255), nullable=True),
+    sa.Column("docker_host", sa.String(255), nullable=True),
+    sa.Column("container_id", sa.String(128), nullable=True),
+    sa.Column("started_at", UTCDateTime(), nullable=True),
+    sa.Column("finished_at", UTCDateTime(), nullable=True),
+    sa.Column("recorded_at", UTCDateTime(), nullable=True),
+    sa.Column("exit_code", sa.Integer(), nullable=True),
+    sa.Column("status", sa.String(16), nullable=True),
+    sa.Column("reason", sa.Text(), nullable=True),
+    sa.Column("stdout", sa.Text(), nullable=True),
+    sa.Column("stderr", sa.Text(), nullable=True),
+    *_timestamps(),
+    sa.UniqueConstraint("execution_id", "number"),
+    sa.Index(None, "state", "docker_host"),
+)

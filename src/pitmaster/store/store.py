@@ -1,0 +1,584 @@
+"""Every query pitmaster makes. Nothing outside this module writes SQL.
+
+State changes are compare-and-set updates (``WHERE id = :id AND state = :expected``):
+the caller whose update changed a row is the one that goes on to the side
+effects, so two workers racing on one execution produce one result.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command as alembic_command
+from alembic.config import Config as AlembicConfig
+
+from pitmaster.errors import Conflict, InvalidInput, NotFound, StoreError
+from pitmaster.models import (
+    DEFAULT_QUEUE,
+    App,
+    Attempt,
+    AttemptState,
+    Claim,
+    Execution,
+    JobDefinition,
+    JobQueue,
+    Outcome,
+    RunningAttempt,
+    Status,
+)
+from pitmaster.store.engine import WRITE_INTENT, create_engine
+from pitmaster.store.schema import apps, attempts, job_definitions, job_executions, job_queues
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ExecutionFilter:
+    application: str | None = None
+    job: str | None = None
+    queue: str | None = None
+    status: Status | None = None
+
+
+@dataclass(frozen=True)
+class ExecutionPage:
+    items: list[Execution]
+    next_cursor: str | None
+
+
+_ACTIVE_STATUSES = (Status.PENDING.value, Status.RUNNING.value)
+_LIVE_ATTEMPT_STATES = (AttemptState.STARTING.value, AttemptState.RUNNING.value)
+
+
+class Store:
+    """The database behind pitmaster: SQLite by default, PostgreSQL for many hosts."""
+
+    def __init__(self, database_url: str, clock: Clock = utc_now) -> None:
+        self._engine = create_engine(database_url)
+        self._now = clock
+
+    @property
+    def dialect(self) -> str:
+        return self._engine.dialect.name
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # -- connections -------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[sa.Connection]:
+        try:
+            with self._engine.connect() as connection:
+                if write:
+                    connection = connection.execution_options(**{WRITE_INTENT: True})
+                with connection.begin():
+                    yield connection
+        except sa.exc.IntegrityError:
+            raise
+        except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DatabaseError) as exc:
+            raise StoreError(f"database unavailable: {exc.orig or exc}") from exc
+
+    def _write(self) -> Any:
+        return self._transaction(write=True)
+
+    def _read(self) -> Any:
+        return self._transaction(write=False)
+
+    def migrate(self) -> None:
+        """Bring the schema up to date (idempotent; run on every start)."""
+        config = AlembicConfig()
+        config.set_main_option(
+            "script_location", str(resources.files("pitmaster.store") / "migrations")
+        )
+        with self._write() as connection:
+            config.attributes["connection"] = connection
+            alembic_command.upgrade(config, "head")
+
+    # -- apps --------------------------------------------------------------
+
+    def create_app(self, name: str, docker_image: str, description: str = "") -> App:
+        now = self._now()
+        values = {"name": name, "docker_image": docker_image, "description": description}
+        try:
+            with self._write() as conn:
+                conn.execute(apps.insert().values(**values, created_at=now, updated_at=now))
+        except sa.exc.IntegrityError as exc:
+            raise Conflict(f"app {name!r} already exists") from exc
+        return self.get_app(name)
+
+    def get_app(self, name: str) -> App:
+        with self._read() as conn:
+            row = conn.execute(sa.select(apps).where(apps.c.name == name)).mappings().first()
+        if row is None:
+            raise NotFound(f"app {name!r} does not exist")
+        return App.from_row(row)
+
+    def list_apps(self) -> list[App]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(apps).order_by(apps.c.name)).mappings().all()
+        return [App.from_row(row) for row in rows]
+
+    def update_app(self, name: str, changes: Mapping[str, Any]) -> App:
+        self._update_by_name(apps, name, changes, f"app {name!r} does not exist")
+        return self.get_app(name)
+
+    def delete_app(self, name: str) -> None:
+        """Delete an app and its job definitions; its executions stay as history."""
+        with self._write() as conn:
+            deleted = conn.execute(apps.delete().where(apps.c.name == name)).rowcount
+        if deleted == 0:
+            raise NotFound(f"app {name!r} does not exist")
+
+    def _update_by_name(
+        self, table: sa.Table, name: str, changes: Mapping[str, Any], missing: str
+    ) -> None:
+        with self._write() as conn:
+            updated = conn.execute(
+                table.update()
+                .where(table.c.name == name)
+                .values(**changes, updated_at=self._now())
+            ).rowcount
+        if updated == 0:
+            raise NotFound(missing)
+
+    # -- job definitions ---------------------------------------------------
+
+    def _job_definition_query(self) -> sa.Select[Any]:
+        return sa.select(
+            job_definitions, apps.c.name.label("app"), apps.c.docker_image
+        ).join(apps, apps.c.id == job_definitions.c.app_id)
+
+    def create_job_definition(
+        self, app: str, job: str, command: Sequence[str], description: str = ""
+    ) -> JobDefinition:
+        now = self._now()
+        app_id = self.get_app(app).id
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    job_definitions.insert().values(
+                        app_id=app_id,
+                        job=job,
+                        command=list(command),
+                        description=description,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+        except sa.exc.IntegrityError as exc:
+            raise Conflict(f"job definition {app}/{job} already exists") from exc
+        return self.get_job_definition(app, job)
+
+    def get_job_definition(self, app: str, job: str) -> JobDefinition:
+        query = self._job_definition_query().where(apps.c.name == app, job_definitions.c.job == job)
+        with self._read() as conn:
+            row = conn.execute(query).mappings().first()
+        if row is None:
+            self.get_app(app)  # says which of the two is missing
+            raise NotFound(f"job definition {app}/{job} does not exist")
+        return JobDefinition.from_row(row)
+
+    def list_job_definitions(self, app: str) -> list[JobDefinition]:
+        self.get_app(app)
+        query = (
+            self._job_definition_query()
+            .where(apps.c.name == app)
+            .order_by(job_definitions.c.job)
+        )
+        with self._read() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [JobDefinition.from_row(row) for row in rows]
+
+    def update_job_definition(self, app: str, job: str, changes: Mapping[str, Any]) -> JobDefinition:
+        definition = self.get_job_definition(app, job)
+        values = dict(changes)
+        if "command" in values:
+            values["command"] = list(values["command"])
+        with self._write() as conn:
+            conn.execute(
+                job_definitions.update()
+                .where(job_definitions.c.id == definition.id)
+                .values(**values, updated_at=self._now())
+            )
+        return self.get_job_definition(app, job)
+
+    def delete_job_definition(self, app: str, job: str) -> None:
+        definition = self.get_job_definition(app, job)
+        with self._write() as conn:
+            conn.execute(job_definitions.delete().where(job_definitions.c.id == definition.id))
+
+    # -- job queues --------------------------------------------------------
+
+    def create_queue(self, name: str, description: str = "") -> JobQueue:
+        now = self._now()
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    job_queues.insert().values(
+                        name=name, description=description, created_at=now, updated_at=now
+                    )
+                )
+        except sa.exc.IntegrityError as exc:
+            raise Conflict(f"job queue {name!r} already exists") from exc
+        return self.get_queue(name)
+
+    def get_queue(self, name: str) -> JobQueue:
+        with self._read() as conn:
+            row = (
+                conn.execute(sa.select(job_queues).where(job_queues.c.name == name))
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise NotFound(f"job queue {name!r} does not exist")
+        return JobQueue.from_row(row)
+
+    def list_queues(self) -> list[JobQueue]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(job_queues).order_by(job_queues.c.name)).mappings().all()
+        return [JobQueue.from_row(row) for row in rows]
+
+    def update_queue(self, name: str, changes: Mapping[str, Any]) -> JobQueue:
+        self._update_by_name(job_queues, name, changes, f"job queue {name!r} does not exist")
+        return self.get_queue(name)
+
+    def delete_queue(self, name: str) -> None:
+        if name == DEFAULT_QUEUE:
+            raise Conflict(f"the {DEFAULT_QUEUE!r} queue always exists and cannot be deleted")
+        with self._write() as conn:
+            active = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(job_executions)
+                .where(job_executions.c.queue == name, job_executions.c.status.in_(_ACTIVE_STATUSES))
+            ).scalar_one()
+            if active:
+                raise Conflict(
+                    f"job queue {name!r} has {active} pending or running executions; "
+                    "delete it when they have ended"
+                )
+            deleted = conn.execute(job_queues.delete().where(job_queues.c.name == name)).rowcount
+        if deleted == 0:
+            raise NotFound(f"job queue {name!r} does not exist")
+
+    # -- enqueue and read executions ---------------------------------------
+
+    def enqueue(
+        self,
+        application: str,
+        job: str,
+        queue: str,
+        message: Any,
+        delay_seconds: float = 0,
+    ) -> Execution:
+        """Store a new pending execution; it is durable once this returns."""
+        if delay_seconds < 0:
+            raise InvalidInput("delay_seconds must not be negative")
+        now = self._now()
+        with self._write() as conn:
+            self._check_enqueue_target(conn, application, job, queue)
+            inserted = conn.execute(
+                job_executions.insert()
+                .values(
+                    message_id=str(uuid.uuid4()),
+                    application=application,
+                    job=job,
+                    queue=queue,
+                    message=message,
+                    status=Status.PENDING.value,
+                    run_after=now + timedelta(seconds=delay_seconds),
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(job_executions)
+            )
+            row = inserted.mappings().one()
+        return Execution.from_row(row)
+
+    @staticmethod
+    def _check_enqueue_target(conn: sa.Connection, application: str, job: str, queue: str) -> None:
+        app_id = conn.execute(sa.select(apps.c.id).where(apps.c.name == application)).scalar()
+        if app_id is None:
+            raise NotFound(f"application {application!r} does not exist")
+        job_id = conn.execute(
+            sa.select(job_definitions.c.id).where(
+                job_definitions.c.app_id == app_id, job_definitions.c.job == job
+            )
+        ).scalar()
+        if job_id is None:
+            raise NotFound(f"job {job!r} is not defined for application {application!r}")
+        queue_id = conn.execute(sa.select(job_queues.c.id).where(job_queues.c.name == queue)).scalar()
+        if queue_id is None:
+            raise NotFound(f"job queue {queue!r} does not exist")
+
+    def get_execution(self, reference: str) -> Execution:
+        """Find an execution by its message_id, or by its numeric id."""
+        column = job_executions.c.id if reference.isdigit() else job_executions.c.message_id
+        key: int | str = int(reference) if reference.isdigit() else reference
+        with self._read() as conn:
+            row = conn.execute(sa.select(job_executions).where(column == key)).mappings().first()
+        if row is None:
+            raise NotFound(f"job execution {reference!r} does not exist")
+        return Execution.from_row(row)
+
+    def list_executions(
+        self, where: ExecutionFilter, cursor: str | None = None, limit: int = 50
+    ) -> ExecutionPage:
+        """Newest first, paged by id so that deep pages cost what the first one does."""
+        query = sa.select(job_executions).order_by(job_executions.c.id.desc()).limit(limit + 1)
+        if where.application is not None:
+            query = query.where(job_executions.c.application == where.application)
+        if where.job is not None:
+            query = query.where(job_executions.c.job == where.job)
+        if where.queue is not None:
+            query = query.where(job_executions.c.queue == where.queue)
+        if where.status is not None:
+            query = query.where(job_executions.c.status == where.status.value)
+        if cursor is not None:
+            if not cursor.isdigit():
+                raise InvalidInput(f"cursor {cursor!r} is not one this API gave out")
+            query = query.where(job_executions.c.id < int(cursor))
+        with self._read() as conn:
+            rows = conn.execute(query).mappings().all()
+        items = [Execution.from_row(row) for row in rows[:limit]]
+        next_cursor = str(items[-1].id) if len(rows) > limit else None
+        return ExecutionPage(items=items, next_cursor=next_cursor)
+
+    def attempts_of(self, execution_id: int) -> list[Attempt]:
+        with self._read() as conn:
+            rows = (
+                conn.execute(
+                    sa.select(attempts)
+                    .where(attempts.c.execution_id == execution_id)
+                    .order_by(attempts.c.number)
+                )
+                .mappings()
+                .all()
+            )
+        return [Attempt.from_row(row) for row in rows]
+
+    # -- the runner's side ---------------------------------------------------
+
+    def claim(self, worker_id: str, lease_seconds: float) -> Claim | None:
+        """Take the oldest runnable pending execution under a lease, or None.
+
+        A claim whose lease ran out (its worker died before storing a container
+        id) is taken over with the same attempt, hence the same container name,
+        so a container that worker did create is adopted rather than doubled.
+        """
+        now = self._now()
+        with self._write() as conn:
+            candidate = (
+                conn.execute(
+                    sa.select(job_executions)
+                    .where(
+                        job_executions.c.status == Status.PENDING.value,
+                        job_executions.c.run_after <= now,
+                        sa.or_(
+                            job_executions.c.lease_expires_at.is_(None),
+                            job_executions.c.lease_expires_at < now,
+                        ),
+                    )
+                    .order_by(job_executions.c.run_after, job_executions.c.id)
+                    .limit(1)
+                    .with_for_update(skip_locked=True)
+                )
+                .mappings()
+                .first()
+            )
+            if candidate is None:
+                return None
+            execution = Execution.from_row(candidate)
+            attempt_id, number = self._attempt_for_claim(
+                conn, execution.id, candidate["current_attempt_id"], worker_id, now
+            )
+            conn.execute(
+                job_executions.update()
+                .where(job_executions.c.id == execution.id)
+                .values(
+                    claimed_by=worker_id,
+                    lease_expires_at=now + timedelta(seconds=lease_seconds),
+                    current_attempt_id=attempt_id,
+                    updated_at=now,
+                )
+            )
+            definition = (
+                conn.execute(
+                    sa.select(apps.c.docker_image, job_definitions.c.command)
+                    .join(job_definitions, job_definitions.c.app_id == apps.c.id)
+                    .where(apps.c.name == execution.application, job_definitions.c.job == execution.job)
+                )
+                .mappings()
+                .first()
+            )
+        return Claim(
+            attempt_id=attempt_id,
+            attempt_number=number,
+            execution=execution,
+            docker_image=definition["docker_image"] if definition else None,
+            command=tuple(definition["command"]) if definition else None,
+        )
+
+    def _attempt_for_claim(
+        self,
+        conn: sa.Connection,
+        execution_id: int,
+        current_attempt_id: int | None,
+        worker_id: str,
+        now: datetime,
+    ) -> tuple[int, int]:
+        if current_attempt_id is not None:
+            reused = conn.execute(
+                attempts.update()
+                .where(
+                    attempts.c.id == current_attempt_id,
+                    attempts.c.state == AttemptState.STARTING.value,
+                )
+                .values(worker_id=worker_id, updated_at=now)
+                .returning(attempts.c.id, attempts.c.number)
+            ).first()
+            if reused is not None:
+                return reused.id, reused.number
+        number = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(attempts)
+            .where(attempts.c.execution_id == execution_id)
+        ).scalar_one()
+        inserted = conn.execute(
+            attempts.insert()
+            .values(
+                execution_id=execution_id,
+                number=number,
+                state=AttemptState.STARTING.value,
+                worker_id=worker_id,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(attempts.c.id)
+        ).scalar_one()
+        return inserted, number
+
+    def mark_running(
+        self, attempt_id: int, container_id: str, docker_host: str, started_at: datetime
+    ) -> bool:
+        """Store the started container; False if the attempt was no longer starting."""
+        now = self._now()
+        with self._write() as conn:
+            execution_id = conn.execute(
+                attempts.update()
+                .where(attempts.c.id == attempt_id, attempts.c.state == AttemptState.STARTING.value)
+                .values(
+                    state=AttemptState.RUNNING.value,
+                    container_id=container_id,
+                    docker_host=docker_host,
+                    started_at=started_at,
+                    updated_at=now,
+                )
+                .returning(attempts.c.execution_id)
+            ).scalar()
+            if execution_id is None:
+                return False
+            conn.execute(
+                job_executions.update()
+                .where(
+                    job_executions.c.id == execution_id,
+                    job_executions.c.status == Status.PENDING.value,
+                )
+                .values(
+                    status=Status.RUNNING.value,
+                    started_at=started_at,
+                    claimed_by=None,
+                    lease_expires_at=None,
+                    updated_at=now,
+                )
+            )
+        return True
+
+    # -- the poller's side ---------------------------------------------------
+
+    def running_attempts(self, docker_host: str) -> list[RunningAttempt]:
+        """The attempts whose containers live on this engine and have not been recorded."""
+        query = (
+            sa.select(
+                attempts.c.id,
+                attempts.c.execution_id,
+                attempts.c.container_id,
+                job_executions.c.message_id,
+            )
+            .join(job_executions, job_executions.c.id == attempts.c.execution_id)
+            .where(
+                attempts.c.state == AttemptState.RUNNING.value,
+                attempts.c.docker_host == docker_host,
+            )
+        )
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return [
+            RunningAttempt(
+                attempt_id=row.id,
+                execution_id=row.execution_id,
+                message_id=row.message_id,
+                container_id=row.container_id,
+            )
+            for row in rows
+        ]
+
+    def record_outcome(self, attempt_id: int, outcome: Outcome) -> bool:
+        """Record how an attempt ended, once: True only for the caller that recorded it."""
+        now = self._now()
+        with self._write() as conn:
+            execution_id = conn.execute(
+                attempts.update()
+                .where(attempts.c.id == attempt_id, attempts.c.state.in_(_LIVE_ATTEMPT_STATES))
+                .values(
+                    state=AttemptState.ENDED.value,
+                    status=outcome.status.value,
+                    reason=outcome.reason,
+                    exit_code=outcome.exit_code,
+                    finished_at=outcome.finished_at,
+                    recorded_at=now,
+                    stdout=outcome.stdout,
+                    stderr=outcome.stderr,
+                    updated_at=now,
+                )
+                .returning(attempts.c.execution_id)
+            ).scalar()
+            if execution_id is None:
+                return False
+            conn.execute(
+                job_executions.update()
+                .where(
+                    job_executions.c.id == execution_id,
+                    job_executions.c.status.in_(_ACTIVE_STATUSES),
+                )
+                .values(
+                    status=outcome.status.value,
+                    reason=outcome.reason,
+                    exit_code=outcome.exit_code,
+                    finished_at=outcome.finished_at,
+                    claimed_by=None,
+                    lease_expires_at=None,
+                    updated_at=now,
+                )
+            )
+        return True
+
+    def attempts_by_id(self, attempt_ids: Collection[int]) -> list[Attempt]:
+        with self._read() as conn:
+            rows = (
+                conn.execute(sa.select(attempts).where(attempts.c.id.in_(list(attempt_ids))))
+                .mappings()
+                .all()
+            )
+        return [Attempt.from_row(row) for row in rows]
