@@ -146,9 +146,7 @@ class Store:
     ) -> None:
         with self._write() as conn:
             updated = conn.execute(
-                table.update()
-                .where(table.c.name == name)
-                .values(**changes, updated_at=self._now())
+                table.update().where(table.c.name == name).values(**changes, updated_at=self._now())
             ).rowcount
         if updated == 0:
             raise NotFound(missing)
@@ -156,9 +154,9 @@ class Store:
     # -- job definitions ---------------------------------------------------
 
     def _job_definition_query(self) -> sa.Select[Any]:
-        return sa.select(
-            job_definitions, apps.c.name.label("app"), apps.c.docker_image
-        ).join(apps, apps.c.id == job_definitions.c.app_id)
+        return sa.select(job_definitions, apps.c.name.label("app"), apps.c.docker_image).join(
+            apps, apps.c.id == job_definitions.c.app_id
+        )
 
     def create_job_definition(
         self, app: str, job: str, command: Sequence[str], description: str = ""
@@ -193,15 +191,15 @@ class Store:
     def list_job_definitions(self, app: str) -> list[JobDefinition]:
         self.get_app(app)
         query = (
-            self._job_definition_query()
-            .where(apps.c.name == app)
-            .order_by(job_definitions.c.job)
+            self._job_definition_query().where(apps.c.name == app).order_by(job_definitions.c.job)
         )
         with self._read() as conn:
             rows = conn.execute(query).mappings().all()
         return [JobDefinition.from_row(row) for row in rows]
 
-    def update_job_definition(self, app: str, job: str, changes: Mapping[str, Any]) -> JobDefinition:
+    def update_job_definition(
+        self, app: str, job: str, changes: Mapping[str, Any]
+    ) -> JobDefinition:
         definition = self.get_job_definition(app, job)
         values = dict(changes)
         if "command" in values:
@@ -261,7 +259,9 @@ class Store:
             active = conn.execute(
                 sa.select(sa.func.count())
                 .select_from(job_executions)
-                .where(job_executions.c.queue == name, job_executions.c.status.in_(_ACTIVE_STATUSES))
+                .where(
+                    job_executions.c.queue == name, job_executions.c.status.in_(_ACTIVE_STATUSES)
+                )
             ).scalar_one()
             if active:
                 raise Conflict(
@@ -318,7 +318,9 @@ class Store:
         ).scalar()
         if job_id is None:
             raise NotFound(f"job {job!r} is not defined for application {application!r}")
-        queue_id = conn.execute(sa.select(job_queues.c.id).where(job_queues.c.name == queue)).scalar()
+        queue_id = conn.execute(
+            sa.select(job_queues.c.id).where(job_queues.c.name == queue)
+        ).scalar()
         if queue_id is None:
             raise NotFound(f"job queue {queue!r} does not exist")
 
@@ -417,7 +419,9 @@ class Store:
                 conn.execute(
                     sa.select(apps.c.docker_image, job_definitions.c.command)
                     .join(job_definitions, job_definitions.c.app_id == apps.c.id)
-                    .where(apps.c.name == execution.application, job_definitions.c.job == execution.job)
+                    .where(
+                        apps.c.name == execution.application, job_definitions.c.job == execution.job
+                    )
                 )
                 .mappings()
                 .first()
@@ -468,6 +472,19 @@ class Store:
             .returning(attempts.c.id)
         ).scalar_one()
         return inserted, number
+
+    def release_claim(self, execution_id: int) -> None:
+        """Give a claim back at once (the engine failed us), keeping its attempt for next time."""
+        now = self._now()
+        with self._write() as conn:
+            conn.execute(
+                job_executions.update()
+                .where(
+                    job_executions.c.id == execution_id,
+                    job_executions.c.status == Status.PENDING.value,
+                )
+                .values(claimed_by=None, lease_expires_at=None, updated_at=now)
+            )
 
     def mark_running(
         self, attempt_id: int, container_id: str, docker_host: str, started_at: datetime

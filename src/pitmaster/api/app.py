@@ -1,0 +1,91 @@
+"""Building the FastAPI application, and turning every error into ``{"error": "..."}``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pitmaster import __version__
+from pitmaster.api import v1, v2
+from pitmaster.api.deps import Services
+from pitmaster.errors import PitmasterError
+from pitmaster.settings import Settings
+from pitmaster.store.store import Store
+
+logger = logging.getLogger(__name__)
+
+# Problems with the body as a whole, rather than with one of its fields.
+_MALFORMED_BODY_TYPES = {"json_invalid", "model_attributes_type", "dict_type"}
+
+
+def create_app(
+    settings: Settings, store: Store, on_enqueue: Callable[[], None] | None = None
+) -> FastAPI:
+    app = FastAPI(
+        title="pitmaster",
+        version=__version__,
+        description="A job queue that runs every job in its own Docker container.",
+    )
+    app.state.services = Services(settings=settings, store=store, on_enqueue=on_enqueue)
+    app.include_router(v1.router)
+    app.include_router(v2.router)
+
+    @app.get("/healthz", tags=["meta"])
+    def healthz() -> dict[str, str]:
+        store.list_queues()
+        return {"status": "ok"}
+
+    app.add_exception_handler(PitmasterError, _pitmaster_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    return app
+
+
+def _error(
+    status_code: int, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(status_code=status_code, content={"error": message}, headers=headers)
+
+
+async def _pitmaster_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, PitmasterError)
+    if exc.http_status >= 500:
+        logger.error("request failed: %s", exc)
+    return _error(exc.http_status, str(exc))
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return _error(exc.status_code, str(exc.detail), headers=exc.headers)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors: Sequence[Any] = exc.errors()
+    if any(error.get("type") in _MALFORMED_BODY_TYPES for error in errors):
+        first = next(e for e in errors if e.get("type") in _MALFORMED_BODY_TYPES)
+        if first["type"] == "json_invalid":
+            return _error(
+                400, f"request body is not valid JSON: {first.get('ctx', {}).get('error', '')}"
+            )
+        return _error(400, "request body must be a JSON object")
+    return _error(422, "; ".join(_describe(error) for error in errors))
+
+
+def _describe(error: Any) -> str:
+    location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path")]
+    where = ".".join(location)
+    message = str(error.get("msg", "invalid"))
+    if error.get("type") == "missing":
+        return f"{where} is required"
+    if error.get("type") == "extra_forbidden":
+        return f"{where} is not a field this request takes"
+    if error.get("type") == "string_pattern_mismatch":
+        return f"{where} must match [A-Za-z0-9_.-]+ (got {error.get('input')!r})"
+    return f"{where}: {message}" if where else message

@@ -1,0 +1,203 @@
+"""Request and response bodies of the HTTP API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from pitmaster.models import (
+    DEFAULT_QUEUE,
+    NAME_MAX_LENGTH,
+    App,
+    Attempt,
+    Execution,
+    JobDefinition,
+    JobQueue,
+    Status,
+)
+
+MAX_DELAY_SECONDS = 30 * 24 * 3600
+
+Name = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9_.-]+$", min_length=1, max_length=NAME_MAX_LENGTH),
+]
+DockerImage = Annotated[str, StringConstraints(pattern=r"^\S+$", min_length=1, max_length=1024)]
+Description = Annotated[str, StringConstraints(max_length=10_000)]
+Argument = Annotated[str, StringConstraints(max_length=100_000)]
+Command = Annotated[list[Argument], Field(min_length=1, max_length=1000)]
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AppCreate(Input):
+    name: Name
+    docker_image: DockerImage
+    description: Description = ""
+
+
+class AppUpdate(Input):
+    docker_image: DockerImage | None = None
+    description: Description | None = None
+
+
+class AppOut(BaseModel):
+    name: str
+    docker_image: str
+    description: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, app: App) -> AppOut:
+        return cls(
+            name=app.name,
+            docker_image=app.docker_image,
+            description=app.description,
+            created_at=app.created_at,
+            updated_at=app.updated_at,
+        )
+
+
+class JobDefinitionCreate(Input):
+    job: Name
+    command: Command
+    description: Description = ""
+
+
+class JobDefinitionUpdate(Input):
+    command: Command | None = None
+    description: Description | None = None
+
+
+class JobDefinitionOut(BaseModel):
+    application: str
+    job: str
+    command: list[str]
+    description: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, definition: JobDefinition) -> JobDefinitionOut:
+        return cls(
+            application=definition.app,
+            job=definition.job,
+            command=list(definition.command),
+            description=definition.description,
+            created_at=definition.created_at,
+            updated_at=definition.updated_at,
+        )
+
+
+class QueueCreate(Input):
+    name: Name
+    description: Description = ""
+
+
+class QueueUpdate(Input):
+    description: Description | None = None
+
+
+class QueueOut(BaseModel):
+    name: str
+    description: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, queue: JobQueue) -> QueueOut:
+        return cls(
+            name=queue.name,
+            description=queue.description,
+            created_at=queue.created_at,
+            updated_at=queue.updated_at,
+        )
+
+
+class EnqueueRequest(Input):
+    application: Name
+    job: Name
+    queue: Name = DEFAULT_QUEUE
+    message: Any = None
+    delay_seconds: float = Field(default=0, ge=0, le=MAX_DELAY_SECONDS)
+
+
+class EnqueueResponse(BaseModel):
+    message_id: str
+    status: Status
+    id: int
+
+
+class AttemptOut(BaseModel):
+    number: int
+    container: str | None
+    status: Status | None
+    reason: str | None
+    exit_code: int | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, attempt: Attempt) -> AttemptOut:
+        return cls(
+            number=attempt.number,
+            container=attempt.container_id,
+            status=attempt.status,
+            reason=attempt.reason,
+            exit_code=attempt.exit_code,
+            started_at=attempt.started_at,
+            finished_at=attempt.finished_at,
+        )
+
+
+class ExecutionOut(BaseModel):
+    """An execution; the fields after ``reason`` appear only when asked for with ``fields``."""
+
+    message_id: str
+    status: Status
+    id: int
+    application: str
+    job: str
+    queue: str
+    created_at: datetime
+    run_after: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    exit_code: int | None
+    reason: str | None
+    message: Any = None
+    stdout: str | None = None
+    stderr: str | None = None
+    html_url: str | None = None
+    attempts: list[AttemptOut] | None = None
+
+    @classmethod
+    def of(cls, execution: Execution) -> ExecutionOut:
+        return cls(
+            message_id=execution.message_id,
+            status=execution.status,
+            id=execution.id,
+            application=execution.application,
+            job=execution.job,
+            queue=execution.queue,
+            created_at=execution.created_at,
+            run_after=execution.run_after,
+            started_at=execution.started_at,
+            finished_at=execution.finished_at,
+            exit_code=execution.exit_code,
+            reason=execution.reason,
+        )
+
+
+class ExecutionList(BaseModel):
+    items: list[ExecutionOut]
+    next_cursor: str | None
+
+
+class ErrorOut(BaseModel):
+    error: str

@@ -1,0 +1,217 @@
+"""``/v1``: apps, job definitions and queues (management), and reading executions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from pitmaster.api.deps import ServicesDep
+from pitmaster.api.schemas import (
+    AppCreate,
+    AppOut,
+    AppUpdate,
+    AttemptOut,
+    ErrorOut,
+    ExecutionList,
+    ExecutionOut,
+    JobDefinitionCreate,
+    JobDefinitionOut,
+    JobDefinitionUpdate,
+    QueueCreate,
+    QueueOut,
+    QueueUpdate,
+)
+from pitmaster.errors import InvalidInput
+from pitmaster.models import Execution, Status
+from pitmaster.store.store import ExecutionFilter
+
+router = APIRouter(prefix="/v1")
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (400, 404, 409, 422, 503)
+}
+DEFAULT_FIELDS = "__default__"
+EXTRA_FIELDS = ("message", "stdout", "stderr", "html_url", "attempts")
+
+
+# -- apps -----------------------------------------------------------------------
+
+
+@router.post("/apps", status_code=201, responses=_ERRORS, tags=["apps"])
+def create_app(body: AppCreate, services: ServicesDep) -> AppOut:
+    return AppOut.of(services.store.create_app(body.name, body.docker_image, body.description))
+
+
+@router.get("/apps", tags=["apps"])
+def list_apps(services: ServicesDep) -> list[AppOut]:
+    return [AppOut.of(app) for app in services.store.list_apps()]
+
+
+@router.get("/apps/{name}", responses=_ERRORS, tags=["apps"])
+def get_app(name: str, services: ServicesDep) -> AppOut:
+    return AppOut.of(services.store.get_app(name))
+
+
+@router.patch("/apps/{name}", responses=_ERRORS, tags=["apps"])
+def update_app(name: str, body: AppUpdate, services: ServicesDep) -> AppOut:
+    return AppOut.of(services.store.update_app(name, body.model_dump(exclude_none=True)))
+
+
+@router.delete("/apps/{name}", status_code=204, responses=_ERRORS, tags=["apps"])
+def delete_app(name: str, services: ServicesDep) -> Response:
+    """Delete an app and its job definitions; its executions stay as history."""
+    services.store.delete_app(name)
+    return Response(status_code=204)
+
+
+# -- job definitions ----------------------------------------------------------
+
+
+@router.post(
+    "/apps/{app}/job_definitions", status_code=201, responses=_ERRORS, tags=["job definitions"]
+)
+def create_job_definition(
+    app: str, body: JobDefinitionCreate, services: ServicesDep
+) -> JobDefinitionOut:
+    definition = services.store.create_job_definition(app, body.job, body.command, body.description)
+    return JobDefinitionOut.of(definition)
+
+
+@router.get("/apps/{app}/job_definitions", responses=_ERRORS, tags=["job definitions"])
+def list_job_definitions(app: str, services: ServicesDep) -> list[JobDefinitionOut]:
+    return [JobDefinitionOut.of(d) for d in services.store.list_job_definitions(app)]
+
+
+@router.get("/apps/{app}/job_definitions/{job}", responses=_ERRORS, tags=["job definitions"])
+def get_job_definition(app: str, job: str, services: ServicesDep) -> JobDefinitionOut:
+    return JobDefinitionOut.of(services.store.get_job_definition(app, job))
+
+
+@router.patch("/apps/{app}/job_definitions/{job}", responses=_ERRORS, tags=["job definitions"])
+def update_job_definition(
+    app: str, job: str, body: JobDefinitionUpdate, services: ServicesDep
+) -> JobDefinitionOut:
+    changes = body.model_dump(exclude_none=True)
+    return JobDefinitionOut.of(services.store.update_job_definition(app, job, changes))
+
+
+@router.delete(
+    "/apps/{app}/job_definitions/{job}",
+    status_code=204,
+    responses=_ERRORS,
+    tags=["job definitions"],
+)
+def delete_job_definition(app: str, job: str, services: ServicesDep) -> Response:
+    services.store.delete_job_definition(app, job)
+    return Response(status_code=204)
+
+
+# -- job queues -------------------------------------------------------------------
+
+
+@router.post("/job_queues", status_code=201, responses=_ERRORS, tags=["job queues"])
+def create_queue(body: QueueCreate, services: ServicesDep) -> QueueOut:
+    return QueueOut.of(services.store.create_queue(body.name, body.description))
+
+
+@router.get("/job_queues", tags=["job queues"])
+def list_queues(services: ServicesDep) -> list[QueueOut]:
+    return [QueueOut.of(queue) for queue in services.store.list_queues()]
+
+
+@router.get("/job_queues/{name}", responses=_ERRORS, tags=["job queues"])
+def get_queue(name: str, services: ServicesDep) -> QueueOut:
+    return QueueOut.of(services.store.get_queue(name))
+
+
+@router.patch("/job_queues/{name}", responses=_ERRORS, tags=["job queues"])
+def update_queue(name: str, body: QueueUpdate, services: ServicesDep) -> QueueOut:
+    return QueueOut.of(services.store.update_queue(name, body.model_dump(exclude_none=True)))
+
+
+@router.delete("/job_queues/{name}", status_code=204, responses=_ERRORS, tags=["job queues"])
+def delete_queue(name: str, services: ServicesDep) -> Response:
+    """Delete a queue that holds no pending or running work; ``default`` always stays."""
+    services.store.delete_queue(name)
+    return Response(status_code=204)
+
+
+# -- job executions -------------------------------------------------------------
+
+
+def _requested_fields(fields: str | None) -> set[str]:
+    if not fields:
+        return set()
+    requested = {part.strip() for part in fields.split(",") if part.strip()}
+    unknown = requested - {DEFAULT_FIELDS, *EXTRA_FIELDS}
+    if unknown:
+        raise InvalidInput(
+            f"unknown fields {sorted(unknown)}; fields takes {DEFAULT_FIELDS} and "
+            + ", ".join(EXTRA_FIELDS)
+        )
+    return requested
+
+
+def _html_url(request: Request, services: ServicesDep, execution: Execution) -> str:
+    base = services.settings.public_url or str(request.base_url)
+    return f"{base.rstrip('/')}/job_executions/{execution.message_id}"
+
+
+@router.get(
+    "/job_executions/{message_id}",
+    responses=_ERRORS,
+    response_model_exclude_unset=True,
+    tags=["executions"],
+)
+def get_execution(
+    message_id: str,
+    request: Request,
+    services: ServicesDep,
+    fields: Annotated[
+        str | None,
+        Query(
+            description="comma-separated: __default__, message, stdout, stderr, html_url, attempts"
+        ),
+    ] = None,
+) -> ExecutionOut:
+    """An execution by its message_id (or numeric id), with the extra ``fields`` asked for."""
+    requested = _requested_fields(fields)
+    execution = services.store.get_execution(message_id)
+    out = ExecutionOut.of(execution)
+    if "message" in requested:
+        out.message = execution.message
+    if "html_url" in requested:
+        out.html_url = _html_url(request, services, execution)
+    if requested & {"stdout", "stderr", "attempts"}:
+        attempts = services.store.attempts_of(execution.id)
+        last = attempts[-1] if attempts else None
+        if "stdout" in requested:
+            out.stdout = last.stdout if last else None
+        if "stderr" in requested:
+            out.stderr = last.stderr if last else None
+        if "attempts" in requested:
+            out.attempts = [AttemptOut.of(attempt) for attempt in attempts]
+    return out
+
+
+@router.get("/job_executions", responses=_ERRORS, tags=["executions"])
+def list_executions(
+    services: ServicesDep,
+    application: str | None = None,
+    job: str | None = None,
+    queue: str | None = None,
+    status: Status | None = None,
+    cursor: Annotated[str | None, Query(description="next_cursor of the page before")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> ExecutionList:
+    """Executions, newest first, filtered; follow ``next_cursor`` for older ones."""
+    page = services.store.list_executions(
+        ExecutionFilter(application=application, job=job, queue=queue, status=status),
+        cursor=cursor,
+        limit=limit,
+    )
+    return ExecutionList(
+        items=[ExecutionOut.of(execution) for execution in page.items],
+        next_cursor=page.next_cursor,
+    )

@@ -1,0 +1,1 @@
+"""Backends that run attempts. All container-engine calls live in this package."""

@@ -1,0 +1,86 @@
+"""The executor protocol: the narrow boundary between pitmaster's logic and a container engine."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from pitmaster.errors import ExecutorError
+
+
+class StartFailed(ExecutorError):
+    """The engine refused to start this attempt's container (a bad command, say): final."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything an engine needs to run one attempt; built by the runner from a claim."""
+
+    name: str
+    image: str
+    command: tuple[str, ...]
+    environment: Mapping[str, str]
+    labels: Mapping[str, str]
+    files: Mapping[str, bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Started:
+    handle: str
+    started_at: datetime
+
+
+class ContainerState(StrEnum):
+    CREATED = "created"
+    RUNNING = "running"
+    EXITED = "exited"
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the engine says of one container; exit details only once it has exited."""
+
+    state: ContainerState
+    exit_code: int | None = None
+    finished_at: datetime | None = None
+    oom_killed: bool = False
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Logs:
+    stdout: str
+    stderr: str
+
+
+class ExitStream(Protocol):
+    """Handles of containers as they exit; may drop events, so it only hastens a sweep."""
+
+    def __iter__(self) -> Iterator[str]: ...
+
+    def close(self) -> None: ...
+
+
+class Executor(Protocol):
+    def engine_id(self) -> str:
+        """A stable name of the engine, stored with each attempt it runs."""
+        ...
+
+    def start(self, spec: RunSpec) -> Started:
+        """Create and start the container; idempotent per ``spec.name`` (adopts a twin)."""
+        ...
+
+    def observe(self, handles: Collection[str]) -> dict[str, Observation]:
+        """The state of each handle still known to the engine, in one listing."""
+        ...
+
+    def logs(self, handle: str, limit: int) -> Logs: ...
+
+    def stop(self, handle: str, grace_seconds: float) -> None: ...
+
+    def remove(self, handle: str) -> None: ...
+
+    def exits(self) -> ExitStream: ...

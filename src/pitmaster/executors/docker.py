@@ -1,0 +1,302 @@
+"""The Docker executor: runs each attempt as a detached container through the Engine API."""
+
+from __future__ import annotations
+
+import io
+import logging
+import tarfile
+from collections import deque
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from pitmaster.errors import ExecutorError, ImageUnavailable
+from pitmaster.executors.base import (
+    ContainerState,
+    Logs,
+    Observation,
+    RunSpec,
+    Started,
+    StartFailed,
+)
+
+logger = logging.getLogger(__name__)
+
+ATTEMPT_LABEL = "pitmaster.attempt"
+_ZERO_TIME_PREFIX = "0001-01-01"
+_T = TypeVar("_T")
+
+
+def parse_docker_time(value: str | None) -> datetime | None:
+    """Docker's RFC 3339 times (nanoseconds, ``Z``); its zero time means 'never'."""
+    if not value or value.startswith(_ZERO_TIME_PREFIX):
+        return None
+    return datetime.fromisoformat(value)
+
+
+def _translate(action: str, call: Callable[[], _T]) -> _T:
+    try:
+        return call()
+    except docker.errors.NotFound:
+        raise
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise ExecutorError(f"Docker engine: {action} failed: {exc}") from exc
+
+
+def _tar_of(files: Mapping[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        directories = sorted({d for path in files for d in _parents(path)})
+        for directory in directories:
+            entry = tarfile.TarInfo(directory)
+            entry.type = tarfile.DIRTYPE
+            entry.mode = 0o755
+            archive.addfile(entry)
+        for path, content in files.items():
+            entry = tarfile.TarInfo(path.lstrip("/"))
+            entry.size = len(content)
+            entry.mode = 0o644
+            archive.addfile(entry, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+def _parents(path: str) -> list[str]:
+    parts = path.strip("/").split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def capped_text(chunks: Iterable[bytes], limit: int, stream_name: str) -> str:
+    """Keep the last ``limit`` bytes of a stream, with a visible mark if any were dropped."""
+    kept: deque[bytes] = deque()
+    kept_size = 0
+    total = 0
+    for chunk in chunks:
+        kept.append(chunk)
+        kept_size += len(chunk)
+        total += len(chunk)
+        while kept_size - len(kept[0]) >= limit:
+            kept_size -= len(kept.popleft())
+    data = b"".join(kept)[-limit:]
+    text = data.decode("utf-8", errors="replace")
+    if total == len(data):
+        return text
+    dropped = total - len(data)
+    return f"[pitmaster: {stream_name} truncated: first {dropped} of {total} bytes dropped]\n{text}"
+
+
+class DockerExitStream:
+    def __init__(self, events: Any) -> None:
+        self._events = events
+
+    def __iter__(self) -> Iterator[str]:
+        for event in self._events:
+            actor = event.get("Actor") or {}
+            handle = actor.get("ID") or event.get("id")
+            if handle:
+                yield str(handle)
+
+    def close(self) -> None:
+        self._events.close()
+
+
+class DockerExecutor:
+    """Runs attempts on one Docker engine (``base_url``, or the environment's ``DOCKER_HOST``)."""
+
+    def __init__(self, base_url: str | None = None, pull_missing_images: bool = True) -> None:
+        if base_url:
+            self._api = docker.APIClient(base_url=base_url, version="auto", timeout=60)
+        else:
+            self._api = docker.from_env(version="auto", timeout=60).api
+        self._pull_missing_images = pull_missing_images
+        self._engine_id: str | None = None
+
+    def close(self) -> None:
+        self._api.close()
+
+    def engine_id(self) -> str:
+        if self._engine_id is None:
+            info = _translate("info", self._api.info)
+            self._engine_id = str(info.get("ID") or info.get("Name") or self._api.base_url)
+        return self._engine_id
+
+    # -- start ---------------------------------------------------------------
+
+    def start(self, spec: RunSpec) -> Started:
+        container_id = self._create(spec)
+        state = self._inspect(container_id)["State"]
+        if state.get("Status") == "created":
+            if spec.files:
+                _translate(
+                    "copying files in",
+                    lambda: self._api.put_archive(container_id, "/", _tar_of(spec.files)),
+                )
+            try:
+                _translate("start", lambda: self._api.start(container_id))
+            except docker.errors.NotFound as exc:
+                raise ExecutorError(f"container {spec.name} vanished before it started") from exc
+            except ExecutorError as exc:
+                if isinstance(exc.__cause__, docker.errors.APIError) and _is_client_error(
+                    exc.__cause__
+                ):
+                    raise StartFailed(
+                        f"container could not start: {_explain(exc.__cause__)}"
+                    ) from exc
+                raise
+            state = self._inspect(container_id)["State"]
+        started_at = parse_docker_time(state.get("StartedAt"))
+        if started_at is None:
+            raise ExecutorError(f"container {spec.name} reports no start time")
+        return Started(handle=container_id, started_at=started_at)
+
+    def _create(self, spec: RunSpec) -> str:
+        try:
+            container_id = self._create_container(spec)
+        except docker.errors.ImageNotFound:
+            self._pull(spec.image)
+            container_id = self._create_container(spec)
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:
+                raise
+            # Name taken: an earlier claim of this attempt created it. Adopt it.
+            logger.info("adopting existing container %s", spec.name)
+            return str(self._inspect(spec.name)["Id"])
+        return container_id
+
+    def _create_container(self, spec: RunSpec) -> str:
+        def create() -> dict[str, Any]:
+            result: dict[str, Any] = self._api.create_container(
+                image=spec.image,
+                command=list(spec.command),
+                name=spec.name,
+                environment=dict(spec.environment),
+                labels=dict(spec.labels),
+                detach=True,
+                host_config=self._api.create_host_config(),
+            )
+            return result
+
+        try:
+            return str(create()["Id"])
+        except docker.errors.ImageNotFound:
+            raise
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409:
+                raise
+            if _is_client_error(exc):
+                raise StartFailed(f"container could not be created: {_explain(exc)}") from exc
+            raise ExecutorError(f"Docker engine: create failed: {exc}") from exc
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise ExecutorError(f"Docker engine: create failed: {exc}") from exc
+
+    def _pull(self, image: str) -> None:
+        if not self._pull_missing_images:
+            raise ImageUnavailable(f"image {image!r} is not present on the Docker engine")
+        logger.info("pulling missing image %s", image)
+        try:
+            self._api.pull(image)
+        except docker.errors.APIError as exc:
+            raise ImageUnavailable(
+                f"image {image!r} is not present and could not be pulled: {_explain(exc)}"
+            ) from exc
+
+    def _inspect(self, container: str) -> dict[str, Any]:
+        result: dict[str, Any] = _translate(
+            "inspect", lambda: self._api.inspect_container(container)
+        )
+        return result
+
+    # -- observe ---------------------------------------------------------------
+
+    def observe(self, handles: Collection[str]) -> dict[str, Observation]:
+        wanted = set(handles)
+        listing = _translate(
+            "list containers",
+            lambda: self._api.containers(all=True, filters={"label": ATTEMPT_LABEL}),
+        )
+        observed: dict[str, Observation] = {}
+        for summary in listing:
+            handle = summary["Id"]
+            if handle not in wanted:
+                continue
+            status = summary.get("State")
+            if status == "running" or status == "restarting" or status == "paused":
+                observed[handle] = Observation(state=ContainerState.RUNNING)
+            elif status == "created":
+                observed[handle] = Observation(state=ContainerState.CREATED)
+            else:
+                # Only an ended container costs an inspect: it has the exit details.
+                exited = self._observe_exited(handle)
+                if exited is not None:
+                    observed[handle] = exited
+        return observed
+
+    def _observe_exited(self, handle: str) -> Observation | None:
+        try:
+            state = self._inspect(handle)["State"]
+        except docker.errors.NotFound:
+            return None
+        if state.get("Running"):
+            return Observation(state=ContainerState.RUNNING)
+        return Observation(
+            state=ContainerState.EXITED,
+            exit_code=int(state.get("ExitCode", -1)),
+            finished_at=parse_docker_time(state.get("FinishedAt")),
+            oom_killed=bool(state.get("OOMKilled")),
+            error=state.get("Error") or None,
+        )
+
+    def logs(self, handle: str, limit: int) -> Logs:
+        def read(stdout: bool) -> str:
+            chunks = self._api.logs(handle, stdout=stdout, stderr=not stdout, stream=True)
+            return capped_text(chunks, limit, "stdout" if stdout else "stderr")
+
+        try:
+            return Logs(
+                stdout=_translate("read stdout", lambda: read(True)),
+                stderr=_translate("read stderr", lambda: read(False)),
+            )
+        except docker.errors.NotFound:
+            return Logs(stdout="", stderr="")
+
+    def stop(self, handle: str, grace_seconds: float) -> None:
+        try:
+            _translate("stop", lambda: self._api.stop(handle, timeout=max(0, int(grace_seconds))))
+        except docker.errors.NotFound:
+            logger.debug("container %s already gone", handle)
+
+    def remove(self, handle: str) -> None:
+        try:
+            _translate("remove", lambda: self._api.remove_container(handle, force=True))
+        except docker.errors.NotFound:
+            logger.debug("container %s already removed", handle)
+
+    def exits(self) -> DockerExitStream:
+        events = _translate(
+            "follow events",
+            lambda: self._api.events(
+                decode=True,
+                filters={"type": "container", "event": "die", "label": ATTEMPT_LABEL},
+            ),
+        )
+        return DockerExitStream(events)
+
+
+def _is_client_error(exc: docker.errors.APIError) -> bool:
+    return (exc.status_code is not None and 400 <= exc.status_code < 500) or _is_bad_command(exc)
+
+
+def _is_bad_command(exc: docker.errors.APIError) -> bool:
+    # The engine answers 500 when the command cannot be executed in the image.
+    text = str(exc.explanation or "")
+    return "exec:" in text or "executable file not found" in text or "no such file" in text
+
+
+def _explain(exc: docker.errors.APIError) -> str:
+    explanation = exc.explanation
+    if isinstance(explanation, bytes):
+        explanation = explanation.decode("utf-8", errors="replace")
+    return str(explanation or exc)

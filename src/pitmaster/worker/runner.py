@@ -1,0 +1,126 @@
+"""The Runner: claims the oldest runnable execution and starts its container detached."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+
+from pitmaster.errors import ExecutorError, ImageUnavailable
+from pitmaster.executors.base import Executor, RunSpec, StartFailed
+from pitmaster.models import Claim, Outcome, Status
+from pitmaster.store.store import Store
+
+logger = logging.getLogger(__name__)
+
+MESSAGE_FILE = "/run/pitmaster/message.json"
+# One environment string may hold at most 128 KiB on Linux (MAX_ARG_STRLEN);
+# a message too big for BARBEQUE_MESSAGE is still in the message file.
+MESSAGE_ENV_LIMIT = 120 * 1024
+
+
+def job_environment(claim: Claim) -> dict[str, str]:
+    """The job's environment, barbeque-compatible: the message is data, never argv."""
+    execution = claim.execution
+    message = json.dumps(execution.message, ensure_ascii=False)
+    environment = {
+        "BARBEQUE_JOB": execution.job,
+        "BARBEQUE_MESSAGE_ID": execution.message_id,
+        "BARBEQUE_QUEUE_NAME": execution.queue,
+        "BARBEQUE_RETRY_COUNT": str(claim.attempt_number),
+        "BARBEQUE_SENT_TIMESTAMP": str(int(execution.created_at.timestamp() * 1000)),
+        "PITMASTER_APPLICATION": execution.application,
+        "PITMASTER_MESSAGE_FILE": MESSAGE_FILE,
+    }
+    if len(message.encode()) <= MESSAGE_ENV_LIMIT:
+        environment["BARBEQUE_MESSAGE"] = message
+    return environment
+
+
+def container_labels(claim: Claim) -> Mapping[str, str]:
+    execution = claim.execution
+    return {
+        "pitmaster.attempt": str(claim.attempt_id),
+        "pitmaster.execution": execution.message_id,
+        "pitmaster.app": execution.application,
+        "pitmaster.job": execution.job,
+        "pitmaster.queue": execution.queue,
+    }
+
+
+def run_spec(claim: Claim, docker_image: str, command: tuple[str, ...]) -> RunSpec:
+    message = json.dumps(claim.execution.message, ensure_ascii=False).encode()
+    return RunSpec(
+        name=claim.container_name,
+        image=docker_image,
+        command=command,
+        environment=job_environment(claim),
+        labels=container_labels(claim),
+        files={MESSAGE_FILE: message},
+    )
+
+
+def _error(reason: str) -> Outcome:
+    return Outcome(
+        status=Status.ERROR, reason=reason, exit_code=None, finished_at=None, stdout="", stderr=""
+    )
+
+
+class Runner:
+    def __init__(
+        self, store: Store, executor: Executor, worker_id: str, lease_seconds: float
+    ) -> None:
+        self._store = store
+        self._executor = executor
+        self._worker_id = worker_id
+        self._lease_seconds = lease_seconds
+
+    def run_once(self) -> bool:
+        """Claim and start one execution; False when there was nothing to claim.
+
+        Raises ExecutorError when the engine cannot be reached: the claim is
+        then left to its lease, and the same attempt is taken up again later.
+        """
+        engine_id = self._executor.engine_id()
+        claim = self._store.claim(self._worker_id, self._lease_seconds)
+        if claim is None:
+            return False
+        message_id = claim.execution.message_id
+        if claim.docker_image is None or claim.command is None:
+            execution = claim.execution
+            self._end(
+                claim,
+                _error(f"job definition {execution.application}/{execution.job} no longer exists"),
+            )
+            return True
+        spec = run_spec(claim, claim.docker_image, claim.command)
+        try:
+            started = self._executor.start(spec)
+        except (ImageUnavailable, StartFailed) as exc:
+            self._end(claim, _error(str(exc)))
+            self._executor.remove(spec.name)
+            return True
+        except ExecutorError:
+            self._store.release_claim(claim.execution.id)
+            raise
+        if self._store.mark_running(
+            claim.attempt_id, started.handle, engine_id, started.started_at
+        ):
+            logger.info(
+                "execution %s running in %s (container %s)",
+                message_id,
+                spec.name,
+                started.handle[:12],
+            )
+        else:
+            logger.info("execution %s was already started elsewhere", message_id)
+        return True
+
+    def _end(self, claim: Claim, outcome: Outcome) -> None:
+        if self._store.record_outcome(claim.attempt_id, outcome):
+            logger.warning(
+                "execution %s ended %s: %s",
+                claim.execution.message_id,
+                outcome.status,
+                outcome.reason,
+            )

@@ -1,0 +1,110 @@
+"""The worker process: runner threads, a poller thread and an event watcher, and a clean stop.
+
+Stopping never stops jobs: containers belong to Docker, and whichever worker
+runs next observes them to their end.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from pitmaster.errors import PitmasterError
+from pitmaster.executors.base import Executor, ExitStream
+from pitmaster.settings import Settings
+from pitmaster.store.store import Store
+from pitmaster.worker.poller import Poller
+from pitmaster.worker.runner import Runner
+
+logger = logging.getLogger(__name__)
+
+# After an engine or database failure a loop waits this long before trying again.
+ERROR_BACKOFF_SECONDS = 2.0
+
+
+class Worker:
+    def __init__(self, settings: Settings, store: Store, executor: Executor) -> None:
+        self._settings = settings
+        self._executor = executor
+        self._runner = Runner(store, executor, settings.worker_id, settings.lease_seconds)
+        self._poller = Poller(store, executor, settings.log_limit_bytes)
+        self._stopping = threading.Event()
+        self._work_waiting = threading.Event()
+        self._exit_seen = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._exit_stream: ExitStream | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        logger.info("worker %s starting", self._settings.worker_id)
+        for number in range(self._settings.runner_threads):
+            self._spawn(f"runner-{number}", self._run_loop)
+        self._spawn("poller", self._poll_loop)
+        self._spawn("watcher", self._watch_loop)
+
+    def wake(self) -> None:
+        """Tell idle runners that work was just enqueued."""
+        self._work_waiting.set()
+
+    def stop(self) -> None:
+        """Stop claiming and return within about ``shutdown_grace`` seconds; jobs keep running."""
+        logger.info("worker %s stopping; running jobs are left to Docker", self._settings.worker_id)
+        self._stopping.set()
+        self._work_waiting.set()
+        self._exit_seen.set()
+        with self._lock:
+            if self._exit_stream is not None:
+                self._exit_stream.close()
+        per_thread = self._settings.shutdown_grace / max(1, len(self._threads))
+        for thread in self._threads:
+            thread.join(timeout=per_thread)
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        # Daemon threads: a call stuck on a dead engine must not hold the process.
+        thread = threading.Thread(target=target, name=f"pitmaster-{name}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _run_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                claimed = self._runner.run_once()
+            except PitmasterError as exc:
+                logger.warning("runner: %s; retrying in %.0f s", exc, ERROR_BACKOFF_SECONDS)
+                self._stopping.wait(ERROR_BACKOFF_SECONDS)
+                continue
+            if not claimed:
+                self._work_waiting.wait(self._settings.poll_interval)
+                self._work_waiting.clear()
+
+    def _poll_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._poller.sweep()
+            except PitmasterError as exc:
+                logger.warning("poller: %s; retrying in %.0f s", exc, ERROR_BACKOFF_SECONDS)
+                self._stopping.wait(ERROR_BACKOFF_SECONDS)
+                continue
+            self._exit_seen.wait(self._settings.poll_interval)
+            self._exit_seen.clear()
+
+    def _watch_loop(self) -> None:
+        """Hasten the poller when a container dies; the periodic sweep stays the safety net."""
+        while not self._stopping.is_set():
+            try:
+                stream = self._executor.exits()
+                with self._lock:
+                    if self._stopping.is_set():
+                        stream.close()
+                        return
+                    self._exit_stream = stream
+                for _handle in stream:
+                    self._exit_seen.set()
+            except PitmasterError as exc:
+                logger.warning("watcher: %s; retrying in %.0f s", exc, ERROR_BACKOFF_SECONDS)
+            except Exception:  # the stream breaks when closed or when the engine goes away
+                if self._stopping.is_set():
+                    return
+                logger.warning("watcher: event stream broke; reconnecting", exc_info=True)
+            self._stopping.wait(ERROR_BACKOFF_SECONDS)
