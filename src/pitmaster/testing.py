@@ -1,0 +1,149 @@
+"""Test helpers that ship with the package: an in-memory executor for unit tests of logic.
+
+``FakeExecutor`` keeps containers in a dict and lets a test decide when each
+one exits; it never touches Docker. Integration tests use the real engine.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from pitmaster.errors import ExecutorError, ImageUnavailable
+from pitmaster.executors.base import ContainerState, Logs, Observation, RunSpec, Started
+
+
+@dataclass
+class FakeContainer:
+    handle: str
+    spec: RunSpec
+    started_at: datetime
+    state: ContainerState = ContainerState.RUNNING
+    exit_code: int | None = None
+    finished_at: datetime | None = None
+    oom_killed: bool = False
+    stdout: str = ""
+    stderr: str = ""
+    stopped_with_grace: float | None = None
+
+
+@dataclass
+class CallCounts:
+    start: int = 0
+    observe: int = 0
+    logs: int = 0
+    remove: int = 0
+    created: int = 0
+
+
+class _FakeExitStream:
+    def __init__(self, events: queue.Queue[str | None]) -> None:
+        self._events = events
+
+    def __iter__(self) -> Iterator[str]:
+        while (handle := self._events.get()) is not None:
+            yield handle
+
+    def close(self) -> None:
+        self._events.put(None)
+
+
+@dataclass
+class FakeExecutor:
+    """An engine in memory. ``finish(name, exit_code)`` makes a container exit."""
+
+    engine: str = "fake-engine"
+    missing_images: set[str] = field(default_factory=set)
+    unreachable: bool = False
+    containers: dict[str, FakeContainer] = field(default_factory=dict)
+    calls: CallCounts = field(default_factory=CallCounts)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _events: queue.Queue[str | None] = field(default_factory=queue.Queue)
+
+    def _check_reachable(self) -> None:
+        if self.unreachable:
+            raise ExecutorError("fake engine is unreachable")
+
+    def engine_id(self) -> str:
+        self._check_reachable()
+        return self.engine
+
+    def start(self, spec: RunSpec) -> Started:
+        self._check_reachable()
+        with self._lock:
+            self.calls.start += 1
+            if spec.image in self.missing_images:
+                raise ImageUnavailable(f"image {spec.image!r} is not present")
+            container = self.containers.get(spec.name)
+            if container is None:
+                self.calls.created += 1
+                container = FakeContainer(
+                    handle=f"id-{spec.name}", spec=spec, started_at=datetime.now(UTC)
+                )
+                self.containers[spec.name] = container
+            return Started(handle=container.handle, started_at=container.started_at)
+
+    def by_handle(self, handle: str) -> FakeContainer | None:
+        return next((c for c in self.containers.values() if c.handle == handle), None)
+
+    def observe(self, handles: Collection[str]) -> dict[str, Observation]:
+        self._check_reachable()
+        with self._lock:
+            self.calls.observe += 1
+            wanted = set(handles)
+            return {
+                c.handle: Observation(
+                    state=c.state,
+                    exit_code=c.exit_code,
+                    finished_at=c.finished_at,
+                    oom_killed=c.oom_killed,
+                )
+                for c in self.containers.values()
+                if c.handle in wanted
+            }
+
+    def logs(self, handle: str, limit: int) -> Logs:
+        self._check_reachable()
+        self.calls.logs += 1
+        container = self.by_handle(handle)
+        if container is None:
+            return Logs(stdout="", stderr="")
+        return Logs(stdout=container.stdout[-limit:], stderr=container.stderr[-limit:])
+
+    def stop(self, handle: str, grace_seconds: float) -> None:
+        self._check_reachable()
+        container = self.by_handle(handle)
+        if container is not None and container.state is ContainerState.RUNNING:
+            container.stopped_with_grace = grace_seconds
+            self._exit(container, 143)
+
+    def remove(self, handle: str) -> None:
+        self._check_reachable()
+        with self._lock:
+            self.calls.remove += 1
+            for name, container in list(self.containers.items()):
+                if handle in (container.handle, name):
+                    del self.containers[name]
+
+    def exits(self) -> _FakeExitStream:
+        self._check_reachable()
+        return _FakeExitStream(self._events)
+
+    # -- what tests call ------------------------------------------------------
+
+    def finish(
+        self, name: str, exit_code: int = 0, stdout: str = "", stderr: str = "", oom: bool = False
+    ) -> None:
+        """Make the container named ``name`` exit now, with this code and output."""
+        container = self.containers[name]
+        container.stdout, container.stderr, container.oom_killed = stdout, stderr, oom
+        self._exit(container, exit_code)
+
+    def _exit(self, container: FakeContainer, exit_code: int) -> None:
+        container.state = ContainerState.EXITED
+        container.exit_code = exit_code
+        container.finished_at = datetime.now(UTC)
+        self._events.put(container.handle)
