@@ -126,45 +126,44 @@ class DockerExecutor:
     # -- start ---------------------------------------------------------------
 
     def start(self, spec: RunSpec) -> Started:
-        container_id = self._create(spec)
-        state = self._inspect(container_id)["State"]
-        if state.get("Status") == "created":
-            if spec.files:
-                _translate(
-                    "copying files in",
-                    lambda: self._api.put_archive(container_id, "/", _tar_of(spec.files)),
-                )
-            try:
-                _translate("start", lambda: self._api.start(container_id))
-            except docker.errors.NotFound as exc:
-                raise ExecutorError(f"container {spec.name} vanished before it started") from exc
-            except ExecutorError as exc:
-                if isinstance(exc.__cause__, docker.errors.APIError) and _is_client_error(
-                    exc.__cause__
-                ):
-                    raise StartFailed(
-                        f"container could not start: {_explain(exc.__cause__)}"
-                    ) from exc
-                raise
-            state = self._inspect(container_id)["State"]
-        started_at = parse_docker_time(state.get("StartedAt"))
+        container_id, fresh = self._create(spec)
+        if not fresh and self._inspect(container_id)["State"].get("Status") != "created":
+            return self._started(container_id, spec.name)
+        if spec.files:
+            _translate(
+                "copying files in",
+                lambda: self._api.put_archive(container_id, "/", _tar_of(spec.files)),
+            )
+        try:
+            _translate("start", lambda: self._api.start(container_id))
+        except docker.errors.NotFound as exc:
+            raise ExecutorError(f"container {spec.name} vanished before it started") from exc
+        except ExecutorError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, docker.errors.APIError) and _is_client_error(cause):
+                raise StartFailed(f"container could not start: {_explain(cause)}") from exc
+            raise
+        return self._started(container_id, spec.name)
+
+    def _started(self, container_id: str, name: str) -> Started:
+        started_at = parse_docker_time(self._inspect(container_id)["State"].get("StartedAt"))
         if started_at is None:
-            raise ExecutorError(f"container {spec.name} reports no start time")
+            raise ExecutorError(f"container {name} reports no start time")
         return Started(handle=container_id, started_at=started_at)
 
-    def _create(self, spec: RunSpec) -> str:
+    def _create(self, spec: RunSpec) -> tuple[str, bool]:
+        """The container's id, and whether this call created it (False: adopted)."""
         try:
-            container_id = self._create_container(spec)
+            return self._create_container(spec), True
         except docker.errors.ImageNotFound:
             self._pull(spec.image)
-            container_id = self._create_container(spec)
+            return self._create_container(spec), True
         except docker.errors.APIError as exc:
             if exc.status_code != 409:
                 raise
             # Name taken: an earlier claim of this attempt created it. Adopt it.
             logger.info("adopting existing container %s", spec.name)
-            return str(self._inspect(spec.name)["Id"])
-        return container_id
+            return str(self._inspect(spec.name)["Id"]), False
 
     def _create_container(self, spec: RunSpec) -> str:
         def create() -> dict[str, Any]:

@@ -74,7 +74,11 @@ class Worker:
                 logger.warning("runner: %s; retrying in %.0f s", exc, ERROR_BACKOFF_SECONDS)
                 self._stopping.wait(ERROR_BACKOFF_SECONDS)
                 continue
-            if not claimed:
+            if claimed:
+                # A short job may have exited before it was stored as running,
+                # so its exit event came too early to count: sweep once more.
+                self._exit_seen.set()
+            else:
                 self._work_waiting.wait(self._settings.poll_interval)
                 self._work_waiting.clear()
 

@@ -1,0 +1,3 @@
+from pitmaster.cli import main
+
+main()

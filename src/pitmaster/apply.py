@@ -1,0 +1,87 @@
+"""``pitmaster apply``: make the server's apps, job definitions and queues match one file.
+
+The whole file is validated before anything changes. Applying the same file
+twice changes nothing the second time. Things the file does not name are left
+alone (nothing is deleted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError
+
+from pitmaster.api.schemas import AppCreate, Input, JobDefinitionCreate, QueueCreate
+from pitmaster.client import Client
+from pitmaster.errors import InvalidInput
+
+
+class AppSpec(AppCreate):
+    job_definitions: list[JobDefinitionCreate] = Field(default_factory=list)
+
+
+class ApplyFile(Input):
+    queues: list[QueueCreate] = Field(default_factory=list)
+    apps: list[AppSpec] = Field(default_factory=list)
+
+
+def load(path: Path) -> ApplyFile:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise InvalidInput(f"cannot read {path}: {exc}") from exc
+    try:
+        return ApplyFile.model_validate(raw or {})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()
+        )
+        raise InvalidInput(f"{path}: {problems}") from exc
+
+
+def apply(client: Client, spec: ApplyFile, report: Callable[[str], None]) -> None:
+    for queue in spec.queues:
+        _ensure(client, "queue", queue.name, "/v1/job_queues", queue.model_dump(), report)
+    for app in spec.apps:
+        fields = app.model_dump(exclude={"job_definitions"})
+        _ensure(client, "app", app.name, "/v1/apps", fields, report)
+        for definition in app.job_definitions:
+            _ensure(
+                client,
+                "job definition",
+                f"{app.name}/{definition.job}",
+                f"/v1/apps/{app.name}/job_definitions",
+                definition.model_dump(),
+                report,
+                key="job",
+            )
+
+
+def _ensure(
+    client: Client,
+    kind: str,
+    label: str,
+    collection: str,
+    wanted: dict[str, Any],
+    report: Callable[[str], None],
+    key: str = "name",
+) -> None:
+    path = f"{collection}/{wanted[key]}"
+    current = client.find(path)
+    if current is None:
+        client.request("POST", collection, json=wanted)
+        report(f"created {kind} {label}")
+        return
+    changes = {
+        field: value
+        for field, value in wanted.items()
+        if field != key and current.get(field) != value
+    }
+    if changes:
+        client.request("PATCH", path, json=changes)
+        report(f"updated {kind} {label} ({', '.join(sorted(changes))})")
+    else:
+        report(f"unchanged {kind} {label}")

@@ -1,0 +1,420 @@
+"""The ``pitmaster`` command: run the server and worker, and talk to a running server."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+from pydantic import ValidationError
+
+from pitmaster import __version__
+from pitmaster import apply as apply_file
+from pitmaster.api.app import create_app
+from pitmaster.client import DEFAULT_URL, Client
+from pitmaster.errors import PitmasterError
+from pitmaster.executors.docker import DockerExecutor
+from pitmaster.settings import Settings
+from pitmaster.store.store import Store
+from pitmaster.worker.worker import Worker
+
+app = typer.Typer(
+    help="pitmaster: a job queue that runs every job in its own Docker container.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+apps_cli = typer.Typer(help="Manage apps (a name and the Docker image its jobs run in).")
+jobs_cli = typer.Typer(help="Manage job definitions (the command an app's job runs).")
+queues_cli = typer.Typer(help="Manage job queues.")
+app.add_typer(apps_cli, name="apps")
+app.add_typer(jobs_cli, name="jobs")
+app.add_typer(queues_cli, name="queues")
+
+logger = logging.getLogger("pitmaster")
+
+UrlOption = Annotated[
+    str, typer.Option("--url", envvar="PITMASTER_URL", help="URL of the pitmaster server")
+]
+HostOption = Annotated[
+    str | None, typer.Option("--host", help="address to listen on [env: PITMASTER_HOST]")
+]
+PortOption = Annotated[
+    int | None, typer.Option("--port", help="port to listen on [env: PITMASTER_PORT]")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="print the server's JSON answer")]
+
+
+def main() -> None:
+    try:
+        app()
+    except PitmasterError as exc:
+        typer.echo(f"pitmaster: {exc}", err=True)
+        sys.exit(1)
+
+
+# -- running pitmaster ------------------------------------------------------------
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        typer.echo(f"pitmaster: invalid setting: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return settings
+
+
+def _open_store(settings: Settings) -> Store:
+    store = Store(settings.database_url)
+    store.migrate()
+    return store
+
+
+def _serve(settings: Settings, store: Store, on_enqueue: Callable[[], None] | None) -> None:
+    api = create_app(settings, store, on_enqueue=on_enqueue)
+    config = uvicorn.Config(
+        api, host=settings.host, port=settings.port, log_config=None, access_log=False
+    )
+    logger.info("pitmaster %s listening on http://%s:%s", __version__, settings.host, settings.port)
+    uvicorn.Server(config).run()
+
+
+@contextmanager
+def _running_worker(settings: Settings, store: Store) -> Iterator[Worker]:
+    executor = DockerExecutor(settings.docker_host, settings.pull_missing_images)
+    worker = Worker(settings, store, executor)
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        executor.close()
+
+
+@app.command()
+def up(host: HostOption = None, port: PortOption = None) -> None:
+    """Run the HTTP API and a worker in one process (SQLite by default)."""
+    settings = _settings(host=host, port=port)
+    store = _open_store(settings)
+    with _running_worker(settings, store) as worker:
+        _serve(settings, store, on_enqueue=worker.wake)
+    store.close()
+
+
+@app.command()
+def server(host: HostOption = None, port: PortOption = None) -> None:
+    """Run only the HTTP API, against the same database as the workers."""
+    settings = _settings(host=host, port=port)
+    store = _open_store(settings)
+    _serve(settings, store, on_enqueue=None)
+    store.close()
+
+
+@app.command()
+def worker() -> None:
+    """Run only a worker: start pending jobs in Docker and record how they end."""
+    settings = _settings()
+    store = _open_store(settings)
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    with _running_worker(settings, store):
+        stopping.wait()
+    store.close()
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (also done on every start)."""
+    settings = _settings()
+    store = _open_store(settings)
+    store.close()
+    typer.echo(f"database is up to date ({store.dialect})")
+
+
+@app.command()
+def version() -> None:
+    """Print pitmaster's version."""
+    typer.echo(__version__)
+
+
+# -- client commands ------------------------------------------------------------
+
+
+def _print(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+@app.command()
+def apply(
+    file: Annotated[Path, typer.Option("-f", "--file", help="YAML file to apply")],
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Create or update the apps, job definitions and queues that FILE describes."""
+    spec = apply_file.load(file)
+    with Client(url) as client:
+        apply_file.apply(client, spec, typer.echo)
+
+
+@app.command()
+def enqueue(
+    application: Annotated[str, typer.Argument(help="app name")],
+    job: Annotated[str, typer.Argument(help="job name")],
+    queue: Annotated[str, typer.Option("--queue", "-q", help="job queue")] = "default",
+    message: Annotated[str, typer.Option("--message", "-m", help="the message, as JSON")] = "null",
+    delay: Annotated[float, typer.Option("--delay", help="seconds to wait before running")] = 0,
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Enqueue a message for APPLICATION's JOB and print its message_id."""
+    try:
+        payload = json.loads(message)
+    except json.JSONDecodeError as exc:
+        typer.echo(f"pitmaster: --message is not valid JSON: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    with Client(url) as client:
+        result = client.enqueue(application, job, queue, payload, delay)
+    typer.echo(result["message_id"])
+
+
+_FINAL_EXIT_CODES = {"success": 0, "failed": 1, "error": 2, "cancelled": 3}
+
+
+def _show_status(execution: dict[str, Any]) -> None:
+    lines = [
+        ("message_id", execution["message_id"]),
+        ("status", execution["status"]),
+        ("job", f"{execution['application']}/{execution['job']}"),
+        ("queue", execution["queue"]),
+        ("created_at", execution["created_at"]),
+        ("started_at", execution.get("started_at")),
+        ("finished_at", execution.get("finished_at")),
+        ("exit_code", execution.get("exit_code")),
+        ("reason", execution.get("reason")),
+    ]
+    for label, value in lines:
+        typer.echo(f"{label:<12} {'-' if value is None else value}")
+
+
+@app.command()
+def status(
+    reference: Annotated[str, typer.Argument(metavar="ID", help="message_id or numeric id")],
+    wait: Annotated[bool, typer.Option("--wait", help="block until the execution ends")] = False,
+    timeout: Annotated[float | None, typer.Option(help="with --wait: give up after")] = None,
+    as_json: JsonOption = False,
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Show an execution's status. With --wait, the exit code tells how it ended."""
+    with Client(url) as client:
+        execution = client.wait(reference, timeout=timeout) if wait else client.execution(reference)
+    if as_json:
+        _print(execution)
+    else:
+        _show_status(execution)
+    if wait:
+        raise typer.Exit(_FINAL_EXIT_CODES.get(execution["status"], 0))
+
+
+@app.command()
+def logs(
+    reference: Annotated[str, typer.Argument(metavar="ID", help="message_id or numeric id")],
+    wait: Annotated[bool, typer.Option("--wait", help="block until the execution ends")] = False,
+    timeout: Annotated[float | None, typer.Option(help="with --wait: give up after")] = None,
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Print an execution's stdout and stderr, each under its own label."""
+    fields = "__default__,stdout,stderr"
+    with Client(url) as client:
+        if wait:
+            execution = client.wait(reference, fields=fields, timeout=timeout)
+        else:
+            execution = client.execution(reference, fields=fields)
+    for stream in ("stdout", "stderr"):
+        typer.echo(f"--- {stream} ---")
+        text = execution.get(stream) or ""
+        typer.echo(text, nl=not text.endswith("\n"))
+
+
+@app.command("list")
+def list_executions(
+    application: Annotated[str | None, typer.Option("--app")] = None,
+    job: Annotated[str | None, typer.Option("--job")] = None,
+    queue: Annotated[str | None, typer.Option("--queue")] = None,
+    status: Annotated[str | None, typer.Option("--status")] = None,
+    limit: Annotated[int, typer.Option("--limit")] = 20,
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """List executions, newest first."""
+    with Client(url) as client:
+        page = client.get(
+            "/v1/job_executions",
+            application=application,
+            job=job,
+            queue=queue,
+            status=status,
+            limit=limit,
+        )
+    for item in page["items"]:
+        typer.echo(
+            f"{item['message_id']}  {item['status']:<9} {item['application']}/{item['job']}"
+            f"  {item['queue']}  {item['created_at']}"
+        )
+
+
+# -- apps, jobs, queues ------------------------------------------------------------
+
+
+def _call(url: str, method: str, path: str, body: Any = None) -> None:
+    with Client(url) as client:
+        result = client.request(method, path, json=body)
+    if result is not None:
+        _print(result)
+
+
+def _present(**fields: Any) -> dict[str, Any]:
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+@apps_cli.command("list")
+def apps_list(url: UrlOption = DEFAULT_URL) -> None:
+    """List apps."""
+    _call(url, "GET", "/v1/apps")
+
+
+@apps_cli.command("show")
+def apps_show(name: str, url: UrlOption = DEFAULT_URL) -> None:
+    """Show one app."""
+    _call(url, "GET", f"/v1/apps/{name}")
+
+
+@apps_cli.command("create")
+def apps_create(
+    name: str,
+    image: Annotated[str, typer.Option("--image", help="Docker image, repo:tag")],
+    description: Annotated[str, typer.Option("--description")] = "",
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Create an app."""
+    body = {"name": name, "docker_image": image, "description": description}
+    _call(url, "POST", "/v1/apps", body)
+
+
+@apps_cli.command("update")
+def apps_update(
+    name: str,
+    image: Annotated[str | None, typer.Option("--image")] = None,
+    description: Annotated[str | None, typer.Option("--description")] = None,
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Change an app's image or description."""
+    body = _present(docker_image=image, description=description)
+    _call(url, "PATCH", f"/v1/apps/{name}", body)
+
+
+@apps_cli.command("delete")
+def apps_delete(name: str, url: UrlOption = DEFAULT_URL) -> None:
+    """Delete an app and its job definitions (its executions stay)."""
+    _call(url, "DELETE", f"/v1/apps/{name}")
+    typer.echo(f"deleted app {name}")
+
+
+@jobs_cli.command("list")
+def jobs_list(
+    app_name: Annotated[str, typer.Argument(metavar="APP")], url: UrlOption = DEFAULT_URL
+) -> None:
+    """List an app's job definitions."""
+    _call(url, "GET", f"/v1/apps/{app_name}/job_definitions")
+
+
+@jobs_cli.command("show")
+def jobs_show(
+    app_name: Annotated[str, typer.Argument(metavar="APP")], job: str, url: UrlOption = DEFAULT_URL
+) -> None:
+    """Show one job definition."""
+    _call(url, "GET", f"/v1/apps/{app_name}/job_definitions/{job}")
+
+
+@jobs_cli.command("create")
+def jobs_create(
+    app_name: Annotated[str, typer.Argument(metavar="APP")],
+    job: str,
+    command: Annotated[list[str], typer.Argument(help="the argv to run; put it after --")],
+    description: Annotated[str, typer.Option("--description")] = "",
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Define JOB for APP: pitmaster jobs create APP JOB -- CMD [ARG...]."""
+    body = {"job": job, "command": command, "description": description}
+    _call(url, "POST", f"/v1/apps/{app_name}/job_definitions", body)
+
+
+@jobs_cli.command("update")
+def jobs_update(
+    app_name: Annotated[str, typer.Argument(metavar="APP")],
+    job: str,
+    command: Annotated[list[str] | None, typer.Argument(help="new argv; after --")] = None,
+    description: Annotated[str | None, typer.Option("--description")] = None,
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Change a job definition's command or description."""
+    body = _present(command=command or None, description=description)
+    _call(url, "PATCH", f"/v1/apps/{app_name}/job_definitions/{job}", body)
+
+
+@jobs_cli.command("delete")
+def jobs_delete(
+    app_name: Annotated[str, typer.Argument(metavar="APP")], job: str, url: UrlOption = DEFAULT_URL
+) -> None:
+    """Delete a job definition (its executions stay)."""
+    _call(url, "DELETE", f"/v1/apps/{app_name}/job_definitions/{job}")
+    typer.echo(f"deleted job definition {app_name}/{job}")
+
+
+@queues_cli.command("list")
+def queues_list(url: UrlOption = DEFAULT_URL) -> None:
+    """List job queues."""
+    _call(url, "GET", "/v1/job_queues")
+
+
+@queues_cli.command("show")
+def queues_show(name: str, url: UrlOption = DEFAULT_URL) -> None:
+    """Show one job queue."""
+    _call(url, "GET", f"/v1/job_queues/{name}")
+
+
+@queues_cli.command("create")
+def queues_create(
+    name: str,
+    description: Annotated[str, typer.Option("--description")] = "",
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Create a job queue."""
+    _call(url, "POST", "/v1/job_queues", {"name": name, "description": description})
+
+
+@queues_cli.command("update")
+def queues_update(
+    name: str,
+    description: Annotated[str | None, typer.Option("--description")] = None,
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Change a job queue's description."""
+    _call(url, "PATCH", f"/v1/job_queues/{name}", _present(description=description))
+
+
+@queues_cli.command("delete")
+def queues_delete(name: str, url: UrlOption = DEFAULT_URL) -> None:
+    """Delete a job queue with no pending or running work."""
+    _call(url, "DELETE", f"/v1/job_queues/{name}")
+    typer.echo(f"deleted job queue {name}")

@@ -1,0 +1,96 @@
+"""A small HTTP client of the pitmaster API, used by the CLI's client commands."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from pitmaster.errors import PitmasterError
+from pitmaster.models import Status
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+class ClientError(PitmasterError):
+    """The server answered with an error, or could not be reached."""
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class Client:
+    def __init__(self, url: str = DEFAULT_URL, timeout: float = 30.0) -> None:
+        self._url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self._url, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, json: Any = None, **params: Any) -> Any:
+        query = {key: value for key, value in params.items() if value is not None}
+        try:
+            response = self._http.request(method, path, json=json, params=query)
+        except httpx.HTTPError as exc:
+            raise ClientError(f"cannot reach pitmaster at {self._url}: {exc}") from exc
+        if response.status_code >= 400:
+            try:
+                message = response.json()["error"]
+            except (ValueError, KeyError, TypeError):
+                message = response.text or response.reason_phrase
+            raise ClientError(f"{response.status_code}: {message}", response.status_code)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.request("GET", path, **params)
+
+    def find(self, path: str) -> Any | None:
+        """GET that answers None for 404 instead of raising."""
+        try:
+            return self.get(path)
+        except ClientError as exc:
+            if exc.status_code == 404:
+                return None
+            raise
+
+    def enqueue(
+        self, application: str, job: str, queue: str, message: Any, delay_seconds: float
+    ) -> dict[str, Any]:
+        body = {
+            "application": application,
+            "job": job,
+            "queue": queue,
+            "message": message,
+            "delay_seconds": delay_seconds,
+        }
+        result: dict[str, Any] = self.request("POST", "/v2/job_executions", json=body)
+        return result
+
+    def execution(self, reference: str, fields: str | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = self.get(f"/v1/job_executions/{reference}", fields=fields)
+        return result
+
+    def wait(
+        self, reference: str, fields: str | None = None, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Poll an execution until it has ended (or ``timeout`` seconds pass)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            execution = self.execution(reference, fields)
+            if Status(execution["status"]).is_terminal:
+                return execution
+            if deadline is not None and time.monotonic() >= deadline:
+                raise ClientError(
+                    f"execution {reference} is still {execution['status']} after {timeout} s"
+                )
+            time.sleep(0.2)
