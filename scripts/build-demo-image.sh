@@ -10,7 +10,7 @@ if docker image inspect "$image" >/dev/null 2>&1; then
     exit 0
 fi
 
-if [ ! -x /bin/busybox ] || ! file_is_static=$(ldd /bin/busybox 2>&1) || [[ "$file_is_static" != *"not a dynamic"* ]]; then
+if ! dpkg -s busybox-static >/dev/null 2>&1; then
     if [ "$(id -u)" -eq 0 ]; then run=(); else run=(sudo); fi
     "${run[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null
 fi

@@ -10,21 +10,20 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import uvicorn
-from pydantic import ValidationError
 
 from pitmaster import __version__
-from pitmaster import apply as apply_file
-from pitmaster.api.app import create_app
 from pitmaster.client import DEFAULT_URL, Client
 from pitmaster.errors import PitmasterError
-from pitmaster.executors.docker import DockerExecutor
-from pitmaster.settings import Settings
-from pitmaster.store.store import Store
-from pitmaster.worker.worker import Worker
+
+# The server-side modules are imported inside the commands that run them, so
+# that client commands (enqueue, status, ...) start quickly.
+if TYPE_CHECKING:
+    from pitmaster.settings import Settings
+    from pitmaster.store.store import Store
+    from pitmaster.worker.worker import Worker
 
 app = typer.Typer(
     help="pitmaster: a job queue that runs every job in its own Docker container.",
@@ -65,6 +64,10 @@ def main() -> None:
 
 
 def _settings(**overrides: Any) -> Settings:
+    from pydantic import ValidationError
+
+    from pitmaster.settings import Settings
+
     try:
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
@@ -78,22 +81,48 @@ def _settings(**overrides: Any) -> Settings:
 
 
 def _open_store(settings: Settings) -> Store:
+    from pitmaster.store.store import Store
+
     store = Store(settings.database_url)
     store.migrate()
     return store
 
 
-def _serve(settings: Settings, store: Store, on_enqueue: Callable[[], None] | None) -> None:
+def _serve(
+    settings: Settings,
+    store: Store,
+    on_enqueue: Callable[[], None] | None = None,
+    on_shutdown: Callable[[], None] | None = None,
+) -> None:
+    import uvicorn
+
+    from pitmaster.api.app import create_app
+
+    class Server(uvicorn.Server):
+        # uvicorn re-raises the signal that stopped it once it is done; run
+        # on_shutdown (stopping the worker cleanly) before that happens.
+        @contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                try:
+                    yield
+                finally:
+                    if on_shutdown is not None:
+                        on_shutdown()
+
     api = create_app(settings, store, on_enqueue=on_enqueue)
     config = uvicorn.Config(
         api, host=settings.host, port=settings.port, log_config=None, access_log=False
     )
     logger.info("pitmaster %s listening on http://%s:%s", __version__, settings.host, settings.port)
-    uvicorn.Server(config).run()
+    Server(config).run()
 
 
 @contextmanager
 def _running_worker(settings: Settings, store: Store) -> Iterator[Worker]:
+    from pitmaster.executors.docker import DockerExecutor
+    from pitmaster.worker.worker import Worker
+
     executor = DockerExecutor(settings.docker_host, settings.pull_missing_images)
     worker = Worker(settings, store, executor)
     worker.start()
@@ -110,7 +139,7 @@ def up(host: HostOption = None, port: PortOption = None) -> None:
     settings = _settings(host=host, port=port)
     store = _open_store(settings)
     with _running_worker(settings, store) as worker:
-        _serve(settings, store, on_enqueue=worker.wake)
+        _serve(settings, store, on_enqueue=worker.wake, on_shutdown=worker.stop)
     store.close()
 
 
@@ -119,7 +148,7 @@ def server(host: HostOption = None, port: PortOption = None) -> None:
     """Run only the HTTP API, against the same database as the workers."""
     settings = _settings(host=host, port=port)
     store = _open_store(settings)
-    _serve(settings, store, on_enqueue=None)
+    _serve(settings, store)
     store.close()
 
 
@@ -164,6 +193,8 @@ def apply(
     url: UrlOption = DEFAULT_URL,
 ) -> None:
     """Create or update the apps, job definitions and queues that FILE describes."""
+    from pitmaster import apply as apply_file
+
     spec = apply_file.load(file)
     with Client(url) as client:
         apply_file.apply(client, spec, typer.echo)
@@ -244,7 +275,8 @@ def logs(
     for stream in ("stdout", "stderr"):
         typer.echo(f"--- {stream} ---")
         text = execution.get(stream) or ""
-        typer.echo(text, nl=not text.endswith("\n"))
+        if text:
+            typer.echo(text, nl=not text.endswith("\n"))
 
 
 @app.command("list")

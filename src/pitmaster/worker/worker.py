@@ -49,6 +49,8 @@ class Worker:
 
     def stop(self) -> None:
         """Stop claiming and return within about ``shutdown_grace`` seconds; jobs keep running."""
+        if self._stopping.is_set():
+            return
         logger.info("worker %s stopping; running jobs are left to Docker", self._settings.worker_id)
         self._stopping.set()
         self._work_waiting.set()
