@@ -143,7 +143,7 @@ class Execution:
 
 @dataclass(frozen=True)
 class Attempt:
-    """One run of an execution in one container (named ``pitmaster-<id>``)."""
+    """One run of an execution in one container (see ``container_name``)."""
 
     id: int
     execution_id: int
@@ -186,6 +186,7 @@ class Attempt:
 class Claim:
     """What a runner needs to start one attempt, taken under a lease."""
 
+    installation: str
     attempt_id: int
     attempt_number: int
     execution: Execution
@@ -194,7 +195,7 @@ class Claim:
 
     @property
     def container_name(self) -> str:
-        return container_name(self.attempt_id)
+        return container_name(self.installation, self.attempt_id)
 
 
 @dataclass(frozen=True)
@@ -219,8 +220,9 @@ class Outcome:
     stderr: str
 
 
-def container_name(attempt_id: int) -> str:
-    return f"pitmaster-{attempt_id}"
+def container_name(installation: str, attempt_id: int) -> str:
+    """The one name an attempt's container can have: creating it twice conflicts."""
+    return f"pitmaster-{installation}-{attempt_id}"
 
 
 def is_valid_name(name: str) -> bool:

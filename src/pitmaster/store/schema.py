@@ -49,6 +49,15 @@ def _timestamps() -> list[sa.Column[Any]]:
     ]
 
 
+# One row: this database's identity. Container names carry it, so that two
+# pitmaster databases sharing one Docker engine never adopt each other's containers.
+installation = sa.Table(
+    "installation",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
 apps = sa.Table(
     "apps",
     metadata,

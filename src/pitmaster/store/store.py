@@ -34,7 +34,14 @@ from pitmaster.models import (
     Status,
 )
 from pitmaster.store.engine import WRITE_INTENT, create_engine
-from pitmaster.store.schema import apps, attempts, job_definitions, job_executions, job_queues
+from pitmaster.store.schema import (
+    apps,
+    attempts,
+    installation,
+    job_definitions,
+    job_executions,
+    job_queues,
+)
 
 Clock = Callable[[], datetime]
 
@@ -67,6 +74,7 @@ class Store:
     def __init__(self, database_url: str, clock: Clock = utc_now) -> None:
         self._engine = create_engine(database_url)
         self._now = clock
+        self._installation_id: str | None = None
 
     @property
     def dialect(self) -> str:
@@ -105,6 +113,13 @@ class Store:
         with self._write() as connection:
             config.attributes["connection"] = connection
             alembic_command.upgrade(config, "head")
+
+    def installation_id(self) -> str:
+        """This database's identity, part of every container name it hands out."""
+        if self._installation_id is None:
+            with self._read() as conn:
+                self._installation_id = conn.execute(sa.select(installation.c.id)).scalar_one()
+        return self._installation_id
 
     # -- apps --------------------------------------------------------------
 
@@ -427,6 +442,7 @@ class Store:
                 .first()
             )
         return Claim(
+            installation=self.installation_id(),
             attempt_id=attempt_id,
             attempt_number=number,
             execution=execution,

@@ -40,6 +40,7 @@ def job_environment(claim: Claim) -> dict[str, str]:
 def container_labels(claim: Claim) -> Mapping[str, str]:
     execution = claim.execution
     return {
+        "pitmaster.installation": claim.installation,
         "pitmaster.attempt": str(claim.attempt_id),
         "pitmaster.execution": execution.message_id,
         "pitmaster.app": execution.application,

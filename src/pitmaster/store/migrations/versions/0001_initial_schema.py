@@ -5,6 +5,7 @@ Revises:
 Create Date: 2026-11-28
 """
 
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -20,6 +21,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "installation",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_installation")),
+    )
 
     op.create_table(
         "apps",
@@ -168,6 +175,12 @@ def upgrade() -> None:
     )
     now = datetime.now(UTC)
     op.bulk_insert(
+        sa.table(
+            "installation", sa.column("id", sa.String), sa.column("created_at", UTCDateTime())
+        ),
+        [{"id": uuid.uuid4().hex[:12], "created_at": now}],
+    )
+    op.bulk_insert(
         queues,
         [
             {
@@ -195,3 +208,4 @@ def downgrade() -> None:
 
     op.drop_table("job_executions")
     op.drop_table("apps")
+    op.drop_table("installation")
