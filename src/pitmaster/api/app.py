@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pitmaster import __version__
 from pitmaster.api import v1, v2
 from pitmaster.api.deps import Services
+from pitmaster.api.schemas import PATTERN_MEANINGS
 from pitmaster.errors import PitmasterError
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
@@ -74,7 +75,7 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
             return _error(
                 400, f"request body is not valid JSON: {first.get('ctx', {}).get('error', '')}"
             )
-        return _error(400, "request body must be a JSON object")
+        return _error(400, "request body must be a JSON object (Content-Type: application/json)")
     return _error(422, "; ".join(_describe(error) for error in errors))
 
 
@@ -87,5 +88,7 @@ def _describe(error: Any) -> str:
     if error.get("type") == "extra_forbidden":
         return f"{where} is not a field this request takes"
     if error.get("type") == "string_pattern_mismatch":
-        return f"{where} must match [A-Za-z0-9_.-]+ (got {error.get('input')!r})"
+        pattern = error.get("ctx", {}).get("pattern", "")
+        meaning = PATTERN_MEANINGS.get(pattern, f"must match {pattern}")
+        return f"{where} {meaning} (got {error.get('input')!r})"
     return f"{where}: {message}" if where else message

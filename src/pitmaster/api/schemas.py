@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from pitmaster.models import (
     DEFAULT_QUEUE,
@@ -20,14 +20,31 @@ from pitmaster.models import (
 
 MAX_DELAY_SECONDS = 30 * 24 * 3600
 
-Name = Annotated[
-    str,
-    StringConstraints(pattern=r"^[A-Za-z0-9_.-]+$", min_length=1, max_length=NAME_MAX_LENGTH),
+_NAME = r"^[A-Za-z0-9_.-]+$"
+# Text the database and the engine can both carry: no NUL, no C0 control but tab and newline.
+_PRINTABLE = r"^[^\x00-\x08\x0b-\x1f\x7f]*$"
+_IMAGE = r"^[^\s\x00-\x1f\x7f]+$"
+PATTERN_MEANINGS = {
+    _NAME: "must match [A-Za-z0-9_.-]+",
+    _PRINTABLE: "must not contain control characters such as NUL or ESC",
+    _IMAGE: "must be an image reference, without spaces or control characters",
+}
+
+Name = Annotated[str, StringConstraints(pattern=_NAME, min_length=1, max_length=NAME_MAX_LENGTH)]
+DockerImage = Annotated[str, StringConstraints(pattern=_IMAGE, min_length=1, max_length=1024)]
+Description = Annotated[str, StringConstraints(pattern=_PRINTABLE, max_length=10_000)]
+Argument = Annotated[str, StringConstraints(pattern=_PRINTABLE, max_length=100_000)]
+
+
+def _names_a_program(command: list[str]) -> list[str]:
+    if not command[0].strip():
+        raise ValueError("the first element, the program to run, must not be empty")
+    return command
+
+
+Command = Annotated[
+    list[Argument], Field(min_length=1, max_length=1000), AfterValidator(_names_a_program)
 ]
-DockerImage = Annotated[str, StringConstraints(pattern=r"^\S+$", min_length=1, max_length=1024)]
-Description = Annotated[str, StringConstraints(max_length=10_000)]
-Argument = Annotated[str, StringConstraints(max_length=100_000)]
-Command = Annotated[list[Argument], Field(min_length=1, max_length=1000)]
 
 
 class Input(BaseModel):
@@ -124,7 +141,7 @@ class EnqueueRequest(Input):
     job: Name
     queue: Name = DEFAULT_QUEUE
     message: Any = None
-    delay_seconds: float = Field(default=0, ge=0, le=MAX_DELAY_SECONDS)
+    delay_seconds: float = Field(default=0, ge=0, le=MAX_DELAY_SECONDS, allow_inf_nan=False)
 
 
 class EnqueueResponse(BaseModel):

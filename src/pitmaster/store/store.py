@@ -64,6 +64,7 @@ class ExecutionPage:
     next_cursor: str | None
 
 
+_MAX_ID = 2**63 - 1
 _ACTIVE_STATUSES = (Status.PENDING.value, Status.RUNNING.value)
 _LIVE_ATTEMPT_STATES = (AttemptState.STARTING.value, AttemptState.RUNNING.value)
 
@@ -343,6 +344,8 @@ class Store:
         """Find an execution by its message_id, or by its numeric id."""
         column = job_executions.c.id if reference.isdigit() else job_executions.c.message_id
         key: int | str = int(reference) if reference.isdigit() else reference
+        if isinstance(key, int) and key > _MAX_ID:
+            raise NotFound(f"job execution {reference!r} does not exist")
         with self._read() as conn:
             row = conn.execute(sa.select(job_executions).where(column == key)).mappings().first()
         if row is None:
@@ -363,7 +366,7 @@ class Store:
         if where.status is not None:
             query = query.where(job_executions.c.status == where.status.value)
         if cursor is not None:
-            if not cursor.isdigit():
+            if not cursor.isdigit() or int(cursor) > _MAX_ID:
                 raise InvalidInput(f"cursor {cursor!r} is not one this API gave out")
             query = query.where(job_executions.c.id < int(cursor))
         with self._read() as conn:
