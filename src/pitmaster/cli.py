@@ -50,6 +50,11 @@ PortOption = Annotated[
     int | None, typer.Option("--port", help="port to listen on [env: PITMASTER_PORT]")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="print the server's JSON answer")]
+LimitOption = Annotated[
+    int | None,
+    typer.Option("--max-concurrent", min=1, help="most executions running at once"),
+]
+NoLimitOption = Annotated[bool, typer.Option("--no-limit", help="remove the concurrency limit")]
 
 
 def main() -> None:
@@ -305,6 +310,12 @@ def list_executions(
         )
 
 
+@app.command()
+def workers(url: UrlOption = DEFAULT_URL) -> None:
+    """List workers by their heartbeats."""
+    _call(url, "GET", "/v1/workers")
+
+
 # -- apps, jobs, queues ------------------------------------------------------------
 
 
@@ -317,6 +328,14 @@ def _call(url: str, method: str, path: str, body: Any = None) -> None:
 
 def _present(**fields: Any) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value is not None}
+
+
+def _limit(max_concurrent: int | None, no_limit: bool) -> dict[str, Any]:
+    if no_limit and max_concurrent is not None:
+        raise typer.BadParameter("give either --max-concurrent or --no-limit, not both")
+    if no_limit:
+        return {"max_concurrent_executions": None}
+    return _present(max_concurrent_executions=max_concurrent)
 
 
 @apps_cli.command("list")
@@ -336,10 +355,16 @@ def apps_create(
     name: str,
     image: Annotated[str, typer.Option("--image", help="Docker image, repo:tag")],
     description: Annotated[str, typer.Option("--description")] = "",
+    max_concurrent: LimitOption = None,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
     """Create an app."""
-    body = {"name": name, "docker_image": image, "description": description}
+    body = {
+        "name": name,
+        "docker_image": image,
+        "description": description,
+        "max_concurrent_executions": max_concurrent,
+    }
     _call(url, "POST", "/v1/apps", body)
 
 
@@ -348,10 +373,12 @@ def apps_update(
     name: str,
     image: Annotated[str | None, typer.Option("--image")] = None,
     description: Annotated[str | None, typer.Option("--description")] = None,
+    max_concurrent: LimitOption = None,
+    no_limit: NoLimitOption = False,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
-    """Change an app's image or description."""
-    body = _present(docker_image=image, description=description)
+    """Change an app's image, description or concurrency limit."""
+    body = _present(docker_image=image, description=description) | _limit(max_concurrent, no_limit)
     _call(url, "PATCH", f"/v1/apps/{name}", body)
 
 
@@ -429,20 +456,25 @@ def queues_show(name: str, url: UrlOption = DEFAULT_URL) -> None:
 def queues_create(
     name: str,
     description: Annotated[str, typer.Option("--description")] = "",
+    max_concurrent: LimitOption = None,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
     """Create a job queue."""
-    _call(url, "POST", "/v1/job_queues", {"name": name, "description": description})
+    body = {"name": name, "description": description, "max_concurrent_executions": max_concurrent}
+    _call(url, "POST", "/v1/job_queues", body)
 
 
 @queues_cli.command("update")
 def queues_update(
     name: str,
     description: Annotated[str | None, typer.Option("--description")] = None,
+    max_concurrent: LimitOption = None,
+    no_limit: NoLimitOption = False,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
-    """Change a job queue's description."""
-    _call(url, "PATCH", f"/v1/job_queues/{name}", _present(description=description))
+    """Change a job queue's description or concurrency limit."""
+    body = _present(description=description) | _limit(max_concurrent, no_limit)
+    _call(url, "PATCH", f"/v1/job_queues/{name}", body)
 
 
 @queues_cli.command("delete")

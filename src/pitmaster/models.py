@@ -47,6 +47,7 @@ class App:
     name: str
     docker_image: str
     description: str
+    max_concurrent_executions: int | None
     created_at: datetime
     updated_at: datetime
 
@@ -57,6 +58,7 @@ class App:
             name=row["name"],
             docker_image=row["docker_image"],
             description=row["description"],
+            max_concurrent_executions=row["max_concurrent_executions"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
         )
@@ -90,6 +92,7 @@ class JobQueue:
     id: int
     name: str
     description: str
+    max_concurrent_executions: int | None
     created_at: datetime
     updated_at: datetime
 
@@ -99,6 +102,7 @@ class JobQueue:
             id=row["id"],
             name=row["name"],
             description=row["description"],
+            max_concurrent_executions=row["max_concurrent_executions"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
         )
@@ -180,6 +184,35 @@ class Attempt:
             stdout=row["stdout"],
             stderr=row["stderr"],
         )
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """A worker's last heartbeat; ``queues`` None means it serves every queue."""
+
+    id: str
+    host: str
+    engine: str | None
+    queues: tuple[str, ...] | None
+    started_at: datetime
+    last_seen_at: datetime
+    running: int
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> WorkerInfo:
+        queues = row["queues"]
+        return cls(
+            id=row["id"],
+            host=row["host"],
+            engine=row["engine"],
+            queues=tuple(queues) if queues is not None else None,
+            started_at=row["started_at"],
+            last_seen_at=row["last_seen_at"],
+            running=row["running"],
+        )
+
+    def serves(self, queue: str) -> bool:
+        return self.queues is None or queue in self.queues
 
 
 @dataclass(frozen=True)

@@ -59,4 +59,27 @@ class Settings(BaseSettings):
     shutdown_grace: float = Field(
         default=2.0, gt=0, description="seconds a stopping worker waits for in-flight starts"
     )
+    max_concurrent_executions: int | None = Field(
+        default=None,
+        ge=1,
+        description="most executions running at once across all workers (default: no limit)",
+    )
+    queues: str | None = Field(
+        default=None, description="comma-separated queues this worker serves (default: all)"
+    )
+    heartbeat_interval: float = Field(
+        default=5.0, gt=0, description="seconds between two heartbeats of a worker"
+    )
     log_level: str = Field(default="INFO", description="logging level: DEBUG, INFO, WARNING")
+
+    @property
+    def served_queues(self) -> tuple[str, ...] | None:
+        """The queues this worker claims from; None for all of them."""
+        if self.queues is None or not self.queues.strip():
+            return None
+        return tuple(name.strip() for name in self.queues.split(",") if name.strip())
+
+    @property
+    def worker_alive_seconds(self) -> float:
+        """A worker unseen for longer than this is taken for dead."""
+        return 3 * self.heartbeat_interval

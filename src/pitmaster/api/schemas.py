@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from pitmaster.errors import InvalidInput
 from pitmaster.models import (
     DEFAULT_QUEUE,
     NAME_MAX_LENGTH,
@@ -47,25 +48,47 @@ Command = Annotated[
 ]
 
 
+Limit = Annotated[
+    int | None,
+    Field(ge=1, le=1_000_000, description="most executions running at once; null: no limit"),
+]
+
+
 class Input(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class Update(Input):
+    """A PATCH body: only the fields given change; null clears a limit."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset({"max_concurrent_executions"})
+
+    def changes(self) -> dict[str, Any]:
+        given = self.model_dump(exclude_unset=True)
+        for field, value in given.items():
+            if value is None and field not in self.nullable:
+                raise InvalidInput(f"{field} cannot be null")
+        return given
 
 
 class AppCreate(Input):
     name: Name
     docker_image: DockerImage
     description: Description = ""
+    max_concurrent_executions: Limit = None
 
 
-class AppUpdate(Input):
+class AppUpdate(Update):
     docker_image: DockerImage | None = None
     description: Description | None = None
+    max_concurrent_executions: Limit = None
 
 
 class AppOut(BaseModel):
     name: str
     docker_image: str
     description: str
+    max_concurrent_executions: int | None
     created_at: datetime
     updated_at: datetime
 
@@ -75,6 +98,7 @@ class AppOut(BaseModel):
             name=app.name,
             docker_image=app.docker_image,
             description=app.description,
+            max_concurrent_executions=app.max_concurrent_executions,
             created_at=app.created_at,
             updated_at=app.updated_at,
         )
@@ -86,7 +110,7 @@ class JobDefinitionCreate(Input):
     description: Description = ""
 
 
-class JobDefinitionUpdate(Input):
+class JobDefinitionUpdate(Update):
     command: Command | None = None
     description: Description | None = None
 
@@ -114,15 +138,18 @@ class JobDefinitionOut(BaseModel):
 class QueueCreate(Input):
     name: Name
     description: Description = ""
+    max_concurrent_executions: Limit = None
 
 
-class QueueUpdate(Input):
+class QueueUpdate(Update):
     description: Description | None = None
+    max_concurrent_executions: Limit = None
 
 
 class QueueOut(BaseModel):
     name: str
     description: str
+    max_concurrent_executions: int | None
     created_at: datetime
     updated_at: datetime
 
@@ -131,6 +158,7 @@ class QueueOut(BaseModel):
         return cls(
             name=queue.name,
             description=queue.description,
+            max_concurrent_executions=queue.max_concurrent_executions,
             created_at=queue.created_at,
             updated_at=queue.updated_at,
         )
@@ -187,6 +215,7 @@ class ExecutionOut(BaseModel):
     finished_at: datetime | None
     exit_code: int | None
     reason: str | None
+    pending_reason: str | None = None
     message: Any = None
     stdout: str | None = None
     stderr: str | None = None
@@ -214,6 +243,17 @@ class ExecutionOut(BaseModel):
 class ExecutionList(BaseModel):
     items: list[ExecutionOut]
     next_cursor: str | None
+
+
+class WorkerOut(BaseModel):
+    id: str
+    host: str
+    engine: str | None
+    queues: list[str] | None
+    started_at: datetime
+    last_seen_at: datetime
+    alive: bool
+    running: int
 
 
 class ErrorOut(BaseModel):

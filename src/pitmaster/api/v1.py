@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -21,6 +22,7 @@ from pitmaster.api.schemas import (
     QueueCreate,
     QueueOut,
     QueueUpdate,
+    WorkerOut,
 )
 from pitmaster.errors import InvalidInput
 from pitmaster.models import Execution, Status
@@ -40,7 +42,10 @@ EXTRA_FIELDS = ("message", "stdout", "stderr", "html_url", "attempts")
 
 @router.post("/apps", status_code=201, responses=_ERRORS, tags=["apps"])
 def create_app(body: AppCreate, services: ServicesDep) -> AppOut:
-    return AppOut.of(services.store.create_app(body.name, body.docker_image, body.description))
+    app = services.store.create_app(
+        body.name, body.docker_image, body.description, body.max_concurrent_executions
+    )
+    return AppOut.of(app)
 
 
 @router.get("/apps", tags=["apps"])
@@ -55,7 +60,7 @@ def get_app(name: str, services: ServicesDep) -> AppOut:
 
 @router.patch("/apps/{name}", responses=_ERRORS, tags=["apps"])
 def update_app(name: str, body: AppUpdate, services: ServicesDep) -> AppOut:
-    return AppOut.of(services.store.update_app(name, body.model_dump(exclude_none=True)))
+    return AppOut.of(services.store.update_app(name, body.changes()))
 
 
 @router.delete("/apps/{name}", status_code=204, responses=_ERRORS, tags=["apps"])
@@ -92,8 +97,7 @@ def get_job_definition(app: str, job: str, services: ServicesDep) -> JobDefiniti
 def update_job_definition(
     app: str, job: str, body: JobDefinitionUpdate, services: ServicesDep
 ) -> JobDefinitionOut:
-    changes = body.model_dump(exclude_none=True)
-    return JobDefinitionOut.of(services.store.update_job_definition(app, job, changes))
+    return JobDefinitionOut.of(services.store.update_job_definition(app, job, body.changes()))
 
 
 @router.delete(
@@ -112,7 +116,8 @@ def delete_job_definition(app: str, job: str, services: ServicesDep) -> Response
 
 @router.post("/job_queues", status_code=201, responses=_ERRORS, tags=["job queues"])
 def create_queue(body: QueueCreate, services: ServicesDep) -> QueueOut:
-    return QueueOut.of(services.store.create_queue(body.name, body.description))
+    queue = services.store.create_queue(body.name, body.description, body.max_concurrent_executions)
+    return QueueOut.of(queue)
 
 
 @router.get("/job_queues", tags=["job queues"])
@@ -127,7 +132,7 @@ def get_queue(name: str, services: ServicesDep) -> QueueOut:
 
 @router.patch("/job_queues/{name}", responses=_ERRORS, tags=["job queues"])
 def update_queue(name: str, body: QueueUpdate, services: ServicesDep) -> QueueOut:
-    return QueueOut.of(services.store.update_queue(name, body.model_dump(exclude_none=True)))
+    return QueueOut.of(services.store.update_queue(name, body.changes()))
 
 
 @router.delete("/job_queues/{name}", status_code=204, responses=_ERRORS, tags=["job queues"])
@@ -179,6 +184,10 @@ def get_execution(
     requested = _requested_fields(fields)
     execution = services.store.get_execution(message_id)
     out = ExecutionOut.of(execution)
+    settings = services.settings
+    out.pending_reason = services.store.pending_reason(
+        execution, settings.max_concurrent_executions, settings.worker_alive_seconds
+    )
     if "message" in requested:
         out.message = execution.message
     if "html_url" in requested:
@@ -215,3 +224,26 @@ def list_executions(
         items=[ExecutionOut.of(execution) for execution in page.items],
         next_cursor=page.next_cursor,
     )
+
+
+# -- workers ------------------------------------------------------------------------
+
+
+@router.get("/workers", tags=["workers"])
+def list_workers(services: ServicesDep) -> list[WorkerOut]:
+    """Workers by their heartbeats; one not seen for three heartbeats is not alive."""
+    now = datetime.now(UTC)
+    alive_for = timedelta(seconds=services.settings.worker_alive_seconds)
+    return [
+        WorkerOut(
+            id=worker.id,
+            host=worker.host,
+            engine=worker.engine,
+            queues=list(worker.queues) if worker.queues is not None else None,
+            started_at=worker.started_at,
+            last_seen_at=worker.last_seen_at,
+            alive=now - worker.last_seen_at <= alive_for,
+            running=worker.running,
+        )
+        for worker in services.store.list_workers()
+    ]

@@ -65,6 +65,7 @@ apps = sa.Table(
     sa.Column("name", sa.String(255), nullable=False, unique=True),
     sa.Column("docker_image", sa.String(1024), nullable=False),
     sa.Column("description", sa.Text(), nullable=False, default=""),
+    sa.Column("max_concurrent_executions", sa.Integer(), nullable=True),
     *_timestamps(),
 )
 
@@ -86,7 +87,20 @@ job_queues = sa.Table(
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("name", sa.String(255), nullable=False, unique=True),
     sa.Column("description", sa.Text(), nullable=False, default=""),
+    sa.Column("max_concurrent_executions", sa.Integer(), nullable=True),
     *_timestamps(),
+)
+
+# Each live worker's heartbeat: what it serves and when it was last seen.
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("id", sa.String(255), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("engine", sa.String(255), nullable=True),
+    sa.Column("queues", sa.JSON(), nullable=True),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("last_seen_at", UTCDateTime(), nullable=False),
 )
 
 # Executions keep the app, job and queue by name, so that history outlives a
@@ -141,4 +155,5 @@ attempts = sa.Table(
     *_timestamps(),
     sa.UniqueConstraint("execution_id", "number"),
     sa.Index(None, "state", "docker_host"),
+    sa.Index(None, "worker_id", "state"),
 )

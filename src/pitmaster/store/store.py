@@ -7,6 +7,8 @@ effects, so two workers racing on one execution produce one result.
 
 from __future__ import annotations
 
+import logging
+import threading
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -15,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
@@ -32,8 +35,19 @@ from pitmaster.models import (
     Outcome,
     RunningAttempt,
     Status,
+    WorkerInfo,
 )
 from pitmaster.store.engine import WRITE_INTENT, create_engine
+from pitmaster.store.limits import (
+    LIVE_ATTEMPT_STATES,
+    Limits,
+    blocked_apps,
+    blocked_queues,
+    count_in_flight,
+    full_reason,
+    lock_and_recheck,
+    read_limits,
+)
 from pitmaster.store.schema import (
     apps,
     attempts,
@@ -41,7 +55,10 @@ from pitmaster.store.schema import (
     job_definitions,
     job_executions,
     job_queues,
+    workers,
 )
+
+logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
@@ -66,7 +83,9 @@ class ExecutionPage:
 
 _MAX_ID = 2**63 - 1
 _ACTIVE_STATUSES = (Status.PENDING.value, Status.RUNNING.value)
-_LIVE_ATTEMPT_STATES = (AttemptState.STARTING.value, AttemptState.RUNNING.value)
+# A claim skips a candidate over its limit (seen only under the locks) and tries
+# the next one; after this many it gives up until the next round.
+_CLAIM_TRIES = 8
 
 
 class Store:
@@ -124,9 +143,20 @@ class Store:
 
     # -- apps --------------------------------------------------------------
 
-    def create_app(self, name: str, docker_image: str, description: str = "") -> App:
+    def create_app(
+        self,
+        name: str,
+        docker_image: str,
+        description: str = "",
+        max_concurrent_executions: int | None = None,
+    ) -> App:
         now = self._now()
-        values = {"name": name, "docker_image": docker_image, "description": description}
+        values = {
+            "name": name,
+            "docker_image": docker_image,
+            "description": description,
+            "max_concurrent_executions": max_concurrent_executions,
+        }
         try:
             with self._write() as conn:
                 conn.execute(apps.insert().values(**values, created_at=now, updated_at=now))
@@ -235,13 +265,19 @@ class Store:
 
     # -- job queues --------------------------------------------------------
 
-    def create_queue(self, name: str, description: str = "") -> JobQueue:
+    def create_queue(
+        self, name: str, description: str = "", max_concurrent_executions: int | None = None
+    ) -> JobQueue:
         now = self._now()
         try:
             with self._write() as conn:
                 conn.execute(
                     job_queues.insert().values(
-                        name=name, description=description, created_at=now, updated_at=now
+                        name=name,
+                        description=description,
+                        max_concurrent_executions=max_concurrent_executions,
+                        created_at=now,
+                        updated_at=now,
                     )
                 )
         except sa.exc.IntegrityError as exc:
@@ -320,6 +356,7 @@ class Store:
                 .returning(job_executions)
             )
             row = inserted.mappings().one()
+            _notify_work(conn)
         return Execution.from_row(row)
 
     @staticmethod
@@ -390,34 +427,36 @@ class Store:
 
     # -- the runner's side ---------------------------------------------------
 
-    def claim(self, worker_id: str, lease_seconds: float) -> Claim | None:
+    def claim(
+        self,
+        worker_id: str,
+        lease_seconds: float,
+        *,
+        queues: Collection[str] | None = None,
+        global_limit: int | None = None,
+    ) -> Claim | None:
         """Take the oldest runnable pending execution under a lease, or None.
 
-        A claim whose lease ran out (its worker died before storing a container
-        id) is taken over with the same attempt, hence the same container name,
-        so a container that worker did create is adopted rather than doubled.
+        Only work within every concurrency limit is taken; work over a limit
+        stays pending and does not hold back other queues or apps. A claim
+        whose lease ran out (its worker died before storing a container id) is
+        taken over with the same attempt, hence the same container name, so a
+        container that worker did create is adopted rather than doubled.
         """
         now = self._now()
         with self._write() as conn:
-            candidate = (
-                conn.execute(
-                    sa.select(job_executions)
-                    .where(
-                        job_executions.c.status == Status.PENDING.value,
-                        job_executions.c.run_after <= now,
-                        sa.or_(
-                            job_executions.c.lease_expires_at.is_(None),
-                            job_executions.c.lease_expires_at < now,
-                        ),
-                    )
-                    .order_by(job_executions.c.run_after, job_executions.c.id)
-                    .limit(1)
-                    .with_for_update(skip_locked=True)
-                )
-                .mappings()
-                .first()
-            )
-            if candidate is None:
+            limits = read_limits(conn, global_limit)
+            for _ in range(_CLAIM_TRIES):
+                candidate = self._claim_candidate(conn, now, limits, queues)
+                if candidate is None:
+                    return None
+                # A taken-over claim already counts against its limits.
+                taken_over = candidate["claimed_by"] is not None
+                if taken_over or not lock_and_recheck(
+                    conn, limits, candidate["queue"], candidate["application"]
+                ):
+                    break
+            else:
                 return None
             execution = Execution.from_row(candidate)
             attempt_id, number = self._attempt_for_claim(
@@ -452,6 +491,40 @@ class Store:
             docker_image=definition["docker_image"] if definition else None,
             command=tuple(definition["command"]) if definition else None,
         )
+
+    def _claim_candidate(
+        self,
+        conn: sa.Connection,
+        now: datetime,
+        limits: Limits,
+        queues: Collection[str] | None,
+    ) -> Mapping[str, Any] | None:
+        in_flight = count_in_flight(conn)
+        if limits.global_limit is not None and in_flight.total >= limits.global_limit:
+            return None
+        e = job_executions.c
+        query = (
+            sa.select(job_executions)
+            .where(
+                e.status == Status.PENDING.value,
+                e.run_after <= now,
+                sa.or_(e.lease_expires_at.is_(None), e.lease_expires_at < now),
+                sa.or_(
+                    e.claimed_by.is_not(None),
+                    sa.and_(
+                        e.queue.not_in(blocked_queues(limits, in_flight)),
+                        e.application.not_in(blocked_apps(limits, in_flight)),
+                    ),
+                ),
+            )
+            .order_by(e.run_after, e.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        if queues is not None:
+            query = query.where(e.queue.in_(list(queues)))
+        row = conn.execute(query).mappings().first()
+        return dict(row) if row is not None else None
 
     def _attempt_for_claim(
         self,
@@ -493,7 +566,11 @@ class Store:
         return inserted, number
 
     def release_claim(self, execution_id: int) -> None:
-        """Give a claim back at once (the engine failed us), keeping its attempt for next time."""
+        """Give a claim back at once (the engine failed us), keeping its attempt for next time.
+
+        ``claimed_by`` stays set: it marks the execution as holding a starting
+        attempt, which already counts against the limits.
+        """
         now = self._now()
         with self._write() as conn:
             conn.execute(
@@ -502,7 +579,7 @@ class Store:
                     job_executions.c.id == execution_id,
                     job_executions.c.status == Status.PENDING.value,
                 )
-                .values(claimed_by=None, lease_expires_at=None, updated_at=now)
+                .values(lease_expires_at=now, updated_at=now)
             )
 
     def mark_running(
@@ -576,7 +653,7 @@ class Store:
         with self._write() as conn:
             execution_id = conn.execute(
                 attempts.update()
-                .where(attempts.c.id == attempt_id, attempts.c.state.in_(_LIVE_ATTEMPT_STATES))
+                .where(attempts.c.id == attempt_id, attempts.c.state.in_(LIVE_ATTEMPT_STATES))
                 .values(
                     state=AttemptState.ENDED.value,
                     status=outcome.status.value,
@@ -608,6 +685,7 @@ class Store:
                     updated_at=now,
                 )
             )
+            _notify_work(conn)  # a slot is free: work held by a limit may start
         return True
 
     def attempts_by_id(self, attempt_ids: Collection[int]) -> list[Attempt]:
@@ -618,3 +696,109 @@ class Store:
                 .all()
             )
         return [Attempt.from_row(row) for row in rows]
+
+    # -- workers -------------------------------------------------------------------
+
+    def heartbeat(
+        self, worker_id: str, host: str, engine: str | None, queues: Sequence[str] | None
+    ) -> None:
+        """Record that a worker is alive; forget workers unseen for a day."""
+        now = self._now()
+        values = {
+            "host": host,
+            "engine": engine,
+            "queues": list(queues) if queues is not None else None,
+            "last_seen_at": now,
+        }
+        with self._write() as conn:
+            updated = conn.execute(
+                workers.update().where(workers.c.id == worker_id).values(**values)
+            ).rowcount
+            if updated == 0:
+                conn.execute(workers.insert().values(id=worker_id, started_at=now, **values))
+            conn.execute(workers.delete().where(workers.c.last_seen_at < now - timedelta(days=1)))
+
+    def remove_worker(self, worker_id: str) -> None:
+        with self._write() as conn:
+            conn.execute(workers.delete().where(workers.c.id == worker_id))
+
+    def list_workers(self) -> list[WorkerInfo]:
+        running = (
+            sa.select(sa.func.count())
+            .select_from(attempts)
+            .where(
+                attempts.c.worker_id == workers.c.id,
+                attempts.c.state == AttemptState.RUNNING.value,
+            )
+            .scalar_subquery()
+        )
+        query = sa.select(workers, running.label("running")).order_by(workers.c.id)
+        with self._read() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [WorkerInfo.from_row(row) for row in rows]
+
+    def pending_reason(
+        self, execution: Execution, global_limit: int | None, worker_alive_seconds: float
+    ) -> str | None:
+        """Why a pending execution has not started yet, in words; None if it is not pending."""
+        if execution.status is not Status.PENDING:
+            return None
+        now = self._now()
+        if execution.run_after > now:
+            return f"delayed until {execution.run_after.isoformat()}"
+        with self._read() as conn:
+            claim = conn.execute(
+                sa.select(job_executions.c.claimed_by, job_executions.c.lease_expires_at).where(
+                    job_executions.c.id == execution.id
+                )
+            ).one()
+            if claim.lease_expires_at is not None and claim.lease_expires_at >= now:
+                return f"being started by worker {claim.claimed_by}"
+            limits = read_limits(conn, global_limit)
+            over = full_reason(
+                limits, count_in_flight(conn), execution.queue, execution.application
+            )
+        if over is not None:
+            return over
+        alive = [
+            worker
+            for worker in self.list_workers()
+            if worker.last_seen_at >= now - timedelta(seconds=worker_alive_seconds)
+        ]
+        if not any(worker.serves(execution.queue) for worker in alive):
+            return f"no worker is serving queue {execution.queue!r}"
+        return "waiting for a free runner; older work goes first"
+
+    # -- wake-ups --------------------------------------------------------------------
+
+    def listen_for_work(self, wake: Callable[[], None], stopping: threading.Event) -> None:
+        """Call ``wake`` whenever work may have become runnable, until ``stopping`` is set.
+
+        PostgreSQL delivers this at once with LISTEN/NOTIFY. SQLite has no such
+        channel: this returns at once and workers rely on their poll interval.
+        """
+        if self.dialect != "postgresql":
+            return
+        conninfo = self._engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False
+        )
+        while not stopping.is_set():
+            try:
+                with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
+                    conn.execute(f"LISTEN {_WORK_CHANNEL}")
+                    wake()  # anything enqueued while we were not listening
+                    while not stopping.is_set():
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            wake()
+            except psycopg.Error as exc:
+                logger.warning("listening for work failed: %s; retrying", exc)
+                stopping.wait(2.0)
+
+
+_WORK_CHANNEL = "pitmaster_work"
+
+
+def _notify_work(conn: sa.Connection) -> None:
+    """Tell listening workers (PostgreSQL) that work may be runnable, once this commits."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_notify(_WORK_CHANNEL, "")))

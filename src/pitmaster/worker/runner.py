@@ -69,12 +69,20 @@ def _error(reason: str) -> Outcome:
 
 class Runner:
     def __init__(
-        self, store: Store, executor: Executor, worker_id: str, lease_seconds: float
+        self,
+        store: Store,
+        executor: Executor,
+        worker_id: str,
+        lease_seconds: float,
+        queues: tuple[str, ...] | None = None,
+        global_limit: int | None = None,
     ) -> None:
         self._store = store
         self._executor = executor
         self._worker_id = worker_id
         self._lease_seconds = lease_seconds
+        self._queues = queues
+        self._global_limit = global_limit
 
     def run_once(self) -> bool:
         """Claim and start one execution; False when there was nothing to claim.
@@ -83,7 +91,12 @@ class Runner:
         then left to its lease, and the same attempt is taken up again later.
         """
         engine_id = self._executor.engine_id()
-        claim = self._store.claim(self._worker_id, self._lease_seconds)
+        claim = self._store.claim(
+            self._worker_id,
+            self._lease_seconds,
+            queues=self._queues,
+            global_limit=self._global_limit,
+        )
         if claim is None:
             return False
         message_id = claim.execution.message_id

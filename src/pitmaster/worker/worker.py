@@ -7,7 +7,9 @@ runs next observes them to their end.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
+import time
 from collections.abc import Callable
 
 from pitmaster.errors import PitmasterError
@@ -27,7 +29,15 @@ class Worker:
     def __init__(self, settings: Settings, store: Store, executor: Executor) -> None:
         self._settings = settings
         self._executor = executor
-        self._runner = Runner(store, executor, settings.worker_id, settings.lease_seconds)
+        self._store = store
+        self._runner = Runner(
+            store,
+            executor,
+            settings.worker_id,
+            settings.lease_seconds,
+            queues=settings.served_queues,
+            global_limit=settings.max_concurrent_executions,
+        )
         self._poller = Poller(store, executor, settings.log_limit_bytes)
         self._stopping = threading.Event()
         self._work_waiting = threading.Event()
@@ -42,6 +52,8 @@ class Worker:
             self._spawn(f"runner-{number}", self._run_loop)
         self._spawn("poller", self._poll_loop)
         self._spawn("watcher", self._watch_loop)
+        self._spawn("heartbeat", self._heartbeat_loop)
+        self._spawn("listener", self._listen)
 
     def wake(self) -> None:
         """Tell idle runners that work was just enqueued."""
@@ -58,9 +70,13 @@ class Worker:
         with self._lock:
             if self._exit_stream is not None:
                 self._exit_stream.close()
-        per_thread = self._settings.shutdown_grace / max(1, len(self._threads))
+        deadline = time.monotonic() + self._settings.shutdown_grace
         for thread in self._threads:
-            thread.join(timeout=per_thread)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        try:
+            self._store.remove_worker(self._settings.worker_id)
+        except PitmasterError as exc:
+            logger.warning("could not remove this worker's heartbeat: %s", exc)
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
         # Daemon threads: a call stuck on a dead engine must not hold the process.
@@ -87,13 +103,32 @@ class Worker:
     def _poll_loop(self) -> None:
         while not self._stopping.is_set():
             try:
-                self._poller.sweep()
+                if self._poller.sweep():
+                    self._work_waiting.set()  # slots were freed: limited work may start
             except PitmasterError as exc:
                 logger.warning("poller: %s; retrying in %.0f s", exc, ERROR_BACKOFF_SECONDS)
                 self._stopping.wait(ERROR_BACKOFF_SECONDS)
                 continue
             self._exit_seen.wait(self._settings.poll_interval)
             self._exit_seen.clear()
+
+    def _heartbeat_loop(self) -> None:
+        settings = self._settings
+        while not self._stopping.is_set():
+            try:
+                engine: str | None = self._executor.engine_id()
+            except PitmasterError:
+                engine = None
+            try:
+                self._store.heartbeat(
+                    settings.worker_id, socket.gethostname(), engine, settings.served_queues
+                )
+            except PitmasterError as exc:
+                logger.warning("heartbeat: %s", exc)
+            self._stopping.wait(settings.heartbeat_interval)
+
+    def _listen(self) -> None:
+        self._store.listen_for_work(self.wake, self._stopping)
 
     def _watch_loop(self) -> None:
         """Hasten the poller when a container dies; the periodic sweep stays the safety net."""
