@@ -12,6 +12,7 @@ from typing import Any
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]+")
 NAME_MAX_LENGTH = 255
 DEFAULT_QUEUE = "default"
+MAX_DELAY_SECONDS = 30 * 24 * 3600
 
 
 class Status(StrEnum):

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,11 +13,10 @@ import docker
 import httpx
 import pytest
 
-from ..integration.conftest import ROOT
+from ..databases import ROOT
+from ..processes import Deployment
 
 pytestmark = pytest.mark.docker
-
-PITMASTER = [sys.executable, "-m", "pitmaster"]
 
 APPLY_FILE = """
 queues:
@@ -37,67 +33,6 @@ apps:
       - job: nap
         command: [sh, -c, 'sleep 3; echo rested']
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Deployment:
-    """pitmaster processes sharing one SQLite file, and the CLI pointed at them."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {
-            **os.environ,
-            "PITMASTER_DATABASE_URL": f"sqlite:///{directory}/pitmaster.db",
-            "PITMASTER_URL": self.url,
-            "PITMASTER_POLL_INTERVAL": "0.2",
-        }
-        self.processes: list[subprocess.Popen[str]] = []
-
-    def start(self, *args: str) -> subprocess.Popen[str]:
-        log = (self.directory / f"{args[0]}-{len(self.processes)}.log").open("w")
-        process = subprocess.Popen(
-            [*PITMASTER, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT, text=True
-        )
-        self.processes.append(process)
-        return process
-
-    def wait_healthy(self, process: subprocess.Popen[str]) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert process.poll() is None, "pitmaster exited while starting"
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("pitmaster did not answer /healthz within 30 s")
-
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [*PITMASTER, *args], env=self.env, capture_output=True, text=True, timeout=120
-        )
-        if check:
-            assert result.returncode == 0, result.stderr
-        return result
-
-    def stop_all(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 @pytest.fixture

@@ -16,7 +16,9 @@ from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 from pitmaster.worker.worker import Worker
 
-ROOT = Path(__file__).resolve().parents[2]
+from ..databases import BACKENDS, ROOT, database
+from ..processes import Deployment
+
 DEMO_IMAGE = "pitmaster-demo:latest"
 
 
@@ -29,10 +31,17 @@ def docker_client() -> Iterator[docker.DockerClient]:
     client.close()
 
 
+@pytest.fixture(params=BACKENDS)
+def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database of each backend in turn: every test here runs on both."""
+    with database(request.param, tmp_path) as url:
+        yield url
+
+
 @pytest.fixture
-def docker_store(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[Store]:
-    """A fresh SQLite store; every container its attempts made is removed afterwards."""
-    store = Store(f"sqlite:///{tmp_path}/pitmaster.db")
+def docker_store(backend_url: str, docker_client: docker.DockerClient) -> Iterator[Store]:
+    """A fresh store; every container its attempts made is removed afterwards."""
+    store = Store(backend_url)
     store.migrate()
     store.create_app("demo", DEMO_IMAGE)
     yield store
@@ -43,9 +52,9 @@ def docker_store(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator
 
 
 @pytest.fixture
-def worker_settings(tmp_path: Path) -> Settings:
+def worker_settings(backend_url: str) -> Settings:
     return Settings(
-        database_url=f"sqlite:///{tmp_path}/pitmaster.db",
+        database_url=backend_url,
         poll_interval=0.2,
         lease_seconds=2,
         log_limit_bytes=64 * 1024,
@@ -95,3 +104,15 @@ def wait_until_ended(store: Store, message_id: str, timeout: float = 30.0) -> Ex
     result = wait_for(ended, timeout)
     assert isinstance(result, Execution)
     return result
+
+
+def installation_label(store: Store) -> str:
+    return f"pitmaster.installation={store.installation_id()}"
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, backend_url: str, docker_store: Store) -> Iterator[Deployment]:
+    """``pitmaster`` processes on this test's database; all stopped at teardown."""
+    deployment = Deployment(tmp_path, backend_url)
+    yield deployment
+    deployment.stop_all()

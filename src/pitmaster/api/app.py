@@ -84,7 +84,7 @@ def _describe(error: Any) -> str:
     where = ".".join(location)
     message = str(error.get("msg", "invalid"))
     if error.get("type") == "missing":
-        return f"{where} is required"
+        return f"{where} is required" if where else "a request body is required"
     if error.get("type") == "extra_forbidden":
         return f"{where} is not a field this request takes"
     if error.get("type") == "string_pattern_mismatch":

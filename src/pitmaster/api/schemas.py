@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from pitmaster.errors import InvalidInput
 from pitmaster.models import (
     DEFAULT_QUEUE,
+    MAX_DELAY_SECONDS,
     NAME_MAX_LENGTH,
     App,
     Attempt,
@@ -19,7 +20,6 @@ from pitmaster.models import (
     Status,
 )
 
-MAX_DELAY_SECONDS = 30 * 24 * 3600
 
 _NAME = r"^[A-Za-z0-9_.-]+$"
 # Text the database and the engine can both carry: no NUL, no C0 control but tab and newline.

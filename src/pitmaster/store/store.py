@@ -25,6 +25,7 @@ from alembic.config import Config as AlembicConfig
 from pitmaster.errors import Conflict, InvalidInput, NotFound, StoreError
 from pitmaster.models import (
     DEFAULT_QUEUE,
+    MAX_DELAY_SECONDS,
     App,
     Attempt,
     AttemptState,
@@ -335,8 +336,10 @@ class Store:
         delay_seconds: float = 0,
     ) -> Execution:
         """Store a new pending execution; it is durable once this returns."""
-        if delay_seconds < 0:
-            raise InvalidInput("delay_seconds must not be negative")
+        if not 0 <= delay_seconds <= MAX_DELAY_SECONDS:  # also refuses NaN
+            raise InvalidInput(
+                f"delay_seconds must be between 0 and {MAX_DELAY_SECONDS}, not {delay_seconds}"
+            )
         now = self._now()
         with self._write() as conn:
             self._check_enqueue_target(conn, application, job, queue)
@@ -379,8 +382,9 @@ class Store:
 
     def get_execution(self, reference: str) -> Execution:
         """Find an execution by its message_id, or by its numeric id."""
-        column = job_executions.c.id if reference.isdigit() else job_executions.c.message_id
-        key: int | str = int(reference) if reference.isdigit() else reference
+        numeric = _is_number(reference)
+        column = job_executions.c.id if numeric else job_executions.c.message_id
+        key: int | str = int(reference) if numeric else reference
         if isinstance(key, int) and key > _MAX_ID:
             raise NotFound(f"job execution {reference!r} does not exist")
         with self._read() as conn:
@@ -393,6 +397,8 @@ class Store:
         self, where: ExecutionFilter, cursor: str | None = None, limit: int = 50
     ) -> ExecutionPage:
         """Newest first, paged by id so that deep pages cost what the first one does."""
+        if limit < 1:
+            raise InvalidInput(f"limit must be at least 1, not {limit}")
         query = sa.select(job_executions).order_by(job_executions.c.id.desc()).limit(limit + 1)
         if where.application is not None:
             query = query.where(job_executions.c.application == where.application)
@@ -403,7 +409,7 @@ class Store:
         if where.status is not None:
             query = query.where(job_executions.c.status == where.status.value)
         if cursor is not None:
-            if not cursor.isdigit() or int(cursor) > _MAX_ID:
+            if not _is_number(cursor) or int(cursor) > _MAX_ID:
                 raise InvalidInput(f"cursor {cursor!r} is not one this API gave out")
             query = query.where(job_executions.c.id < int(cursor))
         with self._read() as conn:
@@ -796,6 +802,11 @@ class Store:
 
 
 _WORK_CHANNEL = "pitmaster_work"
+
+
+def _is_number(text: str) -> bool:
+    """ASCII digits only: str.isdigit alone also accepts '²' and other scripts' digits."""
+    return text.isascii() and text.isdigit()
 
 
 def _notify_work(conn: sa.Connection) -> None:

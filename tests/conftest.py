@@ -1,0 +1,72 @@
+"""Fixtures shared by every test suite: a fresh SQLite database, its settings, a manual clock.
+
+Add new fixtures under the section they belong to; keep suite-specific ones in
+that suite's own ``conftest.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from pitmaster.settings import Settings
+from pitmaster.store.store import Store
+
+# -- database ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """A SQLite file of this test's own, shared by ``store`` and ``settings``."""
+    return f"sqlite:///{tmp_path}/pitmaster.db"
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    """A migrated store on a fresh SQLite file, with the real clock."""
+    store = Store(database_url)
+    store.migrate()
+    yield store
+    store.close()
+
+
+# -- settings ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    """Settings on the same database as ``store``, tuned for fast tests."""
+    return Settings(database_url=database_url, poll_interval=0.05, worker_id="test-worker")
+
+
+# -- time -------------------------------------------------------------------------
+
+
+class ManualClock:
+    """A clock that only moves when a test moves it (``Store(url, clock=clock)``)."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 3, 1, 12, 0, 0, 250_000, tzinfo=UTC))
+
+
+@pytest.fixture
+def clocked_store(database_url: str, clock: ManualClock) -> Iterator[Store]:
+    """A migrated store on the same file as ``store``, whose time is ``clock``."""
+    store = Store(database_url, clock=clock)
+    store.migrate()
+    yield store
+    store.close()

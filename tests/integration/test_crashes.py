@@ -1,0 +1,300 @@
+"""Workers may die at any instant; no job is lost or run twice. Real containers, both databases."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Collection
+from datetime import UTC, datetime
+from pathlib import Path
+
+import docker
+import pytest
+
+from pitmaster.executors.docker import DockerExecutor, parse_docker_time
+from pitmaster.models import Execution, Status, container_name
+from pitmaster.store.store import Store
+from pitmaster.worker.worker import Worker
+
+from ..docker_proxy import DockerRelay
+from ..processes import Deployment
+from .conftest import WorkerFactory, installation_label, wait_for, wait_until_ended
+
+pytestmark = pytest.mark.docker
+
+EXIT_WITH_MESSAGE = ["sh", "-c", 'sleep "$SLEEP"; exit $(( $(cat "$PITMASTER_MESSAGE_FILE") % 4 ))']
+
+
+def all_have_status(store: Store, message_ids: Collection[str], status: Status) -> bool:
+    return all(store.get_execution(m).status is status for m in message_ids)
+
+
+def all_ended(store: Store, message_ids: Collection[str]) -> bool:
+    return all(store.get_execution(m).status.is_terminal for m in message_ids)
+
+
+def container_starts(client: docker.DockerClient, label: str, since: datetime) -> int:
+    # Docker takes whole seconds: look one second past now so nothing just seen is cut off.
+    events = client.api.events(
+        since=since,
+        until=int(time.time()) + 1,
+        filters={"type": "container", "event": "start", "label": label},
+        decode=True,
+    )
+    return sum(1 for _ in events)
+
+
+def test_given_20_running_jobs_when_their_worker_is_killed_then_a_new_worker_records_each_once(
+    docker_store: Store, deployment: Deployment, docker_client: docker.DockerClient
+) -> None:
+    docker_store.create_job_definition(
+        "demo",
+        "sleep-exit",
+        ["sh", "-c", 'sleep 6; exit $(( $(cat "$PITMASTER_MESSAGE_FILE") % 4 ))'],
+    )
+    since = datetime.now(UTC)
+    executions = [docker_store.enqueue("demo", "sleep-exit", "default", n) for n in range(20)]
+    ids = [execution.message_id for execution in executions]
+    first = deployment.start("worker", env={"PITMASTER_RUNNER_THREADS": "4"})
+    wait_for(lambda: all_have_status(docker_store, ids, Status.RUNNING), timeout=60)
+
+    # When the worker is killed outright while all 20 run, and they all finish meanwhile,
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    label = installation_label(docker_store)
+    containers = docker_client.containers.list(all=True, filters={"label": label})
+    assert len(containers) == 20
+    docker_finished = {}
+    for container in containers:
+        container.wait(timeout=60)
+        container.reload()
+        message_id = container.labels["pitmaster.execution"]
+        docker_finished[message_id] = parse_docker_time(container.attrs["State"]["FinishedAt"])
+    assert all_have_status(docker_store, ids, Status.RUNNING)
+
+    # Then a new worker records every one exactly once, as Docker saw it end.
+    deployment.start("worker")
+    wait_for(lambda: all_ended(docker_store, ids), timeout=60)
+    for number, message_id in enumerate(ids):
+        execution = docker_store.get_execution(message_id)
+        assert execution.exit_code == number % 4
+        assert execution.status is (Status.SUCCESS if number % 4 == 0 else Status.FAILED)
+        assert execution.finished_at == docker_finished[message_id]
+        assert len(docker_store.attempts_of(execution.id)) == 1
+    assert container_starts(docker_client, label, since) == 20
+
+
+@pytest.mark.parametrize("started", [False, True], ids=["created", "started"])
+def test_given_a_worker_died_after_making_the_container_when_another_runs_then_it_is_adopted(
+    started: bool,
+    docker_store: Store,
+    start_worker: WorkerFactory,
+    docker_client: docker.DockerClient,
+) -> None:
+    docker_store.create_job_definition("demo", "once", ["sh", "-c", "echo ran"])
+    since = datetime.now(UTC)
+    execution = docker_store.enqueue("demo", "once", "default", None)
+    # A worker claims, creates (and maybe starts) the container, then dies before storing its id.
+    claim = docker_store.claim("dead-worker", lease_seconds=1)
+    assert claim is not None
+    label = installation_label(docker_store)
+    container = docker_client.containers.create(
+        "pitmaster-demo:latest",
+        ["sh", "-c", "echo ran"],
+        name=container_name(docker_store.installation_id(), claim.attempt_id),
+        labels={
+            "pitmaster.installation": docker_store.installation_id(),
+            "pitmaster.attempt": str(claim.attempt_id),
+            "pitmaster.execution": execution.message_id,
+        },
+    )
+    if started:
+        container.start()
+
+    start_worker()
+    ended = wait_until_ended(docker_store, execution.message_id)
+
+    assert ended.status is Status.SUCCESS
+    [attempt] = docker_store.attempts_of(execution.id)
+    assert attempt.id == claim.attempt_id
+    assert attempt.stdout == "ran\n"
+    assert container_starts(docker_client, label, since) == 1
+
+
+def test_given_a_worker_died_after_claiming_when_its_lease_ends_then_the_job_runs_once(
+    docker_store: Store, start_worker: WorkerFactory, docker_client: docker.DockerClient
+) -> None:
+    docker_store.create_job_definition("demo", "once", ["sh", "-c", "echo ran"])
+    since = datetime.now(UTC)
+    execution = docker_store.enqueue("demo", "once", "default", None)
+    claim = docker_store.claim("dead-worker", lease_seconds=2)
+    assert claim is not None
+
+    start_worker()
+    ended = wait_until_ended(docker_store, execution.message_id)
+
+    assert ended.status is Status.SUCCESS
+    [attempt] = docker_store.attempts_of(execution.id)
+    assert attempt.id == claim.attempt_id
+    assert attempt.started_at is not None and attempt.started_at >= claim.execution.created_at
+    assert container_starts(docker_client, installation_label(docker_store), since) == 1
+
+
+def test_given_a_container_removed_from_outside_when_swept_then_lost_and_its_slot_is_freed(
+    docker_store: Store, start_worker: WorkerFactory, docker_client: docker.DockerClient
+) -> None:
+    docker_store.update_app("demo", {"max_concurrent_executions": 1})
+    docker_store.create_job_definition("demo", "sleepy", ["sleep", "60"])
+    first = docker_store.enqueue("demo", "sleepy", "default", None)
+    second = docker_store.enqueue("demo", "sleepy", "default", None)
+    start_worker(poll_interval=0.5)
+    wait_for(lambda: docker_store.get_execution(first.message_id).status is Status.RUNNING)
+    waiting = docker_store.get_execution(second.message_id)
+    assert docker_store.pending_reason(waiting, None, 30) == "app 'demo' is at its limit of 1"
+    [attempt] = docker_store.attempts_of(first.id)
+    assert attempt.container_id is not None
+
+    docker_client.containers.get(attempt.container_id).remove(force=True)
+
+    ended = wait_until_ended(docker_store, first.message_id, timeout=2.5)
+    assert (ended.status, ended.reason) == (Status.ERROR, "lost")
+    wait_for(lambda: docker_store.get_execution(second.message_id).status is Status.RUNNING)
+
+
+def test_given_the_engine_unreachable_for_30s_when_it_returns_then_the_worker_resumes_and_nothing_failed(
+    docker_store: Store,
+    worker_settings: object,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from pitmaster.settings import Settings
+
+    assert isinstance(worker_settings, Settings)
+    docker_store.create_job_definition("demo", "nap", ["sh", "-c", "sleep 3; echo rested"])
+    relay = DockerRelay(tmp_path / "docker.sock")
+    relay.start()
+    executor = DockerExecutor(relay.url)
+    worker = Worker(worker_settings, docker_store, executor)
+    caplog.set_level(logging.WARNING)
+    try:
+        worker.start()
+        running = [
+            docker_store.enqueue("demo", "nap", "default", None).message_id for _ in range(3)
+        ]
+        wait_for(lambda: all_have_status(docker_store, running, Status.RUNNING))
+
+        # When the engine is out of reach for 30 s, while those jobs end and more arrive,
+        relay.cut()
+        waiting = [
+            docker_store.enqueue("demo", "nap", "default", None).message_id for _ in range(2)
+        ]
+        outage_over = threading.Event()
+        statuses_seen: set[Status] = set()
+
+        def watch() -> None:
+            while not outage_over.wait(0.2):
+                statuses_seen.update(
+                    docker_store.get_execution(m).status for m in running + waiting
+                )
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        outage_over.wait(30)
+        outage_over.set()
+        watcher.join()
+
+        # then nothing was marked failed meanwhile, the worker said what happened,
+        assert statuses_seen <= {Status.PENDING, Status.RUNNING}
+        assert any("Docker engine" in record.getMessage() for record in caplog.records)
+
+        # and once the engine is back every job is recorded as it really ended.
+        relay.restore()
+        wait_for(lambda: all_ended(docker_store, running + waiting), timeout=60)
+        for message_id in running + waiting:
+            execution = docker_store.get_execution(message_id)
+            assert execution.status is Status.SUCCESS, execution
+            [attempt] = docker_store.attempts_of(execution.id)
+            assert attempt.stdout == "rested\n"
+    finally:
+        worker.stop()
+        relay.stop()
+        executor.close()
+
+
+def test_given_postgresql_restarts_while_jobs_run_then_workers_reconnect_and_record_each_once(
+    docker_store: Store, start_worker: WorkerFactory, docker_client: docker.DockerClient
+) -> None:
+    if docker_store.dialect != "postgresql":
+        pytest.skip("a PostgreSQL restart concerns PostgreSQL only")
+    docker_store.create_job_definition("demo", "nap", ["sh", "-c", "sleep 4; echo rested"])
+    since = datetime.now(UTC)
+    ids = [docker_store.enqueue("demo", "nap", "default", None).message_id for _ in range(5)]
+    start_worker()
+    wait_for(lambda: all_have_status(docker_store, ids, Status.RUNNING), timeout=60)
+
+    restart_postgres()
+    later = [docker_store.enqueue("demo", "nap", "default", None).message_id for _ in range(2)]
+
+    wait_for(lambda: all_ended(docker_store, ids + later), timeout=90)
+    for message_id in ids + later:
+        execution = docker_store.get_execution(message_id)
+        assert execution.status is Status.SUCCESS
+        assert len(docker_store.attempts_of(execution.id)) == 1
+    assert container_starts(docker_client, installation_label(docker_store), since) == 7
+
+
+def restart_postgres() -> None:
+    clusters = subprocess.run(
+        ["pg_lsclusters", "-h"], check=True, capture_output=True, text=True
+    ).stdout.split()
+    version, cluster = clusters[0], clusters[1]
+    subprocess.run(["pg_ctlcluster", version, cluster, "restart"], check=True)
+
+
+class CountingExecutor(DockerExecutor):
+    """The real executor, counting the side effects of recording an ending."""
+
+    removed: list[str]
+    lock = threading.Lock()
+
+    def remove(self, handle: str) -> None:
+        with self.lock:
+            self.removed.append(handle)
+        super().remove(handle)
+
+
+def test_given_two_workers_polling_the_same_jobs_then_each_ending_is_recorded_and_acted_on_once(
+    docker_store: Store, worker_settings: object
+) -> None:
+    from pitmaster.settings import Settings
+
+    assert isinstance(worker_settings, Settings)
+    docker_store.create_job_definition("demo", "quick", ["sh", "-c", "sleep 1; echo done"])
+    removed: list[str] = []
+    workers: list[tuple[Worker, CountingExecutor]] = []
+    for name in ("one", "two"):
+        executor = CountingExecutor()
+        executor.removed = removed
+        settings = worker_settings.model_copy(update={"worker_id": name, "poll_interval": 0.05})
+        workers.append((Worker(settings, docker_store, executor), executor))
+    try:
+        for worker, _ in workers:
+            worker.start()
+        executions: list[Execution] = [
+            docker_store.enqueue("demo", "quick", "default", None) for _ in range(10)
+        ]
+        ids = [execution.message_id for execution in executions]
+        wait_for(lambda: all_ended(docker_store, ids), timeout=60)
+    finally:
+        for worker, executor in workers:
+            worker.stop()
+            executor.close()
+
+    handles = [docker_store.attempts_of(e.id)[0].container_id for e in executions]
+    assert sorted(removed) == sorted(handles)
+    for execution in executions:
+        [attempt] = docker_store.attempts_of(execution.id)
+        assert attempt.status is Status.SUCCESS and attempt.stdout == "done\n"

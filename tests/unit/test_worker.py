@@ -1,0 +1,209 @@
+"""The Worker's threads end to end, with the FakeExecutor and a real SQLite store."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+import pytest
+
+from pitmaster.executors.base import ContainerState
+from pitmaster.models import DEFAULT_QUEUE, Attempt, Execution, Status
+from pitmaster.settings import Settings
+from pitmaster.store.store import Store
+from pitmaster.testing import FakeExecutor
+from pitmaster.worker.worker import Worker
+
+T = TypeVar("T")
+WAIT_SECONDS = 10.0
+STOP_BUDGET_SECONDS = 2.5
+
+WorkerFactory = Callable[[str], Worker]
+
+
+def wait_until(condition: Callable[[], T | None], what: str, timeout: float = WAIT_SECONDS) -> T:
+    """Poll ``condition`` until it gives something truthy; fail saying ``what`` if it never does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def executor() -> FakeExecutor:
+    return FakeExecutor()
+
+
+@pytest.fixture
+def make_worker(
+    settings: Settings, store: Store, executor: FakeExecutor
+) -> Iterator[WorkerFactory]:
+    """Build workers sharing one store and one engine; every one is stopped at teardown."""
+    workers: list[Worker] = []
+
+    def make(worker_id: str) -> Worker:
+        worker = Worker(settings.model_copy(update={"worker_id": worker_id}), store, executor)
+        workers.append(worker)
+        return worker
+
+    yield make
+    for worker in workers:
+        worker.stop()
+
+
+@pytest.fixture
+def defined(store: Store) -> None:
+    store.create_app("shop", "shop:1")
+    store.create_job_definition("shop", "mail", ["send-mail"])
+
+
+def _status_is(store: Store, execution: Execution, status: Status) -> Callable[[], bool]:
+    return lambda: store.get_execution(execution.message_id).status is status
+
+
+def _running_attempt(store: Store, execution: Execution) -> Attempt:
+    def attempt() -> Attempt | None:
+        attempts = store.attempts_of(execution.id)
+        return attempts[0] if attempts and attempts[0].container_id else None
+
+    return wait_until(attempt, f"execution {execution.message_id} to be running")
+
+
+def _container_name(store: Store, attempt: Attempt) -> str:
+    return f"pitmaster-{store.installation_id()}-{attempt.id}"
+
+
+@pytest.mark.parametrize(
+    ("exit_code", "status"), [(0, Status.SUCCESS), (4, Status.FAILED)], ids=["ok", "fails"]
+)
+@pytest.mark.usefixtures("defined")
+def test_given_a_worker_when_a_job_is_enqueued_and_exits_then_its_outcome_is_recorded(
+    store: Store,
+    executor: FakeExecutor,
+    make_worker: WorkerFactory,
+    exit_code: int,
+    status: Status,
+) -> None:
+    worker = make_worker("worker-1")
+    worker.start()
+
+    execution = store.enqueue("shop", "mail", DEFAULT_QUEUE, {"to": "a@example.com"})
+    worker.wake()
+    attempt = _running_attempt(store, execution)
+    assert store.get_execution(execution.message_id).status is Status.RUNNING
+    name = _container_name(store, attempt)
+    assert executor.containers[name].spec.command == ("send-mail",)
+
+    executor.finish(name, exit_code, stdout="hello\n", stderr="oops\n")
+    wait_until(_status_is(store, execution, status), f"status {status}")
+
+    finished = store.get_execution(execution.message_id)
+    assert finished.exit_code == exit_code
+    (recorded,) = store.attempts_of(execution.id)
+    assert (recorded.stdout, recorded.stderr, recorded.worker_id) == (
+        "hello\n",
+        "oops\n",
+        "worker-1",
+    )
+    assert executor.calls.created == 1
+    wait_until(lambda: name not in executor.containers, "the ended container to be removed")
+
+
+@pytest.mark.usefixtures("defined")
+def test_given_many_jobs_when_a_worker_runs_them_then_each_gets_one_container(
+    store: Store, executor: FakeExecutor, make_worker: WorkerFactory
+) -> None:
+    worker = make_worker("worker-1")
+    worker.start()
+
+    executions = [store.enqueue("shop", "mail", DEFAULT_QUEUE, n) for n in range(8)]
+    worker.wake()
+    for execution in executions:
+        attempt = _running_attempt(store, execution)
+        executor.finish(_container_name(store, attempt), 0)
+    for execution in executions:
+        wait_until(_status_is(store, execution, Status.SUCCESS), f"{execution.message_id} done")
+
+    assert executor.calls.created == len(executions)
+    assert executor.containers == {}
+
+
+@pytest.mark.usefixtures("defined")
+def test_given_a_running_job_when_the_worker_stops_then_it_returns_fast_and_the_job_lives_on(
+    store: Store, executor: FakeExecutor, make_worker: WorkerFactory
+) -> None:
+    before = set(threading.enumerate())
+    first = make_worker("worker-1")
+    first.start()
+    threads = set(threading.enumerate()) - before
+    execution = store.enqueue("shop", "mail", DEFAULT_QUEUE, {})
+    first.wake()
+    attempt = _running_attempt(store, execution)
+    name = _container_name(store, attempt)
+
+    # When the worker is stopped while its job runs.
+    started = time.monotonic()
+    first.stop()
+    elapsed = time.monotonic() - started
+
+    # Then it returned in time, all its threads ended, and the job was left alone.
+    assert elapsed < STOP_BUDGET_SECONDS
+    assert threads
+    assert [thread.name for thread in threads if thread.is_alive()] == []
+    container = executor.containers[name]
+    assert container.state is ContainerState.RUNNING
+    assert container.stopped_with_grace is None
+    assert store.get_execution(execution.message_id).status is Status.RUNNING
+
+    # When a second worker starts and the job ends.
+    later = store.enqueue("shop", "mail", DEFAULT_QUEUE, {"after": "stop"})
+    second = make_worker("worker-2")
+    second.start()
+    executor.finish(name, 0, stdout="survived")
+
+    # Then the second worker records it, and runs the work enqueued after the stop.
+    wait_until(_status_is(store, execution, Status.SUCCESS), "the second worker to record it")
+    (recorded,) = store.attempts_of(execution.id)
+    assert recorded.stdout == "survived"
+    later_attempt = _running_attempt(store, later)
+    assert later_attempt.worker_id == "worker-2"
+    assert executor.calls.created == 2
+
+
+@pytest.mark.usefixtures("defined")
+def test_given_an_idle_worker_when_stopped_twice_then_both_return_fast(
+    make_worker: WorkerFactory,
+) -> None:
+    worker = make_worker("worker-1")
+    worker.start()
+
+    started = time.monotonic()
+    worker.stop()
+    worker.stop()
+
+    assert time.monotonic() - started < STOP_BUDGET_SECONDS
+
+
+@pytest.mark.usefixtures("defined")
+def test_given_an_unreachable_engine_when_it_comes_back_then_the_worker_runs_the_job(
+    store: Store, executor: FakeExecutor, make_worker: WorkerFactory
+) -> None:
+    executor.unreachable = True
+    worker = make_worker("worker-1")
+    worker.start()
+    execution = store.enqueue("shop", "mail", DEFAULT_QUEUE, {})
+    worker.wake()
+    assert store.get_execution(execution.message_id).status is Status.PENDING
+
+    executor.unreachable = False
+
+    attempt = _running_attempt(store, execution)
+    executor.finish(_container_name(store, attempt), 0)
+    wait_until(_status_is(store, execution, Status.SUCCESS), "the job to succeed")
+    assert executor.calls.created == 1
