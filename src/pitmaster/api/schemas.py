@@ -20,7 +20,6 @@ from pitmaster.models import (
     Status,
 )
 
-
 _NAME = r"^[A-Za-z0-9_.-]+$"
 # Text the database and the engine can both carry: no NUL, no C0 control but tab and newline.
 _PRINTABLE = r"^[^\x00-\x08\x0b-\x1f\x7f]*$"
