@@ -224,11 +224,10 @@ def test_given_the_engine_unreachable_for_30s_when_it_returns_then_the_worker_re
         executor.close()
 
 
+@pytest.mark.parametrize("backend_url", ["postgresql"], indirect=True)
 def test_given_postgresql_restarts_while_jobs_run_then_workers_reconnect_and_record_each_once(
     docker_store: Store, start_worker: WorkerFactory, docker_client: docker.DockerClient
 ) -> None:
-    if docker_store.dialect != "postgresql":
-        pytest.skip("a PostgreSQL restart concerns PostgreSQL only")
     docker_store.create_job_definition("demo", "nap", ["sh", "-c", "sleep 4; echo rested"])
     since = datetime.now(UTC)
     ids = [docker_store.enqueue("demo", "nap", "default", None).message_id for _ in range(5)]
