@@ -15,13 +15,20 @@ import pytest
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 
+from .databases import BACKENDS, database
+
 # -- database ---------------------------------------------------------------------
 
 
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """A SQLite file of this test's own, shared by ``store`` and ``settings``."""
-    return f"sqlite:///{tmp_path}/pitmaster.db"
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database of this test's own, shared by ``store`` and ``settings``.
+
+    Every test that uses it runs twice: on a SQLite file and on a PostgreSQL
+    database made for it (and dropped afterwards).
+    """
+    with database(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture
