@@ -180,6 +180,7 @@ class EnqueueResponse(BaseModel):
 class AttemptOut(BaseModel):
     number: int
     container: str | None
+    engine: str | None
     status: Status | None
     reason: str | None
     exit_code: int | None
@@ -191,6 +192,7 @@ class AttemptOut(BaseModel):
         return cls(
             number=attempt.number,
             container=attempt.container_id,
+            engine=attempt.docker_host,
             status=attempt.status,
             reason=attempt.reason,
             exit_code=attempt.exit_code,
