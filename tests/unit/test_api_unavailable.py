@@ -1,0 +1,27 @@
+"""Accepted means durable: with the database out of reach, enqueue answers 503 and stores nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from pitmaster.api.app import create_app
+from pitmaster.settings import Settings
+from pitmaster.store.store import Store
+
+from ..processes import free_port
+
+
+def test_given_an_unreachable_database_when_enqueueing_then_503_saying_so(tmp_path: Path) -> None:
+    # Nothing listens on this port: every connection is refused.
+    url = f"postgresql://pitmaster:pitmaster@127.0.0.1:{free_port()}/pitmaster"
+    store = Store(url)
+    client = TestClient(create_app(Settings(database_url=url), store))
+
+    response = client.post("/v2/job_executions", json={"application": "shop", "job": "mail"})
+
+    assert response.status_code == 503
+    assert response.json()["error"].startswith("database unavailable")
+    assert client.get("/healthz").status_code == 503
+    store.close()
