@@ -37,8 +37,9 @@ def test_given_a_job_exiting_0_when_run_then_success_with_its_output_and_no_cont
     [attempt] = docker_store.attempts_of(ended.id)
     assert attempt.stdout == "hello world\n"
     assert attempt.stderr == ""
+    # The container is removed right after the ending is recorded.
     label = f"pitmaster.installation={docker_store.installation_id()}"
-    assert docker_client.containers.list(all=True, filters={"label": label}) == []
+    wait_for(lambda: docker_client.containers.list(all=True, filters={"label": label}) == [])
 
 
 def test_given_a_failing_job_when_run_then_failed_with_its_exit_code_and_streams_apart(
