@@ -35,8 +35,9 @@ TERMINAL_STATUSES = frozenset({Status.SUCCESS, Status.FAILED, Status.ERROR, Stat
 
 
 class AttemptState(StrEnum):
-    """Where one run of an execution is: claimed, running in a container, or ended."""
+    """Where one run of an execution is: waiting, claimed, running in a container, or ended."""
 
+    QUEUED = "queued"
     STARTING = "starting"
     RUNNING = "running"
     ENDED = "ended"
@@ -67,11 +68,22 @@ class App:
 
 @dataclass(frozen=True)
 class JobDefinition:
+    """What a job runs, and its policies: retries, timeout, memory."""
+
     id: int
     app: str
     job: str
     command: tuple[str, ...]
     description: str
+    retry_limit: int
+    base_delay: float
+    max_delay: float | None
+    jitter: bool
+    retry_on: tuple[str, ...] | None
+    retry_exit_codes: tuple[int, ...] | None
+    timeout_seconds: float | None
+    stop_grace_seconds: float
+    memory: int | None
     created_at: datetime
     updated_at: datetime
 
@@ -83,9 +95,22 @@ class JobDefinition:
             job=row["job"],
             command=tuple(row["command"]),
             description=row["description"],
+            retry_limit=row["retry_limit"],
+            base_delay=row["base_delay"],
+            max_delay=row["max_delay"],
+            jitter=bool(row["jitter"]),
+            retry_on=_tuple_or_none(row["retry_on"]),
+            retry_exit_codes=_tuple_or_none(row["retry_exit_codes"]),
+            timeout_seconds=row["timeout_seconds"],
+            stop_grace_seconds=row["stop_grace_seconds"],
+            memory=row["memory"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
         )
+
+
+def _tuple_or_none(value: Any) -> tuple[Any, ...] | None:
+    return tuple(value) if value is not None else None
 
 
 @dataclass(frozen=True)
@@ -153,7 +178,9 @@ class Attempt:
     id: int
     execution_id: int
     number: int
+    message_id: str
     state: AttemptState
+    run_after: datetime | None
     worker_id: str | None
     docker_host: str | None
     container_id: str | None
@@ -165,6 +192,7 @@ class Attempt:
     reason: str | None
     stdout: str | None
     stderr: str | None
+    stop_reason: str | None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Attempt:
@@ -172,7 +200,9 @@ class Attempt:
             id=row["id"],
             execution_id=row["execution_id"],
             number=row["number"],
+            message_id=row["message_id"],
             state=AttemptState(row["state"]),
+            run_after=row["run_after"],
             worker_id=row["worker_id"],
             docker_host=row["docker_host"],
             container_id=row["container_id"],
@@ -184,6 +214,7 @@ class Attempt:
             reason=row["reason"],
             stdout=row["stdout"],
             stderr=row["stderr"],
+            stop_reason=row["stop_reason"],
         )
 
 
@@ -223,9 +254,11 @@ class Claim:
     installation: str
     attempt_id: int
     attempt_number: int
+    attempt_message_id: str
     execution: Execution
     docker_image: str | None
     command: tuple[str, ...] | None
+    memory: int | None = None
 
     @property
     def container_name(self) -> str:
@@ -234,12 +267,17 @@ class Claim:
 
 @dataclass(frozen=True)
 class RunningAttempt:
-    """A started attempt the poller has to watch until it ends."""
+    """A started attempt the poller has to watch until it ends, and any stop asked of it."""
 
     attempt_id: int
     execution_id: int
     message_id: str
     container_id: str
+    started_at: datetime | None = None
+    timeout_seconds: float | None = None
+    stop_grace_seconds: float = 10.0
+    stop_reason: str | None = None
+    stop_signalled_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,10 @@ effects, so two workers racing on one execution produce one result.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import threading
-import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,9 +39,10 @@ from pitmaster.models import (
     Status,
     WorkerInfo,
 )
+from pitmaster.store import lifecycle
 from pitmaster.store.engine import WRITE_INTENT, create_engine
+from pitmaster.store.lifecycle import MarkResult
 from pitmaster.store.limits import (
-    LIVE_ATTEMPT_STATES,
     Limits,
     blocked_apps,
     blocked_queues,
@@ -83,7 +85,7 @@ class ExecutionPage:
 
 
 _MAX_ID = 2**63 - 1
-_ACTIVE_STATUSES = (Status.PENDING.value, Status.RUNNING.value)
+_ACTIVE_STATUSES = (Status.PENDING.value, Status.RUNNING.value, Status.RETRIED.value)
 # A claim skips a candidate over its limit (seen only under the locks) and tries
 # the next one; after this many it gives up until the next round.
 _CLAIM_TRIES = 8
@@ -334,32 +336,68 @@ class Store:
         queue: str,
         message: Any,
         delay_seconds: float = 0,
+        idempotency_key: str | None = None,
     ) -> Execution:
-        """Store a new pending execution; it is durable once this returns."""
+        """Store a new pending execution; it is durable once this returns.
+
+        With an ``idempotency_key``, enqueueing the same request again returns
+        the execution the first one made (a unique index decides, so even
+        concurrent requests make one); the same key with another request is a
+        Conflict.
+        """
         if not 0 <= delay_seconds <= MAX_DELAY_SECONDS:  # also refuses NaN
             raise InvalidInput(
                 f"delay_seconds must be between 0 and {MAX_DELAY_SECONDS}, not {delay_seconds}"
             )
+        request_hash = _request_hash(application, job, queue, message, delay_seconds)
         now = self._now()
-        with self._write() as conn:
-            self._check_enqueue_target(conn, application, job, queue)
-            inserted = conn.execute(
-                job_executions.insert()
-                .values(
-                    message_id=str(uuid.uuid4()),
-                    application=application,
-                    job=job,
-                    queue=queue,
-                    message=message,
-                    status=Status.PENDING.value,
-                    run_after=now + timedelta(seconds=delay_seconds),
-                    created_at=now,
-                    updated_at=now,
+        run_after = now + timedelta(seconds=delay_seconds)
+        try:
+            with self._write() as conn:
+                self._check_enqueue_target(conn, application, job, queue)
+                message_id = lifecycle.new_message_id()
+                execution_id = conn.execute(
+                    job_executions.insert()
+                    .values(
+                        message_id=message_id,
+                        application=application,
+                        job=job,
+                        queue=queue,
+                        message=message,
+                        status=Status.PENDING.value,
+                        run_after=run_after,
+                        idempotency_key=idempotency_key,
+                        request_hash=request_hash if idempotency_key is not None else None,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    .returning(job_executions.c.id)
+                ).scalar_one()
+                lifecycle.queue_attempt(conn, now, execution_id, message_id, run_after)
+                _notify_work(conn)
+        except sa.exc.IntegrityError as exc:
+            if idempotency_key is None:
+                raise StoreError(f"could not store the execution: {exc.orig}") from exc
+            return self._replay(application, idempotency_key, request_hash)
+        return self.get_execution(message_id)
+
+    def _replay(self, application: str, idempotency_key: str, request_hash: str) -> Execution:
+        with self._read() as conn:
+            row = (
+                conn.execute(
+                    sa.select(job_executions).where(
+                        job_executions.c.application == application,
+                        job_executions.c.idempotency_key == idempotency_key,
+                    )
                 )
-                .returning(job_executions)
+                .mappings()
+                .one()
             )
-            row = inserted.mappings().one()
-            _notify_work(conn)
+        if row["request_hash"] != request_hash:
+            raise Conflict(
+                f"idempotency key {idempotency_key!r} was used for a different request "
+                f"(execution {row['message_id']})"
+            )
         return Execution.from_row(row)
 
     @staticmethod
@@ -387,8 +425,14 @@ class Store:
         key: int | str = int(reference) if numeric else reference
         if isinstance(key, int) and key > _MAX_ID:
             raise NotFound(f"job execution {reference!r} does not exist")
+        query = sa.select(job_executions).where(column == key)
+        if not numeric:  # a retry's own message_id finds its execution too
+            by_attempt = sa.select(attempts.c.execution_id).where(attempts.c.message_id == key)
+            query = sa.select(job_executions).where(
+                sa.or_(column == key, job_executions.c.id.in_(by_attempt))
+            )
         with self._read() as conn:
-            row = conn.execute(sa.select(job_executions).where(column == key)).mappings().first()
+            row = conn.execute(query).mappings().first()
         if row is None:
             raise NotFound(f"job execution {reference!r} does not exist")
         return Execution.from_row(row)
@@ -400,14 +444,7 @@ class Store:
         if limit < 1:
             raise InvalidInput(f"limit must be at least 1, not {limit}")
         query = sa.select(job_executions).order_by(job_executions.c.id.desc()).limit(limit + 1)
-        if where.application is not None:
-            query = query.where(job_executions.c.application == where.application)
-        if where.job is not None:
-            query = query.where(job_executions.c.job == where.job)
-        if where.queue is not None:
-            query = query.where(job_executions.c.queue == where.queue)
-        if where.status is not None:
-            query = query.where(job_executions.c.status == where.status.value)
+        query = _filtered(query, where)
         if cursor is not None:
             if not _is_number(cursor) or int(cursor) > _MAX_ID:
                 raise InvalidInput(f"cursor {cursor!r} is not one this API gave out")
@@ -465,38 +502,38 @@ class Store:
             else:
                 return None
             execution = Execution.from_row(candidate)
-            attempt_id, number = self._attempt_for_claim(
-                conn, execution.id, candidate["current_attempt_id"], worker_id, now
+            attempt = lifecycle.take_current_attempt(
+                conn, now, candidate["current_attempt_id"], worker_id
             )
+            if attempt is None:
+                raise StoreError(f"execution {execution.message_id} has no attempt to start")
             conn.execute(
                 job_executions.update()
                 .where(job_executions.c.id == execution.id)
                 .values(
                     claimed_by=worker_id,
                     lease_expires_at=now + timedelta(seconds=lease_seconds),
-                    current_attempt_id=attempt_id,
                     updated_at=now,
                 )
             )
-            definition = (
-                conn.execute(
-                    sa.select(apps.c.docker_image, job_definitions.c.command)
-                    .join(job_definitions, job_definitions.c.app_id == apps.c.id)
-                    .where(
-                        apps.c.name == execution.application, job_definitions.c.job == execution.job
-                    )
-                )
-                .mappings()
-                .first()
-            )
+            definition = lifecycle.definition_of(conn, execution.application, execution.job)
         return Claim(
             installation=self.installation_id(),
-            attempt_id=attempt_id,
-            attempt_number=number,
+            attempt_id=attempt["id"],
+            attempt_number=attempt["number"],
+            attempt_message_id=attempt["message_id"],
             execution=execution,
-            docker_image=definition["docker_image"] if definition else None,
-            command=tuple(definition["command"]) if definition else None,
+            docker_image=self._image_of(execution.application) if definition else None,
+            command=definition.command if definition else None,
+            memory=definition.memory if definition else None,
         )
+
+    def _image_of(self, application: str) -> str | None:
+        with self._read() as conn:
+            image: str | None = conn.execute(
+                sa.select(apps.c.docker_image).where(apps.c.name == application)
+            ).scalar()
+        return image
 
     def _claim_candidate(
         self,
@@ -512,7 +549,7 @@ class Store:
         query = (
             sa.select(job_executions)
             .where(
-                e.status == Status.PENDING.value,
+                e.runnable.is_(True),
                 e.run_after <= now,
                 sa.or_(e.lease_expires_at.is_(None), e.lease_expires_at < now),
                 sa.or_(
@@ -532,45 +569,6 @@ class Store:
         row = conn.execute(query).mappings().first()
         return dict(row) if row is not None else None
 
-    def _attempt_for_claim(
-        self,
-        conn: sa.Connection,
-        execution_id: int,
-        current_attempt_id: int | None,
-        worker_id: str,
-        now: datetime,
-    ) -> tuple[int, int]:
-        if current_attempt_id is not None:
-            reused = conn.execute(
-                attempts.update()
-                .where(
-                    attempts.c.id == current_attempt_id,
-                    attempts.c.state == AttemptState.STARTING.value,
-                )
-                .values(worker_id=worker_id, updated_at=now)
-                .returning(attempts.c.id, attempts.c.number)
-            ).first()
-            if reused is not None:
-                return reused.id, reused.number
-        number = conn.execute(
-            sa.select(sa.func.count())
-            .select_from(attempts)
-            .where(attempts.c.execution_id == execution_id)
-        ).scalar_one()
-        inserted = conn.execute(
-            attempts.insert()
-            .values(
-                execution_id=execution_id,
-                number=number,
-                state=AttemptState.STARTING.value,
-                worker_id=worker_id,
-                created_at=now,
-                updated_at=now,
-            )
-            .returning(attempts.c.id)
-        ).scalar_one()
-        return inserted, number
-
     def release_claim(self, execution_id: int) -> None:
         """Give a claim back at once (the engine failed us), keeping its attempt for next time.
 
@@ -581,48 +579,18 @@ class Store:
         with self._write() as conn:
             conn.execute(
                 job_executions.update()
-                .where(
-                    job_executions.c.id == execution_id,
-                    job_executions.c.status == Status.PENDING.value,
-                )
+                .where(job_executions.c.id == execution_id, job_executions.c.runnable.is_(True))
                 .values(lease_expires_at=now, updated_at=now)
             )
 
     def mark_running(
         self, attempt_id: int, container_id: str, docker_host: str, started_at: datetime
-    ) -> bool:
-        """Store the started container; False if the attempt was no longer starting."""
-        now = self._now()
+    ) -> MarkResult:
+        """Store the started container; says if another runner did, or the attempt ended."""
         with self._write() as conn:
-            execution_id = conn.execute(
-                attempts.update()
-                .where(attempts.c.id == attempt_id, attempts.c.state == AttemptState.STARTING.value)
-                .values(
-                    state=AttemptState.RUNNING.value,
-                    container_id=container_id,
-                    docker_host=docker_host,
-                    started_at=started_at,
-                    updated_at=now,
-                )
-                .returning(attempts.c.execution_id)
-            ).scalar()
-            if execution_id is None:
-                return False
-            conn.execute(
-                job_executions.update()
-                .where(
-                    job_executions.c.id == execution_id,
-                    job_executions.c.status == Status.PENDING.value,
-                )
-                .values(
-                    status=Status.RUNNING.value,
-                    started_at=started_at,
-                    claimed_by=None,
-                    lease_expires_at=None,
-                    updated_at=now,
-                )
+            return lifecycle.mark_running(
+                conn, self._now(), attempt_id, container_id, docker_host, started_at
             )
-        return True
 
     # -- the poller's side ---------------------------------------------------
 
@@ -633,9 +601,22 @@ class Store:
                 attempts.c.id,
                 attempts.c.execution_id,
                 attempts.c.container_id,
+                attempts.c.started_at,
+                attempts.c.stop_reason,
+                attempts.c.stop_signalled_at,
                 job_executions.c.message_id,
+                job_definitions.c.timeout_seconds,
+                job_definitions.c.stop_grace_seconds,
             )
             .join(job_executions, job_executions.c.id == attempts.c.execution_id)
+            .outerjoin(apps, apps.c.name == job_executions.c.application)
+            .outerjoin(
+                job_definitions,
+                sa.and_(
+                    job_definitions.c.app_id == apps.c.id,
+                    job_definitions.c.job == job_executions.c.job,
+                ),
+            )
             .where(
                 attempts.c.state == AttemptState.RUNNING.value,
                 attempts.c.docker_host == docker_host,
@@ -649,50 +630,69 @@ class Store:
                 execution_id=row.execution_id,
                 message_id=row.message_id,
                 container_id=row.container_id,
+                started_at=row.started_at,
+                timeout_seconds=row.timeout_seconds,
+                stop_grace_seconds=(
+                    row.stop_grace_seconds if row.stop_grace_seconds is not None else 10.0
+                ),
+                stop_reason=row.stop_reason,
+                stop_signalled_at=row.stop_signalled_at,
             )
             for row in rows
         ]
 
     def record_outcome(self, attempt_id: int, outcome: Outcome) -> bool:
-        """Record how an attempt ended, once: True only for the caller that recorded it."""
-        now = self._now()
+        """Record how an attempt ended, once: True only for the caller that recorded it.
+
+        A retry the job's policy calls for is scheduled in the same transaction.
+        """
         with self._write() as conn:
-            execution_id = conn.execute(
-                attempts.update()
-                .where(attempts.c.id == attempt_id, attempts.c.state.in_(LIVE_ATTEMPT_STATES))
-                .values(
-                    state=AttemptState.ENDED.value,
-                    status=outcome.status.value,
-                    reason=outcome.reason,
-                    exit_code=outcome.exit_code,
-                    finished_at=outcome.finished_at,
-                    recorded_at=now,
-                    stdout=outcome.stdout,
-                    stderr=outcome.stderr,
-                    updated_at=now,
-                )
-                .returning(attempts.c.execution_id)
-            ).scalar()
-            if execution_id is None:
-                return False
-            conn.execute(
-                job_executions.update()
-                .where(
-                    job_executions.c.id == execution_id,
-                    job_executions.c.status.in_(_ACTIVE_STATUSES),
-                )
-                .values(
-                    status=outcome.status.value,
-                    reason=outcome.reason,
-                    exit_code=outcome.exit_code,
-                    finished_at=outcome.finished_at,
-                    claimed_by=None,
-                    lease_expires_at=None,
-                    updated_at=now,
-                )
-            )
-            _notify_work(conn)  # a slot is free: work held by a limit may start
-        return True
+            recorded = lifecycle.record_outcome(conn, self._now(), attempt_id, outcome)
+            if recorded:
+                _notify_work(conn)  # a slot is free, or a retry is queued
+        return recorded
+
+    def request_stop(self, attempt_id: int, reason: str) -> bool:
+        with self._write() as conn:
+            return lifecycle.request_stop(conn, self._now(), attempt_id, reason)
+
+    def mark_stop_signalled(self, attempt_id: int) -> None:
+        with self._write() as conn:
+            lifecycle.mark_stop_signalled(conn, self._now(), attempt_id)
+
+    # -- cancelling and retrying by hand ---------------------------------------------
+
+    def cancel(self, reference: str) -> Execution:
+        """Cancel an execution (see ``lifecycle.cancel``); returns it as it now is."""
+        execution = self.get_execution(reference)
+        with self._write() as conn:
+            lifecycle.cancel(conn, self._now(), execution.id)
+        return self.get_execution(execution.message_id)
+
+    def retry(self, reference: str, delay_seconds: float = 0) -> str:
+        """Retry an execution that ended failed, error or cancelled; the new message_id."""
+        execution = self.get_execution(reference)
+        with self._write() as conn:
+            scheduled = lifecycle.retry_by_hand(conn, self._now(), execution.id, delay_seconds)
+            _notify_work(conn)
+        return scheduled.message_id
+
+    def retry_all(self, where: ExecutionFilter, created_since: datetime | None = None) -> int:
+        """Retry every execution that matches and ended failed, error or cancelled; how many."""
+        e = job_executions.c
+        query = sa.select(e.id).where(e.status.in_(lifecycle.RETRYABLE_BY_HAND))
+        query = _filtered(query, where)
+        if created_since is not None:
+            query = query.where(e.created_at >= created_since)
+        retried = 0
+        with self._write() as conn:
+            now = self._now()
+            for execution_id in conn.execute(query).scalars().all():
+                lifecycle.retry_by_hand(conn, now, execution_id, 0)
+                retried += 1
+            if retried:
+                _notify_work(conn)
+        return retried
 
     def attempts_by_id(self, attempt_ids: Collection[int]) -> list[Attempt]:
         with self._read() as conn:
@@ -747,17 +747,20 @@ class Store:
         self, execution: Execution, global_limit: int | None, worker_alive_seconds: float
     ) -> str | None:
         """Why a pending execution has not started yet, in words; None if it is not pending."""
-        if execution.status is not Status.PENDING:
-            return None
         now = self._now()
-        if execution.run_after > now:
-            return f"delayed until {execution.run_after.isoformat()}"
         with self._read() as conn:
             claim = conn.execute(
-                sa.select(job_executions.c.claimed_by, job_executions.c.lease_expires_at).where(
-                    job_executions.c.id == execution.id
-                )
+                sa.select(
+                    job_executions.c.runnable,
+                    job_executions.c.claimed_by,
+                    job_executions.c.lease_expires_at,
+                ).where(job_executions.c.id == execution.id)
             ).one()
+            if not claim.runnable:
+                return None
+            if execution.run_after > now:
+                what = "retry" if execution.status is Status.RETRIED else "delayed"
+                return f"{what} until {execution.run_after.isoformat()}"
             if claim.lease_expires_at is not None and claim.lease_expires_at >= now:
                 return f"being started by worker {claim.claimed_by}"
             limits = read_limits(conn, global_limit)
@@ -802,6 +805,25 @@ class Store:
 
 
 _WORK_CHANNEL = "pitmaster_work"
+
+
+def _filtered(query: sa.Select[Any], where: ExecutionFilter) -> sa.Select[Any]:
+    e = job_executions.c
+    if where.application is not None:
+        query = query.where(e.application == where.application)
+    if where.job is not None:
+        query = query.where(e.job == where.job)
+    if where.queue is not None:
+        query = query.where(e.queue == where.queue)
+    if where.status is not None:
+        query = query.where(e.status == where.status.value)
+    return query
+
+
+def _request_hash(application: str, job: str, queue: str, message: Any, delay: float) -> str:
+    """A fingerprint of an enqueue request, to tell a replay from a different request."""
+    canonical = json.dumps([application, job, queue, message, delay], sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _is_number(text: str) -> bool:

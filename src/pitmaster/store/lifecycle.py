@@ -1,0 +1,327 @@
+"""The life of an execution in SQL: queued, claimed, running, ended, retried, cancelled.
+
+Each function runs inside a transaction its caller (the ``Store``) opened, and
+changes state only by compare-and-set, so that of two workers racing on one
+execution exactly one sees its update take effect.
+
+An execution always has a *current attempt*: a queued one while it waits to
+be claimed (``runnable``), starting once a runner has claimed it, running once
+its container started, ended once its ending is recorded. A retry is a new
+queued attempt, with a message_id of its own, scheduled in the same
+transaction that records the failure it answers: a crash between the two
+cannot lose or double it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+
+from pitmaster.errors import Conflict
+from pitmaster.models import AttemptState, JobDefinition, Outcome, Status
+from pitmaster.retry import RetryPolicy, ending_of
+from pitmaster.store.limits import LIVE_ATTEMPT_STATES
+from pitmaster.store.schema import apps, attempts, job_definitions, job_executions
+
+RETRYABLE_BY_HAND = (Status.FAILED.value, Status.ERROR.value, Status.CANCELLED.value)
+_CLAIMABLE_ATTEMPT_STATES = (AttemptState.QUEUED.value, AttemptState.STARTING.value)
+
+
+class MarkResult(StrEnum):
+    """What became of a runner's report that its container started."""
+
+    RUNNING = "running"  # stored: the attempt now runs in this container
+    ALREADY_RUNNING = "already running"  # another runner adopted the container and stored it
+    ENDED = "ended"  # the attempt ended meanwhile (cancelled): stop this container
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    message_id: str
+    run_after: datetime
+
+
+def new_message_id() -> str:
+    return str(uuid.uuid4())
+
+
+def queue_attempt(
+    conn: sa.Connection, now: datetime, execution_id: int, message_id: str, run_after: datetime
+) -> int:
+    """Add the next attempt of an execution, queued, and make it the current one."""
+    number = conn.execute(
+        sa.select(sa.func.count())
+        .select_from(attempts)
+        .where(attempts.c.execution_id == execution_id)
+    ).scalar_one()
+    attempt_id: int = conn.execute(
+        attempts.insert()
+        .values(
+            execution_id=execution_id,
+            number=number,
+            message_id=message_id,
+            state=AttemptState.QUEUED.value,
+            run_after=run_after,
+            created_at=now,
+            updated_at=now,
+        )
+        .returning(attempts.c.id)
+    ).scalar_one()
+    conn.execute(
+        job_executions.update()
+        .where(job_executions.c.id == execution_id)
+        .values(
+            current_attempt_id=attempt_id,
+            runnable=True,
+            run_after=run_after,
+            claimed_by=None,
+            lease_expires_at=None,
+            updated_at=now,
+        )
+    )
+    return attempt_id
+
+
+def definition_of(conn: sa.Connection, application: str, job: str) -> JobDefinition | None:
+    row = (
+        conn.execute(
+            sa.select(job_definitions, apps.c.name.label("app"), apps.c.docker_image)
+            .join(apps, apps.c.id == job_definitions.c.app_id)
+            .where(apps.c.name == application, job_definitions.c.job == job)
+        )
+        .mappings()
+        .first()
+    )
+    return JobDefinition.from_row(row) if row is not None else None
+
+
+def take_current_attempt(
+    conn: sa.Connection, now: datetime, attempt_id: int, worker_id: str
+) -> Mapping[str, Any] | None:
+    """Move a claimed execution's current attempt to starting, under this worker."""
+    row = (
+        conn.execute(
+            attempts.update()
+            .where(attempts.c.id == attempt_id, attempts.c.state.in_(_CLAIMABLE_ATTEMPT_STATES))
+            .values(state=AttemptState.STARTING.value, worker_id=worker_id, updated_at=now)
+            .returning(attempts.c.id, attempts.c.number, attempts.c.message_id)
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row is not None else None
+
+
+def mark_running(
+    conn: sa.Connection,
+    now: datetime,
+    attempt_id: int,
+    container_id: str,
+    docker_host: str,
+    started_at: datetime,
+) -> MarkResult:
+    execution_id = conn.execute(
+        attempts.update()
+        .where(attempts.c.id == attempt_id, attempts.c.state == AttemptState.STARTING.value)
+        .values(
+            state=AttemptState.RUNNING.value,
+            container_id=container_id,
+            docker_host=docker_host,
+            started_at=started_at,
+            updated_at=now,
+        )
+        .returning(attempts.c.execution_id)
+    ).scalar()
+    if execution_id is None:
+        state = conn.execute(
+            sa.select(attempts.c.state).where(attempts.c.id == attempt_id)
+        ).scalar_one()
+        return MarkResult.ENDED if state == AttemptState.ENDED.value else MarkResult.ALREADY_RUNNING
+    e = job_executions.c
+    conn.execute(
+        job_executions.update()
+        .where(e.id == execution_id)
+        .values(
+            # A retry keeps showing "retried" while it runs, as in barbeque.
+            status=sa.case((e.status == Status.PENDING.value, Status.RUNNING.value), else_=e.status),
+            runnable=False,
+            started_at=started_at,
+            claimed_by=None,
+            lease_expires_at=None,
+            updated_at=now,
+        )
+    )
+    return MarkResult.RUNNING
+
+
+def record_outcome(conn: sa.Connection, now: datetime, attempt_id: int, outcome: Outcome) -> bool:
+    """End a live attempt, once; then either schedule its retry or end the execution."""
+    ended = (
+        conn.execute(
+            attempts.update()
+            .where(attempts.c.id == attempt_id, attempts.c.state.in_(LIVE_ATTEMPT_STATES))
+            .values(
+                state=AttemptState.ENDED.value,
+                status=outcome.status.value,
+                reason=outcome.reason,
+                exit_code=outcome.exit_code,
+                finished_at=outcome.finished_at,
+                recorded_at=now,
+                stdout=outcome.stdout,
+                stderr=outcome.stderr,
+                updated_at=now,
+            )
+            .returning(attempts.c.execution_id, attempts.c.number)
+        )
+        .mappings()
+        .first()
+    )
+    if ended is None:
+        return False
+    execution = conn.execute(
+        sa.select(job_executions.c.application, job_executions.c.job).where(
+            job_executions.c.id == ended["execution_id"]
+        )
+    ).one()
+    values: dict[str, Any] = {
+        "reason": outcome.reason,
+        "exit_code": outcome.exit_code,
+        "finished_at": outcome.finished_at,
+        "claimed_by": None,
+        "lease_expires_at": None,
+        "updated_at": now,
+    }
+    retry_delay = _automatic_retry_delay(conn, execution.application, execution.job, ended, outcome)
+    if retry_delay is None:
+        values |= {"status": outcome.status.value, "runnable": False}
+    else:
+        run_after = now + timedelta(seconds=retry_delay)
+        queue_attempt(conn, now, ended["execution_id"], new_message_id(), run_after)
+        values |= {"status": Status.RETRIED.value}
+    conn.execute(
+        job_executions.update().where(job_executions.c.id == ended["execution_id"]).values(**values)
+    )
+    return True
+
+
+def _automatic_retry_delay(
+    conn: sa.Connection,
+    application: str,
+    job: str,
+    ended: Mapping[str, Any],
+    outcome: Outcome,
+) -> float | None:
+    """Seconds until the retry this ending earns under its job's policy, or None for none."""
+    ending = ending_of(outcome.status, outcome.reason)
+    if ending is None:
+        return None
+    definition = definition_of(conn, application, job)
+    if definition is None:
+        return None
+    policy = RetryPolicy.of(definition)
+    retries = int(ended["number"])
+    if not policy.should_retry(ending, outcome.exit_code, retries):
+        return None
+    return policy.delay(retries)
+
+
+def retry_by_hand(
+    conn: sa.Connection, now: datetime, execution_id: int, delay_seconds: float
+) -> Scheduled:
+    """Schedule one more attempt of an execution that ended failed, error or cancelled."""
+    e = job_executions.c
+    changed = conn.execute(
+        job_executions.update()
+        .where(e.id == execution_id, e.status.in_(RETRYABLE_BY_HAND))
+        .values(status=Status.RETRIED.value, updated_at=now)
+    ).rowcount
+    if changed == 0:
+        status = conn.execute(sa.select(e.status).where(e.id == execution_id)).scalar_one()
+        raise Conflict(
+            f"only a failed, error or cancelled execution can be retried; this one is {status}"
+        )
+    scheduled = Scheduled(new_message_id(), now + timedelta(seconds=delay_seconds))
+    queue_attempt(conn, now, execution_id, scheduled.message_id, scheduled.run_after)
+    return scheduled
+
+
+def cancel(conn: sa.Connection, now: datetime, execution_id: int) -> None:
+    """Cancel an execution: at once if it waits, by stopping its container if it runs.
+
+    Cancelling twice is fine; cancelling one that has ended otherwise is a Conflict.
+    """
+    e = job_executions.c
+    row = conn.execute(
+        sa.select(e.status, e.runnable, e.current_attempt_id).where(e.id == execution_id)
+    ).one()
+    if row.status == Status.CANCELLED.value:
+        return
+    if Status(row.status).is_terminal:
+        raise Conflict(f"execution has already ended: it is {row.status}")
+    attempt = conn.execute(
+        sa.select(attempts.c.state).where(attempts.c.id == row.current_attempt_id)
+    ).scalar()
+    if attempt == AttemptState.RUNNING.value:
+        conn.execute(
+            attempts.update()
+            .where(attempts.c.id == row.current_attempt_id, attempts.c.stop_reason.is_(None))
+            .values(stop_reason="cancelled", stop_requested_at=now, updated_at=now)
+        )
+        return
+    # Waiting, or claimed but not started: it never starts. A runner that is
+    # starting it finds its attempt ended and removes the container.
+    conn.execute(
+        attempts.update()
+        .where(
+            attempts.c.id == row.current_attempt_id,
+            attempts.c.state.in_(_CLAIMABLE_ATTEMPT_STATES),
+        )
+        .values(
+            state=AttemptState.ENDED.value,
+            status=Status.CANCELLED.value,
+            reason="cancelled",
+            recorded_at=now,
+            updated_at=now,
+        )
+    )
+    conn.execute(
+        job_executions.update()
+        .where(e.id == execution_id)
+        .values(
+            status=Status.CANCELLED.value,
+            reason="cancelled",
+            runnable=False,
+            claimed_by=None,
+            lease_expires_at=None,
+            finished_at=now,
+            updated_at=now,
+        )
+    )
+
+
+def request_stop(conn: sa.Connection, now: datetime, attempt_id: int, reason: str) -> bool:
+    """Ask for a running attempt to be stopped (once); the poller carries it out."""
+    changed: int = conn.execute(
+        attempts.update()
+        .where(
+            attempts.c.id == attempt_id,
+            attempts.c.state == AttemptState.RUNNING.value,
+            attempts.c.stop_reason.is_(None),
+        )
+        .values(stop_reason=reason, stop_requested_at=now, updated_at=now)
+    ).rowcount
+    return changed == 1
+
+
+def mark_stop_signalled(conn: sa.Connection, now: datetime, attempt_id: int) -> None:
+    conn.execute(
+        attempts.update()
+        .where(attempts.c.id == attempt_id, attempts.c.stop_signalled_at.is_(None))
+        .values(stop_signalled_at=now, updated_at=now)
+    )
