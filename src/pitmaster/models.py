@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-NAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]+")
 NAME_MAX_LENGTH = 255
 DEFAULT_QUEUE = "default"
 MAX_DELAY_SECONDS = 30 * 24 * 3600
@@ -295,7 +293,3 @@ class Outcome:
 def container_name(installation: str, attempt_id: int) -> str:
     """The one name an attempt's container can have: creating it twice conflicts."""
     return f"pitmaster-{installation}-{attempt_id}"
-
-
-def is_valid_name(name: str) -> bool:
-    return len(name) <= NAME_MAX_LENGTH and NAME_PATTERN.fullmatch(name) is not None

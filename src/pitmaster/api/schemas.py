@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+)
 
 from pitmaster.errors import InvalidInput
 from pitmaster.models import (
@@ -30,7 +37,19 @@ PATTERN_MEANINGS = {
     _IMAGE: "must be an image reference, without spaces or control characters",
 }
 
-Name = Annotated[str, StringConstraints(pattern=_NAME, min_length=1, max_length=NAME_MAX_LENGTH)]
+
+def _not_only_dots(name: str) -> str:
+    # "." and ".." cannot be told apart from path segments in a URL.
+    if set(name) == {"."}:
+        raise ValueError(f"{name!r} cannot be a name: it reads as a path")
+    return name
+
+
+Name = Annotated[
+    str,
+    StringConstraints(pattern=_NAME, min_length=1, max_length=NAME_MAX_LENGTH),
+    AfterValidator(_not_only_dots),
+]
 DockerImage = Annotated[str, StringConstraints(pattern=_IMAGE, min_length=1, max_length=1024)]
 Description = Annotated[str, StringConstraints(pattern=_PRINTABLE, max_length=10_000)]
 Argument = Annotated[str, StringConstraints(pattern=_PRINTABLE, max_length=100_000)]
@@ -48,7 +67,7 @@ Command = Annotated[
 
 
 Limit = Annotated[
-    int | None,
+    StrictInt | None,
     Field(ge=1, le=1_000_000, description="most executions running at once; null: no limit"),
 ]
 

@@ -91,6 +91,13 @@ _ACTIVE_STATUSES = (Status.PENDING.value, Status.RUNNING.value, Status.RETRIED.v
 _CLAIM_TRIES = 8
 
 
+class _OverLimit:
+    """A claim's candidate turned out to be over a limit once counted under the locks."""
+
+
+_OVER_LIMIT = _OverLimit()
+
+
 class Store:
     """The database behind pitmaster: SQLite by default, PostgreSQL for many hosts."""
 
@@ -486,21 +493,34 @@ class Store:
         taken over with the same attempt, hence the same container name, so a
         container that worker did create is adopted rather than doubled.
         """
+        for _ in range(_CLAIM_TRIES):
+            claim = self._claim_once(worker_id, lease_seconds, queues, global_limit)
+            if not isinstance(claim, _OverLimit):
+                return claim
+        return None
+
+    def _claim_once(
+        self,
+        worker_id: str,
+        lease_seconds: float,
+        queues: Collection[str] | None,
+        global_limit: int | None,
+    ) -> Claim | _OverLimit | None:
+        # One candidate per transaction: a claimer that found its candidate over
+        # a limit only under the locks lets go of them before trying another,
+        # so locks are always taken in one order and claimers cannot deadlock.
         now = self._now()
         with self._write() as conn:
             limits = read_limits(conn, global_limit)
-            for _ in range(_CLAIM_TRIES):
-                candidate = self._claim_candidate(conn, now, limits, queues)
-                if candidate is None:
-                    return None
-                # A taken-over claim already counts against its limits.
-                taken_over = candidate["claimed_by"] is not None
-                if taken_over or not lock_and_recheck(
-                    conn, limits, candidate["queue"], candidate["application"]
-                ):
-                    break
-            else:
+            candidate = self._claim_candidate(conn, now, limits, queues)
+            if candidate is None:
                 return None
+            # A taken-over claim already counts against its limits.
+            taken_over = candidate["claimed_by"] is not None
+            if not taken_over and lock_and_recheck(
+                conn, limits, candidate["queue"], candidate["application"]
+            ):
+                return _OVER_LIMIT
             execution = Execution.from_row(candidate)
             attempt = lifecycle.take_current_attempt(
                 conn, now, candidate["current_attempt_id"], worker_id
@@ -543,8 +563,7 @@ class Store:
         queues: Collection[str] | None,
     ) -> Mapping[str, Any] | None:
         in_flight = count_in_flight(conn)
-        if limits.global_limit is not None and in_flight.total >= limits.global_limit:
-            return None
+        global_full = limits.global_limit is not None and in_flight.total >= limits.global_limit
         e = job_executions.c
         query = (
             sa.select(job_executions)
@@ -553,8 +572,9 @@ class Store:
                 e.run_after <= now,
                 sa.or_(e.lease_expires_at.is_(None), e.lease_expires_at < now),
                 sa.or_(
-                    e.claimed_by.is_not(None),
+                    e.claimed_by.is_not(None),  # taken over: it already counts
                     sa.and_(
+                        sa.false() if global_full else sa.true(),
                         e.queue.not_in(blocked_queues(limits, in_flight)),
                         e.application.not_in(blocked_apps(limits, in_flight)),
                     ),
@@ -763,6 +783,11 @@ class Store:
                 return f"{what} until {execution.run_after.isoformat()}"
             if claim.lease_expires_at is not None and claim.lease_expires_at >= now:
                 return f"being started by worker {claim.claimed_by}"
+            if claim.claimed_by is not None:
+                return (
+                    f"worker {claim.claimed_by} claimed it but did not start it; "
+                    "the next free runner takes it over"
+                )
             limits = read_limits(conn, global_limit)
             over = full_reason(
                 limits, count_in_flight(conn), execution.queue, execution.application
