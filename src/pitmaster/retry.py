@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from pitmaster.models import Status
+from pitmaster.models import JobDefinition, Status
 
 
 class Ending(StrEnum):
@@ -36,6 +36,25 @@ class RetryPolicy:
     retry_on: frozenset[Ending] = ALL_ENDINGS
     # With FAILED in retry_on: only these exit codes are retried (None: any non-zero).
     retry_exit_codes: frozenset[int] | None = None
+
+    @classmethod
+    def of(cls, definition: JobDefinition) -> RetryPolicy:
+        return cls(
+            retry_limit=definition.retry_limit,
+            base_delay=definition.base_delay,
+            max_delay=definition.max_delay,
+            jitter=definition.jitter,
+            retry_on=(
+                frozenset(Ending(name) for name in definition.retry_on)
+                if definition.retry_on is not None
+                else ALL_ENDINGS
+            ),
+            retry_exit_codes=(
+                frozenset(definition.retry_exit_codes)
+                if definition.retry_exit_codes is not None
+                else None
+            ),
+        )
 
     def delay(
         self, retries: int, uniform: Callable[[float, float], float] = random.uniform

@@ -27,7 +27,8 @@ class FakeContainer:
     oom_killed: bool = False
     stdout: str = ""
     stderr: str = ""
-    stopped_with_grace: float | None = None
+    obeys_sigterm: bool = True
+    signals: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -113,11 +114,16 @@ class FakeExecutor:
             return Logs(stdout="", stderr="")
         return Logs(stdout=container.stdout[-limit:], stderr=container.stderr[-limit:])
 
-    def stop(self, handle: str, grace_seconds: float) -> None:
+    def kill(self, handle: str, signal: str) -> None:
+        """Record the signal; SIGKILL ends the container (137), SIGTERM if it obeys (143)."""
         self._check_reachable()
         container = self.by_handle(handle)
-        if container is not None and container.state is ContainerState.RUNNING:
-            container.stopped_with_grace = grace_seconds
+        if container is None or container.state is not ContainerState.RUNNING:
+            return
+        container.signals.append(signal)
+        if signal == "SIGKILL":
+            self._exit(container, 137)
+        elif container.obeys_sigterm:
             self._exit(container, 143)
 
     def remove(self, handle: str) -> None:

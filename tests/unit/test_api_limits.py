@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from pitmaster.api.app import create_app
 from pitmaster.models import DEFAULT_QUEUE, Outcome, Status
 from pitmaster.settings import Settings
+from pitmaster.store.lifecycle import MarkResult
 from pitmaster.store.store import Store
 
 LEASE = 30.0
@@ -291,7 +292,10 @@ def test_given_a_delayed_execution_then_its_pending_reason_is_the_delay_until_it
         claim = later.claim("w", LEASE)
         assert claim is not None
         assert claim.execution.message_id == message_id
-        assert later.mark_running(claim.attempt_id, "c1", "engine", datetime.now(UTC))
+        assert (
+            later.mark_running(claim.attempt_id, "c1", "engine", datetime.now(UTC))
+            is MarkResult.RUNNING
+        )
     finally:
         later.close()
     running = client.get(f"/v1/job_executions/{message_id}").json()
@@ -351,7 +355,10 @@ def test_given_a_full_queue_then_waiting_work_says_the_queue_is_at_its_limit(
     claim = store.claim("w", LEASE)
     assert claim is not None
     assert claim.execution.message_id == first["message_id"]
-    assert store.mark_running(claim.attempt_id, "c1", "engine", datetime.now(UTC))
+    assert (
+        store.mark_running(claim.attempt_id, "c1", "engine", datetime.now(UTC))
+        is MarkResult.RUNNING
+    )
 
     reason = client.get(f"/v1/job_executions/{waiting['message_id']}").json()["pending_reason"]
 
@@ -426,7 +433,10 @@ def test_given_a_worker_running_work_then_workers_counts_it_until_removed(
     store.heartbeat("w1", "host", "engine", None)
     running = store.claim("w1", LEASE)
     assert running is not None
-    assert store.mark_running(running.attempt_id, "c1", "engine", datetime.now(UTC))
+    assert (
+        store.mark_running(running.attempt_id, "c1", "engine", datetime.now(UTC))
+        is MarkResult.RUNNING
+    )
     assert store.claim("w1", LEASE) is not None
 
     # Then it is listed running one.

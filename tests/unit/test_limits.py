@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from pitmaster.executors.base import ContainerState
 from pitmaster.models import AttemptState, Claim, Execution, Outcome, Status
 from pitmaster.store.engine import create_engine
+from pitmaster.store.lifecycle import MarkResult
 from pitmaster.store.schema import attempts, job_executions
 from pitmaster.store.store import ExecutionFilter, Store
 from pitmaster.testing import FakeExecutor
@@ -87,7 +88,10 @@ def _claim_ok(store: Store, worker: str = "w", global_limit: int | None = None) 
 
 def _run(store: Store, claim: Claim) -> None:
     """Store the claim's container as started, as the runner does after ``start``."""
-    assert store.mark_running(claim.attempt_id, f"c-{claim.attempt_id}", "engine", STARTED_AT)
+    assert (
+        store.mark_running(claim.attempt_id, f"c-{claim.attempt_id}", "engine", STARTED_AT)
+        is MarkResult.RUNNING
+    )
 
 
 def _status(store: Store, execution: Execution) -> Status:
@@ -240,7 +244,7 @@ def test_given_an_older_execution_in_a_full_queue_then_a_newer_one_in_another_qu
     # Then the oldest is taken, the full queue's second is skipped, the newer one is taken.
     assert [c.execution.id if c else None for c in claims] == [first.id, newer.id, None]
     assert _status(store, held_back) is Status.PENDING
-    assert store.attempts_of(held_back.id) == []
+    assert [a.state for a in store.attempts_of(held_back.id)] == [AttemptState.QUEUED]
 
 
 def test_given_an_older_execution_of_a_full_app_then_a_newer_one_of_another_app_is_claimed(
@@ -318,7 +322,7 @@ def test_given_a_dead_claim_at_the_limit_when_its_lease_expires_then_it_is_taken
     assert (attempt.worker_id, attempt.state) == ("rescuer", AttemptState.STARTING)
     # ... and the limit still holds for the other one.
     assert _claim(clocked_store, "rescuer", global_limit) is None
-    assert clocked_store.attempts_of(other.id) == []
+    assert [a.state for a in clocked_store.attempts_of(other.id)] == [AttemptState.QUEUED]
     assert len(_live_attempts(clocked_store)) == 1
 
 

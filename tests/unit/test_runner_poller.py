@@ -13,6 +13,7 @@ import pytest
 from pitmaster.errors import ExecutorError
 from pitmaster.executors.base import Observation, RunSpec, Started
 from pitmaster.models import DEFAULT_QUEUE, AttemptState, Execution, Status
+from pitmaster.store.lifecycle import MarkResult
 from pitmaster.store.store import Store
 from pitmaster.testing import FakeExecutor
 from pitmaster.worker.poller import Poller
@@ -427,7 +428,10 @@ def test_given_two_workers_that_both_started_one_attempt_then_one_container_one_
 
     # The slow worker wakes up, starts "its" container and tries to store it.
     late = executor.start(run_spec(slow, slow.docker_image, slow.command))
-    assert clocked_store.mark_running(slow.attempt_id, late.handle, "engine-a", clock.now) is False
+    assert (
+        clocked_store.mark_running(slow.attempt_id, late.handle, "engine-a", clock.now)
+        is MarkResult.ALREADY_RUNNING
+    )
 
     assert executor.calls.created == 1
     (attempt,) = clocked_store.attempts_of(execution.id)

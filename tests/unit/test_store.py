@@ -11,6 +11,7 @@ import pytest
 
 from pitmaster.errors import Conflict, InvalidInput, NotFound
 from pitmaster.models import DEFAULT_QUEUE, AttemptState, Claim, Outcome, Status
+from pitmaster.store.lifecycle import MarkResult
 from pitmaster.store.store import ExecutionFilter, Store
 
 if TYPE_CHECKING:
@@ -208,7 +209,10 @@ def test_given_a_queue_with_active_work_when_deleted_then_conflict_until_it_ends
     claim = store.claim("w", LEASE)
     assert claim is not None
     if active is Status.RUNNING:
-        assert store.mark_running(claim.attempt_id, "c1", "engine", datetime.now(UTC))
+        assert (
+            store.mark_running(claim.attempt_id, "c1", "engine", datetime.now(UTC))
+            is MarkResult.RUNNING
+        )
     assert store.get_execution(execution.message_id).status is active
 
     with pytest.raises(Conflict, match="'batch' has 1 pending or running"):
@@ -237,7 +241,7 @@ def test_given_a_defined_job_when_enqueued_then_a_pending_execution_is_stored(
     assert (fetched.application, fetched.job, fetched.queue) == ("shop", "mail", DEFAULT_QUEUE)
     assert fetched.message == {"to": "a@example.com"}
     assert store.get_execution(str(execution.id)) == execution
-    assert store.attempts_of(execution.id) == []
+    assert [a.state for a in store.attempts_of(execution.id)] == [AttemptState.QUEUED]
 
 
 def test_given_two_enqueues_then_message_ids_differ(store: Store) -> None:
@@ -523,7 +527,10 @@ def test_given_a_running_execution_when_its_lease_would_expire_then_not_reclaime
     clocked_store.enqueue("shop", "mail", DEFAULT_QUEUE, {})
     claim = clocked_store.claim("a", LEASE)
     assert claim is not None
-    assert clocked_store.mark_running(claim.attempt_id, "c1", "engine", clock.now)
+    assert (
+        clocked_store.mark_running(claim.attempt_id, "c1", "engine", clock.now)
+        is MarkResult.RUNNING
+    )
 
     clock.advance(LEASE * 10)
 
@@ -560,12 +567,15 @@ def test_given_a_starting_attempt_when_marked_running_twice_then_only_first_coun
     claim = _claimed(store)
     started = datetime(2026, 3, 1, 12, 0, 1, tzinfo=UTC)
 
-    assert store.mark_running(claim.attempt_id, "container-1", "engine-a", started) is True
+    assert (
+        store.mark_running(claim.attempt_id, "container-1", "engine-a", started)
+        is MarkResult.RUNNING
+    )
     assert (
         store.mark_running(
             claim.attempt_id, "container-2", "engine-b", started + timedelta(seconds=5)
         )
-        is False
+        is MarkResult.ALREADY_RUNNING
     )
 
     (attempt,) = store.attempts_of(claim.execution.id)
@@ -583,7 +593,10 @@ def test_given_a_running_attempt_when_recorded_twice_then_only_first_counts(
     store: Store,
 ) -> None:
     claim = _claimed(store)
-    assert store.mark_running(claim.attempt_id, "c1", "engine", datetime.now(UTC))
+    assert (
+        store.mark_running(claim.attempt_id, "c1", "engine", datetime.now(UTC))
+        is MarkResult.RUNNING
+    )
     first = _outcome(Status.FAILED, 3)
     second = Outcome(
         status=Status.SUCCESS,
@@ -617,7 +630,10 @@ def test_given_an_ended_attempt_when_marked_running_then_refused(store: Store) -
     claim = _claimed(store)
     assert store.record_outcome(claim.attempt_id, _outcome(Status.ERROR, None))
 
-    assert store.mark_running(claim.attempt_id, "late", "engine", datetime.now(UTC)) is False
+    assert (
+        store.mark_running(claim.attempt_id, "late", "engine", datetime.now(UTC))
+        is MarkResult.ENDED
+    )
 
     assert store.get_execution(claim.execution.message_id).status is Status.ERROR
     assert store.running_attempts("engine") == []
@@ -625,7 +641,10 @@ def test_given_an_ended_attempt_when_marked_running_then_refused(store: Store) -
 
 def test_given_running_attempts_then_listed_per_engine_until_recorded(store: Store) -> None:
     claim = _claimed(store)
-    assert store.mark_running(claim.attempt_id, "c1", "engine-a", datetime.now(UTC))
+    assert (
+        store.mark_running(claim.attempt_id, "c1", "engine-a", datetime.now(UTC))
+        is MarkResult.RUNNING
+    )
 
     (running,) = store.running_attempts("engine-a")
     assert (running.attempt_id, running.container_id, running.message_id) == (

@@ -158,7 +158,7 @@ def test_given_a_running_job_when_the_worker_stops_then_it_returns_fast_and_the_
     assert [thread.name for thread in threads if thread.is_alive()] == []
     container = executor.containers[name]
     assert container.state is ContainerState.RUNNING
-    assert container.stopped_with_grace is None
+    assert container.signals == []
     assert store.get_execution(execution.message_id).status is Status.RUNNING
 
     # When a second worker starts and the job ends.

@@ -25,6 +25,7 @@ class RunSpec:
     environment: Mapping[str, str]
     labels: Mapping[str, str]
     files: Mapping[str, bytes] = field(default_factory=dict)
+    memory: int | None = None  # bytes; the engine kills the job (OOM) beyond it
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,9 @@ class Executor(Protocol):
 
     def logs(self, handle: str, limit: int) -> Logs: ...
 
-    def stop(self, handle: str, grace_seconds: float) -> None: ...
+    def kill(self, handle: str, signal: str) -> None:
+        """Send a signal ("SIGTERM", "SIGKILL") to the container's main process."""
+        ...
 
     def remove(self, handle: str) -> None: ...
 

@@ -174,7 +174,9 @@ class DockerExecutor:
                 environment=dict(spec.environment),
                 labels=dict(spec.labels),
                 detach=True,
-                host_config=self._api.create_host_config(),
+                host_config=self._api.create_host_config(
+                    mem_limit=spec.memory, memswap_limit=spec.memory
+                ),
             )
             return result
 
@@ -261,11 +263,16 @@ class DockerExecutor:
         except docker.errors.NotFound:
             return Logs(stdout="", stderr="")
 
-    def stop(self, handle: str, grace_seconds: float) -> None:
+    def kill(self, handle: str, signal: str) -> None:
         try:
-            _translate("stop", lambda: self._api.stop(handle, timeout=max(0, int(grace_seconds))))
+            _translate(f"send {signal}", lambda: self._api.kill(handle, signal=signal))
         except docker.errors.NotFound:
             logger.debug("container %s already gone", handle)
+        except ExecutorError as exc:
+            # 409: the container is not running any more, which is what we wanted.
+            cause = exc.__cause__
+            if not (isinstance(cause, docker.errors.APIError) and cause.status_code == 409):
+                raise
 
     def remove(self, handle: str) -> None:
         try:

@@ -98,7 +98,7 @@ def definition_of(conn: sa.Connection, application: str, job: str) -> JobDefinit
         .mappings()
         .first()
     )
-    return JobDefinition.from_row(row) if row is not None else None
+    return JobDefinition.from_row(dict(row)) if row is not None else None
 
 
 def take_current_attempt(
@@ -149,7 +149,9 @@ def mark_running(
         .where(e.id == execution_id)
         .values(
             # A retry keeps showing "retried" while it runs, as in barbeque.
-            status=sa.case((e.status == Status.PENDING.value, Status.RUNNING.value), else_=e.status),
+            status=sa.case(
+                (e.status == Status.PENDING.value, Status.RUNNING.value), else_=e.status
+            ),
             runnable=False,
             started_at=started_at,
             claimed_by=None,
@@ -197,7 +199,9 @@ def record_outcome(conn: sa.Connection, now: datetime, attempt_id: int, outcome:
         "lease_expires_at": None,
         "updated_at": now,
     }
-    retry_delay = _automatic_retry_delay(conn, execution.application, execution.job, ended, outcome)
+    retry_delay = _automatic_retry_delay(
+        conn, execution.application, execution.job, int(ended["number"]), outcome
+    )
     if retry_delay is None:
         values |= {"status": outcome.status.value, "runnable": False}
     else:
@@ -214,7 +218,7 @@ def _automatic_retry_delay(
     conn: sa.Connection,
     application: str,
     job: str,
-    ended: Mapping[str, Any],
+    retries: int,
     outcome: Outcome,
 ) -> float | None:
     """Seconds until the retry this ending earns under its job's policy, or None for none."""
@@ -225,7 +229,6 @@ def _automatic_retry_delay(
     if definition is None:
         return None
     policy = RetryPolicy.of(definition)
-    retries = int(ended["number"])
     if not policy.should_retry(ending, outcome.exit_code, retries):
         return None
     return policy.delay(retries)

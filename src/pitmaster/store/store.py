@@ -537,23 +537,19 @@ class Store:
                 )
             )
             definition = lifecycle.definition_of(conn, execution.application, execution.job)
+            image = conn.execute(
+                sa.select(apps.c.docker_image).where(apps.c.name == execution.application)
+            ).scalar()
         return Claim(
             installation=self.installation_id(),
             attempt_id=attempt["id"],
             attempt_number=attempt["number"],
             attempt_message_id=attempt["message_id"],
             execution=execution,
-            docker_image=self._image_of(execution.application) if definition else None,
+            docker_image=image if definition else None,
             command=definition.command if definition else None,
             memory=definition.memory if definition else None,
         )
-
-    def _image_of(self, application: str) -> str | None:
-        with self._read() as conn:
-            image: str | None = conn.execute(
-                sa.select(apps.c.docker_image).where(apps.c.name == application)
-            ).scalar()
-        return image
 
     def _claim_candidate(
         self,

@@ -1,10 +1,18 @@
-"""The Poller: finds the running attempts that ended and records each outcome once."""
+"""The Poller: finds the running attempts that ended and records each outcome once.
+
+It also carries out stops (a timeout passed, or a cancel was asked for):
+SIGTERM first, SIGKILL once the job definition's grace has passed. The stop
+is stored before it is signalled, so it holds across worker restarts.
+"""
 
 from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
 from pitmaster.executors.base import ContainerState, Executor, Observation
 from pitmaster.models import Outcome, RunningAttempt, Status
@@ -12,42 +20,80 @@ from pitmaster.store.store import Store
 
 logger = logging.getLogger(__name__)
 
+TIMEOUT = "timeout"
+CANCELLED = "cancelled"
 
-def outcome_of(observation: Observation | None) -> Outcome | None:
-    """How an attempt ended, from what the engine shows; None while it still runs."""
-    if observation is None:
-        return Outcome(
-            status=Status.ERROR,
-            reason="lost",
-            exit_code=None,
-            finished_at=None,
-            stdout="",
-            stderr="",
-        )
-    if observation.state is not ContainerState.EXITED:
-        return None
-    exit_code = observation.exit_code
-    if observation.oom_killed:
-        status, reason = Status.FAILED, "oom"
-    elif exit_code == 0:
-        status, reason = Status.SUCCESS, "exited 0"
-    else:
-        status, reason = Status.FAILED, f"exited {exit_code}"
+
+class StopStep(StrEnum):
+    NONE = "none"
+    TIME_OUT = "time out"  # the timeout has just passed: ask for a stop, then SIGTERM
+    TERMINATE = "terminate"  # a stop was asked for and not yet signalled: SIGTERM
+    KILL = "kill"  # SIGTERM went out more than the grace ago: SIGKILL
+
+
+def stop_step(attempt: RunningAttempt, now: datetime) -> StopStep:
+    """What to do now about stopping a still-running attempt."""
+    if attempt.stop_reason is None:
+        timeout = attempt.timeout_seconds
+        started = attempt.started_at
+        if (
+            timeout is not None
+            and started is not None
+            and now - started >= timedelta(seconds=timeout)
+        ):
+            return StopStep.TIME_OUT
+        return StopStep.NONE
+    if attempt.stop_signalled_at is None:
+        return StopStep.TERMINATE
+    if now - attempt.stop_signalled_at >= timedelta(seconds=attempt.stop_grace_seconds):
+        return StopStep.KILL
+    return StopStep.NONE
+
+
+def _outcome(status: Status, reason: str, observation: Observation | None) -> Outcome:
     return Outcome(
         status=status,
         reason=reason,
-        exit_code=exit_code,
-        finished_at=observation.finished_at,
+        exit_code=observation.exit_code if observation else None,
+        finished_at=observation.finished_at if observation else None,
         stdout="",
         stderr="",
     )
 
 
+def outcome_of(observation: Observation | None, stop_reason: str | None = None) -> Outcome | None:
+    """How an attempt ended, from what the engine shows; None while it still runs."""
+    if observation is not None and observation.state is not ContainerState.EXITED:
+        return None
+    if stop_reason == CANCELLED:
+        return _outcome(Status.CANCELLED, CANCELLED, observation)
+    if observation is None:
+        return _outcome(Status.ERROR, "lost", None)
+    if observation.oom_killed:
+        return _outcome(Status.FAILED, "oom", observation)
+    if stop_reason == TIMEOUT:
+        return _outcome(Status.FAILED, TIMEOUT, observation)
+    if observation.exit_code == 0:
+        return _outcome(Status.SUCCESS, "exited 0", observation)
+    return _outcome(Status.FAILED, f"exited {observation.exit_code}", observation)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class Poller:
-    def __init__(self, store: Store, executor: Executor, log_limit_bytes: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        executor: Executor,
+        log_limit_bytes: int,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
         self._store = store
         self._executor = executor
         self._log_limit_bytes = log_limit_bytes
+        self._now = clock
 
     def sweep(self) -> int:
         """One pass over this engine's running attempts; returns how many it recorded."""
@@ -57,14 +103,31 @@ class Poller:
         random.shuffle(running)
         observed = self._executor.observe([attempt.container_id for attempt in running])
         recorded = 0
+        now = self._now()
         for attempt in running:
-            outcome = outcome_of(observed.get(attempt.container_id))
-            if outcome is not None and self._record(attempt, outcome):
+            observation = observed.get(attempt.container_id)
+            outcome = outcome_of(observation, attempt.stop_reason)
+            if outcome is None:
+                self._enforce_stop(attempt, now)
+            elif self._record(attempt, outcome):
                 recorded += 1
         return recorded
 
+    def _enforce_stop(self, attempt: RunningAttempt, now: datetime) -> None:
+        step = stop_step(attempt, now)
+        if step is StopStep.TIME_OUT:
+            if not self._store.request_stop(attempt.attempt_id, TIMEOUT):
+                return  # cancelled or timed out by someone else meanwhile
+            logger.info("execution %s timed out; stopping it", attempt.message_id)
+            step = StopStep.TERMINATE
+        if step is StopStep.TERMINATE:
+            self._executor.kill(attempt.container_id, "SIGTERM")
+            self._store.mark_stop_signalled(attempt.attempt_id)
+        elif step is StopStep.KILL:
+            self._executor.kill(attempt.container_id, "SIGKILL")
+
     def _record(self, attempt: RunningAttempt, outcome: Outcome) -> bool:
-        if outcome.reason != "lost":
+        if outcome.finished_at is not None:  # the container is there: keep its output
             logs = self._executor.logs(attempt.container_id, self._log_limit_bytes)
             outcome = replace(outcome, stdout=logs.stdout, stderr=logs.stderr)
         if not self._store.record_outcome(attempt.attempt_id, outcome):

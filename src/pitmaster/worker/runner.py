@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pitmaster.errors import ExecutorError, ImageUnavailable
 from pitmaster.executors.base import Executor, RunSpec, StartFailed
 from pitmaster.models import Claim, Outcome, Status
+from pitmaster.store.lifecycle import MarkResult
 from pitmaster.store.store import Store
 
 logger = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ def job_environment(claim: Claim) -> dict[str, str]:
     message = json.dumps(execution.message, ensure_ascii=False)
     environment = {
         "BARBEQUE_JOB": execution.job,
-        "BARBEQUE_MESSAGE_ID": execution.message_id,
+        "BARBEQUE_MESSAGE_ID": claim.attempt_message_id,
         "BARBEQUE_QUEUE_NAME": execution.queue,
         "BARBEQUE_RETRY_COUNT": str(claim.attempt_number),
         "BARBEQUE_SENT_TIMESTAMP": str(int(execution.created_at.timestamp() * 1000)),
@@ -58,6 +59,7 @@ def run_spec(claim: Claim, docker_image: str, command: tuple[str, ...]) -> RunSp
         environment=job_environment(claim),
         labels=container_labels(claim),
         files={MESSAGE_FILE: message},
+        memory=claim.memory,
     )
 
 
@@ -117,15 +119,19 @@ class Runner:
         except ExecutorError:
             self._store.release_claim(claim.execution.id)
             raise
-        if self._store.mark_running(
+        result = self._store.mark_running(
             claim.attempt_id, started.handle, engine_id, started.started_at
-        ):
+        )
+        if result is MarkResult.RUNNING:
             logger.info(
                 "execution %s running in %s (container %s)",
                 message_id,
                 spec.name,
                 started.handle[:12],
             )
+        elif result is MarkResult.ENDED:
+            logger.info("execution %s was cancelled while starting; removing it", message_id)
+            self._executor.remove(started.handle)
         else:
             logger.info("execution %s was already started elsewhere", message_id)
         return True

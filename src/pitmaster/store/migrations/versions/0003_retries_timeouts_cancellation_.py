@@ -109,13 +109,13 @@ def _give_every_attempt_a_message_id_and_every_pending_execution_an_attempt() ->
         )
     ).all()
     now = datetime.now(UTC)
-    for row in pending:
+    for waiting in pending:
         attempt_id = bind.execute(
             attempts.insert()
             .values(
-                execution_id=row.id,
+                execution_id=waiting.id,
                 number=0,
-                message_id=row.message_id,
+                message_id=waiting.message_id,
                 state="queued",
                 created_at=now,
                 updated_at=now,
@@ -124,7 +124,7 @@ def _give_every_attempt_a_message_id_and_every_pending_execution_an_attempt() ->
         ).scalar_one()
         bind.execute(
             executions.update()
-            .where(executions.c.id == row.id)
+            .where(executions.c.id == waiting.id)
             .values(current_attempt_id=attempt_id)
         )
     bind.execute(executions.update().where(executions.c.status == "pending").values(runnable=True))
