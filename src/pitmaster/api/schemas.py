@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictInt,
     StringConstraints,
 )
@@ -26,6 +28,7 @@ from pitmaster.models import (
     JobQueue,
     Status,
 )
+from pitmaster.retry import Ending
 
 _NAME = r"^[A-Za-z0-9_.-]+$"
 # Text the database and the engine can both carry: no NUL, no C0 control but tab and newline.
@@ -122,18 +125,62 @@ class AppOut(BaseModel):
         )
 
 
-class JobDefinitionCreate(Input):
+Seconds = Annotated[float, Field(ge=0, le=MAX_DELAY_SECONDS, allow_inf_nan=False)]
+ExitCode = Annotated[StrictInt, Field(ge=1, le=255)]
+MIN_MEMORY = 6 * 1024 * 1024  # Docker refuses less
+
+
+class JobPolicy(BaseModel):
+    """Retries, timeout and memory of a job definition (create: all optional, with defaults)."""
+
+    retry_limit: StrictInt = Field(default=0, ge=0, le=100, description="retries after the first")
+    base_delay: Seconds = Field(default=15.0, description="seconds before the first retry")
+    max_delay: Seconds | None = Field(default=None, description="cap on the delay between retries")
+    jitter: StrictBool = Field(default=False, description="wait uniform(0, delay) instead")
+    retry_on: list[Ending] | None = Field(
+        default=None, description="endings retried: failed, oom, timeout, lost, error (null: all)"
+    )
+    retry_exit_codes: list[ExitCode] | None = Field(
+        default=None, description="with failed: only these exit codes are retried (null: any)"
+    )
+    timeout_seconds: (
+        Annotated[float, Field(gt=0, le=MAX_DELAY_SECONDS, allow_inf_nan=False)] | None
+    ) = Field(default=None, description="stop the job (SIGTERM) after this long; null: never")
+    stop_grace_seconds: Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False)] = Field(
+        default=10.0, description="seconds between SIGTERM and SIGKILL when stopping"
+    )
+    memory: Annotated[StrictInt, Field(ge=MIN_MEMORY)] | None = Field(
+        default=None, description="memory limit in bytes; beyond it the job is OOM-killed"
+    )
+
+
+class JobDefinitionCreate(JobPolicy, Input):
     job: Name
     command: Command
     description: Description = ""
 
 
 class JobDefinitionUpdate(Update):
+    nullable: ClassVar[frozenset[str]] = frozenset(
+        {"max_delay", "retry_on", "retry_exit_codes", "timeout_seconds", "memory"}
+    )
+
     command: Command | None = None
     description: Description | None = None
+    retry_limit: Annotated[StrictInt, Field(ge=0, le=100)] | None = None
+    base_delay: Seconds | None = None
+    max_delay: Seconds | None = None
+    jitter: StrictBool | None = None
+    retry_on: list[Ending] | None = None
+    retry_exit_codes: list[ExitCode] | None = None
+    timeout_seconds: (
+        Annotated[float, Field(gt=0, le=MAX_DELAY_SECONDS, allow_inf_nan=False)] | None
+    ) = None
+    stop_grace_seconds: Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False)] | None = None
+    memory: Annotated[StrictInt, Field(ge=MIN_MEMORY)] | None = None
 
 
-class JobDefinitionOut(BaseModel):
+class JobDefinitionOut(JobPolicy):
     application: str
     job: str
     command: list[str]
@@ -148,6 +195,17 @@ class JobDefinitionOut(BaseModel):
             job=definition.job,
             command=list(definition.command),
             description=definition.description,
+            retry_limit=definition.retry_limit,
+            base_delay=definition.base_delay,
+            max_delay=definition.max_delay,
+            jitter=definition.jitter,
+            retry_on=[Ending(e) for e in definition.retry_on] if definition.retry_on else None,
+            retry_exit_codes=(
+                list(definition.retry_exit_codes) if definition.retry_exit_codes else None
+            ),
+            timeout_seconds=definition.timeout_seconds,
+            stop_grace_seconds=definition.stop_grace_seconds,
+            memory=definition.memory,
             created_at=definition.created_at,
             updated_at=definition.updated_at,
         )
@@ -182,12 +240,42 @@ class QueueOut(BaseModel):
         )
 
 
+IdempotencyKey = Annotated[str, StringConstraints(pattern=_PRINTABLE, min_length=1, max_length=255)]
+
+
 class EnqueueRequest(Input):
     application: Name
     job: Name
     queue: Name = DEFAULT_QUEUE
     message: Any = None
     delay_seconds: float = Field(default=0, ge=0, le=MAX_DELAY_SECONDS, allow_inf_nan=False)
+    run_at: AwareDatetime | None = Field(
+        default=None, description="RFC 3339 time to run at, instead of delay_seconds"
+    )
+    idempotency_key: IdempotencyKey | None = Field(
+        default=None, description="or the Idempotency-Key header: the same key, the same execution"
+    )
+
+
+class RetryRequest(Input):
+    delay_seconds: float = Field(default=0, ge=0, le=MAX_DELAY_SECONDS, allow_inf_nan=False)
+
+
+class RetryResponse(BaseModel):
+    message_id: str
+    status: Status
+
+
+class BulkRetryRequest(Input):
+    application: Name | None = None
+    job: Name | None = None
+    queue: Name | None = None
+    status: Literal[Status.FAILED, Status.ERROR, Status.CANCELLED] = Status.FAILED
+    created_since: AwareDatetime | None = None
+
+
+class BulkRetryResponse(BaseModel):
+    retried: int
 
 
 class EnqueueResponse(BaseModel):
@@ -198,6 +286,9 @@ class EnqueueResponse(BaseModel):
 
 class AttemptOut(BaseModel):
     number: int
+    message_id: str
+    state: str
+    run_after: datetime | None
     container: str | None
     engine: str | None
     status: Status | None
@@ -210,6 +301,9 @@ class AttemptOut(BaseModel):
     def of(cls, attempt: Attempt) -> AttemptOut:
         return cls(
             number=attempt.number,
+            message_id=attempt.message_id,
+            state=attempt.state.value,
+            run_after=attempt.run_after,
             container=attempt.container_id,
             engine=attempt.docker_host,
             status=attempt.status,
@@ -241,6 +335,7 @@ class ExecutionOut(BaseModel):
     stderr: str | None = None
     html_url: str | None = None
     attempts: list[AttemptOut] | None = None
+    retries: list[AttemptOut] | None = None
 
     @classmethod
     def of(cls, execution: Execution) -> ExecutionOut:

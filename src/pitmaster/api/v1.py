@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -13,28 +14,34 @@ from pitmaster.api.schemas import (
     AppOut,
     AppUpdate,
     AttemptOut,
+    BulkRetryRequest,
+    BulkRetryResponse,
     ErrorOut,
     ExecutionList,
     ExecutionOut,
     JobDefinitionCreate,
     JobDefinitionOut,
     JobDefinitionUpdate,
+    JobPolicy,
     QueueCreate,
     QueueOut,
     QueueUpdate,
+    RetryRequest,
+    RetryResponse,
     WorkerOut,
 )
 from pitmaster.errors import InvalidInput
 from pitmaster.models import Execution, Status
 from pitmaster.store.store import ExecutionFilter
 
+logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1")
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (400, 404, 409, 422, 503)
 }
 DEFAULT_FIELDS = "__default__"
-EXTRA_FIELDS = ("message", "stdout", "stderr", "html_url", "attempts")
+EXTRA_FIELDS = ("message", "stdout", "stderr", "html_url", "retries", "attempts")
 
 
 # -- apps -----------------------------------------------------------------------
@@ -79,7 +86,10 @@ def delete_app(name: str, services: ServicesDep) -> Response:
 def create_job_definition(
     app: str, body: JobDefinitionCreate, services: ServicesDep
 ) -> JobDefinitionOut:
-    definition = services.store.create_job_definition(app, body.job, body.command, body.description)
+    policy = body.model_dump(include=set(JobPolicy.model_fields))
+    definition = services.store.create_job_definition(
+        app, body.job, body.command, body.description, **policy
+    )
     return JobDefinitionOut.of(definition)
 
 
@@ -192,16 +202,57 @@ def get_execution(
         out.message = execution.message
     if "html_url" in requested:
         out.html_url = _html_url(request, services, execution)
-    if requested & {"stdout", "stderr", "attempts"}:
+    if requested & {"stdout", "stderr", "attempts", "retries"}:
         attempts = services.store.attempts_of(execution.id)
-        last = attempts[-1] if attempts else None
+        # The output shown is the latest attempt's that has any (not a retry still waiting).
+        shown = next((a for a in reversed(attempts) if a.recorded_at is not None), None)
         if "stdout" in requested:
-            out.stdout = last.stdout if last else None
+            out.stdout = shown.stdout if shown else None
         if "stderr" in requested:
-            out.stderr = last.stderr if last else None
+            out.stderr = shown.stderr if shown else None
         if "attempts" in requested:
             out.attempts = [AttemptOut.of(attempt) for attempt in attempts]
+        if "retries" in requested:
+            out.retries = [AttemptOut.of(attempt) for attempt in attempts]
     return out
+
+
+@router.post(
+    "/job_executions/{message_id}/cancel",
+    responses=_ERRORS,
+    response_model_exclude_unset=True,
+    tags=["executions"],
+)
+def cancel_execution(message_id: str, services: ServicesDep) -> ExecutionOut:
+    """Cancel: a waiting execution at once; a running one by stopping its container.
+
+    Cancelling twice is fine; cancelling an execution that ended otherwise is 409.
+    """
+    execution = services.store.cancel(message_id)
+    logger.info("execution %s: cancel asked for", execution.message_id)
+    return ExecutionOut.of(execution)
+
+
+@router.post(
+    "/job_executions/{message_id}/retries", status_code=201, responses=_ERRORS, tags=["executions"]
+)
+def retry_execution(
+    message_id: str, services: ServicesDep, body: RetryRequest | None = None
+) -> RetryResponse:
+    """Retry an execution that ended failed, error or cancelled (barbeque-compatible)."""
+    delay = body.delay_seconds if body is not None else 0
+    retry_id = services.store.retry(message_id, delay)
+    logger.info("execution %s: retry %s scheduled by hand", message_id, retry_id)
+    return RetryResponse(message_id=retry_id, status=Status.PENDING)
+
+
+@router.post("/job_executions/retries", responses=_ERRORS, tags=["executions"])
+def retry_executions(body: BulkRetryRequest, services: ServicesDep) -> BulkRetryResponse:
+    """Retry, once each, every execution that matches the filter (by default: failed ones)."""
+    where = ExecutionFilter(
+        application=body.application, job=body.job, queue=body.queue, status=body.status
+    )
+    return BulkRetryResponse(retried=services.store.retry_all(where, body.created_since))
 
 
 @router.get("/job_executions", responses=_ERRORS, tags=["executions"])

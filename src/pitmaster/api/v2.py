@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header
 
 from pitmaster.api.deps import ServicesDep
 from pitmaster.api.schemas import EnqueueRequest, EnqueueResponse, ErrorOut
 from pitmaster.errors import InvalidInput, TooLarge
+from pitmaster.models import MAX_DELAY_SECONDS
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v2", tags=["executions"])
@@ -29,18 +31,49 @@ def message_size(message: Any) -> int:
         raise InvalidInput("message is nested too deeply") from exc
 
 
+def _one_key(header: str | None, field: str | None) -> str | None:
+    if header is not None and field is not None and header != field:
+        raise InvalidInput("the Idempotency-Key header and idempotency_key differ")
+    return header if header is not None else field
+
+
+def _delay(request: EnqueueRequest) -> float:
+    """delay_seconds, or the time until run_at (which may not be given with it)."""
+    if request.run_at is None:
+        return request.delay_seconds
+    if request.delay_seconds:
+        raise InvalidInput("give delay_seconds or run_at, not both")
+    delay = (request.run_at - datetime.now(UTC)).total_seconds()
+    if delay > MAX_DELAY_SECONDS:
+        raise InvalidInput(f"run_at is more than {MAX_DELAY_SECONDS // 86400} days away")
+    return max(0.0, delay)
+
+
 @router.post("/job_executions", status_code=201, responses=_ERRORS)  # type: ignore[arg-type]
-def enqueue(request: EnqueueRequest, services: ServicesDep) -> EnqueueResponse:
-    """Enqueue a message for a job; answered only once the execution is committed."""
+def enqueue(
+    request: EnqueueRequest,
+    services: ServicesDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(max_length=255, description="the same key, the same execution (kept for good)"),
+    ] = None,
+) -> EnqueueResponse:
+    """Enqueue a message for a job; answered only once the execution is committed.
+
+    With an Idempotency-Key header (or ``idempotency_key``), repeating a request
+    returns the execution the first one made; the same key on another request is 409.
+    """
     size = message_size(request.message)
     if size > MAX_MESSAGE_BYTES:
         raise TooLarge(f"message is {size} bytes; the limit is {MAX_MESSAGE_BYTES}")
+    key = _one_key(idempotency_key, request.idempotency_key)
     execution = services.store.enqueue(
         application=request.application,
         job=request.job,
         queue=request.queue,
         message=request.message,
-        delay_seconds=request.delay_seconds,
+        delay_seconds=_delay(request),
+        idempotency_key=key,
     )
     logger.info(
         "execution %s enqueued for %s/%s on %s",

@@ -215,8 +215,14 @@ class Store:
         )
 
     def create_job_definition(
-        self, app: str, job: str, command: Sequence[str], description: str = ""
+        self,
+        app: str,
+        job: str,
+        command: Sequence[str],
+        description: str = "",
+        **policy: Any,
     ) -> JobDefinition:
+        """Define a job; ``policy`` sets retry_limit, timeout_seconds, memory and the like."""
         now = self._now()
         app_id = self.get_app(app).id
         try:
@@ -227,6 +233,7 @@ class Store:
                         job=job,
                         command=list(command),
                         description=description,
+                        **_json_ready(policy),
                         created_at=now,
                         updated_at=now,
                     )
@@ -257,7 +264,7 @@ class Store:
         self, app: str, job: str, changes: Mapping[str, Any]
     ) -> JobDefinition:
         definition = self.get_job_definition(app, job)
-        values = dict(changes)
+        values = _json_ready(changes)
         if "command" in values:
             values["command"] = list(values["command"])
         with self._write() as conn:
@@ -826,6 +833,14 @@ class Store:
 
 
 _WORK_CHANNEL = "pitmaster_work"
+
+
+def _json_ready(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Lists of enums (retry_on) stored as plain JSON strings."""
+    return {
+        key: [str(item) for item in value] if key == "retry_on" and value is not None else value
+        for key, value in values.items()
+    }
 
 
 def _filtered(query: sa.Select[Any], where: ExecutionFilter) -> sa.Select[Any]:
