@@ -212,6 +212,13 @@ def enqueue(
     queue: Annotated[str, typer.Option("--queue", "-q", help="job queue")] = "default",
     message: Annotated[str, typer.Option("--message", "-m", help="the message, as JSON")] = "null",
     delay: Annotated[float, typer.Option("--delay", help="seconds to wait before running")] = 0,
+    run_at: Annotated[
+        str | None, typer.Option("--run-at", help="RFC 3339 time to run at, instead of --delay")
+    ] = None,
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option("--idempotency-key", help="enqueueing again with it returns the same id"),
+    ] = None,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
     """Enqueue a message for APPLICATION's JOB and print its message_id."""
@@ -220,9 +227,57 @@ def enqueue(
     except json.JSONDecodeError as exc:
         typer.echo(f"pitmaster: --message is not valid JSON: {exc}", err=True)
         raise typer.Exit(2) from exc
+    body: dict[str, Any] = {"application": application, "job": job, "queue": queue}
+    body |= {"message": payload, "delay_seconds": delay}
+    body |= _present(run_at=run_at, idempotency_key=idempotency_key)
     with Client(url) as client:
-        result = client.enqueue(application, job, queue, payload, delay)
+        result = client.request("POST", "/v2/job_executions", json=body)
     typer.echo(result["message_id"])
+
+
+@app.command()
+def cancel(
+    reference: Annotated[str, typer.Argument(metavar="ID", help="message_id or numeric id")],
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Cancel an execution: a waiting one at once, a running one by stopping it."""
+    with Client(url) as client:
+        execution = client.request("POST", f"/v1/job_executions/{reference}/cancel")
+    typer.echo(f"{execution['message_id']} {execution['status']}")
+
+
+@app.command()
+def retry(
+    reference: Annotated[str, typer.Argument(metavar="ID", help="message_id or numeric id")],
+    delay: Annotated[float, typer.Option("--delay", help="seconds to wait before running")] = 0,
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Retry a failed, error or cancelled execution; prints the retry's message_id."""
+    with Client(url) as client:
+        result = client.request(
+            "POST", f"/v1/job_executions/{reference}/retries", json={"delay_seconds": delay}
+        )
+    typer.echo(result["message_id"])
+
+
+@app.command("retry-all")
+def retry_all(
+    application: Annotated[str | None, typer.Option("--app")] = None,
+    job: Annotated[str | None, typer.Option("--job")] = None,
+    queue: Annotated[str | None, typer.Option("--queue")] = None,
+    status: Annotated[str, typer.Option("--status", help="failed, error or cancelled")] = "failed",
+    since: Annotated[
+        str | None, typer.Option("--since", help="only those created since (RFC 3339)")
+    ] = None,
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Retry, once each, every execution that matches (by default every failed one)."""
+    body = _present(
+        application=application, job=job, queue=queue, status=status, created_since=since
+    )
+    with Client(url) as client:
+        result = client.request("POST", "/v1/job_executions/retries", json=body)
+    typer.echo(f"retried {result['retried']}")
 
 
 _FINAL_EXIT_CODES = {"success": 0, "failed": 1, "error": 2, "cancelled": 3}
@@ -411,10 +466,23 @@ def jobs_create(
     job: str,
     command: Annotated[list[str], typer.Argument(help="the argv to run; put it after --")],
     description: Annotated[str, typer.Option("--description")] = "",
+    retry_limit: Annotated[int | None, typer.Option(help="retries after the first run")] = None,
+    base_delay: Annotated[float | None, typer.Option(help="seconds before the first retry")] = None,
+    timeout: Annotated[
+        float | None, typer.Option(help="stop the job after this many seconds")
+    ] = None,
+    memory: Annotated[int | None, typer.Option(help="memory limit in bytes")] = None,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
-    """Define JOB for APP: pitmaster jobs create APP JOB -- CMD [ARG...]."""
+    """Define JOB for APP: pitmaster jobs create APP JOB -- CMD [ARG...].
+
+    The rest of the policy (max_delay, jitter, retry_on, retry_exit_codes,
+    stop_grace_seconds) is set through the API or `pitmaster apply`.
+    """
     body = {"job": job, "command": command, "description": description}
+    body |= _present(
+        retry_limit=retry_limit, base_delay=base_delay, timeout_seconds=timeout, memory=memory
+    )
     _call(url, "POST", f"/v1/apps/{app_name}/job_definitions", body)
 
 
@@ -424,10 +492,23 @@ def jobs_update(
     job: str,
     command: Annotated[list[str] | None, typer.Argument(help="new argv; after --")] = None,
     description: Annotated[str | None, typer.Option("--description")] = None,
+    retry_limit: Annotated[int | None, typer.Option(help="retries after the first run")] = None,
+    base_delay: Annotated[float | None, typer.Option(help="seconds before the first retry")] = None,
+    timeout: Annotated[
+        float | None, typer.Option(help="stop the job after this many seconds")
+    ] = None,
+    memory: Annotated[int | None, typer.Option(help="memory limit in bytes")] = None,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
-    """Change a job definition's command or description."""
-    body = _present(command=command or None, description=description)
+    """Change a job definition's command, description or policy."""
+    body = _present(
+        command=command or None,
+        description=description,
+        retry_limit=retry_limit,
+        base_delay=base_delay,
+        timeout_seconds=timeout,
+        memory=memory,
+    )
     _call(url, "PATCH", f"/v1/apps/{app_name}/job_definitions/{job}", body)
 
 

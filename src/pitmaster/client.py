@@ -63,19 +63,6 @@ class Client:
                 return None
             raise
 
-    def enqueue(
-        self, application: str, job: str, queue: str, message: Any, delay_seconds: float
-    ) -> dict[str, Any]:
-        body = {
-            "application": application,
-            "job": job,
-            "queue": queue,
-            "message": message,
-            "delay_seconds": delay_seconds,
-        }
-        result: dict[str, Any] = self.request("POST", "/v2/job_executions", json=body)
-        return result
-
     def execution(self, reference: str, fields: str | None = None) -> dict[str, Any]:
         result: dict[str, Any] = self.get(f"/v1/job_executions/{reference}", fields=fields)
         return result
