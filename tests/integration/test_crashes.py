@@ -25,8 +25,6 @@ from .conftest import WorkerFactory, installation_label, wait_for, wait_until_en
 
 pytestmark = pytest.mark.docker
 
-EXIT_WITH_MESSAGE = ["sh", "-c", 'sleep "$SLEEP"; exit $(( $(cat "$PITMASTER_MESSAGE_FILE") % 4 ))']
-
 
 def all_have_status(store: Store, message_ids: Collection[str], status: Status) -> bool:
     return all(store.get_execution(m).status is status for m in message_ids)
@@ -53,7 +51,7 @@ def test_given_20_running_jobs_when_their_worker_is_killed_then_a_new_worker_rec
     docker_store.create_job_definition(
         "demo",
         "sleep-exit",
-        ["sh", "-c", 'sleep 6; exit $(( $(cat "$PITMASTER_MESSAGE_FILE") % 4 ))'],
+        ["sh", "-c", "sleep 6; exit $(( BARBEQUE_MESSAGE % 4 ))"],
     )
     since = datetime.now(UTC)
     executions = [docker_store.enqueue("demo", "sleep-exit", "default", n) for n in range(20)]

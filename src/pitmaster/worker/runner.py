@@ -15,27 +15,32 @@ from pitmaster.store.store import Store
 logger = logging.getLogger(__name__)
 
 MESSAGE_FILE = "/run/pitmaster/message.json"
-# One environment string may hold at most 128 KiB on Linux (MAX_ARG_STRLEN);
-# a message too big for BARBEQUE_MESSAGE is still in the message file.
+# One environment string may hold at most 128 KiB on Linux (MAX_ARG_STRLEN).
+# A message that fits goes in BARBEQUE_MESSAGE; a bigger one is copied into
+# the container as a file instead (which costs the engine an extra call).
 MESSAGE_ENV_LIMIT = 120 * 1024
+
+
+def message_delivery(claim: Claim) -> tuple[dict[str, str], dict[str, bytes]]:
+    """How the message reaches the job: environment variables, and files to copy in."""
+    message = json.dumps(claim.execution.message, ensure_ascii=False)
+    encoded = message.encode()
+    if len(encoded) <= MESSAGE_ENV_LIMIT:
+        return {"BARBEQUE_MESSAGE": message}, {}
+    return {"PITMASTER_MESSAGE_FILE": MESSAGE_FILE}, {MESSAGE_FILE: encoded}
 
 
 def job_environment(claim: Claim) -> dict[str, str]:
     """The job's environment, barbeque-compatible: the message is data, never argv."""
     execution = claim.execution
-    message = json.dumps(execution.message, ensure_ascii=False)
-    environment = {
+    return {
         "BARBEQUE_JOB": execution.job,
         "BARBEQUE_MESSAGE_ID": claim.attempt_message_id,
         "BARBEQUE_QUEUE_NAME": execution.queue,
         "BARBEQUE_RETRY_COUNT": str(claim.attempt_number),
         "BARBEQUE_SENT_TIMESTAMP": str(int(execution.created_at.timestamp() * 1000)),
         "PITMASTER_APPLICATION": execution.application,
-        "PITMASTER_MESSAGE_FILE": MESSAGE_FILE,
     }
-    if len(message.encode()) <= MESSAGE_ENV_LIMIT:
-        environment["BARBEQUE_MESSAGE"] = message
-    return environment
 
 
 def container_labels(claim: Claim) -> Mapping[str, str]:
@@ -51,14 +56,14 @@ def container_labels(claim: Claim) -> Mapping[str, str]:
 
 
 def run_spec(claim: Claim, docker_image: str, command: tuple[str, ...]) -> RunSpec:
-    message = json.dumps(claim.execution.message, ensure_ascii=False).encode()
+    message_environment, files = message_delivery(claim)
     return RunSpec(
         name=claim.container_name,
         image=docker_image,
         command=command,
-        environment=job_environment(claim),
+        environment=job_environment(claim) | message_environment,
         labels=container_labels(claim),
-        files={MESSAGE_FILE: message},
+        files=files,
         memory=claim.memory,
     )
 
