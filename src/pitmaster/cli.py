@@ -21,6 +21,7 @@ from pitmaster.errors import PitmasterError
 # The server-side modules are imported inside the commands that run them, so
 # that client commands (enqueue, status, ...) start quickly.
 if TYPE_CHECKING:
+    from pitmaster.metrics import Metrics
     from pitmaster.settings import Settings
     from pitmaster.store.store import Store
     from pitmaster.worker.worker import Worker
@@ -98,6 +99,7 @@ def _serve(
     store: Store,
     on_enqueue: Callable[[], None] | None = None,
     on_shutdown: Callable[[], None] | None = None,
+    metrics: Metrics | None = None,
 ) -> None:
     import uvicorn
 
@@ -115,7 +117,7 @@ def _serve(
                     if on_shutdown is not None:
                         on_shutdown()
 
-    api = create_app(settings, store, on_enqueue=on_enqueue)
+    api = create_app(settings, store, on_enqueue=on_enqueue, metrics=metrics)
     config = uvicorn.Config(
         api, host=settings.host, port=settings.port, log_config=None, access_log=False
     )
@@ -144,7 +146,9 @@ def up(host: HostOption = None, port: PortOption = None) -> None:
     settings = _settings(host=host, port=port)
     store = _open_store(settings)
     with _running_worker(settings, store) as worker:
-        _serve(settings, store, on_enqueue=worker.wake, on_shutdown=worker.stop)
+        _serve(
+            settings, store, on_enqueue=worker.wake, on_shutdown=worker.stop, metrics=worker.metrics
+        )
     store.close()
 
 
@@ -165,7 +169,13 @@ def worker() -> None:
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
-    with _running_worker(settings, store):
+    with _running_worker(settings, store) as running:
+        if settings.metrics_port is not None:
+            from prometheus_client import start_http_server
+
+            running.metrics.watch_store(store)
+            start_http_server(settings.metrics_port, registry=running.metrics.registry)
+            logger.info("metrics on http://0.0.0.0:%s/metrics", settings.metrics_port)
         stopping.wait()
     store.close()
 

@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     queues: str | None = Field(
         default=None, description="comma-separated queues this worker serves (default: all)"
     )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="port a `pitmaster worker` serves /metrics on (default: none)",
+    )
     heartbeat_interval: float = Field(
         default=5.0, gt=0, description="seconds between two heartbeats of a worker"
     )

@@ -8,7 +8,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pitmaster import __version__
@@ -16,6 +17,7 @@ from pitmaster.api import v1, v2
 from pitmaster.api.deps import Services
 from pitmaster.api.schemas import PATTERN_MEANINGS
 from pitmaster.errors import PitmasterError
+from pitmaster.metrics import Metrics
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 
@@ -26,7 +28,10 @@ _MALFORMED_BODY_TYPES = {"json_invalid", "model_attributes_type", "dict_type"}
 
 
 def create_app(
-    settings: Settings, store: Store, on_enqueue: Callable[[], None] | None = None
+    settings: Settings,
+    store: Store,
+    on_enqueue: Callable[[], None] | None = None,
+    metrics: Metrics | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="pitmaster",
@@ -36,6 +41,15 @@ def create_app(
     app.state.services = Services(settings=settings, store=store, on_enqueue=on_enqueue)
     app.include_router(v1.router)
     app.include_router(v2.router)
+
+    if metrics is None:
+        metrics = Metrics()
+    metrics.watch_store(store)
+
+    @app.get("/metrics", tags=["meta"], response_class=PlainTextResponse)
+    def prometheus_metrics() -> PlainTextResponse:
+        """Prometheus text format: the backlog from the database, and this process's counts."""
+        return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, str]:

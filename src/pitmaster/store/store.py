@@ -79,6 +79,17 @@ class ExecutionFilter:
 
 
 @dataclass(frozen=True)
+class Backlog:
+    """What waits and what runs now, for metrics."""
+
+    pending_by_queue: dict[str, int]
+    pending_by_app: dict[str, int]
+    running_by_queue: dict[str, int]
+    running_by_app: dict[str, int]
+    oldest_pending_seconds: dict[str, float]
+
+
+@dataclass(frozen=True)
 class ExecutionPage:
     items: list[Execution]
     next_cursor: str | None
@@ -726,6 +737,33 @@ class Store:
             )
         return [Attempt.from_row(row) for row in rows]
 
+    def backlog(self) -> Backlog:
+        now = self._now()
+        e = job_executions.c
+        with self._read() as conn:
+            waiting = conn.execute(
+                sa.select(e.queue, e.application, sa.func.count(), sa.func.min(e.run_after))
+                .where(e.runnable.is_(True))
+                .group_by(e.queue, e.application)
+            ).all()
+            in_flight = count_in_flight(conn)
+        pending_by_queue: dict[str, int] = {}
+        pending_by_app: dict[str, int] = {}
+        oldest: dict[str, float] = {}
+        for queue, app, count, earliest in waiting:
+            pending_by_queue[queue] = pending_by_queue.get(queue, 0) + count
+            pending_by_app[app] = pending_by_app.get(app, 0) + count
+            age = (now - _as_utc(earliest)).total_seconds()
+            if age > 0:
+                oldest[queue] = max(oldest.get(queue, 0.0), age)
+        return Backlog(
+            pending_by_queue=pending_by_queue,
+            pending_by_app=pending_by_app,
+            running_by_queue=dict(in_flight.by_queue),
+            running_by_app=dict(in_flight.by_app),
+            oldest_pending_seconds=oldest,
+        )
+
     # -- workers -------------------------------------------------------------------
 
     def heartbeat(
@@ -833,6 +871,13 @@ class Store:
 
 
 _WORK_CHANNEL = "pitmaster_work"
+
+
+def _as_utc(value: datetime | str) -> datetime:
+    """An aggregate (min) bypasses the column type on SQLite and comes back as text."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _json_ready(values: Mapping[str, Any]) -> dict[str, Any]:

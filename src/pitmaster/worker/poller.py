@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from pitmaster.executors.base import ContainerState, Executor, Observation
+from pitmaster.metrics import Metrics
 from pitmaster.models import Outcome, RunningAttempt, Status
 from pitmaster.store.store import Store
 
@@ -89,11 +90,13 @@ class Poller:
         executor: Executor,
         log_limit_bytes: int,
         clock: Callable[[], datetime] = _utc_now,
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
         self._executor = executor
         self._log_limit_bytes = log_limit_bytes
         self._now = clock
+        self._metrics = metrics or Metrics()
 
     def sweep(self) -> int:
         """One pass over this engine's running attempts; returns how many it recorded."""
@@ -132,6 +135,11 @@ class Poller:
             outcome = replace(outcome, stdout=logs.stdout, stderr=logs.stderr)
         if not self._store.record_outcome(attempt.attempt_id, outcome):
             return False
+        started = attempt.started_at.timestamp() if attempt.started_at else None
+        self._metrics.observe_ending(outcome, started)
+        if outcome.finished_at is not None:
+            lag = (self._now() - outcome.finished_at).total_seconds()
+            self._metrics.detection_lag.observe(max(0.0, lag))
         logger.info(
             "execution %s ended %s (%s)", attempt.message_id, outcome.status, outcome.reason
         )

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from pitmaster.errors import ExecutorError, ImageUnavailable
 from pitmaster.executors.base import Executor, RunSpec, StartFailed
+from pitmaster.metrics import Metrics
 from pitmaster.models import Claim, Outcome, Status
 from pitmaster.store.lifecycle import MarkResult
 from pitmaster.store.store import Store
@@ -83,6 +84,7 @@ class Runner:
         lease_seconds: float,
         queues: tuple[str, ...] | None = None,
         global_limit: int | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
         self._executor = executor
@@ -90,6 +92,7 @@ class Runner:
         self._lease_seconds = lease_seconds
         self._queues = queues
         self._global_limit = global_limit
+        self._metrics = metrics or Metrics()
 
     def run_once(self) -> bool:
         """Claim and start one execution; False when there was nothing to claim.
@@ -106,6 +109,7 @@ class Runner:
         )
         if claim is None:
             return False
+        self._metrics.claims.inc()
         message_id = claim.execution.message_id
         if claim.docker_image is None or claim.command is None:
             execution = claim.execution
@@ -128,6 +132,8 @@ class Runner:
             claim.attempt_id, started.handle, engine_id, started.started_at
         )
         if result is MarkResult.RUNNING:
+            waited = started.started_at - claim.execution.run_after
+            self._metrics.queue_wait.observe(max(0.0, waited.total_seconds()))
             logger.info(
                 "execution %s running in %s (container %s)",
                 message_id,

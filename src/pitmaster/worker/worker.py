@@ -12,8 +12,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from pitmaster.errors import PitmasterError
+from pitmaster.errors import ExecutorError, PitmasterError
 from pitmaster.executors.base import Executor, ExitStream
+from pitmaster.metrics import Metrics
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 from pitmaster.worker.poller import Poller
@@ -26,8 +27,15 @@ ERROR_BACKOFF_SECONDS = 2.0
 
 
 class Worker:
-    def __init__(self, settings: Settings, store: Store, executor: Executor) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        executor: Executor,
+        metrics: Metrics | None = None,
+    ) -> None:
         self._settings = settings
+        self.metrics = metrics or Metrics()
         self._executor = executor
         self._store = store
         self._runner = Runner(
@@ -37,8 +45,9 @@ class Worker:
             settings.lease_seconds,
             queues=settings.served_queues,
             global_limit=settings.max_concurrent_executions,
+            metrics=self.metrics,
         )
-        self._poller = Poller(store, executor, settings.log_limit_bytes)
+        self._poller = Poller(store, executor, settings.log_limit_bytes, metrics=self.metrics)
         self._stopping = threading.Event()
         self._work_waiting = threading.Event()
         self._exit_seen = threading.Event()
@@ -89,6 +98,7 @@ class Worker:
             try:
                 claimed = self._runner.run_once()
             except PitmasterError as exc:
+                self._count_engine_error(exc, "runner")
                 logger.warning("runner: %s; retrying in %.0f s", exc, ERROR_BACKOFF_SECONDS)
                 self._stopping.wait(ERROR_BACKOFF_SECONDS)
                 continue
@@ -106,11 +116,16 @@ class Worker:
                 if self._poller.sweep():
                     self._work_waiting.set()  # slots were freed: limited work may start
             except PitmasterError as exc:
+                self._count_engine_error(exc, "poller")
                 logger.warning("poller: %s; retrying in %.0f s", exc, ERROR_BACKOFF_SECONDS)
                 self._stopping.wait(ERROR_BACKOFF_SECONDS)
                 continue
             self._exit_seen.wait(self._settings.poll_interval)
             self._exit_seen.clear()
+
+    def _count_engine_error(self, exc: PitmasterError, component: str) -> None:
+        if isinstance(exc, ExecutorError):
+            self.metrics.engine_errors.labels(component).inc()
 
     def _heartbeat_loop(self) -> None:
         settings = self._settings
