@@ -296,6 +296,7 @@ class AttemptOut(BaseModel):
     exit_code: int | None
     started_at: datetime | None
     finished_at: datetime | None
+    recorded_at: datetime | None
 
     @classmethod
     def of(cls, attempt: Attempt) -> AttemptOut:
@@ -311,6 +312,7 @@ class AttemptOut(BaseModel):
             exit_code=attempt.exit_code,
             started_at=attempt.started_at,
             finished_at=attempt.finished_at,
+            recorded_at=attempt.recorded_at,
         )
 
 

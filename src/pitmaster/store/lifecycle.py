@@ -52,14 +52,20 @@ def new_message_id() -> str:
 
 
 def queue_attempt(
-    conn: sa.Connection, now: datetime, execution_id: int, message_id: str, run_after: datetime
+    conn: sa.Connection,
+    now: datetime,
+    execution_id: int,
+    message_id: str,
+    run_after: datetime,
+    number: int | None = None,
 ) -> int:
-    """Add the next attempt of an execution, queued, and make it the current one."""
-    number = conn.execute(
-        sa.select(sa.func.count())
-        .select_from(attempts)
-        .where(attempts.c.execution_id == execution_id)
-    ).scalar_one()
+    """Add the next attempt of an execution (``number``, if known), queued, and make it current."""
+    if number is None:
+        number = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(attempts)
+            .where(attempts.c.execution_id == execution_id)
+        ).scalar_one()
     attempt_id: int = conn.execute(
         attempts.insert()
         .values(
@@ -89,6 +95,14 @@ def queue_attempt(
 
 
 def definition_of(conn: sa.Connection, application: str, job: str) -> JobDefinition | None:
+    found = definition_and_image(conn, application, job)
+    return found[0] if found is not None else None
+
+
+def definition_and_image(
+    conn: sa.Connection, application: str, job: str
+) -> tuple[JobDefinition, str] | None:
+    """A job's definition and its app's image, in one query; None if either is gone."""
     row = (
         conn.execute(
             sa.select(job_definitions, apps.c.name.label("app"), apps.c.docker_image)
@@ -98,7 +112,9 @@ def definition_of(conn: sa.Connection, application: str, job: str) -> JobDefinit
         .mappings()
         .first()
     )
-    return JobDefinition.from_row(dict(row)) if row is not None else None
+    if row is None:
+        return None
+    return JobDefinition.from_row(dict(row)), str(row["docker_image"])
 
 
 def take_current_attempt(

@@ -29,6 +29,10 @@ class Limits:
     queues: dict[str, int]
     apps: dict[str, int]
 
+    @property
+    def any(self) -> bool:
+        return self.global_limit is not None or bool(self.queues) or bool(self.apps)
+
 
 @dataclass(frozen=True)
 class InFlight:
@@ -96,6 +100,8 @@ def count_in_flight(conn: sa.Connection) -> InFlight:
 
 def lock_and_recheck(conn: sa.Connection, limits: Limits, queue: str, app: str) -> str | None:
     """Take the locks of the limits this work falls under, then count again under them."""
+    if limits.global_limit is None and queue not in limits.queues and app not in limits.apps:
+        return None  # no limit applies: nothing to lock or count
     if limits.global_limit is not None:
         conn.execute(sa.select(installation.c.id).with_for_update())
     if queue in limits.queues:

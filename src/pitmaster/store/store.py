@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ from pitmaster.store import lifecycle
 from pitmaster.store.engine import WRITE_INTENT, create_engine
 from pitmaster.store.lifecycle import MarkResult
 from pitmaster.store.limits import (
+    InFlight,
     Limits,
     blocked_apps,
     blocked_queues,
@@ -381,30 +383,34 @@ class Store:
             with self._write() as conn:
                 self._check_enqueue_target(conn, application, job, queue)
                 message_id = lifecycle.new_message_id()
-                execution_id = conn.execute(
-                    job_executions.insert()
-                    .values(
-                        message_id=message_id,
-                        application=application,
-                        job=job,
-                        queue=queue,
-                        message=message,
-                        status=Status.PENDING.value,
-                        run_after=run_after,
-                        idempotency_key=idempotency_key,
-                        request_hash=request_hash if idempotency_key is not None else None,
-                        created_at=now,
-                        updated_at=now,
+                inserted = (
+                    conn.execute(
+                        job_executions.insert()
+                        .values(
+                            message_id=message_id,
+                            application=application,
+                            job=job,
+                            queue=queue,
+                            message=message,
+                            status=Status.PENDING.value,
+                            run_after=run_after,
+                            idempotency_key=idempotency_key,
+                            request_hash=request_hash if idempotency_key is not None else None,
+                            created_at=now,
+                            updated_at=now,
+                        )
+                        .returning(job_executions)
                     )
-                    .returning(job_executions.c.id)
-                ).scalar_one()
-                lifecycle.queue_attempt(conn, now, execution_id, message_id, run_after)
+                    .mappings()
+                    .one()
+                )
+                lifecycle.queue_attempt(conn, now, inserted["id"], message_id, run_after, number=0)
                 _notify_work(conn)
         except sa.exc.IntegrityError as exc:
             if idempotency_key is None:
                 raise StoreError(f"could not store the execution: {exc.orig}") from exc
             return self._replay(application, idempotency_key, request_hash)
-        return self.get_execution(message_id)
+        return Execution.from_row(inserted)
 
     def _replay(self, application: str, idempotency_key: str, request_hash: str) -> Execution:
         with self._read() as conn:
@@ -427,19 +433,22 @@ class Store:
 
     @staticmethod
     def _check_enqueue_target(conn: sa.Connection, application: str, job: str, queue: str) -> None:
-        app_id = conn.execute(sa.select(apps.c.id).where(apps.c.name == application)).scalar()
+        # One round trip for the three lookups: enqueue is the hot path.
+        found = conn.execute(
+            sa.select(
+                sa.select(apps.c.id).where(apps.c.name == application).scalar_subquery(),
+                sa.select(job_definitions.c.id)
+                .join(apps, apps.c.id == job_definitions.c.app_id)
+                .where(apps.c.name == application, job_definitions.c.job == job)
+                .scalar_subquery(),
+                sa.select(job_queues.c.id).where(job_queues.c.name == queue).scalar_subquery(),
+            )
+        ).one()
+        app_id, job_id, queue_id = found
         if app_id is None:
             raise NotFound(f"application {application!r} does not exist")
-        job_id = conn.execute(
-            sa.select(job_definitions.c.id).where(
-                job_definitions.c.app_id == app_id, job_definitions.c.job == job
-            )
-        ).scalar()
         if job_id is None:
             raise NotFound(f"job {job!r} is not defined for application {application!r}")
-        queue_id = conn.execute(
-            sa.select(job_queues.c.id).where(job_queues.c.name == queue)
-        ).scalar()
         if queue_id is None:
             raise NotFound(f"job queue {queue!r} does not exist")
 
@@ -554,10 +563,8 @@ class Store:
                     updated_at=now,
                 )
             )
-            definition = lifecycle.definition_of(conn, execution.application, execution.job)
-            image = conn.execute(
-                sa.select(apps.c.docker_image).where(apps.c.name == execution.application)
-            ).scalar()
+            found = lifecycle.definition_and_image(conn, execution.application, execution.job)
+        definition, image = found if found is not None else (None, None)
         return Claim(
             installation=self.installation_id(),
             attempt_id=attempt["id"],
@@ -576,7 +583,7 @@ class Store:
         limits: Limits,
         queues: Collection[str] | None,
     ) -> Mapping[str, Any] | None:
-        in_flight = count_in_flight(conn)
+        in_flight = count_in_flight(conn) if limits.any else InFlight(0, Counter(), Counter())
         global_full = limits.global_limit is not None and in_flight.total >= limits.global_limit
         e = job_executions.c
         query = (
