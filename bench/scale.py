@@ -101,7 +101,7 @@ def measure(admin_url: str, directory: Path, count: int, window: float) -> dict[
                 cpu = _cpu_seconds(pid) - cpu_before
                 requests = relay.requests - requests_before
                 rss = _rss_mb(pid)
-            label = f"pitmaster.app=bench"
+            label = "pitmaster.app=bench"
             remove_containers(label)
     finally:
         relay.stop()
