@@ -67,6 +67,22 @@ class Settings(BaseSettings):
     queues: str | None = Field(
         default=None, description="comma-separated queues this worker serves (default: all)"
     )
+    container_memory: int | None = Field(
+        default=2 * 1024**3,
+        ge=6 * 1024 * 1024,
+        description="memory limit in bytes of a job container whose definition sets none",
+    )
+    container_pids_limit: int | None = Field(
+        default=1024, ge=16, description="processes and threads a job container may have"
+    )
+    container_cpu_shares: int | None = Field(
+        default=1024, ge=2, description="relative CPU weight of a job container"
+    )
+    container_log_max_bytes: int | None = Field(
+        default=32 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="bytes of each output stream the engine keeps for a job container",
+    )
     metrics_port: int | None = Field(
         default=None,
         ge=1,

@@ -234,3 +234,27 @@ def test_given_a_worker_died_after_creating_the_container_when_the_lease_ends_th
     attempts = docker_store.attempts_of(execution.id)
     assert [a.id for a in attempts] == [claim.attempt_id]
     assert attempts[0].stdout == "ran\n"
+
+
+def test_given_default_settings_when_a_job_runs_then_its_container_is_hardened(
+    docker_store: Store, start_worker: WorkerFactory, docker_client: docker.DockerClient
+) -> None:
+    define(docker_store, "sleepy", "sleep 30")
+    execution = docker_store.enqueue("demo", "sleepy", "default", None)
+    start_worker()
+    wait_for(lambda: docker_store.get_execution(execution.message_id).status is Status.RUNNING)
+    [attempt] = docker_store.attempts_of(execution.id)
+    assert attempt.container_id is not None
+
+    host = docker_client.containers.get(attempt.container_id).attrs["HostConfig"]
+
+    assert "no-new-privileges:true" in host["SecurityOpt"]
+    assert host["Privileged"] is False
+    assert not host.get("Binds") and not host.get("Mounts")
+    assert host["PidsLimit"] == 1024
+    assert host["Memory"] == 2 * 1024**3
+    assert host["MemorySwap"] == 2 * 1024**3
+    assert host["LogConfig"] == {
+        "Type": "json-file",
+        "Config": {"max-size": str(32 * 1024 * 1024), "max-file": "1"},
+    }

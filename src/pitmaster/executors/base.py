@@ -26,6 +26,9 @@ class RunSpec:
     labels: Mapping[str, str]
     files: Mapping[str, bytes] = field(default_factory=dict)
     memory: int | None = None  # bytes; the engine kills the job (OOM) beyond it
+    pids_limit: int | None = None  # processes and threads the job may have at once
+    cpu_shares: int | None = None  # relative CPU weight (Docker's default is 1024)
+    log_max_bytes: int | None = None  # what the engine keeps of each stream
 
 
 @dataclass(frozen=True)

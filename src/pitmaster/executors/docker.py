@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import docker
 import docker.errors
 import requests.exceptions
+from docker.types import LogConfig
 
 from pitmaster.errors import ExecutorError, ImageUnavailable
 from pitmaster.executors.base import (
@@ -174,9 +175,7 @@ class DockerExecutor:
                 environment=dict(spec.environment),
                 labels=dict(spec.labels),
                 detach=True,
-                host_config=self._api.create_host_config(
-                    mem_limit=spec.memory, memswap_limit=spec.memory
-                ),
+                host_config=self._host_config(spec),
             )
             return result
 
@@ -192,6 +191,25 @@ class DockerExecutor:
             raise ExecutorError(f"Docker engine: create failed: {exc}") from exc
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             raise ExecutorError(f"Docker engine: create failed: {exc}") from exc
+
+    def _host_config(self, spec: RunSpec) -> dict[str, Any]:
+        """Hardened by default: no new privileges, no privileged mode, no mounts, capped logs."""
+        log_config = None
+        if spec.log_max_bytes is not None:
+            log_config = LogConfig(
+                type=LogConfig.types.JSON,
+                config={"max-size": str(spec.log_max_bytes), "max-file": "1"},
+            )
+        config: dict[str, Any] = self._api.create_host_config(
+            mem_limit=spec.memory,
+            memswap_limit=spec.memory,
+            pids_limit=spec.pids_limit,
+            cpu_shares=spec.cpu_shares,
+            security_opt=["no-new-privileges:true"],
+            privileged=False,
+            log_config=log_config,
+        )
+        return config
 
     def _pull(self, image: str) -> None:
         if not self._pull_missing_images:

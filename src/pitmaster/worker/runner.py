@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from pitmaster.errors import ExecutorError, ImageUnavailable
 from pitmaster.executors.base import Executor, RunSpec, StartFailed
@@ -56,7 +57,22 @@ def container_labels(claim: Claim) -> Mapping[str, str]:
     }
 
 
-def run_spec(claim: Claim, docker_image: str, command: tuple[str, ...]) -> RunSpec:
+@dataclass(frozen=True)
+class ContainerDefaults:
+    """Limits every job container gets unless its job definition says otherwise."""
+
+    memory: int | None = None
+    pids_limit: int | None = None
+    cpu_shares: int | None = None
+    log_max_bytes: int | None = None
+
+
+def run_spec(
+    claim: Claim,
+    docker_image: str,
+    command: tuple[str, ...],
+    defaults: ContainerDefaults = ContainerDefaults(),
+) -> RunSpec:
     message_environment, files = message_delivery(claim)
     return RunSpec(
         name=claim.container_name,
@@ -65,7 +81,10 @@ def run_spec(claim: Claim, docker_image: str, command: tuple[str, ...]) -> RunSp
         environment=job_environment(claim) | message_environment,
         labels=container_labels(claim),
         files=files,
-        memory=claim.memory,
+        memory=claim.memory if claim.memory is not None else defaults.memory,
+        pids_limit=defaults.pids_limit,
+        cpu_shares=defaults.cpu_shares,
+        log_max_bytes=defaults.log_max_bytes,
     )
 
 
@@ -85,6 +104,7 @@ class Runner:
         queues: tuple[str, ...] | None = None,
         global_limit: int | None = None,
         metrics: Metrics | None = None,
+        container_defaults: ContainerDefaults | None = None,
     ) -> None:
         self._store = store
         self._executor = executor
@@ -93,6 +113,7 @@ class Runner:
         self._queues = queues
         self._global_limit = global_limit
         self._metrics = metrics or Metrics()
+        self._container_defaults = container_defaults or ContainerDefaults()
 
     def run_once(self) -> bool:
         """Claim and start one execution; False when there was nothing to claim.
@@ -118,7 +139,7 @@ class Runner:
                 _error(f"job definition {execution.application}/{execution.job} no longer exists"),
             )
             return True
-        spec = run_spec(claim, claim.docker_image, claim.command)
+        spec = run_spec(claim, claim.docker_image, claim.command, self._container_defaults)
         try:
             started = self._executor.start(spec)
         except (ImageUnavailable, StartFailed) as exc:

@@ -18,7 +18,7 @@ from pitmaster.metrics import Metrics
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 from pitmaster.worker.poller import Poller
-from pitmaster.worker.runner import Runner
+from pitmaster.worker.runner import ContainerDefaults, Runner
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,12 @@ class Worker:
             queues=settings.served_queues,
             global_limit=settings.max_concurrent_executions,
             metrics=self.metrics,
+            container_defaults=ContainerDefaults(
+                memory=settings.container_memory,
+                pids_limit=settings.container_pids_limit,
+                cpu_shares=settings.container_cpu_shares,
+                log_max_bytes=settings.container_log_max_bytes,
+            ),
         )
         self._poller = Poller(store, executor, settings.log_limit_bytes, metrics=self.metrics)
         self._stopping = threading.Event()
