@@ -1,62 +1,18 @@
 """300 containers running at once under one worker: Docker API calls per sweep, CPU, memory.
 
-The worker reaches Docker through a relay that counts the HTTP requests it
-makes, so calls per sweep are counted, not estimated.
+The worker reaches Docker through a relay (the one the tests use to cut the
+engine off) that counts the HTTP requests it makes, so calls per sweep are
+counted, not estimated.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 import time
 from pathlib import Path
 
 from bench.common import database, pitmaster, remove_containers
-from tests.docker_proxy import DockerRelay, _close
-
-
-class CountingRelay(DockerRelay):
-    """A relay that counts the requests passing from the worker to the engine."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
-        self.requests = 0
-        self._count_lock = threading.Lock()
-
-    def _accept(self, listener):  # type: ignore[no-untyped-def]
-        import socket
-
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            upstream.connect(self.upstream)
-            threading.Thread(target=self._count_pump, args=(client, upstream), daemon=True).start()
-            threading.Thread(target=self._plain_pump, args=(upstream, client), daemon=True).start()
-
-    def _count_pump(self, source, target) -> None:  # type: ignore[no-untyped-def]
-        try:
-            while data := source.recv(65536):
-                with self._count_lock:
-                    self.requests += data.count(b" HTTP/1.1\r\n")
-                target.sendall(data)
-        except OSError:
-            pass
-        finally:
-            _close(source)
-            _close(target)
-
-    def _plain_pump(self, source, target) -> None:  # type: ignore[no-untyped-def]
-        try:
-            while data := source.recv(65536):
-                target.sendall(data)
-        except OSError:
-            pass
-        finally:
-            _close(source)
-            _close(target)
+from tests.docker_proxy import DockerRelay
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -73,7 +29,7 @@ def _rss_mb(pid: int) -> float:
 
 
 def measure(admin_url: str, directory: Path, count: int, window: float) -> dict[str, float]:
-    relay = CountingRelay(directory / f"docker-{count}.sock")
+    relay = DockerRelay(directory / f"docker-{count}.sock")
     relay.start()
     try:
         with (

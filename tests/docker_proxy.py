@@ -11,6 +11,7 @@ import contextlib
 import os
 import socket
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 DOCKER_SOCKET = "/var/run/docker.sock"
@@ -23,6 +24,7 @@ class DockerRelay:
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
         self._open: set[socket.socket] = set()
+        self.requests = 0  # HTTP requests relayed to the engine so far
 
     @property
     def url(self) -> str:
@@ -73,13 +75,25 @@ class DockerRelay:
                     _close(upstream)
                     return
                 self._open.update((client, upstream))
-            for source, target in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_pump, args=(source, target), daemon=True).start()
+            threading.Thread(
+                target=_pump, args=(client, upstream, self._count), daemon=True
+            ).start()
+            threading.Thread(target=_pump, args=(upstream, client), daemon=True).start()
+
+    def _count(self, data: bytes) -> None:
+        with self._lock:
+            self.requests += data.count(b" HTTP/1.1\r\n")
 
 
-def _pump(source: socket.socket, target: socket.socket) -> None:
+def _pump(
+    source: socket.socket,
+    target: socket.socket,
+    inspect: Callable[[bytes], None] | None = None,
+) -> None:
     try:
         while data := source.recv(65536):
+            if inspect is not None:
+                inspect(data)
             target.sendall(data)
     except OSError:
         pass
