@@ -81,7 +81,8 @@ def chart(
         peak = max(totals, default=0)
     else:
         peak = max((v for s in series for v in s.values if v is not None), default=0)
-    top = _nice_ceiling(peak)
+    # Four grid steps of 1, 2 or 5 times a power of ten: ticks stay round numbers.
+    top = 4 * _nice_ceiling(peak / 4)
 
     def y(value: float) -> float:
         return _TOP + plot_height - value / top * plot_height

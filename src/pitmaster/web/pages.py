@@ -452,7 +452,6 @@ def execution_show(request: Request, message_id: str, services: ServicesDep) -> 
         attempts=attempts,
         live=views.live_state(execution, attempts, pending_reason),
         message=format_message(execution.message),
-        duration=views.duration,
     )
 
 

@@ -70,7 +70,11 @@ def timeline(execution: Execution, attempts: Sequence[Attempt]) -> list[Timeline
             entries.append(TimelineEntry(attempt.run_after, f"{label} scheduled", ""))
         if attempt.started_at is not None:
             entries.append(
-                TimelineEntry(attempt.started_at, f"{label} started", attempt.docker_host or "")
+                TimelineEntry(
+                    attempt.started_at,
+                    f"{label} started",
+                    f"container {(attempt.container_id or '')[:12]}",
+                )
             )
         if attempt.state is AttemptState.ENDED:
             status = attempt.status.value if attempt.status else "ended"
@@ -111,7 +115,21 @@ def live_state(
         "can_cancel": can_cancel(execution),
         "stdout": clean_output(shown.stdout if shown else None),
         "stderr": clean_output(shown.stderr if shown else None),
-        "attempts": len(attempts),
+        "attempts": [
+            [
+                str(a.number),
+                a.message_id,
+                a.state.value,
+                a.status.value if a.status else "",
+                a.reason or "",
+                "" if a.exit_code is None else str(a.exit_code),
+                when(a.started_at),
+                when(a.finished_at),
+                seconds_text(duration(a.started_at, a.finished_at)),
+                (a.container_id or "")[:12],
+            ]
+            for a in attempts
+        ],
         "timeline": [
             [when(entry.moment), entry.event, entry.detail]
             for entry in timeline(execution, attempts)

@@ -26,6 +26,29 @@
     });
   }
 
+  function renderAttempts(rows) {
+    var body = document.querySelector("#attempts tbody");
+    if (!body) return;
+    while (body.firstChild) body.removeChild(body.firstChild);
+    rows.forEach(function (row) {
+      var tr = document.createElement("tr");
+      row.forEach(function (cell, index) {
+        var td = document.createElement("td");
+        if (index === 1 || index === 9) td.className = "mono";
+        if (index === 3 && cell) {
+          var badge = document.createElement("span");
+          badge.className = "status status-" + cell;
+          badge.textContent = cell;
+          td.appendChild(badge);
+        } else {
+          td.textContent = cell;
+        }
+        tr.appendChild(td);
+      });
+      body.appendChild(tr);
+    });
+  }
+
   function apply(state) {
     var badge = document.getElementById("status");
     if (badge) {
@@ -44,6 +67,7 @@
     document.getElementById("retry-form").hidden = !state.can_retry;
     document.getElementById("cancel-form").hidden = !state.can_cancel;
     renderTimeline(state.timeline);
+    renderAttempts(state.attempts);
   }
 
   function poll(article) {
