@@ -11,8 +11,8 @@ from html import escape
 from markupsafe import Markup
 
 WIDTH = 760
-HEIGHT = 240
-_LEFT, _RIGHT, _TOP, _BOTTOM = 56, 12, 34, 34
+HEIGHT = 256
+_LEFT, _RIGHT, _TOP, _BOTTOM = 56, 12, 50, 34
 
 STATUS_COLOURS = {
     "success": "#2e7d32",
@@ -91,6 +91,7 @@ def chart(
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
         f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(title)}</title>",
+        f'<text class="chart-title" x="{_LEFT}" y="16">{escape(title)}</text>',
     ]
     for step in range(5):
         value = top * step / 4
@@ -181,8 +182,8 @@ def _legend(series: Sequence[Series]) -> list[str]:
     x = float(_LEFT)
     for item in series:
         parts.append(
-            f'<rect x="{x:.0f}" y="10" width="12" height="12" fill="{item.colour}"/>'
-            f'<text class="legend" x="{x + 16:.0f}" y="20">{escape(item.name)}</text>'
+            f'<rect x="{x:.0f}" y="26" width="12" height="12" fill="{item.colour}"/>'
+            f'<text class="legend" x="{x + 16:.0f}" y="36">{escape(item.name)}</text>'
         )
         x += 28 + 7 * len(item.name)
     return parts
