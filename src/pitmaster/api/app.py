@@ -8,18 +8,19 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pitmaster import __version__
 from pitmaster.api import v1, v2
 from pitmaster.api.deps import Services
-from pitmaster.api.schemas import PATTERN_MEANINGS
+from pitmaster.api.validation import describe_validation_error
 from pitmaster.errors import PitmasterError
 from pitmaster.metrics import Metrics
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
+from pitmaster.web import pages
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ def create_app(
     app.state.services = Services(settings=settings, store=store, on_enqueue=on_enqueue)
     app.include_router(v1.router)
     app.include_router(v2.router)
+    pages.mount(app)
 
     if metrics is None:
         metrics = Metrics()
@@ -68,21 +70,30 @@ def _error(
     return JSONResponse(status_code=status_code, content={"error": message}, headers=headers)
 
 
-async def _pitmaster_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _pitmaster_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PitmasterError)
     if exc.http_status >= 500:
         logger.error("request failed: %s", exc)
+    if pages.is_console_page(request):
+        return pages.error_page(request, exc.http_status, str(exc))
     return _error(exc.http_status, str(exc))
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if pages.is_console_page(request):
+        response = pages.error_page(request, exc.status_code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
     return _error(exc.status_code, str(exc.detail), headers=exc.headers)
 
 
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors: Sequence[Any] = exc.errors()
+    if pages.is_console_page(request):
+        message = "; ".join(describe_validation_error(error) for error in errors)
+        return pages.error_page(request, 400, message)
     if any(error.get("type") in _MALFORMED_BODY_TYPES for error in errors):
         first = next(e for e in errors if e.get("type") in _MALFORMED_BODY_TYPES)
         if first["type"] == "json_invalid":
@@ -90,19 +101,4 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
                 400, f"request body is not valid JSON: {first.get('ctx', {}).get('error', '')}"
             )
         return _error(400, "request body must be a JSON object (Content-Type: application/json)")
-    return _error(422, "; ".join(_describe(error) for error in errors))
-
-
-def _describe(error: Any) -> str:
-    location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path")]
-    where = ".".join(location)
-    message = str(error.get("msg", "invalid"))
-    if error.get("type") == "missing":
-        return f"{where} is required" if where else "a request body is required"
-    if error.get("type") == "extra_forbidden":
-        return f"{where} is not a field this request takes"
-    if error.get("type") == "string_pattern_mismatch":
-        pattern = error.get("ctx", {}).get("pattern", "")
-        meaning = PATTERN_MEANINGS.get(pattern, f"must match {pattern}")
-        return f"{where} {meaning} (got {error.get('input')!r})"
-    return f"{where}: {message}" if where else message
+    return _error(422, "; ".join(describe_validation_error(error) for error in errors))

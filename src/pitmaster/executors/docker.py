@@ -82,7 +82,8 @@ def capped_text(chunks: Iterable[bytes], limit: int, stream_name: str) -> str:
         while kept_size - len(kept[0]) >= limit:
             kept_size -= len(kept.popleft())
     data = b"".join(kept)[-limit:]
-    text = data.decode("utf-8", errors="replace")
+    # PostgreSQL text cannot hold NUL: a job printing one must not make its outcome unrecordable.
+    text = data.decode("utf-8", errors="replace").replace("\x00", "\u2400")
     if total == len(data):
         return text
     dropped = total - len(data)

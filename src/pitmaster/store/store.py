@@ -13,7 +13,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -146,6 +146,13 @@ class Store:
 
     def _read(self) -> Any:
         return self._transaction(write=False)
+
+    def reading(self) -> AbstractContextManager[sa.Connection]:
+        """A read transaction for the query modules beside this one (``store/stats.py``)."""
+        return self._transaction(write=False)
+
+    def now(self) -> datetime:
+        return self._now()
 
     def migrate(self) -> None:
         """Bring the schema up to date (idempotent; run on every start)."""

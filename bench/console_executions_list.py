@@ -1,0 +1,121 @@
+"""How fast the console's executions list answers with 100,000 executions on SQLite.
+
+Fills a fresh SQLite file with N executions (bulk INSERT, spread over apps,
+jobs, queues and statuses), then times GET /job_executions through the real
+ASGI app (FastAPI's TestClient: routing, store query and Jinja rendering, no
+network) for the unfiltered first page, filtered pages and a deep cursor page.
+
+    PYTHONPATH=src .venv/bin/python bench/console_executions_list.py [N]
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+from fastapi.testclient import TestClient  # noqa: E402
+from sqlalchemy import create_engine  # noqa: E402
+
+from pitmaster.api.app import create_app  # noqa: E402
+from pitmaster.settings import Settings  # noqa: E402
+from pitmaster.store.schema import job_executions  # noqa: E402
+from pitmaster.store.store import Store  # noqa: E402
+
+STATUSES = ["success"] * 8 + ["failed", "error", "cancelled", "running", "pending"]
+BUDGET_MS = 300.0
+
+
+def fill(url: str, count: int) -> None:
+    store = Store(url)
+    store.migrate()
+    store.create_queue("mailers")
+    for app in ("shop", "blog", "crm"):
+        store.create_app(app, "demo:1")
+        for job in ("mail", "index", "report"):
+            store.create_job_definition(app, job, ["true"])
+    store.close()
+    engine = create_engine(url)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = []
+    for number in range(count):
+        created = start + timedelta(seconds=number * 7)
+        status = STATUSES[number % len(STATUSES)]
+        rows.append(
+            {
+                "message_id": str(uuid.uuid4()),
+                "application": ("shop", "blog", "crm")[number % 3],
+                "job": ("mail", "index", "report")[(number // 3) % 3],
+                "queue": "default" if number % 4 else "mailers",
+                "message": {"n": number},
+                "status": status,
+                "runnable": status == "pending",
+                "reason": None if status in ("pending", "running") else f"{status}",
+                "exit_code": 0 if status == "success" else 1,
+                "run_after": created,
+                "started_at": created,
+                "finished_at": created + timedelta(seconds=3),
+                "created_at": created,
+                "updated_at": created,
+            }
+        )
+    with engine.begin() as conn:
+        for offset in range(0, len(rows), 10_000):
+            conn.execute(job_executions.insert(), rows[offset : offset + 10_000])
+    engine.dispose()
+
+
+def timed(client: TestClient, path: str, runs: int = 20) -> tuple[float, float]:
+    client.get(path)  # warm the page cache and Jinja's template cache
+    samples = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        response = client.get(path)
+        samples.append((time.perf_counter() - began) * 1000)
+        assert response.status_code == 200, (path, response.status_code)
+    return statistics.median(samples), max(samples)
+
+
+def main() -> None:
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    with tempfile.TemporaryDirectory() as directory:
+        url = f"sqlite:///{Path(directory) / 'bench.db'}"
+        began = time.perf_counter()
+        fill(url, count)
+        print(f"filled {count} executions in {time.perf_counter() - began:.1f} s")
+        store = Store(url)
+        client = TestClient(create_app(Settings(database_url=url), store))
+        paths = [
+            "/job_executions",
+            "/job_executions?status=failed",
+            "/job_executions?application=shop&job=mail",
+            "/job_executions?queue=mailers",
+            "/job_executions?application=crm&status=cancelled",
+            f"/job_executions?cursor={count // 20}",
+            "/job_executions?status=failed&cursor=5000",
+        ]
+        other_pages = ["/", "/job_queues", "/monitors", "/job_definitions/shop/mail"]
+        worst = 0.0
+        print(f"{'page':55} {'median ms':>10} {'max ms':>8}")
+        for path in paths:
+            median, slowest = timed(client, path)
+            worst = max(worst, median)
+            print(f"{path:55} {median:10.1f} {slowest:8.1f}")
+        print("other pages, for comparison (not under the budget):")
+        for path in other_pages:
+            median, slowest = timed(client, path, runs=5)
+            print(f"{path:55} {median:10.1f} {slowest:8.1f}")
+        verdict = "within" if worst < BUDGET_MS else "OVER"
+        print(f"slowest median {worst:.1f} ms: {verdict} the {BUDGET_MS:.0f} ms budget")
+        store.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""The console's read-only summaries: counts per app and queue, executions per hour.
+
+Every query here aggregates in the database (GROUP BY an hour bucket), so a
+page costs the same with a thousand executions or millions of them; only the
+buckets travel to Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from pitmaster.models import App, Execution, JobQueue, Status
+from pitmaster.store.schema import apps, job_definitions, job_executions
+from pitmaster.store.store import Store
+
+ENDED_STATUSES = (Status.SUCCESS, Status.FAILED, Status.ERROR, Status.CANCELLED)
+# A retry waiting for its turn is work waiting, like a fresh pending execution.
+_WAITING = (Status.PENDING.value, Status.RETRIED.value)
+
+
+@dataclass(frozen=True)
+class AppSummary:
+    app: App
+    jobs: int
+    running: int
+    failed_recently: int
+
+
+@dataclass(frozen=True)
+class QueueSummary:
+    queue: JobQueue
+    pending: int
+    running: int
+    oldest_pending_at: datetime | None
+    oldest_pending: Execution | None
+
+
+@dataclass(frozen=True)
+class HourlyBucket:
+    """Executions of one hour that share a key (a status, or ``app/job``)."""
+
+    hour: datetime
+    key: str
+    count: int
+    average_seconds: float | None
+
+
+def hours_between(since: datetime, until: datetime) -> list[datetime]:
+    """The start of every hour from the one holding ``since`` to the one holding ``until``."""
+    hour = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    hours = []
+    while hour <= until:
+        hours.append(hour)
+        hour += timedelta(hours=1)
+    return hours
+
+
+def _hour_of(column: Any, dialect: str) -> Any:
+    """An hour bucket as text 'YYYY-MM-DD HH', in UTC, whatever the backend."""
+    if dialect == "postgresql":
+        return sa.func.to_char(sa.func.timezone("UTC", column), "YYYY-MM-DD HH24")
+    return sa.func.strftime("%Y-%m-%d %H", column)
+
+
+def _seconds_between(start: Any, end: Any, dialect: str) -> Any:
+    if dialect == "postgresql":
+        return sa.extract("epoch", end - start)
+    return (sa.func.julianday(end) - sa.func.julianday(start)) * 86400.0
+
+
+def _parse_hour(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%d %H").replace(tzinfo=UTC)
+
+
+def app_summaries(store: Store, since: datetime) -> list[AppSummary]:
+    """Every app with its job count, running executions and failures since ``since``."""
+    e = job_executions.c
+    with store.reading() as conn:
+        jobs: dict[str, int] = dict(
+            conn.execute(
+                sa.select(apps.c.name, sa.func.count(job_definitions.c.id))
+                .select_from(apps.outerjoin(job_definitions, job_definitions.c.app_id == apps.c.id))
+                .group_by(apps.c.name)
+            ).all()
+        )
+        running: dict[str, int] = dict(
+            conn.execute(
+                sa.select(e.application, sa.func.count())
+                .where(e.status == Status.RUNNING.value)
+                .group_by(e.application)
+            ).all()
+        )
+        failed: dict[str, int] = dict(
+            conn.execute(
+                sa.select(e.application, sa.func.count())
+                .where(e.status == Status.FAILED.value, e.finished_at >= since)
+                .group_by(e.application)
+            ).all()
+        )
+    return [
+        AppSummary(
+            app=app,
+            jobs=jobs.get(app.name, 0),
+            running=running.get(app.name, 0),
+            failed_recently=failed.get(app.name, 0),
+        )
+        for app in store.list_apps()
+    ]
+
+
+def queue_summaries(store: Store) -> list[QueueSummary]:
+    """Every queue with its waiting and running work and its oldest waiting execution."""
+    e = job_executions.c
+    with store.reading() as conn:
+        rows = conn.execute(
+            sa.select(e.queue, e.status, sa.func.count(), sa.func.min(e.created_at))
+            .where(e.status.in_([*_WAITING, Status.RUNNING.value]))
+            .group_by(e.queue, e.status)
+        ).all()
+        pending: dict[str, int] = {}
+        running: dict[str, int] = {}
+        oldest: dict[str, datetime] = {}
+        for queue, status, count, first in rows:
+            if status == Status.RUNNING.value:
+                running[queue] = count
+                continue
+            pending[queue] = pending.get(queue, 0) + count
+            first_at = _aware(first)
+            if first_at is not None and (queue not in oldest or first_at < oldest[queue]):
+                oldest[queue] = first_at
+        # The next execution a runner would take from each queue that has waiting work.
+        next_up: dict[str, Execution] = {}
+        for queue in pending:
+            row = (
+                conn.execute(
+                    sa.select(job_executions)
+                    .where(e.runnable.is_(True), e.queue == queue)
+                    .order_by(e.run_after, e.id)
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
+            if row is not None:
+                next_up[queue] = Execution.from_row(dict(row))
+    return [
+        QueueSummary(
+            queue=queue,
+            pending=pending.get(queue.name, 0),
+            running=running.get(queue.name, 0),
+            oldest_pending_at=oldest.get(queue.name),
+            oldest_pending=next_up.get(queue.name),
+        )
+        for queue in store.list_queues()
+    ]
+
+
+def _aware(value: Any) -> datetime | None:
+    # Aggregates (MIN) bypass the column type, so SQLite hands back text or naive times.
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def endings_per_hour(store: Store, app: str, job: str, since: datetime) -> list[HourlyBucket]:
+    """A job's ended executions per hour they ended in, by status, with average durations."""
+    e = job_executions.c
+    dialect = store.dialect
+    hour = _hour_of(e.finished_at, dialect).label("hour")
+    duration = _seconds_between(e.started_at, e.finished_at, dialect)
+    query = (
+        sa.select(hour, e.status, sa.func.count(), sa.func.avg(duration))
+        .where(
+            e.application == app,
+            e.job == job,
+            e.finished_at >= since,
+            e.status.in_([status.value for status in ENDED_STATUSES]),
+        )
+        .group_by(hour, e.status)
+    )
+    with store.reading() as conn:
+        rows = conn.execute(query).all()
+    return [
+        HourlyBucket(
+            hour=_parse_hour(text),
+            key=status,
+            count=count,
+            average_seconds=float(average) if average is not None else None,
+        )
+        for text, status, count, average in rows
+        if text is not None
+    ]
+
+
+def enqueued_per_hour_by_job(store: Store, since: datetime) -> list[HourlyBucket]:
+    """Executions enqueued per hour, keyed ``app/job``."""
+    e = job_executions.c
+    hour = _hour_of(e.created_at, store.dialect).label("hour")
+    query = (
+        sa.select(hour, e.application, e.job, sa.func.count())
+        .where(e.created_at >= since)
+        .group_by(hour, e.application, e.job)
+    )
+    with store.reading() as conn:
+        rows = conn.execute(query).all()
+    return [
+        HourlyBucket(hour=_parse_hour(text), key=f"{app}/{job}", count=count, average_seconds=None)
+        for text, app, job, count in rows
+        if text is not None
+    ]

@@ -1,0 +1,1 @@
+"""The web console: server-rendered pages served by the API process."""

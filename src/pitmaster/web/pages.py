@@ -1,0 +1,485 @@
+"""The web console: server-rendered pages over the same store methods as the API.
+
+Every page works without JavaScript; ``static/console.js`` only refreshes a
+running execution. State changes are POSTs carrying the CSRF token
+(``csrf.py``); bad input re-renders its form with the reasons and a 4xx.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from importlib import resources
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from pitmaster.api.deps import Services, ServicesDep
+from pitmaster.api.schemas import JobPolicy
+from pitmaster.errors import Conflict, InvalidInput, PitmasterError
+from pitmaster.models import Status
+from pitmaster.store import stats
+from pitmaster.store.store import ExecutionFilter
+from pitmaster.web import csrf, forms, views
+from pitmaster.web.forms import Form, FormInvalid
+from pitmaster.web.output import format_message
+
+router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 50
+_API_PREFIXES = ("/v1/", "/v2/", "/healthz", "/docs", "/redoc", "/openapi.json", "/metrics")
+
+
+def mount(app: FastAPI) -> None:
+    """Serve the console from ``app``: pages, and the CSS and JS under ``/static``."""
+    environment = Environment(
+        loader=PackageLoader("pitmaster.web", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["when"] = views.when
+    environment.filters["seconds"] = views.seconds_text
+    environment.globals["quote"] = lambda text: quote(str(text), safe="")
+    app.state.templates = environment
+    static = resources.files("pitmaster.web") / "static"
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    app.include_router(router)
+
+
+def is_console_page(request: Request) -> bool:
+    """Whether an error here should be an HTML page (the API's stay JSON)."""
+    path = request.url.path
+    return not path.startswith(_API_PREFIXES) and not path.endswith(".json")
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    environment: Environment = request.app.state.templates
+    html = environment.get_template(template).render(
+        request=request, csrf_token=csrf.token_for(request), path=request.url.path, **context
+    )
+    response = HTMLResponse(html, status_code=status_code)
+    csrf.remember(request, response)
+    return response
+
+
+def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:
+    return render(request, "error.html", status_code, code=status_code, message=message)
+
+
+async def _checked_form(request: Request) -> Form:
+    form = await forms.read_form(request)
+    csrf.check(request, form.get(csrf.FIELD))
+    return form
+
+
+PostedForm = Annotated[Form, Depends(_checked_form)]
+
+
+def _redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _status_of(error: PitmasterError | FormInvalid) -> int:
+    return error.http_status if isinstance(error, PitmasterError) else 422
+
+
+def _errors_of(error: PitmasterError | FormInvalid) -> list[str]:
+    return error.errors if isinstance(error, FormInvalid) else [str(error)]
+
+
+# -- apps -------------------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse)
+def apps_index(request: Request, services: ServicesDep) -> HTMLResponse:
+    since = services.store.now() - timedelta(hours=24)
+    return render(request, "apps.html", summaries=stats.app_summaries(services.store, since))
+
+
+@router.get("/apps/new", response_class=HTMLResponse)
+def app_new(request: Request) -> HTMLResponse:
+    return render(request, "app_form.html", app=None, values={}, errors=[])
+
+
+@router.post("/apps", response_class=HTMLResponse)
+def app_create(request: Request, form: PostedForm, services: ServicesDep) -> Response:
+    try:
+        body = forms.app_create(form)
+        services.store.create_app(
+            body.name, body.docker_image, body.description, body.max_concurrent_executions
+        )
+    except (FormInvalid, Conflict, InvalidInput) as error:
+        return render(
+            request,
+            "app_form.html",
+            _status_of(error),
+            app=None,
+            values=form.as_dict(),
+            errors=_errors_of(error),
+        )
+    return _redirect(f"/apps/{quote(body.name, safe='')}")
+
+
+@router.get("/apps/{name}", response_class=HTMLResponse)
+def app_show(request: Request, name: str, services: ServicesDep) -> HTMLResponse:
+    app = services.store.get_app(name)
+    return render(
+        request,
+        "app.html",
+        app=app,
+        definitions=services.store.list_job_definitions(name),
+        executions=services.store.list_executions(
+            ExecutionFilter(application=name), limit=20
+        ).items,
+    )
+
+
+def _app_values(services: Services, name: str) -> dict[str, Any]:
+    app = services.store.get_app(name)
+    return {
+        "docker_image": app.docker_image,
+        "description": app.description,
+        "max_concurrent_executions": app.max_concurrent_executions or "",
+    }
+
+
+@router.get("/apps/{name}/edit", response_class=HTMLResponse)
+def app_edit(request: Request, name: str, services: ServicesDep) -> HTMLResponse:
+    app = services.store.get_app(name)
+    return render(request, "app_form.html", app=app, values=_app_values(services, name), errors=[])
+
+
+@router.post("/apps/{name}/edit", response_class=HTMLResponse)
+def app_update(request: Request, name: str, form: PostedForm, services: ServicesDep) -> Response:
+    app = services.store.get_app(name)
+    try:
+        services.store.update_app(name, forms.app_update(form))
+    except (FormInvalid, InvalidInput) as error:
+        return render(
+            request,
+            "app_form.html",
+            _status_of(error),
+            app=app,
+            values=form.as_dict(),
+            errors=_errors_of(error),
+        )
+    return _redirect(f"/apps/{quote(name, safe='')}")
+
+
+@router.post("/apps/{name}/delete")
+def app_delete(name: str, _form: PostedForm, services: ServicesDep) -> Response:
+    services.store.delete_app(name)
+    return _redirect("/")
+
+
+# -- job definitions --------------------------------------------------------------
+
+
+@router.get("/job_definitions", response_class=HTMLResponse)
+def job_definitions_index(request: Request, services: ServicesDep) -> HTMLResponse:
+    definitions = [
+        definition
+        for app in services.store.list_apps()
+        for definition in services.store.list_job_definitions(app.name)
+    ]
+    return render(request, "job_definitions.html", definitions=definitions)
+
+
+def _definition_form(
+    request: Request,
+    status_code: int,
+    app: str,
+    definition: Any,
+    values: dict[str, Any],
+    errors: list[str],
+    retry_on: list[str] | None,
+) -> HTMLResponse:
+    return render(
+        request,
+        "job_definition_form.html",
+        status_code,
+        app_name=app,
+        definition=definition,
+        values=values,
+        errors=errors,
+        endings=forms.ENDINGS,
+        retry_on=retry_on,
+    )
+
+
+@router.get("/job_definitions/new", response_class=HTMLResponse)
+def job_definition_new(request: Request, services: ServicesDep, app: str = "") -> HTMLResponse:
+    services.store.get_app(app)
+    defaults = {"retry_limit": 0, "base_delay": 15, "stop_grace_seconds": 10}
+    return _definition_form(request, 200, app, None, defaults, [], None)
+
+
+@router.post("/job_definitions", response_class=HTMLResponse)
+def job_definition_create(request: Request, form: PostedForm, services: ServicesDep) -> Response:
+    app = form.get("app")
+    services.store.get_app(app)
+    try:
+        body = forms.job_definition_create(form)
+        policy = body.model_dump(include=set(JobPolicy.model_fields))
+        services.store.create_job_definition(
+            app, body.job, body.command, body.description, **policy
+        )
+    except (FormInvalid, Conflict, InvalidInput) as error:
+        return _definition_form(
+            request,
+            _status_of(error),
+            app,
+            None,
+            form.as_dict(),
+            _errors_of(error),
+            form.all("retry_on") or None,
+        )
+    return _redirect(f"/job_definitions/{quote(app, safe='')}/{quote(body.job, safe='')}")
+
+
+@router.get("/job_definitions/{app}/{job}", response_class=HTMLResponse)
+def job_definition_show(
+    request: Request, app: str, job: str, services: ServicesDep
+) -> HTMLResponse:
+    store = services.store
+    definition = store.get_job_definition(app, job)
+    now = store.now()
+    day, week = views.window(now, 23), views.window(now, 24 * 7 - 1)
+    buckets = stats.endings_per_hour(store, app, job, day.replace(minute=0, second=0))
+    weekly = stats.endings_per_hour(store, app, job, week.replace(minute=0, second=0))
+    return render(
+        request,
+        "job_definition.html",
+        definition=definition,
+        executions=store.list_executions(ExecutionFilter(application=app, job=job), limit=20).items,
+        day_charts=views.job_charts(buckets, day, now, "last 24 hours"),
+        week_charts=views.job_charts(weekly, week, now, "last 7 days"),
+    )
+
+
+def _definition_values(definition: Any) -> dict[str, Any]:
+    def blank(value: Any) -> Any:
+        return "" if value is None else value
+
+    return {
+        "command": "\n".join(definition.command),
+        "description": definition.description,
+        "retry_limit": definition.retry_limit,
+        "base_delay": definition.base_delay,
+        "max_delay": blank(definition.max_delay),
+        "jitter": "on" if definition.jitter else "",
+        "retry_exit_codes": ", ".join(str(c) for c in definition.retry_exit_codes or ()),
+        "timeout_seconds": blank(definition.timeout_seconds),
+        "stop_grace_seconds": definition.stop_grace_seconds,
+        "memory": blank(definition.memory),
+    }
+
+
+@router.get("/job_definitions/{app}/{job}/edit", response_class=HTMLResponse)
+def job_definition_edit(
+    request: Request, app: str, job: str, services: ServicesDep
+) -> HTMLResponse:
+    definition = services.store.get_job_definition(app, job)
+    retry_on = list(definition.retry_on) if definition.retry_on is not None else None
+    return _definition_form(
+        request, 200, app, definition, _definition_values(definition), [], retry_on
+    )
+
+
+@router.post("/job_definitions/{app}/{job}/edit", response_class=HTMLResponse)
+def job_definition_update(
+    request: Request, app: str, job: str, form: PostedForm, services: ServicesDep
+) -> Response:
+    definition = services.store.get_job_definition(app, job)
+    try:
+        services.store.update_job_definition(app, job, forms.job_definition_update(form))
+    except (FormInvalid, InvalidInput) as error:
+        return _definition_form(
+            request,
+            _status_of(error),
+            app,
+            definition,
+            form.as_dict(),
+            _errors_of(error),
+            form.all("retry_on") or None,
+        )
+    return _redirect(f"/job_definitions/{quote(app, safe='')}/{quote(job, safe='')}")
+
+
+@router.post("/job_definitions/{app}/{job}/delete")
+def job_definition_delete(app: str, job: str, _form: PostedForm, services: ServicesDep) -> Response:
+    services.store.delete_job_definition(app, job)
+    return _redirect(f"/apps/{quote(app, safe='')}")
+
+
+# -- queues and monitor -------------------------------------------------------------
+
+
+def _queue_rows(services: Services) -> list[dict[str, Any]]:
+    settings, store = services.settings, services.store
+    now = store.now()
+    rows = []
+    for summary in stats.queue_summaries(store):
+        reason = None
+        if summary.oldest_pending is not None:
+            reason = store.pending_reason(
+                summary.oldest_pending,
+                settings.max_concurrent_executions,
+                settings.worker_alive_seconds,
+            )
+        rows.append(
+            {
+                "summary": summary,
+                "oldest_age": views.age(summary.oldest_pending_at, now),
+                "pending_reason": reason,
+            }
+        )
+    return rows
+
+
+@router.get("/job_queues", response_class=HTMLResponse)
+def queues_index(request: Request, services: ServicesDep) -> HTMLResponse:
+    return render(
+        request,
+        "queues.html",
+        rows=_queue_rows(services),
+        global_limit=services.settings.max_concurrent_executions,
+    )
+
+
+@router.get("/monitors", response_class=HTMLResponse)
+def monitor(request: Request, services: ServicesDep) -> HTMLResponse:
+    store = services.store
+    now = store.now()
+    day = views.window(now, 23).replace(minute=0, second=0, microsecond=0)
+    six = views.window(now, 5).replace(minute=0, second=0, microsecond=0)
+    buckets = stats.enqueued_per_hour_by_job(store, day)
+    alive_for = timedelta(seconds=services.settings.worker_alive_seconds)
+    workers = [
+        {
+            "worker": worker,
+            "alive": now - worker.last_seen_at <= alive_for,
+            "seen_ago": views.age(worker.last_seen_at, now),
+        }
+        for worker in store.list_workers()
+    ]
+    return render(
+        request,
+        "monitor.html",
+        six_hours=views.jobs_chart([b for b in buckets if b.hour >= six], six, now, "last 6 hours"),
+        day=views.jobs_chart(buckets, day, now, "last 24 hours"),
+        rows=_queue_rows(services),
+        workers=workers,
+    )
+
+
+# -- executions -------------------------------------------------------------------
+
+
+def _filter_of(application: str, job: str, queue: str, status: str) -> ExecutionFilter:
+    try:
+        status_value = Status(status) if status else None
+    except ValueError as exc:
+        raise InvalidInput(f"status must be one of {[s.value for s in Status]}") from exc
+    return ExecutionFilter(
+        application=application or None, job=job or None, queue=queue or None, status=status_value
+    )
+
+
+@router.get("/job_executions", response_class=HTMLResponse)
+def executions_index(
+    request: Request,
+    services: ServicesDep,
+    application: str = "",
+    job: str = "",
+    queue: str = "",
+    status: str = "",
+    cursor: str = "",
+    retried: int | None = None,
+) -> HTMLResponse:
+    where = _filter_of(application, job, queue, status)
+    page = services.store.list_executions(where, cursor=cursor or None, limit=PAGE_SIZE)
+    filters = {"application": application, "job": job, "queue": queue, "status": status}
+    given = {name: value for name, value in filters.items() if value}
+    next_url = None
+    if page.next_cursor is not None:
+        next_url = "/job_executions?" + urlencode({**given, "cursor": page.next_cursor})
+    return render(
+        request,
+        "executions.html",
+        executions=page.items,
+        filters=filters,
+        next_url=next_url,
+        first_url="/job_executions?" + urlencode(given) if cursor else None,
+        apps=services.store.list_apps(),
+        queues=services.store.list_queues(),
+        statuses=[s.value for s in Status],
+        retried=retried,
+    )
+
+
+@router.post("/job_executions/retries")
+def executions_retry_all(form: PostedForm, services: ServicesDep) -> Response:
+    """Retry every failed execution matching the list's filter (other statuses: as asked)."""
+    status = form.get("status") or Status.FAILED.value
+    if status not in (Status.FAILED.value, Status.ERROR.value, Status.CANCELLED.value):
+        raise InvalidInput("only failed, error or cancelled executions can be retried")
+    where = _filter_of(form.get("application"), form.get("job"), form.get("queue"), status)
+    retried = services.store.retry_all(where)
+    given = {name: form.get(name) for name in ("application", "job", "queue") if form.get(name)} | {
+        "status": status,
+        "retried": str(retried),
+    }
+    return _redirect("/job_executions?" + urlencode(given))
+
+
+@router.get("/job_executions/{message_id}", response_class=HTMLResponse)
+def execution_show(request: Request, message_id: str, services: ServicesDep) -> HTMLResponse:
+    store, settings = services.store, services.settings
+    execution = store.get_execution(message_id)
+    attempts = store.attempts_of(execution.id)
+    pending_reason = store.pending_reason(
+        execution, settings.max_concurrent_executions, settings.worker_alive_seconds
+    )
+    return render(
+        request,
+        "execution.html",
+        execution=execution,
+        attempts=attempts,
+        live=views.live_state(execution, attempts, pending_reason),
+        message=format_message(execution.message),
+    )
+
+
+@router.get("/job_executions/{message_id}/live.json")
+def execution_live(message_id: str, services: ServicesDep) -> JSONResponse:
+    """The part of the execution page that changes while it runs, for console.js."""
+    store, settings = services.store, services.settings
+    execution = store.get_execution(message_id)
+    attempts = store.attempts_of(execution.id)
+    pending_reason = store.pending_reason(
+        execution, settings.max_concurrent_executions, settings.worker_alive_seconds
+    )
+    return JSONResponse(
+        views.live_state(execution, attempts, pending_reason),
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.post("/job_executions/{message_id}/retry")
+def execution_retry(message_id: str, _form: PostedForm, services: ServicesDep) -> Response:
+    execution = services.store.get_execution(message_id)
+    services.store.retry(execution.message_id)
+    if services.on_enqueue is not None:
+        services.on_enqueue()
+    return _redirect(f"/job_executions/{quote(execution.message_id, safe='')}")
+
+
+@router.post("/job_executions/{message_id}/cancel")
+def execution_cancel(message_id: str, _form: PostedForm, services: ServicesDep) -> Response:
+    execution = services.store.cancel(message_id)
+    return _redirect(f"/job_executions/{quote(execution.message_id, safe='')}")

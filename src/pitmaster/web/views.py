@@ -1,0 +1,189 @@
+"""What the pages show, computed from domain objects: timelines, durations, chart series."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from markupsafe import Markup
+
+from pitmaster.models import Attempt, AttemptState, Execution, Status
+from pitmaster.store.lifecycle import RETRYABLE_BY_HAND
+from pitmaster.store.stats import ENDED_STATUSES, HourlyBucket, hours_between
+from pitmaster.web.charts import STATUS_COLOURS, Series, chart, palette
+from pitmaster.web.output import clean_output
+
+CANCELLABLE = frozenset({Status.PENDING, Status.RUNNING, Status.RETRIED})
+
+
+def can_retry(execution: Execution) -> bool:
+    return execution.status.value in RETRYABLE_BY_HAND
+
+
+def can_cancel(execution: Execution) -> bool:
+    return execution.status in CANCELLABLE
+
+
+def when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment is not None else "—"
+
+
+def seconds_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {rest} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def age(moment: datetime | None, now: datetime) -> str:
+    if moment is None:
+        return "—"
+    return seconds_text(max((now - moment).total_seconds(), 0.0))
+
+
+def duration(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return max((end - start).total_seconds(), 0.0)
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    moment: datetime | None
+    event: str
+    detail: str
+
+
+def timeline(execution: Execution, attempts: Sequence[Attempt]) -> list[TimelineEntry]:
+    """Enqueued, then each attempt's queueing, start and end, in order."""
+    entries = [TimelineEntry(execution.created_at, "enqueued", f"on queue {execution.queue}")]
+    for attempt in attempts:
+        label = "attempt 1" if attempt.number == 0 else f"retry {attempt.number}"
+        if attempt.number > 0:
+            entries.append(TimelineEntry(attempt.run_after, f"{label} scheduled", ""))
+        if attempt.started_at is not None:
+            entries.append(
+                TimelineEntry(
+                    attempt.started_at,
+                    f"{label} started",
+                    f"container {(attempt.container_id or '')[:12]}",
+                )
+            )
+        if attempt.state is AttemptState.ENDED:
+            status = attempt.status.value if attempt.status else "ended"
+            detail = attempt.reason or ""
+            if attempt.exit_code is not None:
+                detail = f"{detail} (exit code {attempt.exit_code})".strip()
+            entries.append(
+                TimelineEntry(
+                    attempt.finished_at or attempt.recorded_at, f"{label} {status}", detail
+                )
+            )
+    return entries
+
+
+def shown_attempt(attempts: Sequence[Attempt]) -> Attempt | None:
+    """The attempt whose output to show: the latest that has ended, else the latest."""
+    ended = [a for a in attempts if a.recorded_at is not None]
+    if ended:
+        return ended[-1]
+    return attempts[-1] if attempts else None
+
+
+def live_state(
+    execution: Execution, attempts: Sequence[Attempt], pending_reason: str | None
+) -> dict[str, Any]:
+    """What the execution page refreshes while the execution has not ended."""
+    shown = shown_attempt(attempts)
+    return {
+        "status": execution.status.value,
+        "terminal": execution.status.is_terminal,
+        "reason": execution.reason or "",
+        "pending_reason": pending_reason or "",
+        "exit_code": "" if execution.exit_code is None else str(execution.exit_code),
+        "started_at": when(execution.started_at),
+        "finished_at": when(execution.finished_at),
+        "duration": seconds_text(duration(execution.started_at, execution.finished_at)),
+        "can_retry": can_retry(execution),
+        "can_cancel": can_cancel(execution),
+        "stdout": clean_output(shown.stdout if shown else None),
+        "stderr": clean_output(shown.stderr if shown else None),
+        "attempts": [
+            [
+                str(a.number),
+                a.message_id,
+                a.state.value,
+                a.status.value if a.status else "",
+                a.reason or "",
+                "" if a.exit_code is None else str(a.exit_code),
+                when(a.started_at),
+                when(a.finished_at),
+                seconds_text(duration(a.started_at, a.finished_at)),
+                (a.container_id or "")[:12],
+            ]
+            for a in attempts
+        ],
+        "timeline": [
+            [when(entry.moment), entry.event, entry.detail]
+            for entry in timeline(execution, attempts)
+        ],
+    }
+
+
+def _by_hour(
+    buckets: Sequence[HourlyBucket], hours: Sequence[datetime], key: str, average: bool
+) -> list[float | None]:
+    index = {hour: position for position, hour in enumerate(hours)}
+    values: list[float | None] = [None if average else 0.0 for _ in hours]
+    for bucket in buckets:
+        position = index.get(bucket.hour)
+        if position is None or bucket.key != key:
+            continue
+        values[position] = bucket.average_seconds if average else float(bucket.count)
+    return values
+
+
+def job_charts(
+    buckets: Sequence[HourlyBucket], since: datetime, now: datetime, span: str
+) -> tuple[Markup, Markup]:
+    """Executions per hour and average duration per hour, one series per ending."""
+    hours = hours_between(since, now)
+    statuses = [status.value for status in ENDED_STATUSES]
+    counts = [
+        Series(status, STATUS_COLOURS[status], _by_hour(buckets, hours, status, average=False))
+        for status in statuses
+    ]
+    durations = [
+        Series(status, STATUS_COLOURS[status], _by_hour(buckets, hours, status, average=True))
+        for status in statuses
+    ]
+    return (
+        chart(f"Executions per hour, {span}", hours, counts, unit="executions"),
+        chart(
+            f"Average duration per hour, {span}", hours, durations, unit="seconds", stacked=False
+        ),
+    )
+
+
+def jobs_chart(
+    buckets: Sequence[HourlyBucket], since: datetime, now: datetime, span: str
+) -> Markup:
+    """Executions enqueued per hour, one stacked series per job."""
+    hours = hours_between(since, now)
+    keys = sorted({bucket.key for bucket in buckets})
+    series = [
+        Series(key, palette(position), _by_hour(buckets, hours, key, average=False))
+        for position, key in enumerate(keys)
+    ]
+    return chart(f"Executions enqueued per hour by job, {span}", hours, series, unit="executions")
+
+
+def window(now: datetime, hours: int) -> datetime:
+    return now - timedelta(hours=hours)

@@ -1,0 +1,123 @@
+"""A real ``pitmaster up`` (API, console and a worker on Docker) and Debian's Chromium driving it.
+
+Chromium, the Docker engine and the demo image are installed or built when
+missing; a missing one fails the tests, never skips them.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+
+import docker
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from pitmaster.store.store import Store
+
+from ..databases import ROOT
+from ..processes import Deployment
+
+DEMO_IMAGE = "pitmaster-demo:latest"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = ROOT / "test-output" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """``pitmaster up`` on a fresh SQLite file; its containers are removed afterwards."""
+    subprocess.run([ROOT / "scripts" / "ensure-docker.sh"], check=True)
+    subprocess.run([ROOT / "scripts" / "build-demo-image.sh", DEMO_IMAGE], check=True)
+    directory = tmp_path_factory.mktemp("console")
+    deployment = Deployment(directory)
+    try:
+        process = deployment.start(
+            "up", "--port", str(deployment.port), env={"PITMASTER_HEARTBEAT_INTERVAL": "1"}
+        )
+        deployment.wait_healthy(process)
+        yield deployment
+    finally:
+        deployment.stop_all()
+    store = Store(deployment.env["PITMASTER_DATABASE_URL"])
+    label = f"pitmaster.installation={store.installation_id()}"
+    store.close()
+    client = docker.from_env()
+    for container in client.containers.list(all=True, filters={"label": label}):
+        container.remove(force=True)
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    subprocess.run([ROOT / "scripts" / "ensure-chromium.sh"], check=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class ConsolePage:
+    """A browser tab on the console that records every dialog a page tries to open."""
+
+    def __init__(self, page: Page, base_url: str) -> None:
+        self.page = page
+        self.base_url = base_url
+        self.dialogs: list[str] = []
+        page.on("dialog", self._dialog)
+
+    def _dialog(self, dialog: object) -> None:
+        self.dialogs.append(getattr(dialog, "message", "?"))
+        dialog.dismiss()  # type: ignore[attr-defined]
+
+    def goto(self, path: str) -> None:
+        self.page.goto(f"{self.base_url}{path}")
+
+    def screenshot(self, name: str) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def tab(browser: Browser, console: Deployment) -> Iterator[ConsolePage]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield ConsolePage(page, console.url)
+    context.close()
+
+
+@pytest.fixture
+def api(console: Deployment) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=console.url, timeout=10) as client:
+        yield client
+
+
+def define_job(api: httpx.Client, app: str, job: str, script: str, **policy: object) -> None:
+    """An app on the demo image (once) and a job running ``sh -c SCRIPT``, through the API."""
+    if api.get(f"/v1/apps/{app}").status_code == 404:
+        assert api.post("/v1/apps", json={"name": app, "docker_image": DEMO_IMAGE}).is_success
+    response = api.post(
+        f"/v1/apps/{app}/job_definitions",
+        json={"job": job, "command": ["sh", "-c", script], **policy},
+    )
+    assert response.status_code == 201, response.text
+
+
+def enqueue(api: httpx.Client, app: str, job: str, message: object = None, delay: float = 0) -> str:
+    response = api.post(
+        "/v2/job_executions",
+        json={"application": app, "job": job, "message": message, "delay_seconds": delay},
+    )
+    assert response.status_code == 201, response.text
+    message_id: str = response.json()["message_id"]
+    return message_id

@@ -1,0 +1,160 @@
+"""The console in Chromium against a real ``pitmaster up`` running jobs in Docker.
+
+Every wait is on a condition (Playwright's ``expect``), never a sleep.
+"""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+from playwright.sync_api import expect
+
+from .conftest import ConsolePage, define_job, enqueue
+
+LONG = 30_000
+
+
+def test_create_app_and_job_through_the_forms_then_watch_it_run_live(
+    tab: ConsolePage, api: httpx.Client
+) -> None:
+    page = tab.page
+    # Given the apps page, when an app is created through its form
+    tab.goto("/")
+    page.get_by_role("link", name="New app").click()
+    page.get_by_label("Name").fill("shop")
+    page.get_by_label("Docker image").fill("pitmaster-demo:latest")
+    page.get_by_label("Description").fill("The shop's background jobs")
+    tab.screenshot("app-form")
+    page.get_by_role("button", name="Create app").click()
+    # Then its page shows it
+    expect(page.get_by_role("heading", name="App shop")).to_be_visible()
+
+    # When a job definition is created through its form, with policies
+    page.get_by_role("link", name="New job definition").click()
+    page.get_by_label("Job name").fill("bake")
+    page.get_by_label("Command").fill("sh\n-c\necho warming up; sleep 3; echo baked")
+    page.get_by_label("Retry limit").fill("1")
+    page.get_by_label("Timeout (s)").fill("120")
+    page.get_by_label("Memory").fill("64m")
+    tab.screenshot("job-definition-form")
+    page.get_by_role("button", name="Create job definition").click()
+    expect(page.get_by_role("heading", name="Job shop/bake")).to_be_visible()
+    definition = api.get("/v1/apps/shop/job_definitions/bake").json()
+    assert definition["command"] == ["sh", "-c", "echo warming up; sleep 3; echo baked"]
+    assert definition["memory"] == 64 * 1024 * 1024
+    assert definition["timeout_seconds"] == 120
+
+    # When it is enqueued through the API (a little delayed, so it is seen pending)
+    message_id = enqueue(api, "shop", "bake", {"order": 42}, delay=2)
+    tab.goto(f"/job_executions/{message_id}")
+    page.evaluate("window.sameDocument = true")
+    status = page.locator("#status")
+    # Then the page goes from pending to running to success by itself
+    expect(status).to_have_text("pending")
+    tab.screenshot("execution-pending")
+    expect(status).to_have_text("running", timeout=LONG)
+    tab.screenshot("execution-running")
+    expect(status).to_have_text("success", timeout=LONG)
+    expect(page.locator("#stdout")).to_contain_text("baked")
+    expect(page.locator("#exit-code")).to_have_text("0")
+    expect(page.locator("#timeline")).to_contain_text("attempt 1 success")
+    assert page.evaluate("window.sameDocument") is True, "the page reloaded"
+    expect(page.locator("#message")).to_contain_text('"order": 42')
+    tab.screenshot("execution-success")
+
+    tab.goto("/")
+    expect(page.get_by_role("link", name="shop")).to_be_visible()
+    tab.screenshot("apps")
+    tab.goto("/apps/shop")
+    tab.screenshot("app")
+    tab.goto("/job_definitions/shop/bake")
+    expect(page.locator("svg.chart").first).to_be_visible()
+    tab.screenshot("job-definition")
+
+
+def test_retry_a_failed_execution_with_its_button(tab: ConsolePage, api: httpx.Client) -> None:
+    define_job(api, "shop", "burn", "echo oops >&2; exit 3")
+    message_id = enqueue(api, "shop", "burn")
+    page = tab.page
+    tab.goto(f"/job_executions/{message_id}")
+    expect(page.locator("#status")).to_have_text("failed", timeout=LONG)
+    expect(page.locator("#stderr")).to_contain_text("oops")
+    expect(page.locator("#exit-code")).to_have_text("3")
+    tab.screenshot("execution-failed")
+
+    # When Retry is clicked, then a second attempt runs (and fails again)
+    page.get_by_role("button", name="Retry").click()
+    expect(page.locator("#attempts tbody tr")).to_have_count(2)
+    expect(page.locator("#timeline")).to_contain_text("retry 1 failed", timeout=LONG)
+    expect(page.locator("#status")).to_have_text("failed")
+    attempts = api.get(f"/v1/job_executions/{message_id}?fields=attempts").json()["attempts"]
+    assert [a["status"] for a in attempts] == ["failed", "failed"]
+
+
+def test_cancel_a_running_execution(tab: ConsolePage, api: httpx.Client) -> None:
+    define_job(api, "shop", "linger", "echo started; sleep 120", stop_grace_seconds=1)
+    message_id = enqueue(api, "shop", "linger")
+    page = tab.page
+    tab.goto(f"/job_executions/{message_id}")
+    expect(page.locator("#status")).to_have_text("running", timeout=LONG)
+    expect(page.get_by_role("button", name="Retry")).to_be_hidden()
+
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.locator("#status")).to_have_text("cancelled", timeout=LONG)
+    expect(page.get_by_role("button", name="Retry")).to_be_visible()
+    tab.screenshot("execution-cancelled")
+    assert api.get(f"/v1/job_executions/{message_id}").json()["status"] == "cancelled"
+
+
+HOSTILE = (
+    r"printf '<script>alert(1)</script>\n<img src=x onerror=alert(2)>\n"
+    r"<a href=\"javascript:alert(3)\">click</a>\n\033[31mred\033[0m plain\r\nNUL:\000:\n'; "
+    r"printf 'bad utf8: \377\376\n<script>alert(4)</script>\n' >&2"
+)
+
+
+def test_hostile_output_and_message_run_no_script(tab: ConsolePage, api: httpx.Client) -> None:
+    define_job(api, "shop", "hostile", HOSTILE)
+    message = {"html": "<script>alert(5)</script>", "link": "javascript:alert(6)"}
+    message_id = enqueue(api, "shop", "hostile", message)
+    page = tab.page
+    tab.goto(f"/job_executions/{message_id}")
+    # Arrives through the live update (JSON written with textContent) ...
+    expect(page.locator("#status")).to_have_text("success", timeout=LONG)
+    stdout = page.locator("#stdout")
+    expect(stdout).to_contain_text("<script>alert(1)</script>")
+    expect(stdout).to_contain_text("red plain")
+    tab.screenshot("execution-hostile")
+    # ... and through the server-rendered page.
+    page.reload()
+    expect(stdout).to_contain_text("<img src=x onerror=alert(2)>")
+    expect(page.locator("#stderr")).to_contain_text("bad utf8: \ufffd")
+    expect(page.locator("#message")).to_contain_text("<script>alert(5)</script>")
+    text = stdout.text_content() or ""
+    assert "\x1b" not in text and "\x00" not in text and "\r" not in text
+    assert "\u2400" in text  # the NUL, shown as a symbol
+    assert page.locator("#execution a[href^='javascript']").count() == 0
+    assert page.evaluate("document.scripts.length") == 1  # console.js, nothing else
+    assert tab.dialogs == []
+
+
+def test_lists_queues_and_monitor(tab: ConsolePage, api: httpx.Client) -> None:
+    define_job(api, "shop", "tick", "echo tick")
+    for _ in range(3):
+        enqueue(api, "shop", "tick")
+    page = tab.page
+    tab.goto("/job_executions?application=shop&job=tick")
+    expect(page.locator("table.list tbody tr")).to_have_count(3)
+    tab.screenshot("executions")
+    tab.goto("/job_executions?status=failed")
+    page.get_by_role("button", name=re.compile("Retry all failed")).click()
+    expect(page.get_by_role("status")).to_contain_text("Retried")
+    tab.goto("/job_queues")
+    expect(page.get_by_role("link", name="default")).to_be_visible()
+    tab.screenshot("queues")
+    tab.goto("/monitors")
+    expect(page.locator("svg.chart")).to_have_count(2)
+    expect(page.get_by_text("alive")).to_be_visible(timeout=LONG)
+    tab.screenshot("monitor")
+    assert tab.dialogs == []
