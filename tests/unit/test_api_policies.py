@@ -148,13 +148,6 @@ def test_given_no_policy_fields_when_a_job_is_defined_then_the_defaults(
     assert {key: created.json()[key] for key in DEFAULT_POLICY} == DEFAULT_POLICY
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG src/pitmaster/api/schemas.py:202-205 JobDefinitionOut.of: empty retry_on / "
-        "retry_exit_codes are shown as null (which means 'every ending' / 'any code')"
-    ),
-)
 def test_given_empty_retry_on_and_exit_codes_when_defined_then_they_read_back_empty(
     client: TestClient, store: Store
 ) -> None:
@@ -620,13 +613,6 @@ def test_given_a_bad_idempotency_key_field_then_422_and_nothing_stored(
     assert executions(store) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG src/pitmaster/api/v2.py:40-49 + store/store.py:366: the request hash includes "
-        "the delay computed from run_at and now, so a replay with run_at is a 409"
-    ),
-)
 @pytest.mark.usefixtures("shop")
 def test_given_a_keyed_request_with_run_at_when_repeated_then_the_same_execution(
     client: TestClient, store: Store
