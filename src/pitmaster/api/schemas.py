@@ -199,9 +199,15 @@ class JobDefinitionOut(JobPolicy):
             base_delay=definition.base_delay,
             max_delay=definition.max_delay,
             jitter=definition.jitter,
-            retry_on=[Ending(e) for e in definition.retry_on] if definition.retry_on else None,
+            retry_on=(
+                [Ending(e) for e in definition.retry_on]
+                if definition.retry_on is not None
+                else None
+            ),
             retry_exit_codes=(
-                list(definition.retry_exit_codes) if definition.retry_exit_codes else None
+                list(definition.retry_exit_codes)
+                if definition.retry_exit_codes is not None
+                else None
             ),
             timeout_seconds=definition.timeout_seconds,
             stop_grace_seconds=definition.stop_grace_seconds,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
@@ -12,7 +11,6 @@ from fastapi import APIRouter, Header
 from pitmaster.api.deps import ServicesDep
 from pitmaster.api.schemas import EnqueueRequest, EnqueueResponse, ErrorOut
 from pitmaster.errors import InvalidInput, TooLarge
-from pitmaster.models import MAX_DELAY_SECONDS
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v2", tags=["executions"])
@@ -35,18 +33,6 @@ def _one_key(header: str | None, field: str | None) -> str | None:
     if header is not None and field is not None and header != field:
         raise InvalidInput("the Idempotency-Key header and idempotency_key differ")
     return header if header is not None else field
-
-
-def _delay(request: EnqueueRequest) -> float:
-    """delay_seconds, or the time until run_at (which may not be given with it)."""
-    if request.run_at is None:
-        return request.delay_seconds
-    if request.delay_seconds:
-        raise InvalidInput("give delay_seconds or run_at, not both")
-    delay = (request.run_at - datetime.now(UTC)).total_seconds()
-    if delay > MAX_DELAY_SECONDS:
-        raise InvalidInput(f"run_at is more than {MAX_DELAY_SECONDS // 86400} days away")
-    return max(0.0, delay)
 
 
 @router.post("/job_executions", status_code=201, responses=_ERRORS)  # type: ignore[arg-type]
@@ -72,8 +58,9 @@ def enqueue(
         job=request.job,
         queue=request.queue,
         message=request.message,
-        delay_seconds=_delay(request),
+        delay_seconds=request.delay_seconds,
         idempotency_key=key,
+        run_at=request.run_at,
     )
     logger.info(
         "execution %s enqueued for %s/%s on %s",

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from pitmaster.errors import Conflict
 from pitmaster.models import AttemptState, JobDefinition, Outcome, Status
 from pitmaster.retry import RetryPolicy, ending_of
+from pitmaster.stops import CANCELLED, settle
 from pitmaster.store.limits import LIVE_ATTEMPT_STATES
 from pitmaster.store.schema import apps, attempts, job_definitions, job_executions
 
@@ -180,6 +181,10 @@ def mark_running(
 
 def record_outcome(conn: sa.Connection, now: datetime, attempt_id: int, outcome: Outcome) -> bool:
     """End a live attempt, once; then either schedule its retry or end the execution."""
+    stop_reason = conn.execute(
+        sa.select(attempts.c.stop_reason).where(attempts.c.id == attempt_id).with_for_update()
+    ).scalar()
+    outcome = settle(outcome, stop_reason)
     ended = (
         conn.execute(
             attempts.update()
@@ -283,15 +288,24 @@ def cancel(conn: sa.Connection, now: datetime, execution_id: int) -> None:
         return
     if Status(row.status).is_terminal:
         raise Conflict(f"execution has already ended: it is {row.status}")
+    # Lock the attempt: a runner storing its container now waits for this
+    # cancel, then finds the attempt ended (and removes the container).
     attempt = conn.execute(
-        sa.select(attempts.c.state).where(attempts.c.id == row.current_attempt_id)
-    ).scalar()
-    if attempt == AttemptState.RUNNING.value:
-        conn.execute(
-            attempts.update()
-            .where(attempts.c.id == row.current_attempt_id, attempts.c.stop_reason.is_(None))
-            .values(stop_reason="cancelled", stop_requested_at=now, updated_at=now)
-        )
+        sa.select(attempts.c.state, attempts.c.stop_reason)
+        .where(attempts.c.id == row.current_attempt_id)
+        .with_for_update()
+    ).first()
+    if attempt is not None and attempt.state == AttemptState.RUNNING.value:
+        if attempt.stop_reason != CANCELLED:  # a cancel outranks a timeout stop under way
+            conn.execute(
+                attempts.update()
+                .where(attempts.c.id == row.current_attempt_id)
+                .values(
+                    stop_reason=CANCELLED,
+                    stop_requested_at=sa.func.coalesce(attempts.c.stop_requested_at, now),
+                    updated_at=now,
+                )
+            )
         return
     # Waiting, or claimed but not started: it never starts. A runner that is
     # starting it finds its attempt ended and removes the container.

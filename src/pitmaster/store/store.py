@@ -371,6 +371,7 @@ class Store:
         message: Any,
         delay_seconds: float = 0,
         idempotency_key: str | None = None,
+        run_at: datetime | None = None,
     ) -> Execution:
         """Store a new pending execution; it is durable once this returns.
 
@@ -383,9 +384,19 @@ class Store:
             raise InvalidInput(
                 f"delay_seconds must be between 0 and {MAX_DELAY_SECONDS}, not {delay_seconds}"
             )
-        request_hash = _request_hash(application, job, queue, message, delay_seconds)
         now = self._now()
-        run_after = now + timedelta(seconds=delay_seconds)
+        if run_at is not None:
+            if delay_seconds:
+                raise InvalidInput("give delay_seconds or run_at, not both")
+            if run_at - now > timedelta(seconds=MAX_DELAY_SECONDS):
+                raise InvalidInput(f"run_at is more than {MAX_DELAY_SECONDS // 86400} days away")
+            run_after = max(now, run_at)
+        else:
+            run_after = now + timedelta(seconds=delay_seconds)
+        # A repeat of the same request must match, so the hash takes run_at as asked
+        # for, not the delay it makes now.
+        when: float | str = run_at.isoformat() if run_at is not None else delay_seconds
+        request_hash = _request_hash(application, job, queue, message, when)
         try:
             with self._write() as conn:
                 self._check_enqueue_target(conn, application, job, queue)
@@ -736,7 +747,10 @@ class Store:
         with self._write() as conn:
             now = self._now()
             for execution_id in conn.execute(query).scalars().all():
-                lifecycle.retry_by_hand(conn, now, execution_id, 0)
+                try:
+                    lifecycle.retry_by_hand(conn, now, execution_id, 0)
+                except Conflict:
+                    continue  # changed since it was selected: it is no longer retryable
                 retried += 1
             if retried:
                 _notify_work(conn)
@@ -915,9 +929,9 @@ def _filtered(query: sa.Select[Any], where: ExecutionFilter) -> sa.Select[Any]:
     return query
 
 
-def _request_hash(application: str, job: str, queue: str, message: Any, delay: float) -> str:
+def _request_hash(application: str, job: str, queue: str, message: Any, when: float | str) -> str:
     """A fingerprint of an enqueue request, to tell a replay from a different request."""
-    canonical = json.dumps([application, job, queue, message, delay], sort_keys=True)
+    canonical = json.dumps([application, job, queue, message, when], sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -17,12 +17,10 @@ from enum import StrEnum
 from pitmaster.executors.base import ContainerState, Executor, Observation
 from pitmaster.metrics import Metrics
 from pitmaster.models import Outcome, RunningAttempt, Status
+from pitmaster.stops import TIMEOUT
 from pitmaster.store.store import Store
 
 logger = logging.getLogger(__name__)
-
-TIMEOUT = "timeout"
-CANCELLED = "cancelled"
 
 
 class StopStep(StrEnum):
@@ -62,18 +60,18 @@ def _outcome(status: Status, reason: str, observation: Observation | None) -> Ou
     )
 
 
-def outcome_of(observation: Observation | None, stop_reason: str | None = None) -> Outcome | None:
-    """How an attempt ended, from what the engine shows; None while it still runs."""
+def outcome_of(observation: Observation | None) -> Outcome | None:
+    """How an attempt ended, from what the engine shows; None while it still runs.
+
+    A stop asked of the attempt (timeout, cancel) is applied by the store when
+    it records this (``stops.settle``), against the stop as it stands then.
+    """
     if observation is not None and observation.state is not ContainerState.EXITED:
         return None
-    if stop_reason == CANCELLED:
-        return _outcome(Status.CANCELLED, CANCELLED, observation)
     if observation is None:
         return _outcome(Status.ERROR, "lost", None)
     if observation.oom_killed:
         return _outcome(Status.FAILED, "oom", observation)
-    if stop_reason == TIMEOUT:
-        return _outcome(Status.FAILED, TIMEOUT, observation)
     if observation.exit_code == 0:
         return _outcome(Status.SUCCESS, "exited 0", observation)
     return _outcome(Status.FAILED, f"exited {observation.exit_code}", observation)
@@ -109,7 +107,7 @@ class Poller:
         now = self._now()
         for attempt in running:
             observation = observed.get(attempt.container_id)
-            outcome = outcome_of(observation, attempt.stop_reason)
+            outcome = outcome_of(observation)
             if outcome is None:
                 self._enforce_stop(attempt, now)
             elif self._record(attempt, outcome):
