@@ -19,7 +19,6 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
-import psycopg
 import sqlalchemy as sa
 from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
@@ -40,7 +39,7 @@ from pitmaster.models import (
     Status,
     WorkerInfo,
 )
-from pitmaster.store import lifecycle
+from pitmaster.store import lifecycle, monitoring, wakeups
 from pitmaster.store.engine import WRITE_INTENT, create_engine
 from pitmaster.store.lifecycle import MarkResult
 from pitmaster.store.limits import (
@@ -49,10 +48,10 @@ from pitmaster.store.limits import (
     blocked_apps,
     blocked_queues,
     count_in_flight,
-    full_reason,
     lock_and_recheck,
     read_limits,
 )
+from pitmaster.store.monitoring import Backlog
 from pitmaster.store.schema import (
     apps,
     attempts,
@@ -60,7 +59,6 @@ from pitmaster.store.schema import (
     job_definitions,
     job_executions,
     job_queues,
-    workers,
 )
 
 logger = logging.getLogger(__name__)
@@ -78,17 +76,6 @@ class ExecutionFilter:
     job: str | None = None
     queue: str | None = None
     status: Status | None = None
-
-
-@dataclass(frozen=True)
-class Backlog:
-    """What waits and what runs now, for metrics."""
-
-    pending_by_queue: dict[str, int]
-    pending_by_app: dict[str, int]
-    running_by_queue: dict[str, int]
-    running_by_app: dict[str, int]
-    oldest_pending_seconds: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -423,7 +410,7 @@ class Store:
                     .one()
                 )
                 lifecycle.queue_attempt(conn, now, inserted["id"], message_id, run_after, number=0)
-                _notify_work(conn)
+                wakeups.notify_work(conn)
         except sa.exc.IntegrityError as exc:
             if idempotency_key is None:
                 raise StoreError(f"could not store the execution: {exc.orig}") from exc
@@ -708,7 +695,7 @@ class Store:
         with self._write() as conn:
             recorded = lifecycle.record_outcome(conn, self._now(), attempt_id, outcome)
             if recorded:
-                _notify_work(conn)  # a slot is free, or a retry is queued
+                wakeups.notify_work(conn)  # a slot is free, or a retry is queued
         return recorded
 
     def request_stop(self, attempt_id: int, reason: str) -> bool:
@@ -733,7 +720,7 @@ class Store:
         execution = self.get_execution(reference)
         with self._write() as conn:
             scheduled = lifecycle.retry_by_hand(conn, self._now(), execution.id, delay_seconds)
-            _notify_work(conn)
+            wakeups.notify_work(conn)
         return scheduled.message_id
 
     def retry_all(self, where: ExecutionFilter, created_since: datetime | None = None) -> int:
@@ -753,44 +740,13 @@ class Store:
                     continue  # changed since it was selected: it is no longer retryable
                 retried += 1
             if retried:
-                _notify_work(conn)
+                wakeups.notify_work(conn)
         return retried
 
-    def attempts_by_id(self, attempt_ids: Collection[int]) -> list[Attempt]:
-        with self._read() as conn:
-            rows = (
-                conn.execute(sa.select(attempts).where(attempts.c.id.in_(list(attempt_ids))))
-                .mappings()
-                .all()
-            )
-        return [Attempt.from_row(row) for row in rows]
-
     def backlog(self) -> Backlog:
-        now = self._now()
-        e = job_executions.c
+        """What waits and what runs now, by queue and app (for metrics)."""
         with self._read() as conn:
-            waiting = conn.execute(
-                sa.select(e.queue, e.application, sa.func.count(), sa.func.min(e.run_after))
-                .where(e.runnable.is_(True))
-                .group_by(e.queue, e.application)
-            ).all()
-            in_flight = count_in_flight(conn)
-        pending_by_queue: dict[str, int] = {}
-        pending_by_app: dict[str, int] = {}
-        oldest: dict[str, float] = {}
-        for queue, app, count, earliest in waiting:
-            pending_by_queue[queue] = pending_by_queue.get(queue, 0) + count
-            pending_by_app[app] = pending_by_app.get(app, 0) + count
-            age = (now - _as_utc(earliest)).total_seconds()
-            if age > 0:
-                oldest[queue] = max(oldest.get(queue, 0.0), age)
-        return Backlog(
-            pending_by_queue=pending_by_queue,
-            pending_by_app=pending_by_app,
-            running_by_queue=dict(in_flight.by_queue),
-            running_by_app=dict(in_flight.by_app),
-            oldest_pending_seconds=oldest,
-        )
+            return monitoring.backlog(conn, self._now())
 
     # -- workers -------------------------------------------------------------------
 
@@ -798,79 +754,25 @@ class Store:
         self, worker_id: str, host: str, engine: str | None, queues: Sequence[str] | None
     ) -> None:
         """Record that a worker is alive; forget workers unseen for a day."""
-        now = self._now()
-        values = {
-            "host": host,
-            "engine": engine,
-            "queues": list(queues) if queues is not None else None,
-            "last_seen_at": now,
-        }
         with self._write() as conn:
-            updated = conn.execute(
-                workers.update().where(workers.c.id == worker_id).values(**values)
-            ).rowcount
-            if updated == 0:
-                conn.execute(workers.insert().values(id=worker_id, started_at=now, **values))
-            conn.execute(workers.delete().where(workers.c.last_seen_at < now - timedelta(days=1)))
+            monitoring.heartbeat(conn, self._now(), worker_id, host, engine, queues)
 
     def remove_worker(self, worker_id: str) -> None:
         with self._write() as conn:
-            conn.execute(workers.delete().where(workers.c.id == worker_id))
+            monitoring.remove_worker(conn, worker_id)
 
     def list_workers(self) -> list[WorkerInfo]:
-        running = (
-            sa.select(sa.func.count())
-            .select_from(attempts)
-            .where(
-                attempts.c.worker_id == workers.c.id,
-                attempts.c.state == AttemptState.RUNNING.value,
-            )
-            .scalar_subquery()
-        )
-        query = sa.select(workers, running.label("running")).order_by(workers.c.id)
         with self._read() as conn:
-            rows = conn.execute(query).mappings().all()
-        return [WorkerInfo.from_row(row) for row in rows]
+            return monitoring.list_workers(conn)
 
     def pending_reason(
         self, execution: Execution, global_limit: int | None, worker_alive_seconds: float
     ) -> str | None:
         """Why a pending execution has not started yet, in words; None if it is not pending."""
-        now = self._now()
         with self._read() as conn:
-            claim = conn.execute(
-                sa.select(
-                    job_executions.c.runnable,
-                    job_executions.c.claimed_by,
-                    job_executions.c.lease_expires_at,
-                ).where(job_executions.c.id == execution.id)
-            ).one()
-            if not claim.runnable:
-                return None
-            if execution.run_after > now:
-                what = "retry" if execution.status is Status.RETRIED else "delayed"
-                return f"{what} until {execution.run_after.isoformat()}"
-            if claim.lease_expires_at is not None and claim.lease_expires_at >= now:
-                return f"being started by worker {claim.claimed_by}"
-            if claim.claimed_by is not None:
-                return (
-                    f"worker {claim.claimed_by} claimed it but did not start it; "
-                    "the next free runner takes it over"
-                )
-            limits = read_limits(conn, global_limit)
-            over = full_reason(
-                limits, count_in_flight(conn), execution.queue, execution.application
+            return monitoring.pending_reason(
+                conn, self._now(), execution, global_limit, worker_alive_seconds
             )
-        if over is not None:
-            return over
-        alive = [
-            worker
-            for worker in self.list_workers()
-            if worker.last_seen_at >= now - timedelta(seconds=worker_alive_seconds)
-        ]
-        if not any(worker.serves(execution.queue) for worker in alive):
-            return f"no worker is serving queue {execution.queue!r}"
-        return "waiting for a free runner; older work goes first"
 
     # -- wake-ups --------------------------------------------------------------------
 
@@ -885,27 +787,7 @@ class Store:
         conninfo = self._engine.url.set(drivername="postgresql").render_as_string(
             hide_password=False
         )
-        while not stopping.is_set():
-            try:
-                with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
-                    conn.execute(f"LISTEN {_WORK_CHANNEL}")
-                    wake()  # anything enqueued while we were not listening
-                    while not stopping.is_set():
-                        for _ in conn.notifies(timeout=1.0, stop_after=1):
-                            wake()
-            except psycopg.Error as exc:
-                logger.warning("listening for work failed: %s; retrying", exc)
-                stopping.wait(2.0)
-
-
-_WORK_CHANNEL = "pitmaster_work"
-
-
-def _as_utc(value: datetime | str) -> datetime:
-    """An aggregate (min) bypasses the column type on SQLite and comes back as text."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+        wakeups.listen(conninfo, wake, stopping)
 
 
 def _json_ready(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -938,9 +820,3 @@ def _request_hash(application: str, job: str, queue: str, message: Any, when: fl
 def _is_number(text: str) -> bool:
     """ASCII digits only: str.isdigit alone also accepts '²' and other scripts' digits."""
     return text.isascii() and text.isdigit()
-
-
-def _notify_work(conn: sa.Connection) -> None:
-    """Tell listening workers (PostgreSQL) that work may be runnable, once this commits."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.select(sa.func.pg_notify(_WORK_CHANNEL, "")))

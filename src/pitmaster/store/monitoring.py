@@ -1,0 +1,137 @@
+"""Reading the queue's state for people and metrics: backlog, heartbeats, why work waits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from pitmaster.models import AttemptState, Execution, Status, WorkerInfo
+from pitmaster.store.limits import count_in_flight, full_reason, read_limits
+from pitmaster.store.schema import attempts, job_executions, workers
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What waits and what runs now, for metrics."""
+
+    pending_by_queue: dict[str, int]
+    pending_by_app: dict[str, int]
+    running_by_queue: dict[str, int]
+    running_by_app: dict[str, int]
+    oldest_pending_seconds: dict[str, float]
+
+
+def backlog(conn: sa.Connection, now: datetime) -> Backlog:
+    e = job_executions.c
+    waiting = conn.execute(
+        sa.select(e.queue, e.application, sa.func.count(), sa.func.min(e.run_after))
+        .where(e.runnable.is_(True))
+        .group_by(e.queue, e.application)
+    ).all()
+    in_flight = count_in_flight(conn)
+    pending_by_queue: dict[str, int] = {}
+    pending_by_app: dict[str, int] = {}
+    oldest: dict[str, float] = {}
+    for queue, app, count, earliest in waiting:
+        pending_by_queue[queue] = pending_by_queue.get(queue, 0) + count
+        pending_by_app[app] = pending_by_app.get(app, 0) + count
+        age = (now - _as_utc(earliest)).total_seconds()
+        if age > 0:
+            oldest[queue] = max(oldest.get(queue, 0.0), age)
+    return Backlog(
+        pending_by_queue=pending_by_queue,
+        pending_by_app=pending_by_app,
+        running_by_queue=dict(in_flight.by_queue),
+        running_by_app=dict(in_flight.by_app),
+        oldest_pending_seconds=oldest,
+    )
+
+
+def _as_utc(value: datetime | str) -> datetime:
+    """An aggregate (min) bypasses the column type on SQLite and comes back as text."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def heartbeat(
+    conn: sa.Connection,
+    now: datetime,
+    worker_id: str,
+    host: str,
+    engine: str | None,
+    queues: Sequence[str] | None,
+) -> None:
+    values = {
+        "host": host,
+        "engine": engine,
+        "queues": list(queues) if queues is not None else None,
+        "last_seen_at": now,
+    }
+    updated = conn.execute(
+        workers.update().where(workers.c.id == worker_id).values(**values)
+    ).rowcount
+    if updated == 0:
+        conn.execute(workers.insert().values(id=worker_id, started_at=now, **values))
+    conn.execute(workers.delete().where(workers.c.last_seen_at < now - timedelta(days=1)))
+
+
+def remove_worker(conn: sa.Connection, worker_id: str) -> None:
+    conn.execute(workers.delete().where(workers.c.id == worker_id))
+
+
+def list_workers(conn: sa.Connection) -> list[WorkerInfo]:
+    running = (
+        sa.select(sa.func.count())
+        .select_from(attempts)
+        .where(
+            attempts.c.worker_id == workers.c.id,
+            attempts.c.state == AttemptState.RUNNING.value,
+        )
+        .scalar_subquery()
+    )
+    query = sa.select(workers, running.label("running")).order_by(workers.c.id)
+    return [WorkerInfo.from_row(dict(row)) for row in conn.execute(query).mappings().all()]
+
+
+def pending_reason(
+    conn: sa.Connection,
+    now: datetime,
+    execution: Execution,
+    global_limit: int | None,
+    worker_alive_seconds: float,
+) -> str | None:
+    claim = conn.execute(
+        sa.select(
+            job_executions.c.runnable,
+            job_executions.c.claimed_by,
+            job_executions.c.lease_expires_at,
+        ).where(job_executions.c.id == execution.id)
+    ).one()
+    if not claim.runnable:
+        return None
+    if execution.run_after > now:
+        what = "retry" if execution.status is Status.RETRIED else "delayed"
+        return f"{what} until {execution.run_after.isoformat()}"
+    if claim.lease_expires_at is not None and claim.lease_expires_at >= now:
+        return f"being started by worker {claim.claimed_by}"
+    if claim.claimed_by is not None:
+        return (
+            f"worker {claim.claimed_by} claimed it but did not start it; "
+            "the next free runner takes it over"
+        )
+    limits = read_limits(conn, global_limit)
+    over = full_reason(limits, count_in_flight(conn), execution.queue, execution.application)
+    if over is not None:
+        return over
+    alive = [
+        worker
+        for worker in list_workers(conn)
+        if worker.last_seen_at >= now - timedelta(seconds=worker_alive_seconds)
+    ]
+    if not any(worker.serves(execution.queue) for worker in alive):
+        return f"no worker is serving queue {execution.queue!r}"
+    return "waiting for a free runner; older work goes first"
