@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -34,21 +33,6 @@ DEFAULT_FIELDS = {
     "reason",
     "pending_reason",
 }
-
-
-@pytest.fixture
-def client(settings: Settings, store: Store) -> Iterator[TestClient]:
-    """A client that turns a server error into a 500 response, and fails any test that got one."""
-    server_errors: list[str] = []
-
-    def no_server_errors(response: httpx.Response) -> None:
-        if response.status_code >= 500:
-            server_errors.append(f"{response.request.method} {response.request.url}")
-
-    with TestClient(create_app(settings, store), raise_server_exceptions=False) as client:
-        client.event_hooks["response"].append(no_server_errors)
-        yield client
-    assert server_errors == [], f"requests answered with 5xx: {server_errors}"
 
 
 @pytest.fixture

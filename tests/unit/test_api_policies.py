@@ -6,7 +6,6 @@ scheduled enqueue, and the ``retries`` field of an execution.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -14,9 +13,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from pitmaster.api.app import create_app
 from pitmaster.models import AttemptState
-from pitmaster.settings import Settings
 from pitmaster.store.store import ExecutionFilter, Store
 from pitmaster.testing import FakeExecutor
 from pitmaster.worker.poller import Poller
@@ -45,21 +42,6 @@ DEFAULT_POLICY: dict[str, Any] = {
     "stop_grace_seconds": 10.0,
     "memory": None,
 }
-
-
-@pytest.fixture
-def client(settings: Settings, store: Store) -> Iterator[TestClient]:
-    """A client that turns a server error into a 500 response, and fails any test that got one."""
-    server_errors: list[str] = []
-
-    def no_server_errors(response: httpx.Response) -> None:
-        if response.status_code >= 500:
-            server_errors.append(f"{response.request.method} {response.request.url}")
-
-    with TestClient(create_app(settings, store), raise_server_exceptions=False) as client:
-        client.event_hooks["response"].append(no_server_errors)
-        yield client
-    assert server_errors == [], f"requests answered with 5xx: {server_errors}"
 
 
 @pytest.fixture
