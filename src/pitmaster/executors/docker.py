@@ -28,6 +28,9 @@ from pitmaster.executors.base import (
 logger = logging.getLogger(__name__)
 
 ATTEMPT_LABEL = "pitmaster.attempt"
+# `docker rm -f` marks the container for removal before it kills it, so a
+# container removed from outside is seen as lost, not as killed (exit 137).
+_BEING_REMOVED = ("removing", "dead")
 _ZERO_TIME_PREFIX = "0001-01-01"
 _T = TypeVar("_T")
 
@@ -243,7 +246,9 @@ class DockerExecutor:
             if handle not in wanted:
                 continue
             status = summary.get("State")
-            if status == "running" or status == "restarting" or status == "paused":
+            if status in _BEING_REMOVED:
+                continue  # removed from outside (docker rm -f): as good as gone
+            if status in ("running", "restarting", "paused"):
                 observed[handle] = Observation(state=ContainerState.RUNNING)
             elif status == "created":
                 observed[handle] = Observation(state=ContainerState.CREATED)
@@ -258,6 +263,8 @@ class DockerExecutor:
         try:
             state = self._inspect(handle)["State"]
         except docker.errors.NotFound:
+            return None
+        if state.get("Status") in _BEING_REMOVED:
             return None
         if state.get("Running"):
             return Observation(state=ContainerState.RUNNING)
