@@ -447,6 +447,18 @@ def apps_update(
     _call(url, "PATCH", f"/v1/apps/{name}", body)
 
 
+@apps_cli.command("lock")
+def apps_lock(name: str, revision: str, url: UrlOption = DEFAULT_URL) -> None:
+    """Run NAME's jobs in the REVISION tag of its image until unlocked."""
+    _call(url, "POST", f"/v1/apps/{name}/revision_lock", {"revision": revision})
+
+
+@apps_cli.command("unlock")
+def apps_unlock(name: str, url: UrlOption = DEFAULT_URL) -> None:
+    """Run NAME's jobs in its docker_image as given again."""
+    _call(url, "DELETE", f"/v1/apps/{name}/revision_lock")
+
+
 @apps_cli.command("delete")
 def apps_delete(name: str, url: UrlOption = DEFAULT_URL) -> None:
     """Delete an app and its job definitions (its executions stay)."""

@@ -48,8 +48,13 @@ class App:
     docker_image: str
     description: str
     max_concurrent_executions: int | None
+    revision_lock: str | None
     created_at: datetime
     updated_at: datetime
+
+    @property
+    def image_to_run(self) -> str:
+        return image_at_revision(self.docker_image, self.revision_lock)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> App:
@@ -59,9 +64,22 @@ class App:
             docker_image=row["docker_image"],
             description=row["description"],
             max_concurrent_executions=row["max_concurrent_executions"],
+            revision_lock=row["revision_lock"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
         )
+
+
+def image_at_revision(docker_image: str, revision: str | None) -> str:
+    """The image with its tag (or digest) replaced by ``revision``, if one is locked."""
+    if revision is None:
+        return docker_image
+    repository = docker_image.split("@", 1)[0]
+    name_start = repository.rfind("/") + 1
+    tag_at = repository.rfind(":")
+    if tag_at > name_start:  # a ':' after the last '/' starts the tag, not a registry port
+        repository = repository[:tag_at]
+    return f"{repository}:{revision}"
 
 
 @dataclass(frozen=True)

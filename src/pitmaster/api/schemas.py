@@ -99,6 +99,15 @@ class AppCreate(Input):
     max_concurrent_executions: Limit = None
 
 
+Revision = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
+
+
+class RevisionLock(Input):
+    """barbeque's revision lock: run this tag of the app's image."""
+
+    revision: Revision
+
+
 class AppUpdate(Update):
     docker_image: DockerImage | None = None
     description: Description | None = None
@@ -110,6 +119,7 @@ class AppOut(BaseModel):
     docker_image: str
     description: str
     max_concurrent_executions: int | None
+    revision_lock: str | None
     created_at: datetime
     updated_at: datetime
 
@@ -120,6 +130,7 @@ class AppOut(BaseModel):
             docker_image=app.docker_image,
             description=app.description,
             max_concurrent_executions=app.max_concurrent_executions,
+            revision_lock=app.revision_lock,
             created_at=app.created_at,
             updated_at=app.updated_at,
         )

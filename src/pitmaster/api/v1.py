@@ -28,6 +28,7 @@ from pitmaster.api.schemas import (
     QueueUpdate,
     RetryRequest,
     RetryResponse,
+    RevisionLock,
     WorkerOut,
 )
 from pitmaster.errors import InvalidInput
@@ -68,6 +69,18 @@ def get_app(name: str, services: ServicesDep) -> AppOut:
 @router.patch("/apps/{name}", responses=_ERRORS, tags=["apps"])
 def update_app(name: str, body: AppUpdate, services: ServicesDep) -> AppOut:
     return AppOut.of(services.store.update_app(name, body.changes()))
+
+
+@router.post("/apps/{name}/revision_lock", responses=_ERRORS, tags=["apps"])
+def lock_revision(name: str, body: RevisionLock, services: ServicesDep) -> AppOut:
+    """Run the app's jobs in this tag of its image until unlocked (barbeque-compatible)."""
+    return AppOut.of(services.store.lock_revision(name, body.revision))
+
+
+@router.delete("/apps/{name}/revision_lock", responses=_ERRORS, tags=["apps"])
+def unlock_revision(name: str, services: ServicesDep) -> AppOut:
+    """Run the app's jobs in its docker_image as given again."""
+    return AppOut.of(services.store.lock_revision(name, None))
 
 
 @router.delete("/apps/{name}", status_code=204, responses=_ERRORS, tags=["apps"])

@@ -24,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from pitmaster.errors import Conflict
-from pitmaster.models import AttemptState, JobDefinition, Outcome, Status
+from pitmaster.models import AttemptState, JobDefinition, Outcome, Status, image_at_revision
 from pitmaster.retry import RetryPolicy, ending_of
 from pitmaster.stops import CANCELLED, settle
 from pitmaster.store.limits import LIVE_ATTEMPT_STATES
@@ -106,7 +106,12 @@ def definition_and_image(
     """A job's definition and its app's image, in one query; None if either is gone."""
     row = (
         conn.execute(
-            sa.select(job_definitions, apps.c.name.label("app"), apps.c.docker_image)
+            sa.select(
+                job_definitions,
+                apps.c.name.label("app"),
+                apps.c.docker_image,
+                apps.c.revision_lock,
+            )
             .join(apps, apps.c.id == job_definitions.c.app_id)
             .where(apps.c.name == application, job_definitions.c.job == job)
         )
@@ -115,7 +120,9 @@ def definition_and_image(
     )
     if row is None:
         return None
-    return JobDefinition.from_row(dict(row)), str(row["docker_image"])
+    return JobDefinition.from_row(dict(row)), image_at_revision(
+        row["docker_image"], row["revision_lock"]
+    )
 
 
 def take_current_attempt(

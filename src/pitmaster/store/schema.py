@@ -66,6 +66,8 @@ apps = sa.Table(
     sa.Column("docker_image", sa.String(1024), nullable=False),
     sa.Column("description", sa.Text(), nullable=False, default=""),
     sa.Column("max_concurrent_executions", sa.Integer(), nullable=True),
+    # barbeque's revision lock: run this tag of the image instead of docker_image's own.
+    sa.Column("revision_lock", sa.String(255), nullable=True),
     *_timestamps(),
 )
 

@@ -197,6 +197,13 @@ class Store:
         self._update_by_name(apps, name, changes, f"app {name!r} does not exist")
         return self.get_app(name)
 
+    def lock_revision(self, name: str, revision: str | None) -> App:
+        """Pin the tag of an app's image (barbeque's revision lock); None unlocks it."""
+        self._update_by_name(
+            apps, name, {"revision_lock": revision}, f"app {name!r} does not exist"
+        )
+        return self.get_app(name)
+
     def delete_app(self, name: str) -> None:
         """Delete an app and its job definitions; its executions stay as history."""
         with self._write() as conn:
