@@ -21,6 +21,7 @@ from pitmaster.errors import PitmasterError
 # The server-side modules are imported inside the commands that run them, so
 # that client commands (enqueue, status, ...) start quickly.
 if TYPE_CHECKING:
+    from pitmaster.executors.base import Executor
     from pitmaster.metrics import Metrics
     from pitmaster.settings import Settings
     from pitmaster.store.store import Store
@@ -100,6 +101,7 @@ def _serve(
     on_enqueue: Callable[[], None] | None = None,
     on_shutdown: Callable[[], None] | None = None,
     metrics: Metrics | None = None,
+    log_reader: Executor | None = None,
 ) -> None:
     import uvicorn
 
@@ -117,7 +119,7 @@ def _serve(
                     if on_shutdown is not None:
                         on_shutdown()
 
-    api = create_app(settings, store, on_enqueue=on_enqueue, metrics=metrics)
+    api = create_app(settings, store, on_enqueue=on_enqueue, metrics=metrics, log_reader=log_reader)
     config = uvicorn.Config(
         api, host=settings.host, port=settings.port, log_config=None, access_log=False
     )
@@ -147,7 +149,12 @@ def up(host: HostOption = None, port: PortOption = None) -> None:
     store = _open_store(settings)
     with _running_worker(settings, store) as worker:
         _serve(
-            settings, store, on_enqueue=worker.wake, on_shutdown=worker.stop, metrics=worker.metrics
+            settings,
+            store,
+            on_enqueue=worker.wake,
+            on_shutdown=worker.stop,
+            metrics=worker.metrics,
+            log_reader=worker.executor,
         )
     store.close()
 

@@ -17,6 +17,7 @@ from pitmaster.api import v1, v2
 from pitmaster.api.deps import Services
 from pitmaster.api.validation import describe_validation_error
 from pitmaster.errors import PitmasterError
+from pitmaster.executors.base import Executor
 from pitmaster.metrics import Metrics
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
@@ -33,13 +34,16 @@ def create_app(
     store: Store,
     on_enqueue: Callable[[], None] | None = None,
     metrics: Metrics | None = None,
+    log_reader: Executor | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="pitmaster",
         version=__version__,
         description="A job queue that runs every job in its own Docker container.",
     )
-    app.state.services = Services(settings=settings, store=store, on_enqueue=on_enqueue)
+    app.state.services = Services(
+        settings=settings, store=store, on_enqueue=on_enqueue, log_reader=log_reader
+    )
     app.include_router(v1.router)
     app.include_router(v2.router)
     pages.mount(app)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from pitmaster.executors.base import Executor
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 
@@ -17,6 +18,8 @@ class Services:
     settings: Settings
     store: Store
     on_enqueue: Callable[[], None] | None
+    # An engine this process can read running jobs' output from (``up``); None: none.
+    log_reader: Executor | None = None
 
 
 def _services(request: Request) -> Services:

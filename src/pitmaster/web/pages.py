@@ -7,6 +7,8 @@ running execution. State changes are POSTs carrying the CSRF token
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from importlib import resources
 from typing import Annotated, Any
@@ -20,12 +22,15 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from pitmaster.api.deps import Services, ServicesDep
 from pitmaster.api.schemas import JobPolicy
 from pitmaster.errors import Conflict, InvalidInput, PitmasterError
-from pitmaster.models import Status
+from pitmaster.executors.base import Logs
+from pitmaster.models import Attempt, AttemptState, Status
 from pitmaster.store import stats
 from pitmaster.store.store import ExecutionFilter
 from pitmaster.web import csrf, forms, views
 from pitmaster.web.forms import Form, FormInvalid
 from pitmaster.web.output import format_message
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
@@ -450,7 +455,9 @@ def execution_show(request: Request, message_id: str, services: ServicesDep) -> 
         "execution.html",
         execution=execution,
         attempts=attempts,
-        live=views.live_state(execution, attempts, pending_reason),
+        live=views.live_state(
+            execution, attempts, pending_reason, _running_output(services, attempts)
+        ),
         message=format_message(execution.message),
     )
 
@@ -465,9 +472,24 @@ def execution_live(message_id: str, services: ServicesDep) -> JSONResponse:
         execution, settings.max_concurrent_executions, settings.worker_alive_seconds
     )
     return JSONResponse(
-        views.live_state(execution, attempts, pending_reason),
+        views.live_state(execution, attempts, pending_reason, _running_output(services, attempts)),
         headers={"Cache-Control": "no-store"},
     )
+
+
+def _running_output(services: Services, attempts: Sequence[Attempt]) -> Logs | None:
+    """The running attempt's output so far, if its container is on an engine this process reads."""
+    reader = services.log_reader
+    running = next((a for a in attempts if a.state is AttemptState.RUNNING), None)
+    if reader is None or running is None or running.container_id is None:
+        return None
+    try:
+        if running.docker_host != reader.engine_id():
+            return None
+        return reader.logs(running.container_id, services.settings.log_limit_bytes)
+    except PitmasterError as exc:
+        logger.info("output of %s not readable now: %s", running.container_id[:12], exc)
+        return None
 
 
 @router.post("/job_executions/{message_id}/retry")

@@ -9,6 +9,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from pitmaster.executors.base import Logs
 from pitmaster.models import Attempt, AttemptState, Execution, Status
 from pitmaster.store.lifecycle import RETRYABLE_BY_HAND
 from pitmaster.store.stats import ENDED_STATUSES, HourlyBucket, hours_between
@@ -98,11 +99,27 @@ def shown_attempt(attempts: Sequence[Attempt]) -> Attempt | None:
 
 
 def live_state(
-    execution: Execution, attempts: Sequence[Attempt], pending_reason: str | None
+    execution: Execution,
+    attempts: Sequence[Attempt],
+    pending_reason: str | None,
+    running_output: Logs | None = None,
 ) -> dict[str, Any]:
-    """What the execution page refreshes while the execution has not ended."""
+    """What the execution page refreshes while the execution has not ended.
+
+    ``running_output`` is the running attempt's output so far, when this
+    process can read it from the engine; otherwise output shows once stored.
+    """
     shown = shown_attempt(attempts)
+    stdout = running_output.stdout if running_output else (shown.stdout if shown else None)
+    stderr = running_output.stderr if running_output else (shown.stderr if shown else None)
+    if execution.status.is_terminal:
+        note = ""
+    elif running_output is not None:
+        note = "(live: the running attempt's output so far)"
+    else:
+        note = "(shown when the attempt ends; this page refreshes itself)"
     return {
+        "output_note": note,
         "status": execution.status.value,
         "terminal": execution.status.is_terminal,
         "reason": execution.reason or "",
@@ -113,8 +130,8 @@ def live_state(
         "duration": seconds_text(duration(execution.started_at, execution.finished_at)),
         "can_retry": can_retry(execution),
         "can_cancel": can_cancel(execution),
-        "stdout": clean_output(shown.stdout if shown else None),
-        "stderr": clean_output(shown.stderr if shown else None),
+        "stdout": clean_output(stdout),
+        "stderr": clean_output(stderr),
         "attempts": [
             [
                 str(a.number),

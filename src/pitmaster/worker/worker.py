@@ -35,8 +35,8 @@ class Worker:
         metrics: Metrics | None = None,
     ) -> None:
         self._settings = settings
+        self.executor = executor
         self.metrics = metrics or Metrics()
-        self._executor = executor
         self._store = store
         self._runner = Runner(
             store,
@@ -137,7 +137,7 @@ class Worker:
         settings = self._settings
         while not self._stopping.is_set():
             try:
-                engine: str | None = self._executor.engine_id()
+                engine: str | None = self.executor.engine_id()
             except PitmasterError:
                 engine = None
             try:
@@ -155,7 +155,7 @@ class Worker:
         """Hasten the poller when a container dies; the periodic sweep stays the safety net."""
         while not self._stopping.is_set():
             try:
-                stream = self._executor.exits()
+                stream = self.executor.exits()
                 with self._lock:
                     if self._stopping.is_set():
                         stream.close()

@@ -63,7 +63,7 @@
     setText("duration", state.duration);
     setText("stdout", state.stdout);
     setText("stderr", state.stderr);
-    if (state.terminal) setText("output-note", "");
+    setText("output-note", state.output_note);
     document.getElementById("retry-form").hidden = !state.can_retry;
     document.getElementById("cancel-form").hidden = !state.can_cancel;
     renderTimeline(state.timeline);
