@@ -99,6 +99,8 @@ def test_cancel_a_running_execution(tab: ConsolePage, api: httpx.Client) -> None
     tab.goto(f"/job_executions/{message_id}")
     expect(page.locator("#status")).to_have_text("running", timeout=LONG)
     expect(page.get_by_role("button", name="Retry")).to_be_hidden()
+    # The running attempt's output shows as it comes (the server reads the engine under `up`).
+    expect(page.locator("#stdout")).to_have_text("started", timeout=LONG)
 
     page.get_by_role("button", name="Cancel").click()
     expect(page.locator("#status")).to_have_text("cancelled", timeout=LONG)

@@ -278,7 +278,11 @@ class DockerExecutor:
 
     def logs(self, handle: str, limit: int) -> Logs:
         def read(stdout: bool) -> str:
-            chunks = self._api.logs(handle, stdout=stdout, stderr=not stdout, stream=True)
+            # follow=False explicitly: docker-py follows a streamed log by default,
+            # which would block until a running container exits.
+            chunks = self._api.logs(
+                handle, stdout=stdout, stderr=not stdout, stream=True, follow=False
+            )
             return capped_text(chunks, limit, "stdout" if stdout else "stderr")
 
         try:
