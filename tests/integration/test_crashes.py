@@ -146,10 +146,15 @@ def test_given_a_container_removed_from_outside_when_swept_then_lost_and_its_slo
 ) -> None:
     docker_store.update_app("demo", {"max_concurrent_executions": 1})
     docker_store.create_job_definition("demo", "sleepy", ["sleep", "60"])
-    first = docker_store.enqueue("demo", "sleepy", "default", None)
-    second = docker_store.enqueue("demo", "sleepy", "default", None)
+    pair = [docker_store.enqueue("demo", "sleepy", "default", None) for _ in range(2)]
     start_worker(poll_interval=0.5)
-    wait_for(lambda: docker_store.get_execution(first.message_id).status is Status.RUNNING)
+    # Two runners race for the two; SKIP LOCKED does not promise which wins the one slot.
+    wait_for(
+        lambda: any(docker_store.get_execution(e.message_id).status is Status.RUNNING for e in pair)
+    )
+    first, second = sorted(
+        pair, key=lambda e: docker_store.get_execution(e.message_id).status is not Status.RUNNING
+    )
     waiting = docker_store.get_execution(second.message_id)
     assert docker_store.pending_reason(waiting, None, 30) == "app 'demo' is at its limit of 1"
     [attempt] = docker_store.attempts_of(first.id)
