@@ -302,10 +302,10 @@ class Outcome:
 
     status: Status
     reason: str
-    exit_code: int | None
-    finished_at: datetime | None
-    stdout: str
-    stderr: str
+    exit_code: int | None = None  # None: the job never ran, or its container is gone
+    finished_at: datetime | None = None
+    stdout: str = ""
+    stderr: str = ""
 
 
 def container_name(installation: str, attempt_id: int) -> str:

@@ -76,10 +76,6 @@ def _validated(model: type[ModelT], data: Mapping[str, Any]) -> ModelT:
         raise FormInvalid([describe_validation_error(error) for error in exc.errors()]) from exc
 
 
-def _optional(text: str) -> str | None:
-    return text.strip() or None
-
-
 class _Converter:
     """Turns text fields into numbers, collecting every error rather than stopping at one."""
 

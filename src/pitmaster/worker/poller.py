@@ -49,17 +49,6 @@ def stop_step(attempt: RunningAttempt, now: datetime) -> StopStep:
     return StopStep.NONE
 
 
-def _outcome(status: Status, reason: str, observation: Observation | None) -> Outcome:
-    return Outcome(
-        status=status,
-        reason=reason,
-        exit_code=observation.exit_code if observation else None,
-        finished_at=observation.finished_at if observation else None,
-        stdout="",
-        stderr="",
-    )
-
-
 def outcome_of(observation: Observation | None) -> Outcome | None:
     """How an attempt ended, from what the engine shows; None while it still runs.
 
@@ -69,12 +58,14 @@ def outcome_of(observation: Observation | None) -> Outcome | None:
     if observation is not None and observation.state is not ContainerState.EXITED:
         return None
     if observation is None:
-        return _outcome(Status.ERROR, "lost", None)
+        return Outcome(Status.ERROR, "lost")
     if observation.oom_killed:
-        return _outcome(Status.FAILED, "oom", observation)
-    if observation.exit_code == 0:
-        return _outcome(Status.SUCCESS, "exited 0", observation)
-    return _outcome(Status.FAILED, f"exited {observation.exit_code}", observation)
+        status, reason = Status.FAILED, "oom"
+    elif observation.exit_code == 0:
+        status, reason = Status.SUCCESS, "exited 0"
+    else:
+        status, reason = Status.FAILED, f"exited {observation.exit_code}"
+    return Outcome(status, reason, observation.exit_code, observation.finished_at)
 
 
 def _utc_now() -> datetime:

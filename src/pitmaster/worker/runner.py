@@ -88,12 +88,6 @@ def run_spec(
     )
 
 
-def _error(reason: str) -> Outcome:
-    return Outcome(
-        status=Status.ERROR, reason=reason, exit_code=None, finished_at=None, stdout="", stderr=""
-    )
-
-
 class Runner:
     def __init__(
         self,
@@ -136,14 +130,17 @@ class Runner:
             execution = claim.execution
             self._end(
                 claim,
-                _error(f"job definition {execution.application}/{execution.job} no longer exists"),
+                Outcome(
+                    Status.ERROR,
+                    f"job definition {execution.application}/{execution.job} no longer exists",
+                ),
             )
             return True
         spec = run_spec(claim, claim.docker_image, claim.command, self._container_defaults)
         try:
             started = self._executor.start(spec)
         except (ImageUnavailable, StartFailed) as exc:
-            self._end(claim, _error(str(exc)))
+            self._end(claim, Outcome(Status.ERROR, str(exc)))
             self._executor.remove(spec.name)
             return True
         except ExecutorError:
