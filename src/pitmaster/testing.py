@@ -35,9 +35,11 @@ class FakeContainer:
 class CallCounts:
     start: int = 0
     observe: int = 0
+    observe_one: int = 0
     logs: int = 0
     remove: int = 0
     created: int = 0
+    exits: int = 0
 
 
 class _FakeExitStream:
@@ -79,13 +81,14 @@ class FakeExecutor:
             if spec.image in self.missing_images:
                 raise ImageUnavailable(f"image {spec.image!r} is not present")
             container = self.containers.get(spec.name)
-            if container is None:
-                self.calls.created += 1
-                container = FakeContainer(
-                    handle=f"id-{spec.name}", spec=spec, started_at=datetime.now(UTC)
-                )
-                self.containers[spec.name] = container
-            return Started(handle=container.handle, started_at=container.started_at)
+            if container is not None:  # adopted: like Docker, its start time is read back
+                return Started(handle=container.handle, started_at=container.started_at)
+            self.calls.created += 1
+            container = FakeContainer(
+                handle=f"id-{spec.name}", spec=spec, started_at=datetime.now(UTC)
+            )
+            self.containers[spec.name] = container
+            return Started(handle=container.handle)
 
     def by_handle(self, handle: str) -> FakeContainer | None:
         return next((c for c in self.containers.values() if c.handle == handle), None)
@@ -96,15 +99,15 @@ class FakeExecutor:
             self.calls.observe += 1
             wanted = set(handles)
             return {
-                c.handle: Observation(
-                    state=c.state,
-                    exit_code=c.exit_code,
-                    finished_at=c.finished_at,
-                    oom_killed=c.oom_killed,
-                )
-                for c in self.containers.values()
-                if c.handle in wanted
+                c.handle: _observation_of(c) for c in self.containers.values() if c.handle in wanted
             }
+
+    def observe_one(self, handle: str) -> Observation | None:
+        self._check_reachable()
+        with self._lock:
+            self.calls.observe_one += 1
+            container = self.by_handle(handle)
+            return _observation_of(container) if container is not None else None
 
     def logs(self, handle: str, limit: int) -> Logs:
         self._check_reachable()
@@ -136,6 +139,7 @@ class FakeExecutor:
 
     def exits(self) -> _FakeExitStream:
         self._check_reachable()
+        self.calls.exits += 1
         return _FakeExitStream(self._events)
 
     # -- what tests call ------------------------------------------------------
@@ -153,3 +157,14 @@ class FakeExecutor:
         container.exit_code = exit_code
         container.finished_at = datetime.now(UTC)
         self._events.put(container.handle)
+
+
+def _observation_of(container: FakeContainer) -> Observation:
+    ended = container.state is ContainerState.EXITED
+    return Observation(
+        state=container.state,
+        exit_code=container.exit_code,
+        started_at=container.started_at if ended else None,
+        finished_at=container.finished_at,
+        oom_killed=container.oom_killed,
+    )

@@ -109,10 +109,20 @@ def test_given_a_started_container_then_execution_is_running_with_backend_times(
     (attempt,) = store.attempts_of(execution.id)
     assert attempt.state is AttemptState.RUNNING
     assert (attempt.container_id, attempt.docker_host) == (container.handle, "engine-a")
-    assert attempt.started_at == container.started_at
-    fetched = store.get_execution(execution.message_id)
-    assert fetched.status is Status.RUNNING
-    assert fetched.started_at == container.started_at
+    # While it runs, the start is the moment the engine acknowledged it...
+    assert attempt.started_at is not None
+    assert attempt.started_at >= container.started_at
+    assert store.get_execution(execution.message_id).status is Status.RUNNING
+
+    # ...and once it ends, Docker's own StartedAt replaces it (invariant 6).
+    backend_start = container.started_at - timedelta(milliseconds=7)
+    container.started_at = backend_start
+    executor.finish(name, 0)
+    assert Poller(store, executor, LOG_LIMIT).sweep() == 1
+    (attempt,) = store.attempts_of(execution.id)
+    assert attempt.started_at == backend_start
+    assert attempt.finished_at == container.finished_at
+    assert store.get_execution(execution.message_id).started_at == backend_start
 
 
 def test_given_nothing_pending_when_run_then_false_and_no_container(
@@ -408,7 +418,8 @@ def test_given_a_worker_died_after_creating_the_container_when_recovered_then_ad
     (attempt,) = clocked_store.attempts_of(execution.id)
     assert attempt.id == dead.attempt_id
     assert attempt.container_id == orphan.handle
-    assert attempt.started_at == orphan.started_at
+    # Adopting reads the container's own start time back from the engine.
+    assert attempt.started_at == executor.containers[dead.container_name].started_at
 
     executor.finish(dead.container_name, 0, stdout="done")
     assert Poller(clocked_store, executor, LOG_LIMIT).sweep() == 1

@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import pytest
 
-from pitmaster.executors.base import ContainerState
+from pitmaster.executors.base import ContainerState, RunSpec, Started
 from pitmaster.models import DEFAULT_QUEUE, Attempt, Execution, Status
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
@@ -207,3 +207,60 @@ def test_given_an_unreachable_engine_when_it_comes_back_then_the_worker_runs_the
     executor.finish(_container_name(store, attempt), 0)
     wait_until(_status_is(store, execution, Status.SUCCESS), "the job to succeed")
     assert executor.calls.created == 1
+
+
+class _ExitsAtOnce(FakeExecutor):
+    """An engine whose containers exit as soon as they start: before the runner stores them."""
+
+    def start(self, spec: RunSpec) -> Started:
+        started = super().start(spec)
+        self.finish(spec.name, 0, stdout="quick\n")
+        return started
+
+
+def _slow_sweeps(settings: Settings) -> Settings:
+    return settings.model_copy(update={"poll_interval": 60.0})
+
+
+@pytest.mark.usefixtures("defined")
+def test_given_rare_sweeps_when_a_container_exits_then_its_exit_event_alone_records_it(
+    settings: Settings, store: Store, executor: FakeExecutor
+) -> None:
+    worker = Worker(_slow_sweeps(settings), store, executor)
+    worker.start()
+    try:
+        execution = store.enqueue("shop", "mail", DEFAULT_QUEUE, None)
+        worker.wake()
+        attempt = _running_attempt(store, execution)
+        sweeps_before = executor.calls.observe
+
+        executor.finish(_container_name(store, attempt), 0, stdout="done\n")
+        wait_until(_status_is(store, execution, Status.SUCCESS), "the exit to be recorded")
+
+        # One inspect of that container, and no listing of them all.
+        assert executor.calls.observe == sweeps_before
+        assert executor.calls.observe_one == 1
+        assert store.attempts_of(execution.id)[0].stdout == "done\n"
+    finally:
+        worker.stop()
+
+
+@pytest.mark.usefixtures("defined")
+def test_given_jobs_that_exit_before_they_are_stored_as_running_then_each_is_recorded_at_once(
+    settings: Settings, store: Store
+) -> None:
+    executor = _ExitsAtOnce()
+    worker = Worker(_slow_sweeps(settings), store, executor)
+    worker.start()
+    try:
+        wait_until(lambda: executor.calls.exits == 1, "the worker to follow exit events")
+        executions = [store.enqueue("shop", "mail", DEFAULT_QUEUE, n) for n in range(6)]
+        worker.wake()
+
+        for execution in executions:
+            wait_until(_status_is(store, execution, Status.SUCCESS), f"{execution.message_id}")
+        # Recorded from the events, whichever came first: no sweep was needed.
+        assert executor.calls.observe == 0
+        assert all(store.attempts_of(e.id)[0].stdout == "quick\n" for e in executions)
+    finally:
+        worker.stop()

@@ -34,7 +34,9 @@ class RunSpec:
 @dataclass(frozen=True)
 class Started:
     handle: str
-    started_at: datetime
+    # Docker's StartedAt when the engine told it (an adopted container); otherwise
+    # None, and the exit's observation brings it (one call fewer per job).
+    started_at: datetime | None = None
 
 
 class ContainerState(StrEnum):
@@ -49,6 +51,7 @@ class Observation:
 
     state: ContainerState
     exit_code: int | None = None
+    started_at: datetime | None = None
     finished_at: datetime | None = None
     oom_killed: bool = False
     error: str | None = None
@@ -79,6 +82,10 @@ class Executor(Protocol):
 
     def observe(self, handles: Collection[str]) -> dict[str, Observation]:
         """The state of each handle still known to the engine, in one listing."""
+        ...
+
+    def observe_one(self, handle: str) -> Observation | None:
+        """The state of one container (just seen to exit); None when it is gone."""
         ...
 
     def logs(self, handle: str, limit: int) -> Logs: ...

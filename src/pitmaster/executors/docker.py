@@ -132,8 +132,10 @@ class DockerExecutor:
 
     def start(self, spec: RunSpec) -> Started:
         container_id, fresh = self._create(spec)
-        if not fresh and self._inspect(container_id)["State"].get("Status") != "created":
-            return self._started(container_id, spec.name)
+        if not fresh:
+            state = self._inspect(container_id)["State"]
+            if state.get("Status") != "created":  # the earlier claim started it: adopt
+                return Started(container_id, parse_docker_time(state.get("StartedAt")))
         if spec.files:
             _translate(
                 "copying files in",
@@ -148,13 +150,8 @@ class DockerExecutor:
             if isinstance(cause, docker.errors.APIError) and _is_client_error(cause):
                 raise StartFailed(f"container could not start: {_explain(cause)}") from exc
             raise
-        return self._started(container_id, spec.name)
-
-    def _started(self, container_id: str, name: str) -> Started:
-        started_at = parse_docker_time(self._inspect(container_id)["State"].get("StartedAt"))
-        if started_at is None:
-            raise ExecutorError(f"container {name} reports no start time")
-        return Started(handle=container_id, started_at=started_at)
+        # No inspect for Docker's StartedAt here: the exit's inspect brings it.
+        return Started(container_id)
 
     def _create(self, spec: RunSpec) -> tuple[str, bool]:
         """The container's id, and whether this call created it (False: adopted)."""
@@ -254,12 +251,12 @@ class DockerExecutor:
                 observed[handle] = Observation(state=ContainerState.CREATED)
             else:
                 # Only an ended container costs an inspect: it has the exit details.
-                exited = self._observe_exited(handle)
+                exited = self.observe_one(handle)
                 if exited is not None:
                     observed[handle] = exited
         return observed
 
-    def _observe_exited(self, handle: str) -> Observation | None:
+    def observe_one(self, handle: str) -> Observation | None:
         try:
             state = self._inspect(handle)["State"]
         except docker.errors.NotFound:
@@ -268,9 +265,12 @@ class DockerExecutor:
             return None
         if state.get("Running"):
             return Observation(state=ContainerState.RUNNING)
+        if state.get("Status") == "created":
+            return Observation(state=ContainerState.CREATED)
         return Observation(
             state=ContainerState.EXITED,
             exit_code=int(state.get("ExitCode", -1)),
+            started_at=parse_docker_time(state.get("StartedAt")),
             finished_at=parse_docker_time(state.get("FinishedAt")),
             oom_killed=bool(state.get("OOMKilled")),
             error=state.get("Error") or None,

@@ -188,10 +188,16 @@ def mark_running(
 
 def record_outcome(conn: sa.Connection, now: datetime, attempt_id: int, outcome: Outcome) -> bool:
     """End a live attempt, once; then either schedule its retry or end the execution."""
-    stop_reason = conn.execute(
-        sa.select(attempts.c.stop_reason).where(attempts.c.id == attempt_id).with_for_update()
-    ).scalar()
-    outcome = settle(outcome, stop_reason)
+    current = conn.execute(
+        sa.select(attempts.c.stop_reason, attempts.c.started_at)
+        .where(attempts.c.id == attempt_id)
+        .with_for_update()
+    ).first()
+    if current is None:
+        return False
+    outcome = settle(outcome, current.stop_reason)
+    # The start time stored when the container started is ours; Docker's replaces it.
+    started_at = outcome.started_at or current.started_at
     ended = (
         conn.execute(
             attempts.update()
@@ -201,6 +207,7 @@ def record_outcome(conn: sa.Connection, now: datetime, attempt_id: int, outcome:
                 status=outcome.status.value,
                 reason=outcome.reason,
                 exit_code=outcome.exit_code,
+                started_at=started_at,
                 finished_at=outcome.finished_at,
                 recorded_at=now,
                 stdout=outcome.stdout,
@@ -219,7 +226,9 @@ def record_outcome(conn: sa.Connection, now: datetime, attempt_id: int, outcome:
             job_executions.c.id == ended["execution_id"]
         )
     ).one()
+    e = job_executions.c
     values: dict[str, Any] = {
+        "started_at": sa.case((e.started_at == current.started_at, started_at), else_=e.started_at),
         "reason": outcome.reason,
         "exit_code": outcome.exit_code,
         "finished_at": outcome.finished_at,

@@ -649,6 +649,14 @@ class Store:
 
     def running_attempts(self, docker_host: str) -> list[RunningAttempt]:
         """The attempts whose containers live on this engine and have not been recorded."""
+        return self._running_attempts(attempts.c.docker_host == docker_host)
+
+    def running_attempt(self, container_id: str) -> RunningAttempt | None:
+        """The running attempt of this container, if it is one and is not yet recorded."""
+        found = self._running_attempts(attempts.c.container_id == container_id)
+        return found[0] if found else None
+
+    def _running_attempts(self, where: sa.ColumnElement[bool]) -> list[RunningAttempt]:
         query = (
             sa.select(
                 attempts.c.id,
@@ -670,10 +678,7 @@ class Store:
                     job_definitions.c.job == job_executions.c.job,
                 ),
             )
-            .where(
-                attempts.c.state == AttemptState.RUNNING.value,
-                attempts.c.docker_host == docker_host,
-            )
+            .where(attempts.c.state == AttemptState.RUNNING.value, where)
         )
         with self._read() as conn:
             rows = conn.execute(query).all()

@@ -65,7 +65,13 @@ def outcome_of(observation: Observation | None) -> Outcome | None:
         status, reason = Status.SUCCESS, "exited 0"
     else:
         status, reason = Status.FAILED, f"exited {observation.exit_code}"
-    return Outcome(status, reason, observation.exit_code, observation.finished_at)
+    return Outcome(
+        status,
+        reason,
+        observation.exit_code,
+        finished_at=observation.finished_at,
+        started_at=observation.started_at,
+    )
 
 
 def _utc_now() -> datetime:
@@ -105,6 +111,13 @@ class Poller:
                 recorded += 1
         return recorded
 
+    def settle(self, attempt: RunningAttempt) -> bool:
+        """Record an attempt whose container was just seen to exit; True if this call did."""
+        outcome = outcome_of(self._executor.observe_one(attempt.container_id))
+        if outcome is None:
+            return False  # running after all (restarted, or a stale event)
+        return self._record(attempt, outcome)
+
     def _enforce_stop(self, attempt: RunningAttempt, now: datetime) -> None:
         step = stop_step(attempt, now)
         if step is StopStep.TIME_OUT:
@@ -124,7 +137,8 @@ class Poller:
             outcome = replace(outcome, stdout=logs.stdout, stderr=logs.stderr)
         if not self._store.record_outcome(attempt.attempt_id, outcome):
             return False
-        started = attempt.started_at.timestamp() if attempt.started_at else None
+        started_at = outcome.started_at or attempt.started_at
+        started = started_at.timestamp() if started_at else None
         self._metrics.observe_ending(outcome, started)
         if outcome.finished_at is not None:
             lag = (self._now() - outcome.finished_at).total_seconds()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from pitmaster.errors import ExecutorError, ImageUnavailable
 from pitmaster.executors.base import Executor, RunSpec, StartFailed
@@ -99,6 +100,7 @@ class Runner:
         global_limit: int | None = None,
         metrics: Metrics | None = None,
         container_defaults: ContainerDefaults | None = None,
+        on_running: Callable[[str], None] | None = None,
     ) -> None:
         self._store = store
         self._executor = executor
@@ -108,6 +110,7 @@ class Runner:
         self._global_limit = global_limit
         self._metrics = metrics or Metrics()
         self._container_defaults = container_defaults or ContainerDefaults()
+        self._on_running = on_running
 
     def run_once(self) -> bool:
         """Claim and start one execution; False when there was nothing to claim.
@@ -146,11 +149,10 @@ class Runner:
         except ExecutorError:
             self._store.release_claim(claim.execution.id)
             raise
-        result = self._store.mark_running(
-            claim.attempt_id, started.handle, engine_id, started.started_at
-        )
+        started_at = started.started_at or datetime.now(UTC)
+        result = self._store.mark_running(claim.attempt_id, started.handle, engine_id, started_at)
         if result is MarkResult.RUNNING:
-            waited = started.started_at - claim.execution.run_after
+            waited = started_at - claim.execution.run_after
             self._metrics.queue_wait.observe(max(0.0, waited.total_seconds()))
             logger.info(
                 "execution %s running in %s (container %s)",
@@ -158,6 +160,8 @@ class Runner:
                 spec.name,
                 started.handle[:12],
             )
+            if self._on_running is not None:
+                self._on_running(started.handle)
         elif result is MarkResult.ENDED:
             logger.info("execution %s was cancelled while starting; removing it", message_id)
             self._executor.remove(started.handle)

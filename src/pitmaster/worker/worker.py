@@ -17,6 +17,7 @@ from pitmaster.executors.base import Executor, ExitStream
 from pitmaster.metrics import Metrics
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
+from pitmaster.worker.exits import ExitBook
 from pitmaster.worker.poller import Poller
 from pitmaster.worker.runner import ContainerDefaults, Runner
 
@@ -46,6 +47,7 @@ class Worker:
             queues=settings.served_queues,
             global_limit=settings.max_concurrent_executions,
             metrics=self.metrics,
+            on_running=self._on_running,
             container_defaults=ContainerDefaults(
                 memory=settings.container_memory,
                 pids_limit=settings.container_pids_limit,
@@ -54,6 +56,7 @@ class Worker:
             ),
         )
         self._poller = Poller(store, executor, settings.log_limit_bytes, metrics=self.metrics)
+        self._exit_book = ExitBook()
         self._stopping = threading.Event()
         self._work_waiting = threading.Event()
         self._exit_seen = threading.Event()
@@ -108,13 +111,19 @@ class Worker:
                 logger.warning("runner: %s; retrying in %.0f s", exc, ERROR_BACKOFF_SECONDS)
                 self._stopping.wait(ERROR_BACKOFF_SECONDS)
                 continue
-            if claimed:
-                # A short job may have exited before it was stored as running,
-                # so its exit event came too early to count: sweep once more.
-                self._exit_seen.set()
-            else:
+            if not claimed:
                 self._work_waiting.wait(self._settings.poll_interval)
                 self._work_waiting.clear()
+
+    def _on_running(self, handle: str) -> None:
+        if self._exit_book.exited_early(handle):
+            self._on_exit(handle)
+
+    def _settle(self, handle: str) -> None:
+        """Record the attempt of a container that just exited, without a full sweep."""
+        attempt = self._exit_book.attempt_for(handle, self._store.running_attempt)
+        if attempt is not None and self._poller.settle(attempt):
+            self._work_waiting.set()  # a slot was freed: limited work may start
 
     def _poll_loop(self) -> None:
         while not self._stopping.is_set():
@@ -151,8 +160,16 @@ class Worker:
     def _listen(self) -> None:
         self._store.listen_for_work(self.wake, self._stopping)
 
+    def _on_exit(self, handle: str) -> None:
+        try:
+            self._settle(handle)
+        except PitmasterError as exc:
+            self._count_engine_error(exc, "watcher")
+            logger.warning("watcher: %s; leaving it to the sweep", exc)
+            self._exit_seen.set()
+
     def _watch_loop(self) -> None:
-        """Hasten the poller when a container dies; the periodic sweep stays the safety net."""
+        """Record each container the moment it exits; the periodic sweep stays the safety net."""
         while not self._stopping.is_set():
             try:
                 stream = self.executor.exits()
@@ -161,8 +178,9 @@ class Worker:
                         stream.close()
                         return
                     self._exit_stream = stream
-                for _handle in stream:
-                    self._exit_seen.set()
+                self._exit_seen.set()  # exits missed while not following: sweep now
+                for handle in stream:
+                    self._on_exit(handle)
             except PitmasterError as exc:
                 logger.warning("watcher: %s; retrying in %.0f s", exc, ERROR_BACKOFF_SECONDS)
             except Exception:  # the stream breaks when closed or when the engine goes away
