@@ -94,14 +94,14 @@ class Pitmaster:
         """Wait until every execution has ended, asking about one at a time.
 
         The process under measurement also serves these requests, so the
-        waiting is kept light: one request per 20 ms at most.
+        waiting is kept light: one request per 100 ms at most.
         """
         deadline = time.monotonic() + timeout
         for message_id in message_ids:
             while self.execution(message_id)["status"] in ("pending", "running", "retried"):
                 if time.monotonic() > deadline:
                     raise SystemExit(f"execution {message_id} did not end within {timeout} s")
-                time.sleep(0.02)
+                time.sleep(0.1)
 
     def last_recorded(self, message_ids: list[str]) -> float:
         """When the last of these executions had its ending recorded (epoch seconds)."""

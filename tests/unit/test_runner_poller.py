@@ -448,3 +448,21 @@ def test_given_two_workers_that_both_started_one_attempt_then_one_container_one_
     assert executor.calls.created == 1
     (attempt,) = clocked_store.attempts_of(execution.id)
     assert attempt.worker_id == "rescuer"
+
+
+def test_given_a_just_ended_container_then_a_sweep_leaves_it_to_its_exit_event_for_a_while(
+    store: Store, executor: FakeExecutor
+) -> None:
+    execution, name = _started(store, executor)
+    executor.finish(name, 0)
+    finished = executor.containers[name].finished_at
+    assert finished is not None
+    now = [finished + timedelta(seconds=0.5)]
+    poller = Poller(store, executor, LOG_LIMIT, clock=lambda: now[0], leave_fresh_exits=1.0)
+
+    assert poller.sweep() == 0  # the watcher, holding its event, records it
+    assert store.get_execution(execution.message_id).status is Status.RUNNING
+
+    now[0] = finished + timedelta(seconds=1.5)  # the event must have been dropped
+    assert poller.sweep() == 1
+    assert store.get_execution(execution.message_id).status is Status.SUCCESS

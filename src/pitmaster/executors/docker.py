@@ -292,6 +292,12 @@ class DockerExecutor:
             )
         except docker.errors.NotFound:
             return Logs(stdout="", stderr="")
+        except ExecutorError as exc:
+            # 409: being removed, most likely by the worker that just recorded it.
+            cause = exc.__cause__
+            if isinstance(cause, docker.errors.APIError) and cause.status_code == 409:
+                return Logs(stdout="", stderr="")
+            raise
 
     def kill(self, handle: str, signal: str) -> None:
         try:

@@ -65,21 +65,22 @@ def blocked_apps(limits: Limits, in_flight: InFlight) -> list[str]:
 
 
 def read_limits(conn: sa.Connection, global_limit: int | None) -> Limits:
-    queue_rows = conn.execute(
-        sa.select(job_queues.c.name, job_queues.c.max_concurrent_executions).where(
-            job_queues.c.max_concurrent_executions.is_not(None)
-        )
-    ).all()
-    app_rows = conn.execute(
-        sa.select(apps.c.name, apps.c.max_concurrent_executions).where(
-            apps.c.max_concurrent_executions.is_not(None)
-        )
-    ).all()
-    return Limits(
-        global_limit=global_limit,
-        queues={row.name: row.max_concurrent_executions for row in queue_rows},
-        apps={row.name: row.max_concurrent_executions for row in app_rows},
+    # One round trip for both kinds: every claim starts with this.
+    limited = sa.union_all(
+        sa.select(
+            sa.literal("queue").label("kind"),
+            job_queues.c.name,
+            job_queues.c.max_concurrent_executions,
+        ).where(job_queues.c.max_concurrent_executions.is_not(None)),
+        sa.select(
+            sa.literal("app").label("kind"), apps.c.name, apps.c.max_concurrent_executions
+        ).where(apps.c.max_concurrent_executions.is_not(None)),
     )
+    queues: dict[str, int] = {}
+    app_limits: dict[str, int] = {}
+    for kind, name, limit in conn.execute(limited).all():
+        (queues if kind == "queue" else app_limits)[name] = limit
+    return Limits(global_limit=global_limit, queues=queues, apps=app_limits)
 
 
 def count_in_flight(conn: sa.Connection) -> InFlight:

@@ -86,7 +86,10 @@ class Poller:
         log_limit_bytes: int,
         clock: Callable[[], datetime] = _utc_now,
         metrics: Metrics | None = None,
+        leave_fresh_exits: float = 0.0,
     ) -> None:
+        """``leave_fresh_exits``: seconds a sweep leaves a fresh exit to its exit event."""
+        self._leave_fresh_exits = timedelta(seconds=leave_fresh_exits)
         self._store = store
         self._executor = executor
         self._log_limit_bytes = log_limit_bytes
@@ -107,9 +110,15 @@ class Poller:
             outcome = outcome_of(observation)
             if outcome is None:
                 self._enforce_stop(attempt, now)
+            elif self._is_fresh(outcome, now):
+                continue  # its exit event is being handled; a dropped one waits a sweep
             elif self._record(attempt, outcome):
                 recorded += 1
         return recorded
+
+    def _is_fresh(self, outcome: Outcome, now: datetime) -> bool:
+        finished = outcome.finished_at
+        return finished is not None and now - finished < self._leave_fresh_exits
 
     def settle(self, attempt: RunningAttempt) -> bool:
         """Record an attempt whose container was just seen to exit; True if this call did."""

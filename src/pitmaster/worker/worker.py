@@ -17,6 +17,7 @@ from pitmaster.executors.base import Executor, ExitStream
 from pitmaster.metrics import Metrics
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
+from pitmaster.worker.doorbell import Doorbell
 from pitmaster.worker.exits import ExitBook
 from pitmaster.worker.poller import Poller
 from pitmaster.worker.runner import ContainerDefaults, Runner
@@ -55,10 +56,18 @@ class Worker:
                 log_max_bytes=settings.container_log_max_bytes,
             ),
         )
-        self._poller = Poller(store, executor, settings.log_limit_bytes, metrics=self.metrics)
+        self._poller = Poller(
+            store,
+            executor,
+            settings.log_limit_bytes,
+            metrics=self.metrics,
+            # An exit younger than this is the watcher's to record (it has the
+            # event); the sweep takes over from it only for dropped events.
+            leave_fresh_exits=min(settings.poll_interval, 1.0),
+        )
         self._exit_book = ExitBook()
         self._stopping = threading.Event()
-        self._work_waiting = threading.Event()
+        self._doorbell = Doorbell(most_rings=settings.runner_threads)
         self._exit_seen = threading.Event()
         self._threads: list[threading.Thread] = []
         self._exit_stream: ExitStream | None = None
@@ -75,7 +84,7 @@ class Worker:
 
     def wake(self) -> None:
         """Tell idle runners that work was just enqueued."""
-        self._work_waiting.set()
+        self._doorbell.ring()
 
     def stop(self) -> None:
         """Stop claiming and return within about ``shutdown_grace`` seconds; jobs keep running."""
@@ -83,7 +92,7 @@ class Worker:
             return
         logger.info("worker %s stopping; running jobs are left to Docker", self._settings.worker_id)
         self._stopping.set()
-        self._work_waiting.set()
+        self._doorbell.ring_everyone()
         self._exit_seen.set()
         with self._lock:
             if self._exit_stream is not None:
@@ -111,9 +120,10 @@ class Worker:
                 logger.warning("runner: %s; retrying in %.0f s", exc, ERROR_BACKOFF_SECONDS)
                 self._stopping.wait(ERROR_BACKOFF_SECONDS)
                 continue
-            if not claimed:
-                self._work_waiting.wait(self._settings.poll_interval)
-                self._work_waiting.clear()
+            if claimed:
+                self._doorbell.ring()  # there may be more: let another runner look too
+            else:
+                self._doorbell.wait(self._settings.poll_interval)
 
     def _on_running(self, handle: str) -> None:
         if self._exit_book.exited_early(handle):
@@ -123,13 +133,13 @@ class Worker:
         """Record the attempt of a container that just exited, without a full sweep."""
         attempt = self._exit_book.attempt_for(handle, self._store.running_attempt)
         if attempt is not None and self._poller.settle(attempt):
-            self._work_waiting.set()  # a slot was freed: limited work may start
+            self._doorbell.ring()  # a slot was freed: limited work may start
 
     def _poll_loop(self) -> None:
         while not self._stopping.is_set():
             try:
                 if self._poller.sweep():
-                    self._work_waiting.set()  # slots were freed: limited work may start
+                    self._doorbell.ring()  # slots were freed: limited work may start
             except PitmasterError as exc:
                 self._count_engine_error(exc, "poller")
                 logger.warning("poller: %s; retrying in %.0f s", exc, ERROR_BACKOFF_SECONDS)
