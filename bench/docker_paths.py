@@ -113,11 +113,17 @@ def bare_latencies(runs: int) -> Latencies:
 
 def pitmaster_latencies(database_url: str, runs: int) -> Latencies:
     dispatch, detection = [], []
+    api = docker.APIClient(version="auto")
     with pitmaster("up", database_url) as pm:
         pm.define("bench", "noop", ["true"])
         for _ in range(runs):
             message_id = pm.enqueue("bench", "noop")
             pm.wait_all([message_id])
+            # Like the bare loop, start the next job on an idle engine: the
+            # worker removes a container just after recording its ending.
+            label = f"pitmaster.execution={message_id}"
+            while api.containers(all=True, filters={"label": label}):
+                time.sleep(0.01)
             execution = pm.execution(message_id, "__default__,retries")
             [attempt] = execution["retries"]  # type: ignore[misc]
             created = _parse(str(execution["created_at"])).timestamp()
