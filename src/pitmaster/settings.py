@@ -106,6 +106,11 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO", description="logging level: DEBUG, INFO, WARNING")
 
+    @field_validator("admin_token", mode="before")
+    @classmethod
+    def _empty_is_none(cls, token: object) -> object:
+        return None if token == "" else token
+
     @field_validator("admin_token")
     @classmethod
     def _long_enough(cls, token: SecretStr | None) -> SecretStr | None:
