@@ -48,7 +48,12 @@ app.add_typer(token_cli, name="token")
 logger = logging.getLogger("pitmaster")
 
 UrlOption = Annotated[
-    str, typer.Option("--url", envvar="PITMASTER_URL", help="URL of the pitmaster server")
+    str,
+    typer.Option(
+        "--url",
+        envvar="PITMASTER_URL",
+        help="URL of the pitmaster server; the API token is read from PITMASTER_TOKEN",
+    ),
 ]
 HostOption = Annotated[
     str | None, typer.Option("--host", help="address to listen on [env: PITMASTER_HOST]")
@@ -634,7 +639,7 @@ def token_create(
     ] = None,
     description: Annotated[str, typer.Option("--description", help="what it is for")] = "",
 ) -> None:
-    """Make an API token and print it, alone on the last line. It is shown only this once.
+    """Make an API token and print it alone on stdout (what it is: stderr). Shown only once.
 
     An admin token may do everything; an app token (--app) may enqueue into its
     app and read, retry and cancel that app's executions, nothing else.

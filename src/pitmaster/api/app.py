@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pitmaster import __version__
 from pitmaster.api import tokens, v1, v2
 from pitmaster.api.deps import Services, require_admin
+from pitmaster.api.schemas import ErrorOut
 from pitmaster.api.validation import describe_validation_error
 from pitmaster.errors import PitmasterError, Unauthenticated
 from pitmaster.executors.base import Executor
@@ -65,6 +66,7 @@ def create_app(
         tags=["meta"],
         response_class=PlainTextResponse,
         dependencies=[require_admin],
+        responses={code: {"model": ErrorOut} for code in (401, 403, 503)},
     )
     def prometheus_metrics() -> PlainTextResponse:
         """Prometheus text format: the backlog from the database, and this process's counts.
