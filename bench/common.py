@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -21,6 +22,9 @@ from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = "pitmaster-demo:latest"
+# The admin token every pitmaster the benchmarks start runs with, and their clients send.
+ADMIN_TOKEN = f"bench-{secrets.token_hex(24)}"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -122,13 +126,14 @@ def pitmaster(command: str, database_url: str, **settings: str) -> Iterator[Pitm
         **os.environ,
         "PITMASTER_DATABASE_URL": database_url,
         "PITMASTER_LOG_LEVEL": "WARNING",
+        "PITMASTER_ADMIN_TOKEN": ADMIN_TOKEN,
         **{f"PITMASTER_{key.upper()}": value for key, value in settings.items()},
     }
     args = [sys.executable, "-m", "pitmaster", command]
     if command in ("up", "server"):
         args += ["--port", str(port)]
     process = subprocess.Popen(args, env=env)
-    client = httpx.Client(base_url=url, timeout=60)
+    client = httpx.Client(base_url=url, headers=ADMIN, timeout=60)
     try:
         if command in ("up", "server"):
             deadline = time.monotonic() + 30

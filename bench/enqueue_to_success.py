@@ -21,6 +21,8 @@ from pathlib import Path
 
 import httpx
 
+from bench.common import ADMIN, ADMIN_TOKEN
+
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = "pitmaster-demo:latest"
 COMMAND = ["true"]
@@ -47,7 +49,7 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
 
 
 def pitmaster_runs(url: str, runs: int) -> list[float]:
-    client = httpx.Client(base_url=url, timeout=30)
+    client = httpx.Client(base_url=url, headers=ADMIN, timeout=30)
     client.post("/v1/apps", json={"name": "bench", "docker_image": IMAGE})
     client.post("/v1/apps/bench/job_definitions", json={"job": "noop", "command": COMMAND})
     timings = []
@@ -88,6 +90,7 @@ def main() -> None:
             **os.environ,
             "PITMASTER_DATABASE_URL": args.database_url or f"sqlite:///{directory}/bench.db",
             "PITMASTER_LOG_LEVEL": "WARNING",
+            "PITMASTER_ADMIN_TOKEN": ADMIN_TOKEN,
         }
         server = subprocess.Popen(
             [sys.executable, "-m", "pitmaster", "up", "--port", str(port)], env=env

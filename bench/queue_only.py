@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import database, pitmaster
+from bench.common import ADMIN, database, pitmaster
 from pitmaster.store.store import Store
 from pitmaster.testing import FakeExecutor
 from pitmaster.worker.runner import Runner
@@ -30,7 +30,7 @@ def http_enqueues(url: str, count: int) -> float:
         server.define("bench", "noop", ["true"])
 
         def send(_: int) -> None:
-            with httpx.Client(base_url=server.url) as client:
+            with httpx.Client(base_url=server.url, headers=ADMIN) as client:
                 for _ in range(count // CLIENTS):
                     client.post(
                         "/v2/job_executions", json={"application": "bench", "job": "noop"}

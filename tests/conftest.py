@@ -15,6 +15,7 @@ import pytest
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 
+from .credentials import ADMIN_TOKEN
 from .databases import BACKENDS, database
 
 # -- database ---------------------------------------------------------------------
@@ -45,8 +46,13 @@ def store(database_url: str) -> Iterator[Store]:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    """Settings on the same database as ``store``, tuned for fast tests."""
-    return Settings(database_url=database_url, poll_interval=0.05, worker_id="test-worker")
+    """Settings on the same database as ``store``, tuned for fast tests, with ``ADMIN_TOKEN``."""
+    return Settings(
+        database_url=database_url,
+        poll_interval=0.05,
+        worker_id="test-worker",
+        admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
+    )
 
 
 # -- time -------------------------------------------------------------------------

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import httpx
 
+from .credentials import ADMIN, ADMIN_TOKEN
+
 PITMASTER = [sys.executable, "-m", "pitmaster"]
 
 
@@ -22,7 +24,11 @@ def free_port() -> int:
 
 
 class Deployment:
-    """pitmaster processes sharing one SQLite file, and the CLI pointed at them."""
+    """pitmaster processes sharing one SQLite file, and the CLI pointed at them.
+
+    The server runs with ``ADMIN_TOKEN`` as its admin token and the CLI sends it
+    (``PITMASTER_ADMIN_TOKEN``, ``PITMASTER_TOKEN``); ``api`` is an HTTP client as admin.
+    """
 
     def __init__(self, directory: Path, database_url: str | None = None) -> None:
         self.directory = directory
@@ -33,12 +39,16 @@ class Deployment:
             "PITMASTER_DATABASE_URL": database_url or f"sqlite:///{directory}/pitmaster.db",
             "PITMASTER_URL": self.url,
             "PITMASTER_POLL_INTERVAL": "0.2",
+            "PITMASTER_ADMIN_TOKEN": ADMIN_TOKEN,
+            "PITMASTER_TOKEN": ADMIN_TOKEN,
         }
         self.processes: list[subprocess.Popen[str]] = []
+        self.log_files: dict[int, Path] = {}
 
     def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         """Start ``pitmaster ARGS`` in the background, its output in a log file of its own."""
-        log = (self.directory / f"{args[0]}-{len(self.processes)}.log").open("w")
+        path = self.directory / f"{args[0]}-{len(self.processes)}.log"
+        log = path.open("w")
         process = subprocess.Popen(
             [*PITMASTER, *args],
             env={**self.env, **(env or {})},
@@ -47,7 +57,12 @@ class Deployment:
             text=True,
         )
         self.processes.append(process)
+        self.log_files[process.pid] = path
         return process
+
+    def log(self, process: subprocess.Popen[str]) -> str:
+        """What ``process`` has written so far (stdout and stderr)."""
+        return self.log_files[process.pid].read_text()
 
     def wait_healthy(self, process: subprocess.Popen[str]) -> None:
         deadline = time.monotonic() + 30
@@ -61,9 +76,19 @@ class Deployment:
             time.sleep(0.1)
         raise AssertionError("pitmaster did not answer /healthz within 30 s")
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def api(self) -> httpx.Client:
+        """An HTTP client of this deployment's API, sending the admin token."""
+        return httpx.Client(base_url=self.url, headers=ADMIN, timeout=60)
+
+    def cli(
+        self, *args: str, check: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [*PITMASTER, *args], env=self.env, capture_output=True, text=True, timeout=120
+            [*PITMASTER, *args],
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         if check:
             assert result.returncode == 0, result.stderr

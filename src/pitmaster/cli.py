@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -36,14 +37,23 @@ app = typer.Typer(
 apps_cli = typer.Typer(help="Manage apps (a name and the Docker image its jobs run in).")
 jobs_cli = typer.Typer(help="Manage job definitions (the command an app's job runs).")
 queues_cli = typer.Typer(help="Manage job queues.")
+token_cli = typer.Typer(
+    help="Manage API tokens, directly in the database (PITMASTER_DATABASE_URL), as migrate does."
+)
 app.add_typer(apps_cli, name="apps")
 app.add_typer(jobs_cli, name="jobs")
 app.add_typer(queues_cli, name="queues")
+app.add_typer(token_cli, name="token")
 
 logger = logging.getLogger("pitmaster")
 
 UrlOption = Annotated[
-    str, typer.Option("--url", envvar="PITMASTER_URL", help="URL of the pitmaster server")
+    str,
+    typer.Option(
+        "--url",
+        envvar="PITMASTER_URL",
+        help="URL of the pitmaster server; the API token is read from PITMASTER_TOKEN",
+    ),
 ]
 HostOption = Annotated[
     str | None, typer.Option("--host", help="address to listen on [env: PITMASTER_HOST]")
@@ -78,7 +88,12 @@ def _settings(**overrides: Any) -> Settings:
     try:
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        typer.echo(f"pitmaster: invalid setting: {exc}", err=True)
+        # Without the values given: one of them may be a token.
+        problems = "; ".join(
+            f"PITMASTER_{'.'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors(include_input=False, include_url=False)
+        )
+        typer.echo(f"pitmaster: invalid setting: {problems}", err=True)
         raise typer.Exit(2) from exc
     logging.basicConfig(
         level=settings.log_level.upper(),
@@ -105,7 +120,12 @@ def _serve(
 ) -> None:
     import uvicorn
 
+    from pitmaster import auth
     from pitmaster.api.app import create_app
+
+    first_token = auth.ensure_admin_tokens(settings, store)
+    if first_token is not None:
+        _show_first_token(first_token)
 
     class Server(uvicorn.Server):
         # uvicorn re-raises the signal that stopped it once it is done; run
@@ -125,6 +145,16 @@ def _serve(
     )
     logger.info("pitmaster %s listening on http://%s:%s", __version__, settings.host, settings.port)
     Server(config).run()
+
+
+def _show_first_token(token: str) -> None:
+    typer.echo(
+        "pitmaster: first start: this admin token was made, and is shown only this once.\n"
+        "pitmaster: keep it safe; use it as PITMASTER_TOKEN for the CLI, as "
+        "'Authorization: Bearer TOKEN' for the API, and to log in to the console:",
+        err=True,
+    )
+    typer.echo(token, err=True)
 
 
 @contextmanager
@@ -205,6 +235,10 @@ def version() -> None:
 # -- client commands ------------------------------------------------------------
 
 
+def _client(url: str) -> Client:
+    return Client(url, token=os.environ.get("PITMASTER_TOKEN") or None)
+
+
 def _print(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
@@ -218,7 +252,7 @@ def apply(
     from pitmaster import apply as apply_file
 
     spec = apply_file.load(file)
-    with Client(url) as client:
+    with _client(url) as client:
         apply_file.apply(client, spec, typer.echo)
 
 
@@ -247,7 +281,7 @@ def enqueue(
     body: dict[str, Any] = {"application": application, "job": job, "queue": queue}
     body |= {"message": payload, "delay_seconds": delay}
     body |= _present(run_at=run_at, idempotency_key=idempotency_key)
-    with Client(url) as client:
+    with _client(url) as client:
         result = client.request("POST", "/v2/job_executions", json=body)
     typer.echo(result["message_id"])
 
@@ -258,7 +292,7 @@ def cancel(
     url: UrlOption = DEFAULT_URL,
 ) -> None:
     """Cancel an execution: a waiting one at once, a running one by stopping it."""
-    with Client(url) as client:
+    with _client(url) as client:
         execution = client.request("POST", f"/v1/job_executions/{reference}/cancel")
     typer.echo(f"{execution['message_id']} {execution['status']}")
 
@@ -270,7 +304,7 @@ def retry(
     url: UrlOption = DEFAULT_URL,
 ) -> None:
     """Retry a failed, error or cancelled execution; prints the retry's message_id."""
-    with Client(url) as client:
+    with _client(url) as client:
         result = client.request(
             "POST", f"/v1/job_executions/{reference}/retries", json={"delay_seconds": delay}
         )
@@ -292,7 +326,7 @@ def retry_all(
     body = _present(
         application=application, job=job, queue=queue, status=status, created_since=since
     )
-    with Client(url) as client:
+    with _client(url) as client:
         result = client.request("POST", "/v1/job_executions/retries", json=body)
     typer.echo(f"retried {result['retried']}")
 
@@ -325,7 +359,7 @@ def status(
     url: UrlOption = DEFAULT_URL,
 ) -> None:
     """Show an execution's status. With --wait, the exit code tells how it ended."""
-    with Client(url) as client:
+    with _client(url) as client:
         execution = client.wait(reference, timeout=timeout) if wait else client.execution(reference)
     if as_json:
         _print(execution)
@@ -344,7 +378,7 @@ def logs(
 ) -> None:
     """Print an execution's stdout and stderr, each under its own label."""
     fields = "__default__,stdout,stderr"
-    with Client(url) as client:
+    with _client(url) as client:
         if wait:
             execution = client.wait(reference, fields=fields, timeout=timeout)
         else:
@@ -366,7 +400,7 @@ def list_executions(
     url: UrlOption = DEFAULT_URL,
 ) -> None:
     """List executions, newest first."""
-    with Client(url) as client:
+    with _client(url) as client:
         page = client.get(
             "/v1/job_executions",
             application=application,
@@ -392,7 +426,7 @@ def workers(url: UrlOption = DEFAULT_URL) -> None:
 
 
 def _call(url: str, method: str, path: str, body: Any = None) -> None:
-    with Client(url) as client:
+    with _client(url) as client:
         result = client.request(method, path, json=body)
     if result is not None:
         _print(result)
@@ -592,3 +626,73 @@ def queues_delete(name: str, url: UrlOption = DEFAULT_URL) -> None:
     """Delete a job queue with no pending or running work."""
     _call(url, "DELETE", f"/v1/job_queues/{name}")
     typer.echo(f"deleted job queue {name}")
+
+
+# -- API tokens ---------------------------------------------------------------------
+
+
+@token_cli.command("create")
+def token_create(
+    app_name: Annotated[
+        str | None,
+        typer.Option("--app", metavar="NAME", help="an app token for NAME (default: admin)"),
+    ] = None,
+    description: Annotated[str, typer.Option("--description", help="what it is for")] = "",
+) -> None:
+    """Make an API token and print it alone on stdout (what it is: stderr). Shown only once.
+
+    An admin token may do everything; an app token (--app) may enqueue into its
+    app and read, retry and cancel that app's executions, nothing else.
+    """
+    from pitmaster import auth
+
+    settings = _settings()
+    store = _open_store(settings)
+    try:
+        stored, token = auth.issue(store, app_name, description)
+    finally:
+        store.close()
+    whose = f" for app {stored.app}" if stored.app else ""
+    typer.echo(
+        f"made {stored.kind.value} token {stored.id}{whose}; it is shown only this once:",
+        err=True,
+    )
+    typer.echo(token)
+
+
+@token_cli.command("list")
+def token_list(as_json: JsonOption = False) -> None:
+    """List API tokens (never their secrets), revoked ones too."""
+    from pitmaster.api.schemas import TokenOut
+
+    settings = _settings()
+    store = _open_store(settings)
+    try:
+        tokens = store.tokens.all()
+    finally:
+        store.close()
+    if as_json:
+        _print([TokenOut.of(token).model_dump(mode="json") for token in tokens])
+        return
+    typer.echo(f"{'ID':<14} {'KIND':<6} {'APP':<16} {'LAST USED':<20} {'STATE':<8} DESCRIPTION")
+    for token in tokens:
+        last_used = token.last_used_at.strftime("%Y-%m-%d %H:%M") if token.last_used_at else "never"
+        state = "revoked" if token.revoked_at else "active"
+        typer.echo(
+            f"{token.id:<14} {token.kind.value:<6} {token.app or '-':<16} {last_used:<20} "
+            f"{state:<8} {token.description}"
+        )
+
+
+@token_cli.command("revoke")
+def token_revoke(
+    token_id: Annotated[str, typer.Argument(metavar="ID", help="the token's id (token list)")],
+) -> None:
+    """Revoke an API token at once, and end its console sessions."""
+    settings = _settings()
+    store = _open_store(settings)
+    try:
+        store.tokens.revoke(token_id)
+    finally:
+        store.close()
+    typer.echo(f"revoked token {token_id}")

@@ -21,10 +21,22 @@ class ClientError(PitmasterError):
         self.status_code = status_code
 
 
+_HOW_TO_AUTHENTICATE = (
+    "set PITMASTER_TOKEN to an API token (the first start of the server prints an admin "
+    "token; `pitmaster token create` makes more)"
+)
+
+
 class Client:
-    def __init__(self, url: str = DEFAULT_URL, timeout: float = 30.0) -> None:
+    """Sends ``token`` as ``Authorization: Bearer`` on every request."""
+
+    def __init__(
+        self, url: str = DEFAULT_URL, token: str | None = None, timeout: float = 30.0
+    ) -> None:
         self._url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self._url, timeout=timeout)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=self._url, timeout=timeout, headers=headers)
+        self._has_token = bool(token)
 
     def close(self) -> None:
         self._http.close()
@@ -46,6 +58,11 @@ class Client:
                 message = response.json()["error"]
             except (ValueError, KeyError, TypeError):
                 message = response.text or response.reason_phrase
+            if response.status_code == 401:
+                hint = "" if self._has_token else " (PITMASTER_TOKEN is not set)"
+                message = f"{message}{hint}; {_HOW_TO_AUTHENTICATE}"
+            elif response.status_code == 403:
+                message = f"{message} (PITMASTER_TOKEN is not an admin token)"
             raise ClientError(f"{response.status_code}: {message}", response.status_code)
         if response.status_code == 204 or not response.content:
             return None

@@ -13,6 +13,18 @@ class InvalidInput(PitmasterError):
     http_status = 422
 
 
+class Unauthenticated(PitmasterError):
+    """No credentials, or credentials that are wrong, unknown or revoked."""
+
+    http_status = 401
+
+
+class Forbidden(PitmasterError):
+    """The caller is known but may not do this (an app token on an admin route)."""
+
+    http_status = 403
+
+
 class NotFound(PitmasterError):
     """A named app, job definition, queue or execution does not exist."""
 

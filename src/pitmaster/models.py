@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -313,3 +313,41 @@ class Outcome:
 def container_name(installation: str, attempt_id: int) -> str:
     """The one name an attempt's container can have: creating it twice conflicts."""
     return f"pitmaster-{installation}-{attempt_id}"
+
+
+class TokenKind(StrEnum):
+    """What an API token may do: everything (admin), or one app's executions (app)."""
+
+    ADMIN = "admin"
+    APP = "app"
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """A stored API token: never its secret, only the SHA-256 of the whole token."""
+
+    id: str
+    kind: TokenKind
+    app: str | None
+    description: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    token_hash: str = field(repr=False)
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> ApiToken:
+        return cls(
+            id=row["id"],
+            kind=TokenKind(row["kind"]),
+            app=row["app"],
+            description=row["description"],
+            created_at=row["created_at"],
+            last_used_at=row["last_used_at"],
+            revoked_at=row["revoked_at"],
+            token_hash=row["token_hash"],
+        )

@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_ADMIN_TOKEN_LENGTH = 32
 
 
 def _default_worker_id() -> str:
@@ -92,7 +95,32 @@ class Settings(BaseSettings):
     heartbeat_interval: float = Field(
         default=5.0, gt=0, description="seconds between two heartbeats of a worker"
     )
+    auth: Literal["token", "none"] = Field(
+        default="token",
+        description="token: every API call and console page needs a token; "
+        "none: no authentication at all, for a trusted network only",
+    )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="an admin API token to accept, stored hashed at start (32 characters or more)",
+    )
     log_level: str = Field(default="INFO", description="logging level: DEBUG, INFO, WARNING")
+
+    @field_validator("admin_token", mode="before")
+    @classmethod
+    def _empty_is_none(cls, token: object) -> object:
+        return None if token == "" else token
+
+    @field_validator("admin_token")
+    @classmethod
+    def _long_enough(cls, token: SecretStr | None) -> SecretStr | None:
+        # Tokens are stored as a fast hash, which is only safe for long random ones.
+        if token is not None and len(token.get_secret_value()) < MIN_ADMIN_TOKEN_LENGTH:
+            raise ValueError(
+                f"must be at least {MIN_ADMIN_TOKEN_LENGTH} random characters, e.g. the output "
+                "of `openssl rand -hex 32`"
+            )
+        return token
 
     @property
     def served_queues(self) -> tuple[str, ...] | None:

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import docker
-import httpx
 import pytest
 
 from ..databases import ROOT
@@ -103,7 +102,8 @@ def test_given_separate_server_and_worker_when_the_worker_is_stopped_mid_job_the
     nap_id = deployment.cli("enqueue", "shop", "nap").stdout.strip()
 
     def status() -> str:
-        return str(httpx.get(f"{deployment.url}/v1/job_executions/{nap_id}").json()["status"])
+        with deployment.api() as api:
+            return str(api.get(f"/v1/job_executions/{nap_id}").json()["status"])
 
     deadline = time.monotonic() + 30
     while status() != "running":

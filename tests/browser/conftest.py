@@ -16,6 +16,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from pitmaster.store.store import Store
 
+from ..credentials import ADMIN, ADMIN_TOKEN
 from ..databases import ROOT
 from ..processes import Deployment
 
@@ -82,13 +83,21 @@ class ConsolePage:
     def goto(self, path: str) -> None:
         self.page.goto(f"{self.base_url}{path}")
 
+    def log_in(self, token: str = ADMIN_TOKEN) -> None:
+        """Log in through the login form, as a person would."""
+        self.goto("/login")
+        self.page.get_by_label("API token").fill(token)
+        self.page.get_by_role("button", name="Log in").click()
+        self.page.wait_for_url(lambda url: "/login" not in url)
+
     def screenshot(self, name: str) -> None:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 @pytest.fixture
-def tab(browser: Browser, console: Deployment) -> Iterator[ConsolePage]:
+def anonymous_tab(browser: Browser, console: Deployment) -> Iterator[ConsolePage]:
+    """A fresh browser tab on the console, not logged in."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     page.set_default_timeout(30_000)
@@ -97,8 +106,15 @@ def tab(browser: Browser, console: Deployment) -> Iterator[ConsolePage]:
 
 
 @pytest.fixture
+def tab(anonymous_tab: ConsolePage) -> ConsolePage:
+    """A browser tab on the console, logged in as admin through the login form."""
+    anonymous_tab.log_in()
+    return anonymous_tab
+
+
+@pytest.fixture
 def api(console: Deployment) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=console.url, timeout=10) as client:
+    with httpx.Client(base_url=console.url, headers=ADMIN, timeout=10) as client:
         yield client
 
 

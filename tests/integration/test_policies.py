@@ -16,6 +16,7 @@ from pitmaster.models import Attempt, AttemptState, Status
 from pitmaster.retry import RetryPolicy
 from pitmaster.store.store import ExecutionFilter, Store
 
+from ..credentials import ADMIN
 from ..processes import Deployment
 from .conftest import WorkerFactory, installation_label, wait_for, wait_until_ended
 
@@ -264,7 +265,7 @@ def test_given_100_concurrent_requests_with_one_idempotency_key_then_one_executi
         return httpx.post(
             f"{deployment.url}/v2/job_executions",
             json=body,
-            headers={"Idempotency-Key": "order-42"},
+            headers={"Idempotency-Key": "order-42", **ADMIN},
             timeout=60,
         )
 

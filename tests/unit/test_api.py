@@ -9,13 +9,14 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from pitmaster.api.app import create_app
 from pitmaster.models import DEFAULT_QUEUE, Status
 from pitmaster.settings import Settings
 from pitmaster.store.store import ExecutionFilter, Store
 from pitmaster.testing import FakeExecutor
 from pitmaster.worker.poller import Poller
 from pitmaster.worker.runner import Runner
+
+from .conftest import serving
 
 MAX_MESSAGE_BYTES = 256 * 1024
 DEFAULT_FIELDS = {
@@ -292,7 +293,7 @@ def test_given_the_enqueue_hook_when_enqueued_then_it_is_called_once(
     settings: Settings, store: Store
 ) -> None:
     calls: list[None] = []
-    with TestClient(create_app(settings, store, on_enqueue=lambda: calls.append(None))) as hooked:
+    with serving(settings, store, on_enqueue=lambda: calls.append(None)) as hooked:
         assert _enqueue(hooked).status_code == 201
         assert _enqueue(hooked, application="ghost").status_code == 404
 
@@ -354,7 +355,7 @@ def test_given_a_public_url_when_html_url_asked_then_it_is_built_on_it(
     mid = _enqueue(client).json()["message_id"]
     public = settings.model_copy(update={"public_url": "https://jobs.example.com/pm/"})
 
-    with TestClient(create_app(public, store)) as other:
+    with serving(public, store) as other:
         body = other.get(f"/v1/job_executions/{mid}", params={"fields": "html_url"}).json()
 
     assert body["html_url"] == f"https://jobs.example.com/pm/job_executions/{mid}"

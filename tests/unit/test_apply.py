@@ -15,6 +15,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from pitmaster import auth
 from pitmaster.api.app import create_app
 from pitmaster.apply import apply, load
 from pitmaster.client import Client, ClientError
@@ -22,6 +23,8 @@ from pitmaster.errors import InvalidInput
 from pitmaster.models import DEFAULT_QUEUE
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
+
+from ..credentials import ADMIN
 
 FULL = """\
 queues:
@@ -63,7 +66,10 @@ def api(settings: Settings, store: Store) -> Iterator[Client]:
         if response.status_code >= 500:
             server_errors.append(f"{response.request.method} {response.request.url}")
 
-    with TestClient(create_app(settings, store), raise_server_exceptions=False) as http:
+    auth.ensure_admin_tokens(settings, store)
+    with TestClient(
+        create_app(settings, store), raise_server_exceptions=False, headers=ADMIN
+    ) as http:
         http.event_hooks["response"].append(no_server_errors)
         client = Client(str(http.base_url))
         client._http.close()

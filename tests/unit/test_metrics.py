@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from pitmaster.api.app import create_app
 from pitmaster.metrics import Metrics
 from pitmaster.models import DEFAULT_QUEUE
 from pitmaster.settings import Settings
@@ -16,6 +15,7 @@ from pitmaster.worker.runner import Runner
 from pitmaster.worker.worker import Worker
 
 from ..integration.conftest import wait_for
+from .conftest import serving
 
 
 def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -38,7 +38,6 @@ def test_given_work_waiting_running_and_ended_when_scraped_then_each_is_counted(
     for queue in (DEFAULT_QUEUE, DEFAULT_QUEUE, "bulk"):
         store.enqueue("shop", "mail", queue, {})
     metrics = Metrics()
-    client = TestClient(create_app(settings, store, metrics=metrics))
     executor = FakeExecutor()
     runner = Runner(store, executor, "w", 60, metrics=metrics)
     poller = Poller(store, executor, 1024, metrics=metrics)
@@ -48,7 +47,8 @@ def test_given_work_waiting_running_and_ended_when_scraped_then_each_is_counted(
     first = next(iter(executor.containers))
     executor.finish(first, exit_code=3)
     assert poller.sweep() == 1
-    samples = scrape(client)
+    with serving(settings, store, metrics=metrics) as client:
+        samples = scrape(client)
 
     # then the backlog comes from the database and the rest from this process.
     assert samples[("pitmaster_pending_by_queue", (("queue", "bulk"),))] == 1

@@ -8,11 +8,15 @@ from datetime import UTC, datetime
 import pytest
 from fastapi.testclient import TestClient
 
+from pitmaster import auth
 from pitmaster.api.app import create_app
 from pitmaster.models import Outcome, Status
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 from pitmaster.web.output import clean_output
+
+from ..credentials import ADMIN
+from .conftest import log_in
 
 HOSTILE_STDOUT = (
     "<script>alert(1)</script>\n<a href='javascript:alert(2)'>x</a>\n"
@@ -22,7 +26,9 @@ HOSTILE_STDOUT = (
 
 @pytest.fixture
 def console(settings: Settings, store: Store) -> Iterator[TestClient]:
+    auth.ensure_admin_tokens(settings, store)
     with TestClient(create_app(settings, store), raise_server_exceptions=True) as client:
+        log_in(client)
         client.get("/")  # receives the CSRF cookie
         yield client
 
@@ -81,8 +87,10 @@ def test_a_post_without_the_csrf_token_is_refused(
 
 
 def test_a_cross_site_form_without_the_cookie_is_refused(console: TestClient, store: Store) -> None:
+    # Given a logged-in browser, when another site posts a form with a token it got
+    # hold of, the browser sends the session cookie but not the CSRF one (SameSite=Strict).
     stolen = token(console)
-    console.cookies.clear()
+    del console.cookies["pitmaster_csrf"]
     response = console.post(
         "/apps", data={"name": "shop", "docker_image": "shop:1", "csrf_token": stolen}
     )
@@ -167,7 +175,7 @@ def test_forms_create_and_edit_with_every_policy(console: TestClient, store: Sto
 
 
 def test_api_errors_stay_json_and_pages_get_html(console: TestClient) -> None:
-    api = console.get("/v1/apps/nope")
+    api = console.get("/v1/apps/nope", headers=ADMIN)
     assert api.status_code == 404 and api.json() == {"error": "app 'nope' does not exist"}
     page = console.get("/apps/nope")
     assert page.status_code == 404 and "text/html" in page.headers["content-type"]

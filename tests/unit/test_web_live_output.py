@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi.testclient import TestClient
-
-from pitmaster.api.app import create_app
 from pitmaster.models import DEFAULT_QUEUE
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 from pitmaster.testing import FakeExecutor
 from pitmaster.worker.runner import Runner
+
+from .conftest import log_in, serving
 
 
 def _running(store: Store, executor: FakeExecutor) -> str:
@@ -27,10 +26,10 @@ def test_given_a_running_job_on_the_servers_engine_then_its_output_so_far_is_liv
 ) -> None:
     executor = FakeExecutor()
     message_id = _running(store, executor)
-    client = TestClient(create_app(settings, store, log_reader=executor))
-
-    live = client.get(f"/job_executions/{message_id}/live.json").json()
-    page = client.get(f"/job_executions/{message_id}").text
+    with serving(settings, store, log_reader=executor) as client:
+        log_in(client)
+        live = client.get(f"/job_executions/{message_id}/live.json").json()
+        page = client.get(f"/job_executions/{message_id}").text
 
     assert (live["status"], live["stdout"], live["stderr"]) == (
         "running",
@@ -47,9 +46,9 @@ def test_given_a_running_job_on_another_engine_then_output_waits_for_the_end(
     executor = FakeExecutor()
     message_id = _running(store, executor)
     elsewhere = FakeExecutor(engine="another-engine")
-    client = TestClient(create_app(settings, store, log_reader=elsewhere))
-
-    live = client.get(f"/job_executions/{message_id}/live.json").json()
+    with serving(settings, store, log_reader=elsewhere) as client:
+        log_in(client)
+        live = client.get(f"/job_executions/{message_id}/live.json").json()
 
     assert live["stdout"] == "" and elsewhere.calls.logs == 0
     assert live["output_note"].startswith("(shown when the attempt ends")

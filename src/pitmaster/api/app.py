@@ -8,20 +8,21 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pitmaster import __version__
-from pitmaster.api import v1, v2
-from pitmaster.api.deps import Services
+from pitmaster.api import tokens, v1, v2
+from pitmaster.api.deps import Services, require_admin
+from pitmaster.api.schemas import ErrorOut
 from pitmaster.api.validation import describe_validation_error
-from pitmaster.errors import PitmasterError
+from pitmaster.errors import PitmasterError, Unauthenticated
 from pitmaster.executors.base import Executor
 from pitmaster.metrics import Metrics
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
-from pitmaster.web import pages
+from pitmaster.web import login, pages, sessions
 
 logger = logging.getLogger(__name__)
 
@@ -44,17 +45,34 @@ def create_app(
     app.state.services = Services(
         settings=settings, store=store, on_enqueue=on_enqueue, log_reader=log_reader
     )
+    if settings.auth == "none":
+        logger.warning(
+            "AUTHENTICATION IS OFF (PITMASTER_AUTH=none): anyone who can reach this server "
+            "can run any job and read every execution. Use this only on a trusted network."
+        )
+    app.include_router(v1.admin_router)
     app.include_router(v1.router)
     app.include_router(v2.router)
+    app.include_router(tokens.router)
+    app.include_router(login.router)
     pages.mount(app)
 
     if metrics is None:
         metrics = Metrics()
     metrics.watch_store(store)
 
-    @app.get("/metrics", tags=["meta"], response_class=PlainTextResponse)
+    @app.get(
+        "/metrics",
+        tags=["meta"],
+        response_class=PlainTextResponse,
+        dependencies=[require_admin],
+        responses={code: {"model": ErrorOut} for code in (401, 403, 503)},
+    )
     def prometheus_metrics() -> PlainTextResponse:
-        """Prometheus text format: the backlog from the database, and this process's counts."""
+        """Prometheus text format: the backlog from the database, and this process's counts.
+
+        Needs an admin token (it names every app and queue).
+        """
         return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", tags=["meta"])
@@ -78,8 +96,12 @@ async def _pitmaster_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PitmasterError)
     if exc.http_status >= 500:
         logger.error("request failed: %s", exc)
+    if isinstance(exc, sessions.LoginRequired) and pages.is_console_page(request):
+        return RedirectResponse(sessions.login_url(request), status_code=303)
     if pages.is_console_page(request):
         return pages.error_page(request, exc.http_status, str(exc))
+    if isinstance(exc, Unauthenticated):
+        return _error(exc.http_status, str(exc), headers={"WWW-Authenticate": "Bearer"})
     return _error(exc.http_status, str(exc))
 
 

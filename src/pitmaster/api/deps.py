@@ -1,4 +1,4 @@
-"""What request handlers need, reached through the application's state."""
+"""What request handlers need, reached through the application's state: services and the caller."""
 
 from __future__ import annotations
 
@@ -6,8 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from pitmaster import auth
+from pitmaster.auth import Caller
+from pitmaster.errors import Unauthenticated
 from pitmaster.executors.base import Executor
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
@@ -28,3 +32,40 @@ def _services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(_services)]
+
+# Declared for the OpenAPI document (the "Authorize" button of /docs); the
+# header itself is read below, so that a malformed one gets a clear message.
+_bearer = HTTPBearer(auto_error=False, description="an API token: `pitmaster token create`")
+
+
+def _caller(
+    request: Request,
+    services: ServicesDep,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> Caller:
+    if services.settings.auth == "none":
+        return auth.TRUSTED
+    header = request.headers.get("authorization")
+    if header is None:
+        raise Unauthenticated(
+            "authentication required: send the header Authorization: Bearer TOKEN"
+        )
+    scheme, _, presented = header.partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        raise Unauthenticated("the Authorization header must be 'Bearer TOKEN'")
+    caller = auth.authenticate(services.store, presented.strip())
+    request.state.caller = caller
+    return caller
+
+
+def _admin(caller: Annotated[Caller, Depends(_caller)]) -> Caller:
+    caller.require_admin()
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(_caller)]
+"""Any valid token (or anyone, with authentication off)."""
+AdminDep = Annotated[Caller, Depends(_admin)]
+"""An admin token; an app token gets 403."""
+require_admin = Depends(_admin)
+"""For ``dependencies=[...]`` of routers and routes that only admins may use."""

@@ -21,12 +21,14 @@ from pitmaster.models import (
     DEFAULT_QUEUE,
     MAX_DELAY_SECONDS,
     NAME_MAX_LENGTH,
+    ApiToken,
     App,
     Attempt,
     Execution,
     JobDefinition,
     JobQueue,
     Status,
+    TokenKind,
 )
 from pitmaster.retry import Ending
 
@@ -392,3 +394,36 @@ class WorkerOut(BaseModel):
 
 class ErrorOut(BaseModel):
     error: str
+
+
+class TokenCreate(Input):
+    """A new token: for ``app`` (it may use only that app's executions), else an admin token."""
+
+    app: Name | None = None
+    description: Annotated[str, StringConstraints(pattern=_PRINTABLE, max_length=1000)] = ""
+
+
+class TokenOut(BaseModel):
+    id: str = Field(description="the token's public id (its secret is never shown again)")
+    kind: TokenKind
+    app: str | None
+    description: str
+    created_at: datetime
+    last_used_at: datetime | None = Field(description="to the minute")
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, token: ApiToken) -> TokenOut:
+        return cls(
+            id=token.id,
+            kind=token.kind,
+            app=token.app,
+            description=token.description,
+            created_at=token.created_at,
+            last_used_at=token.last_used_at,
+            revoked_at=token.revoked_at,
+        )
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="the token itself: shown only in this answer")

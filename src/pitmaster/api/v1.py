@@ -1,4 +1,8 @@
-"""``/v1``: apps, job definitions and queues (management), and reading executions."""
+"""``/v1``: apps, job definitions and queues (management), and reading executions.
+
+Routes on ``admin_router`` need an admin token. Those on ``router`` take any
+token and confine an app token to its own app's executions.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from pitmaster.api.deps import ServicesDep
+from pitmaster.api.deps import CallerDep, ServicesDep, require_admin
 from pitmaster.api.schemas import (
     AppCreate,
     AppOut,
@@ -31,16 +35,17 @@ from pitmaster.api.schemas import (
     RevisionLock,
     WorkerOut,
 )
-from pitmaster.errors import InvalidInput
+from pitmaster.errors import Forbidden, InvalidInput
 from pitmaster.models import Execution, Status
 from pitmaster.store.store import ExecutionFilter
 
 logger = logging.getLogger(__name__)
-router = APIRouter(prefix="/v1")
-
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (400, 404, 409, 422, 503)
+    code: {"model": ErrorOut} for code in (400, 401, 404, 409, 422, 503)
 }
+_ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {**_ERRORS, 403: {"model": ErrorOut}}
+router = APIRouter(prefix="/v1", responses=_ERRORS)
+admin_router = APIRouter(prefix="/v1", dependencies=[require_admin], responses=_ADMIN_ERRORS)
 DEFAULT_FIELDS = "__default__"
 EXTRA_FIELDS = ("message", "stdout", "stderr", "html_url", "retries", "attempts")
 
@@ -48,7 +53,7 @@ EXTRA_FIELDS = ("message", "stdout", "stderr", "html_url", "retries", "attempts"
 # -- apps -----------------------------------------------------------------------
 
 
-@router.post("/apps", status_code=201, responses=_ERRORS, tags=["apps"])
+@admin_router.post("/apps", status_code=201, responses=_ERRORS, tags=["apps"])
 def create_app(body: AppCreate, services: ServicesDep) -> AppOut:
     app = services.store.create_app(
         body.name, body.docker_image, body.description, body.max_concurrent_executions
@@ -56,34 +61,46 @@ def create_app(body: AppCreate, services: ServicesDep) -> AppOut:
     return AppOut.of(app)
 
 
-@router.get("/apps", tags=["apps"])
+@admin_router.get("/apps", tags=["apps"])
 def list_apps(services: ServicesDep) -> list[AppOut]:
     return [AppOut.of(app) for app in services.store.list_apps()]
 
 
-@router.get("/apps/{name}", responses=_ERRORS, tags=["apps"])
+@admin_router.get("/apps/{name}", responses=_ERRORS, tags=["apps"])
 def get_app(name: str, services: ServicesDep) -> AppOut:
     return AppOut.of(services.store.get_app(name))
 
 
-@router.patch("/apps/{name}", responses=_ERRORS, tags=["apps"])
+@admin_router.patch("/apps/{name}", responses=_ERRORS, tags=["apps"])
 def update_app(name: str, body: AppUpdate, services: ServicesDep) -> AppOut:
     return AppOut.of(services.store.update_app(name, body.changes()))
 
 
-@router.post("/apps/{name}/revision_lock", responses=_ERRORS, tags=["apps"])
-def lock_revision(name: str, body: RevisionLock, services: ServicesDep) -> AppOut:
-    """Run the app's jobs in this tag of its image until unlocked (barbeque-compatible)."""
+def _own_app(caller: CallerDep, name: str) -> None:
+    if not caller.may_see(name):
+        raise Forbidden(f"this token may only change app {caller.app!r}")
+
+
+@router.post("/apps/{name}/revision_lock", responses={403: {"model": ErrorOut}}, tags=["apps"])
+def lock_revision(
+    name: str, body: RevisionLock, services: ServicesDep, caller: CallerDep
+) -> AppOut:
+    """Run the app's jobs in this tag of its image until unlocked (barbeque-compatible).
+
+    An app token may lock its own app (a deploy does), no other.
+    """
+    _own_app(caller, name)
     return AppOut.of(services.store.lock_revision(name, body.revision))
 
 
-@router.delete("/apps/{name}/revision_lock", responses=_ERRORS, tags=["apps"])
-def unlock_revision(name: str, services: ServicesDep) -> AppOut:
+@router.delete("/apps/{name}/revision_lock", responses={403: {"model": ErrorOut}}, tags=["apps"])
+def unlock_revision(name: str, services: ServicesDep, caller: CallerDep) -> AppOut:
     """Run the app's jobs in its docker_image as given again."""
+    _own_app(caller, name)
     return AppOut.of(services.store.lock_revision(name, None))
 
 
-@router.delete("/apps/{name}", status_code=204, responses=_ERRORS, tags=["apps"])
+@admin_router.delete("/apps/{name}", status_code=204, responses=_ERRORS, tags=["apps"])
 def delete_app(name: str, services: ServicesDep) -> Response:
     """Delete an app and its job definitions; its executions stay as history."""
     services.store.delete_app(name)
@@ -93,7 +110,7 @@ def delete_app(name: str, services: ServicesDep) -> Response:
 # -- job definitions ----------------------------------------------------------
 
 
-@router.post(
+@admin_router.post(
     "/apps/{app}/job_definitions", status_code=201, responses=_ERRORS, tags=["job definitions"]
 )
 def create_job_definition(
@@ -106,24 +123,26 @@ def create_job_definition(
     return JobDefinitionOut.of(definition)
 
 
-@router.get("/apps/{app}/job_definitions", responses=_ERRORS, tags=["job definitions"])
+@admin_router.get("/apps/{app}/job_definitions", responses=_ERRORS, tags=["job definitions"])
 def list_job_definitions(app: str, services: ServicesDep) -> list[JobDefinitionOut]:
     return [JobDefinitionOut.of(d) for d in services.store.list_job_definitions(app)]
 
 
-@router.get("/apps/{app}/job_definitions/{job}", responses=_ERRORS, tags=["job definitions"])
+@admin_router.get("/apps/{app}/job_definitions/{job}", responses=_ERRORS, tags=["job definitions"])
 def get_job_definition(app: str, job: str, services: ServicesDep) -> JobDefinitionOut:
     return JobDefinitionOut.of(services.store.get_job_definition(app, job))
 
 
-@router.patch("/apps/{app}/job_definitions/{job}", responses=_ERRORS, tags=["job definitions"])
+@admin_router.patch(
+    "/apps/{app}/job_definitions/{job}", responses=_ERRORS, tags=["job definitions"]
+)
 def update_job_definition(
     app: str, job: str, body: JobDefinitionUpdate, services: ServicesDep
 ) -> JobDefinitionOut:
     return JobDefinitionOut.of(services.store.update_job_definition(app, job, body.changes()))
 
 
-@router.delete(
+@admin_router.delete(
     "/apps/{app}/job_definitions/{job}",
     status_code=204,
     responses=_ERRORS,
@@ -137,28 +156,28 @@ def delete_job_definition(app: str, job: str, services: ServicesDep) -> Response
 # -- job queues -------------------------------------------------------------------
 
 
-@router.post("/job_queues", status_code=201, responses=_ERRORS, tags=["job queues"])
+@admin_router.post("/job_queues", status_code=201, responses=_ERRORS, tags=["job queues"])
 def create_queue(body: QueueCreate, services: ServicesDep) -> QueueOut:
     queue = services.store.create_queue(body.name, body.description, body.max_concurrent_executions)
     return QueueOut.of(queue)
 
 
-@router.get("/job_queues", tags=["job queues"])
+@admin_router.get("/job_queues", tags=["job queues"])
 def list_queues(services: ServicesDep) -> list[QueueOut]:
     return [QueueOut.of(queue) for queue in services.store.list_queues()]
 
 
-@router.get("/job_queues/{name}", responses=_ERRORS, tags=["job queues"])
+@admin_router.get("/job_queues/{name}", responses=_ERRORS, tags=["job queues"])
 def get_queue(name: str, services: ServicesDep) -> QueueOut:
     return QueueOut.of(services.store.get_queue(name))
 
 
-@router.patch("/job_queues/{name}", responses=_ERRORS, tags=["job queues"])
+@admin_router.patch("/job_queues/{name}", responses=_ERRORS, tags=["job queues"])
 def update_queue(name: str, body: QueueUpdate, services: ServicesDep) -> QueueOut:
     return QueueOut.of(services.store.update_queue(name, body.changes()))
 
 
-@router.delete("/job_queues/{name}", status_code=204, responses=_ERRORS, tags=["job queues"])
+@admin_router.delete("/job_queues/{name}", status_code=204, responses=_ERRORS, tags=["job queues"])
 def delete_queue(name: str, services: ServicesDep) -> Response:
     """Delete a queue that holds no pending or running work; ``default`` always stays."""
     services.store.delete_queue(name)
@@ -196,6 +215,7 @@ def get_execution(
     message_id: str,
     request: Request,
     services: ServicesDep,
+    caller: CallerDep,
     fields: Annotated[
         str | None,
         Query(
@@ -205,7 +225,7 @@ def get_execution(
 ) -> ExecutionOut:
     """An execution by its message_id (or numeric id), with the extra ``fields`` asked for."""
     requested = _requested_fields(fields)
-    execution = services.store.get_execution(message_id)
+    execution = caller.visible(services.store.get_execution(message_id), message_id)
     out = ExecutionOut.of(execution)
     settings = services.settings
     out.pending_reason = services.store.pending_reason(
@@ -236,12 +256,13 @@ def get_execution(
     response_model_exclude_unset=True,
     tags=["executions"],
 )
-def cancel_execution(message_id: str, services: ServicesDep) -> ExecutionOut:
+def cancel_execution(message_id: str, services: ServicesDep, caller: CallerDep) -> ExecutionOut:
     """Cancel: a waiting execution at once; a running one by stopping its container.
 
     Cancelling twice is fine; cancelling an execution that ended otherwise is 409.
     """
-    execution = services.store.cancel(message_id)
+    found = caller.visible(services.store.get_execution(message_id), message_id)
+    execution = services.store.cancel(found.message_id)
     logger.info("execution %s: cancel asked for", execution.message_id)
     return ExecutionOut.of(execution)
 
@@ -250,27 +271,38 @@ def cancel_execution(message_id: str, services: ServicesDep) -> ExecutionOut:
     "/job_executions/{message_id}/retries", status_code=201, responses=_ERRORS, tags=["executions"]
 )
 def retry_execution(
-    message_id: str, services: ServicesDep, body: RetryRequest | None = None
+    message_id: str, services: ServicesDep, caller: CallerDep, body: RetryRequest | None = None
 ) -> RetryResponse:
     """Retry an execution that ended failed, error or cancelled (barbeque-compatible)."""
     delay = body.delay_seconds if body is not None else 0
-    retry_id = services.store.retry(message_id, delay)
+    found = caller.visible(services.store.get_execution(message_id), message_id)
+    retry_id = services.store.retry(found.message_id, delay)
     logger.info("execution %s: retry %s scheduled by hand", message_id, retry_id)
     return RetryResponse(message_id=retry_id, status=Status.PENDING)
 
 
 @router.post("/job_executions/retries", responses=_ERRORS, tags=["executions"])
-def retry_executions(body: BulkRetryRequest, services: ServicesDep) -> BulkRetryResponse:
-    """Retry, once each, every execution that matches the filter (by default: failed ones)."""
-    where = ExecutionFilter(
-        application=body.application, job=body.job, queue=body.queue, status=body.status
+def retry_executions(
+    body: BulkRetryRequest, services: ServicesDep, caller: CallerDep
+) -> BulkRetryResponse:
+    """Retry, once each, every execution that matches the filter (by default: failed ones).
+
+    With an app token, only that app's executions match.
+    """
+    where = caller.scoped(
+        ExecutionFilter(
+            application=body.application, job=body.job, queue=body.queue, status=body.status
+        )
     )
+    if where is None:
+        return BulkRetryResponse(retried=0)
     return BulkRetryResponse(retried=services.store.retry_all(where, body.created_since))
 
 
 @router.get("/job_executions", responses=_ERRORS, tags=["executions"])
 def list_executions(
     services: ServicesDep,
+    caller: CallerDep,
     application: str | None = None,
     job: str | None = None,
     queue: str | None = None,
@@ -278,12 +310,16 @@ def list_executions(
     cursor: Annotated[str | None, Query(description="next_cursor of the page before")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> ExecutionList:
-    """Executions, newest first, filtered; follow ``next_cursor`` for older ones."""
-    page = services.store.list_executions(
-        ExecutionFilter(application=application, job=job, queue=queue, status=status),
-        cursor=cursor,
-        limit=limit,
+    """Executions, newest first, filtered; follow ``next_cursor`` for older ones.
+
+    With an app token, only that app's executions are listed.
+    """
+    where = caller.scoped(
+        ExecutionFilter(application=application, job=job, queue=queue, status=status)
     )
+    if where is None:
+        return ExecutionList(items=[], next_cursor=None)
+    page = services.store.list_executions(where, cursor=cursor, limit=limit)
     return ExecutionList(
         items=[ExecutionOut.of(execution) for execution in page.items],
         next_cursor=page.next_cursor,
@@ -293,7 +329,7 @@ def list_executions(
 # -- workers ------------------------------------------------------------------------
 
 
-@router.get("/workers", tags=["workers"])
+@admin_router.get("/workers", tags=["workers"])
 def list_workers(services: ServicesDep) -> list[WorkerOut]:
     """Workers by their heartbeats; one not seen for three heartbeats is not alive."""
     now = datetime.now(UTC)

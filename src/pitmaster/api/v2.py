@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
 
-from pitmaster.api.deps import ServicesDep
+from pitmaster.api.deps import CallerDep, ServicesDep
 from pitmaster.api.schemas import EnqueueRequest, EnqueueResponse, ErrorOut
 from pitmaster.errors import InvalidInput, TooLarge
 
@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v2", tags=["executions"])
 
 MAX_MESSAGE_BYTES = 256 * 1024
-_ERRORS = {code: {"model": ErrorOut} for code in (400, 404, 413, 422, 503)}
+_ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 404, 413, 422, 503)}
 
 
 def message_size(message: Any) -> int:
@@ -39,6 +39,7 @@ def _one_key(header: str | None, field: str | None) -> str | None:
 def enqueue(
     request: EnqueueRequest,
     services: ServicesDep,
+    caller: CallerDep,
     idempotency_key: Annotated[
         str | None,
         Header(max_length=255, description="the same key, the same execution (kept for good)"),
@@ -48,7 +49,9 @@ def enqueue(
 
     With an Idempotency-Key header (or ``idempotency_key``), repeating a request
     returns the execution the first one made; the same key on another request is 409.
+    An app token enqueues into its own app only: any other is not found.
     """
+    caller.require_app(request.application)
     size = message_size(request.message)
     if size > MAX_MESSAGE_BYTES:
         raise TooLarge(f"message is {size} bytes; the limit is {MAX_MESSAGE_BYTES}")

@@ -180,3 +180,39 @@ attempts = sa.Table(
     sa.Index(None, "state", "docker_host"),
     sa.Index(None, "worker_id", "state"),
 )
+
+# API tokens. The token itself is never stored, only the SHA-256 of it: tokens
+# are random and long, so a fast hash is enough. ``id`` is the public part of
+# the token, safe to log. Deleting an app deletes its tokens.
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("app_id", Id, sa.ForeignKey("apps.id", ondelete="CASCADE"), nullable=True),
+    sa.Column("description", sa.Text(), nullable=False, default=""),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("last_used_at", UTCDateTime(), nullable=True),
+    sa.Column("revoked_at", UTCDateTime(), nullable=True),
+    sa.Index(None, "app_id"),
+)
+
+# Console logins. The cookie holds a random secret; the row is keyed by its
+# SHA-256, so reading the table does not hand out live sessions. A session ends
+# at expires_at, at logout, or when its token is revoked or deleted.
+console_sessions = sa.Table(
+    "console_sessions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column(
+        "token_id",
+        sa.String(32),
+        sa.ForeignKey("api_tokens.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Index(None, "token_id"),
+    sa.Index(None, "expires_at"),
+)

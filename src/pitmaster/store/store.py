@@ -60,6 +60,7 @@ from pitmaster.store.schema import (
     job_executions,
     job_queues,
 )
+from pitmaster.store.tokens import TokenStore
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ class Store:
         self._engine = create_engine(database_url)
         self._now = clock
         self._installation_id: str | None = None
+        self.tokens = TokenStore(self.reading, self.writing, clock)
 
     @property
     def dialect(self) -> str:
@@ -137,6 +139,10 @@ class Store:
     def reading(self) -> AbstractContextManager[sa.Connection]:
         """A read transaction for the query modules beside this one (``store/stats.py``)."""
         return self._transaction(write=False)
+
+    def writing(self) -> AbstractContextManager[sa.Connection]:
+        """A write transaction for the query modules beside this one (``store/tokens.py``)."""
+        return self._transaction(write=True)
 
     def now(self) -> datetime:
         return self._now()

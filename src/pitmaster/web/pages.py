@@ -3,6 +3,9 @@
 Every page works without JavaScript; ``static/console.js`` only refreshes a
 running execution. State changes are POSTs carrying the CSRF token
 (``csrf.py``); bad input re-renders its form with the reasons and a 4xx.
+Every page needs a console session (``sessions.py``). A session opened with an
+app token sees only that app: its page, job definitions and executions; the
+rest is 403, and other apps' pages and executions are 404.
 """
 
 from __future__ import annotations
@@ -21,18 +24,24 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from pitmaster.api.deps import Services, ServicesDep
 from pitmaster.api.schemas import JobPolicy
-from pitmaster.errors import Conflict, InvalidInput, PitmasterError
+from pitmaster.auth import Caller
+from pitmaster.errors import Conflict, InvalidInput, NotFound, PitmasterError
 from pitmaster.executors.base import Logs
 from pitmaster.models import Attempt, AttemptState, Status
 from pitmaster.store import stats
-from pitmaster.store.store import ExecutionFilter
-from pitmaster.web import csrf, forms, views
+from pitmaster.store.store import ExecutionFilter, ExecutionPage
+from pitmaster.web import csrf, forms, sessions, views
 from pitmaster.web.forms import Form, FormInvalid
 from pitmaster.web.output import format_message
+from pitmaster.web.sessions import ConsoleCallerDep
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[sessions.require_login])
+# Pages that change what can run, or show every app at once: admins only.
+admin_router = APIRouter(
+    include_in_schema=False, dependencies=[sessions.require_login, sessions.require_admin]
+)
 PAGE_SIZE = 50
 _API_PREFIXES = ("/v1/", "/v2/", "/healthz", "/docs", "/redoc", "/openapi.json", "/metrics")
 
@@ -52,6 +61,7 @@ def mount(app: FastAPI) -> None:
     app.state.templates = environment
     static = resources.files("pitmaster.web") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    app.include_router(admin_router)  # first: /apps/new before /apps/{name}
     app.include_router(router)
 
 
@@ -64,7 +74,11 @@ def is_console_page(request: Request) -> bool:
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     environment: Environment = request.app.state.templates
     html = environment.get_template(template).render(
-        request=request, csrf_token=csrf.token_for(request), path=request.url.path, **context
+        request=request,
+        csrf_token=csrf.token_for(request),
+        path=request.url.path,
+        caller=getattr(request.state, "caller", None),
+        **context,
     )
     response = HTMLResponse(html, status_code=status_code)
     csrf.remember(request, response)
@@ -96,21 +110,32 @@ def _errors_of(error: PitmasterError | FormInvalid) -> list[str]:
     return error.errors if isinstance(error, FormInvalid) else [str(error)]
 
 
+def _check_app(caller: Caller, name: str) -> None:
+    """Another app's pages do not exist for an app token's session."""
+    if not caller.may_see(name):
+        raise NotFound(f"app {name!r} does not exist")
+
+
 # -- apps -------------------------------------------------------------------------
 
 
 @router.get("/", response_class=HTMLResponse)
-def apps_index(request: Request, services: ServicesDep) -> HTMLResponse:
+def apps_index(request: Request, services: ServicesDep, caller: ConsoleCallerDep) -> HTMLResponse:
     since = services.store.now() - timedelta(hours=24)
-    return render(request, "apps.html", summaries=stats.app_summaries(services.store, since))
+    summaries = [
+        summary
+        for summary in stats.app_summaries(services.store, since)
+        if caller.may_see(summary.app.name)
+    ]
+    return render(request, "apps.html", summaries=summaries)
 
 
-@router.get("/apps/new", response_class=HTMLResponse)
+@admin_router.get("/apps/new", response_class=HTMLResponse)
 def app_new(request: Request) -> HTMLResponse:
     return render(request, "app_form.html", app=None, values={}, errors=[])
 
 
-@router.post("/apps", response_class=HTMLResponse)
+@admin_router.post("/apps", response_class=HTMLResponse)
 def app_create(request: Request, form: PostedForm, services: ServicesDep) -> Response:
     try:
         body = forms.app_create(form)
@@ -130,7 +155,10 @@ def app_create(request: Request, form: PostedForm, services: ServicesDep) -> Res
 
 
 @router.get("/apps/{name}", response_class=HTMLResponse)
-def app_show(request: Request, name: str, services: ServicesDep) -> HTMLResponse:
+def app_show(
+    request: Request, name: str, services: ServicesDep, caller: ConsoleCallerDep
+) -> HTMLResponse:
+    _check_app(caller, name)
     app = services.store.get_app(name)
     return render(
         request,
@@ -152,13 +180,13 @@ def _app_values(services: Services, name: str) -> dict[str, Any]:
     }
 
 
-@router.get("/apps/{name}/edit", response_class=HTMLResponse)
+@admin_router.get("/apps/{name}/edit", response_class=HTMLResponse)
 def app_edit(request: Request, name: str, services: ServicesDep) -> HTMLResponse:
     app = services.store.get_app(name)
     return render(request, "app_form.html", app=app, values=_app_values(services, name), errors=[])
 
 
-@router.post("/apps/{name}/edit", response_class=HTMLResponse)
+@admin_router.post("/apps/{name}/edit", response_class=HTMLResponse)
 def app_update(request: Request, name: str, form: PostedForm, services: ServicesDep) -> Response:
     app = services.store.get_app(name)
     try:
@@ -175,7 +203,7 @@ def app_update(request: Request, name: str, form: PostedForm, services: Services
     return _redirect(f"/apps/{quote(name, safe='')}")
 
 
-@router.post("/apps/{name}/delete")
+@admin_router.post("/apps/{name}/delete")
 def app_delete(name: str, _form: PostedForm, services: ServicesDep) -> Response:
     services.store.delete_app(name)
     return _redirect("/")
@@ -185,10 +213,13 @@ def app_delete(name: str, _form: PostedForm, services: ServicesDep) -> Response:
 
 
 @router.get("/job_definitions", response_class=HTMLResponse)
-def job_definitions_index(request: Request, services: ServicesDep) -> HTMLResponse:
+def job_definitions_index(
+    request: Request, services: ServicesDep, caller: ConsoleCallerDep
+) -> HTMLResponse:
     definitions = [
         definition
         for app in services.store.list_apps()
+        if caller.may_see(app.name)
         for definition in services.store.list_job_definitions(app.name)
     ]
     return render(request, "job_definitions.html", definitions=definitions)
@@ -216,14 +247,14 @@ def _definition_form(
     )
 
 
-@router.get("/job_definitions/new", response_class=HTMLResponse)
+@admin_router.get("/job_definitions/new", response_class=HTMLResponse)
 def job_definition_new(request: Request, services: ServicesDep, app: str = "") -> HTMLResponse:
     services.store.get_app(app)
     defaults = {"retry_limit": 0, "base_delay": 15, "stop_grace_seconds": 10}
     return _definition_form(request, 200, app, None, defaults, [], None)
 
 
-@router.post("/job_definitions", response_class=HTMLResponse)
+@admin_router.post("/job_definitions", response_class=HTMLResponse)
 def job_definition_create(request: Request, form: PostedForm, services: ServicesDep) -> Response:
     app = form.get("app")
     services.store.get_app(app)
@@ -248,8 +279,9 @@ def job_definition_create(request: Request, form: PostedForm, services: Services
 
 @router.get("/job_definitions/{app}/{job}", response_class=HTMLResponse)
 def job_definition_show(
-    request: Request, app: str, job: str, services: ServicesDep
+    request: Request, app: str, job: str, services: ServicesDep, caller: ConsoleCallerDep
 ) -> HTMLResponse:
+    _check_app(caller, app)
     store = services.store
     definition = store.get_job_definition(app, job)
     now = store.now()
@@ -284,7 +316,7 @@ def _definition_values(definition: Any) -> dict[str, Any]:
     }
 
 
-@router.get("/job_definitions/{app}/{job}/edit", response_class=HTMLResponse)
+@admin_router.get("/job_definitions/{app}/{job}/edit", response_class=HTMLResponse)
 def job_definition_edit(
     request: Request, app: str, job: str, services: ServicesDep
 ) -> HTMLResponse:
@@ -295,7 +327,7 @@ def job_definition_edit(
     )
 
 
-@router.post("/job_definitions/{app}/{job}/edit", response_class=HTMLResponse)
+@admin_router.post("/job_definitions/{app}/{job}/edit", response_class=HTMLResponse)
 def job_definition_update(
     request: Request, app: str, job: str, form: PostedForm, services: ServicesDep
 ) -> Response:
@@ -315,7 +347,7 @@ def job_definition_update(
     return _redirect(f"/job_definitions/{quote(app, safe='')}/{quote(job, safe='')}")
 
 
-@router.post("/job_definitions/{app}/{job}/delete")
+@admin_router.post("/job_definitions/{app}/{job}/delete")
 def job_definition_delete(app: str, job: str, _form: PostedForm, services: ServicesDep) -> Response:
     services.store.delete_job_definition(app, job)
     return _redirect(f"/apps/{quote(app, safe='')}")
@@ -346,7 +378,7 @@ def _queue_rows(services: Services) -> list[dict[str, Any]]:
     return rows
 
 
-@router.get("/job_queues", response_class=HTMLResponse)
+@admin_router.get("/job_queues", response_class=HTMLResponse)
 def queues_index(request: Request, services: ServicesDep) -> HTMLResponse:
     return render(
         request,
@@ -356,7 +388,7 @@ def queues_index(request: Request, services: ServicesDep) -> HTMLResponse:
     )
 
 
-@router.get("/monitors", response_class=HTMLResponse)
+@admin_router.get("/monitors", response_class=HTMLResponse)
 def monitor(request: Request, services: ServicesDep) -> HTMLResponse:
     store = services.store
     now = store.now()
@@ -399,6 +431,7 @@ def _filter_of(application: str, job: str, queue: str, status: str) -> Execution
 def executions_index(
     request: Request,
     services: ServicesDep,
+    caller: ConsoleCallerDep,
     application: str = "",
     job: str = "",
     queue: str = "",
@@ -406,8 +439,10 @@ def executions_index(
     cursor: str = "",
     retried: int | None = None,
 ) -> HTMLResponse:
-    where = _filter_of(application, job, queue, status)
-    page = services.store.list_executions(where, cursor=cursor or None, limit=PAGE_SIZE)
+    where = caller.scoped(_filter_of(application, job, queue, status))
+    page = ExecutionPage(items=[], next_cursor=None)
+    if where is not None:
+        page = services.store.list_executions(where, cursor=cursor or None, limit=PAGE_SIZE)
     filters = {"application": application, "job": job, "queue": queue, "status": status}
     given = {name: value for name, value in filters.items() if value}
     next_url = None
@@ -420,7 +455,7 @@ def executions_index(
         filters=filters,
         next_url=next_url,
         first_url="/job_executions?" + urlencode(given) if cursor else None,
-        apps=services.store.list_apps(),
+        apps=[app for app in services.store.list_apps() if caller.may_see(app.name)],
         queues=services.store.list_queues(),
         statuses=[s.value for s in Status],
         retried=retried,
@@ -428,13 +463,17 @@ def executions_index(
 
 
 @router.post("/job_executions/retries")
-def executions_retry_all(form: PostedForm, services: ServicesDep) -> Response:
+def executions_retry_all(
+    form: PostedForm, services: ServicesDep, caller: ConsoleCallerDep
+) -> Response:
     """Retry every failed execution matching the list's filter (other statuses: as asked)."""
     status = form.get("status") or Status.FAILED.value
     if status not in (Status.FAILED.value, Status.ERROR.value, Status.CANCELLED.value):
         raise InvalidInput("only failed, error or cancelled executions can be retried")
-    where = _filter_of(form.get("application"), form.get("job"), form.get("queue"), status)
-    retried = services.store.retry_all(where)
+    where = caller.scoped(
+        _filter_of(form.get("application"), form.get("job"), form.get("queue"), status)
+    )
+    retried = services.store.retry_all(where) if where is not None else 0
     given = {name: form.get(name) for name in ("application", "job", "queue") if form.get(name)} | {
         "status": status,
         "retried": str(retried),
@@ -443,9 +482,11 @@ def executions_retry_all(form: PostedForm, services: ServicesDep) -> Response:
 
 
 @router.get("/job_executions/{message_id}", response_class=HTMLResponse)
-def execution_show(request: Request, message_id: str, services: ServicesDep) -> HTMLResponse:
+def execution_show(
+    request: Request, message_id: str, services: ServicesDep, caller: ConsoleCallerDep
+) -> HTMLResponse:
     store, settings = services.store, services.settings
-    execution = store.get_execution(message_id)
+    execution = caller.visible(store.get_execution(message_id), message_id)
     attempts = store.attempts_of(execution.id)
     pending_reason = store.pending_reason(
         execution, settings.max_concurrent_executions, settings.worker_alive_seconds
@@ -463,10 +504,12 @@ def execution_show(request: Request, message_id: str, services: ServicesDep) -> 
 
 
 @router.get("/job_executions/{message_id}/live.json")
-def execution_live(message_id: str, services: ServicesDep) -> JSONResponse:
+def execution_live(
+    message_id: str, services: ServicesDep, caller: ConsoleCallerDep
+) -> JSONResponse:
     """The part of the execution page that changes while it runs, for console.js."""
     store, settings = services.store, services.settings
-    execution = store.get_execution(message_id)
+    execution = caller.visible(store.get_execution(message_id), message_id)
     attempts = store.attempts_of(execution.id)
     pending_reason = store.pending_reason(
         execution, settings.max_concurrent_executions, settings.worker_alive_seconds
@@ -493,8 +536,10 @@ def _running_output(services: Services, attempts: Sequence[Attempt]) -> Logs | N
 
 
 @router.post("/job_executions/{message_id}/retry")
-def execution_retry(message_id: str, _form: PostedForm, services: ServicesDep) -> Response:
-    execution = services.store.get_execution(message_id)
+def execution_retry(
+    message_id: str, _form: PostedForm, services: ServicesDep, caller: ConsoleCallerDep
+) -> Response:
+    execution = caller.visible(services.store.get_execution(message_id), message_id)
     services.store.retry(execution.message_id)
     if services.on_enqueue is not None:
         services.on_enqueue()
@@ -502,6 +547,9 @@ def execution_retry(message_id: str, _form: PostedForm, services: ServicesDep) -
 
 
 @router.post("/job_executions/{message_id}/cancel")
-def execution_cancel(message_id: str, _form: PostedForm, services: ServicesDep) -> Response:
-    execution = services.store.cancel(message_id)
+def execution_cancel(
+    message_id: str, _form: PostedForm, services: ServicesDep, caller: ConsoleCallerDep
+) -> Response:
+    found = caller.visible(services.store.get_execution(message_id), message_id)
+    execution = services.store.cancel(found.message_id)
     return _redirect(f"/job_executions/{quote(execution.message_id, safe='')}")

@@ -1,0 +1,41 @@
+"""``/v1/tokens``: API tokens, for admins. A token's secret is shown once, when it is made."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from pitmaster import auth
+from pitmaster.api.deps import ServicesDep, require_admin
+from pitmaster.api.schemas import ErrorOut, TokenCreate, TokenCreated, TokenOut
+
+logger = logging.getLogger(__name__)
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 422, 503)
+}
+router = APIRouter(
+    prefix="/v1/tokens", tags=["tokens"], dependencies=[require_admin], responses=_ERRORS
+)
+
+
+@router.post("", status_code=201)
+def create_token(body: TokenCreate, services: ServicesDep) -> TokenCreated:
+    """Make a token: for ``app``, else an admin token. The answer is the only place it shows."""
+    stored, token = auth.issue(services.store, body.app, body.description)
+    return TokenCreated(**TokenOut.of(stored).model_dump(), token=token)
+
+
+@router.get("")
+def list_tokens(services: ServicesDep) -> list[TokenOut]:
+    """Every token, revoked ones too, without their secrets."""
+    return [TokenOut.of(token) for token in services.store.tokens.all()]
+
+
+@router.delete("/{token_id}", status_code=204)
+def revoke_token(token_id: str, services: ServicesDep) -> Response:
+    """Revoke a token (and end its console sessions); the last admin token stays (409)."""
+    services.store.tokens.revoke(token_id)
+    logger.info("revoked token %s", token_id)
+    return Response(status_code=204)

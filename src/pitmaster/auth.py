@@ -1,0 +1,163 @@
+"""API tokens: making them, checking them, and who a checked token speaks for.
+
+A token pitmaster makes looks like ``pm_<id>_<secret>``: the 12 hex digits of
+``id`` are public (they name the token in lists and logs), the secret is 256
+random bits. Only the SHA-256 of the whole token is stored; a fast hash is
+enough for secrets this long. A token given from outside (``PITMASTER_ADMIN_TOKEN``)
+may have any form of at least 32 characters; its id is then ``ext-`` and the
+start of its hash.
+
+An **admin** token may do everything. An **app** token may enqueue into its
+app, and read, retry and cancel that app's executions; other apps' executions
+do not exist for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from pitmaster.errors import Forbidden, NotFound, Unauthenticated
+from pitmaster.models import ApiToken, Execution, TokenKind
+from pitmaster.settings import Settings
+from pitmaster.store.store import ExecutionFilter, Store
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "pm_"
+_MADE_HERE = re.compile(r"^pm_([0-9a-f]{12})_[A-Za-z0-9_-]{32,}$")
+MAX_TOKEN_LENGTH = 512
+# last_used_at is written at most this often per token, not on every request.
+TOUCH_EVERY = timedelta(minutes=1)
+ENV_DESCRIPTION = "PITMASTER_ADMIN_TOKEN"
+FIRST_DESCRIPTION = "made at first start"
+
+
+def new_token() -> str:
+    """A fresh random token, ``pm_<id>_<secret>``."""
+    return f"{PREFIX}{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}"
+
+
+def token_id(token: str) -> str:
+    """The public id of a token: the one it carries, or ``ext-`` and the start of its hash."""
+    made_here = _MADE_HERE.match(token)
+    if made_here:
+        return made_here.group(1)
+    return f"ext-{hash_token(token)[:8]}"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a request speaks for: an admin, or one app."""
+
+    kind: TokenKind
+    app: str | None = None
+    # None when authentication is off (``PITMASTER_AUTH=none``).
+    token_id: str | None = None
+    description: str = ""
+
+    @classmethod
+    def of(cls, token: ApiToken) -> Caller:
+        return cls(kind=token.kind, app=token.app, token_id=token.id, description=token.description)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.kind is TokenKind.ADMIN
+
+    def may_see(self, application: str) -> bool:
+        return self.app is None or self.app == application
+
+    def require_admin(self) -> None:
+        if not self.is_admin:
+            raise Forbidden(
+                f"an app token (app {self.app!r}) may not do this; it needs an admin token"
+            )
+
+    def require_app(self, application: str) -> None:
+        """Refuse an app token acting on another app, as if that app did not exist."""
+        if not self.may_see(application):
+            raise NotFound(f"application {application!r} does not exist")
+
+    def visible(self, execution: Execution, reference: str) -> Execution:
+        """The execution, if this caller may see it; another app's is not found."""
+        if not self.may_see(execution.application):
+            raise NotFound(f"job execution {reference!r} does not exist")
+        return execution
+
+    def scoped(self, where: ExecutionFilter) -> ExecutionFilter | None:
+        """The filter narrowed to this caller's app; None when it can match nothing."""
+        if self.app is None:
+            return where
+        if where.application is not None and where.application != self.app:
+            return None
+        return ExecutionFilter(
+            application=self.app, job=where.job, queue=where.queue, status=where.status
+        )
+
+
+TRUSTED = Caller(kind=TokenKind.ADMIN, description="authentication is off")
+
+
+def authenticate(store: Store, presented: str) -> Caller:
+    """The caller a presented token speaks for; Unauthenticated unless it is known and active.
+
+    Logs name the token's id, never the token.
+    """
+    if not presented or len(presented) > MAX_TOKEN_LENGTH or not presented.isprintable():
+        raise Unauthenticated("the token is malformed")
+    presented_id = token_id(presented)
+    token = store.tokens.find(presented_id)
+    if token is None or not hmac.compare_digest(token.token_hash, hash_token(presented)):
+        logger.info("refused an unknown or wrong token (id %s)", presented_id)
+        raise Unauthenticated("the token is not valid")
+    if not token.active:
+        logger.info("refused revoked token %s", token.id)
+        raise Unauthenticated(f"token {token.id} has been revoked")
+    now = store.now()
+    if token.last_used_at is None or now - token.last_used_at >= TOUCH_EVERY:
+        store.tokens.touch(token.id, TOUCH_EVERY)
+    return Caller.of(token)
+
+
+def ensure_admin_tokens(settings: Settings, store: Store) -> str | None:
+    """At a server's start: store ``PITMASTER_ADMIN_TOKEN`` if it is set (idempotent).
+
+    Without it, the very first start of a database makes an admin token and
+    returns it, to be shown once; every later start returns None. A revoked
+    ``PITMASTER_ADMIN_TOKEN`` stays revoked.
+    """
+    if settings.auth == "none":
+        return None
+    if settings.admin_token is not None:
+        given = settings.admin_token.get_secret_value()
+        token = store.tokens.ensure_admin(token_id(given), hash_token(given), ENV_DESCRIPTION)
+        if token.active:
+            logger.info("PITMASTER_ADMIN_TOKEN is admin token %s", token.id)
+        else:
+            logger.warning(
+                "PITMASTER_ADMIN_TOKEN (token %s) has been revoked; it is refused", token.id
+            )
+        return None
+    fresh = new_token()
+    if store.tokens.create_first_admin(token_id(fresh), hash_token(fresh), FIRST_DESCRIPTION):
+        logger.warning("first start: made admin token %s", token_id(fresh))
+        return fresh
+    return None
+
+
+def issue(store: Store, app: str | None, description: str) -> tuple[ApiToken, str]:
+    """Make and store a new token (for ``app``, else admin); the token is returned only here."""
+    fresh = new_token()
+    kind = TokenKind.APP if app is not None else TokenKind.ADMIN
+    stored = store.tokens.create(token_id(fresh), hash_token(fresh), kind, app, description)
+    logger.info("made %s token %s%s", kind.value, stored.id, f" for app {app}" if app else "")
+    return stored, fresh

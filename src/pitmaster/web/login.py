@@ -1,0 +1,53 @@
+"""``/login`` and ``/logout``: open and close a console session with an API token.
+
+Both are forms, so both carry the CSRF token (``csrf.py``): another site
+cannot log a browser in to an account of its choosing, or out.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from pitmaster import auth
+from pitmaster.api.deps import ServicesDep
+from pitmaster.errors import Unauthenticated
+from pitmaster.web import csrf, sessions
+from pitmaster.web.pages import PostedForm, render
+
+logger = logging.getLogger(__name__)
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, services: ServicesDep, next: str = "/") -> Response:
+    if services.settings.auth == "none":
+        return RedirectResponse(sessions.safe_next(next), status_code=303)
+    request.state.caller = sessions.current_caller(request, services)
+    return render(request, "login.html", next=sessions.safe_next(next), error=None)
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(request: Request, form: PostedForm, services: ServicesDep) -> Response:
+    target = sessions.safe_next(form.get("next"))
+    if services.settings.auth == "none":
+        return RedirectResponse(target, status_code=303)
+    try:
+        caller = auth.authenticate(services.store, form.get("token").strip())
+    except Unauthenticated as exc:
+        return render(request, "login.html", 401, next=target, error=str(exc))
+    response = RedirectResponse(target, status_code=303)
+    sessions.start(request, response, services, caller)
+    # A fresh CSRF token for the new session: one planted before login is of no use.
+    response.delete_cookie(csrf.COOKIE, path="/")
+    logger.info("console login with token %s", caller.token_id)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, _form: PostedForm, services: ServicesDep) -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    sessions.end(request, response, services)
+    return response
