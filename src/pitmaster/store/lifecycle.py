@@ -68,31 +68,35 @@ def queue_attempt(
             .where(attempts.c.execution_id == execution_id)
         ).scalar_one()
     attempt_id: int = conn.execute(
-        attempts.insert()
-        .values(
-            execution_id=execution_id,
-            number=number,
-            message_id=message_id,
-            state=AttemptState.QUEUED.value,
-            run_after=run_after,
-            created_at=now,
-            updated_at=now,
-        )
-        .returning(attempts.c.id)
+        _INSERT_ATTEMPT,
+        {
+            "execution_id": execution_id,
+            "number": number,
+            "message_id": message_id,
+            "state": AttemptState.QUEUED.value,
+            "run_after": run_after,
+            "created_at": now,
+            "updated_at": now,
+        },
     ).scalar_one()
     conn.execute(
-        job_executions.update()
-        .where(job_executions.c.id == execution_id)
-        .values(
-            current_attempt_id=attempt_id,
-            runnable=True,
-            run_after=run_after,
-            claimed_by=None,
-            lease_expires_at=None,
-            updated_at=now,
-        )
+        _MAKE_CURRENT,
+        {
+            "execution": execution_id,
+            "current_attempt_id": attempt_id,
+            "runnable": True,
+            "run_after": run_after,
+            "claimed_by": None,
+            "lease_expires_at": None,
+            "updated_at": now,
+        },
     )
     return attempt_id
+
+
+# Built once: queueing an attempt is part of every enqueue.
+_INSERT_ATTEMPT = attempts.insert().returning(attempts.c.id)
+_MAKE_CURRENT = job_executions.update().where(job_executions.c.id == sa.bindparam("execution"))
 
 
 def definition_of(conn: sa.Connection, application: str, job: str) -> JobDefinition | None:

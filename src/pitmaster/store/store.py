@@ -99,6 +99,19 @@ class _OverLimit:
 _OVER_LIMIT = _OverLimit()
 
 
+# Enqueue is the hot path: its statements are built once, not on every call.
+# One round trip checks the app, the job and the queue.
+_ENQUEUE_TARGET = sa.select(
+    sa.select(apps.c.id).where(apps.c.name == sa.bindparam("application")).scalar_subquery(),
+    sa.select(job_definitions.c.id)
+    .join(apps, apps.c.id == job_definitions.c.app_id)
+    .where(apps.c.name == sa.bindparam("application"), job_definitions.c.job == sa.bindparam("job"))
+    .scalar_subquery(),
+    sa.select(job_queues.c.id).where(job_queues.c.name == sa.bindparam("queue")).scalar_subquery(),
+)
+_INSERT_EXECUTION = job_executions.insert().returning(job_executions)
+
+
 class Store:
     """The database behind pitmaster: SQLite by default, PostgreSQL for many hosts."""
 
@@ -401,27 +414,20 @@ class Store:
             with self._write() as conn:
                 self._check_enqueue_target(conn, application, job, queue)
                 message_id = lifecycle.new_message_id()
-                inserted = (
-                    conn.execute(
-                        job_executions.insert()
-                        .values(
-                            message_id=message_id,
-                            application=application,
-                            job=job,
-                            queue=queue,
-                            message=message,
-                            status=Status.PENDING.value,
-                            run_after=run_after,
-                            idempotency_key=idempotency_key,
-                            request_hash=request_hash if idempotency_key is not None else None,
-                            created_at=now,
-                            updated_at=now,
-                        )
-                        .returning(job_executions)
-                    )
-                    .mappings()
-                    .one()
-                )
+                row = {
+                    "message_id": message_id,
+                    "application": application,
+                    "job": job,
+                    "queue": queue,
+                    "message": message,
+                    "status": Status.PENDING.value,
+                    "run_after": run_after,
+                    "idempotency_key": idempotency_key,
+                    "request_hash": request_hash if idempotency_key is not None else None,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                inserted = conn.execute(_INSERT_EXECUTION, row).mappings().one()
                 lifecycle.queue_attempt(conn, now, inserted["id"], message_id, run_after, number=0)
                 wakeups.notify_work(conn)
         except sa.exc.IntegrityError as exc:
@@ -451,16 +457,8 @@ class Store:
 
     @staticmethod
     def _check_enqueue_target(conn: sa.Connection, application: str, job: str, queue: str) -> None:
-        # One round trip for the three lookups: enqueue is the hot path.
         found = conn.execute(
-            sa.select(
-                sa.select(apps.c.id).where(apps.c.name == application).scalar_subquery(),
-                sa.select(job_definitions.c.id)
-                .join(apps, apps.c.id == job_definitions.c.app_id)
-                .where(apps.c.name == application, job_definitions.c.job == job)
-                .scalar_subquery(),
-                sa.select(job_queues.c.id).where(job_queues.c.name == queue).scalar_subquery(),
-            )
+            _ENQUEUE_TARGET, {"application": application, "job": job, "queue": queue}
         ).one()
         app_id, job_id, queue_id = found
         if app_id is None:

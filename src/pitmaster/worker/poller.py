@@ -117,8 +117,10 @@ class Poller:
         return recorded
 
     def _is_fresh(self, outcome: Outcome, now: datetime) -> bool:
-        finished = outcome.finished_at
-        return finished is not None and now - finished < self._leave_fresh_exits
+        if outcome.finished_at is None:
+            return False
+        # A negative age means the engine's clock runs ahead of ours: don't wait on it.
+        return timedelta(0) <= now - outcome.finished_at < self._leave_fresh_exits
 
     def settle(self, attempt: RunningAttempt) -> bool:
         """Record an attempt whose container was just seen to exit; True if this call did."""
