@@ -20,7 +20,7 @@ from typing import Any
 import docker
 import psycopg
 
-from bench import docker_paths, queue_only, scale
+from bench import docker_paths, post_exit, queue_only, scale
 from bench.common import ROOT, ms, prepare
 from bench.docker_paths import Latencies, summary
 from pitmaster import __version__
@@ -101,6 +101,16 @@ def _scale(results: dict[str, dict[str, float]]) -> list[str]:
     return lines
 
 
+def _post_exit(results: dict[str, tuple[float, float]]) -> list[str]:
+    lines = [
+        "| network mode | first inspect after `die`, p50 / p99 |",
+        "| --- | --- |",
+    ]
+    for mode, (p50, p99) in results.items():
+        lines.append(f"| {mode} | {ms(p50)} / {ms(p99)} |")
+    return lines
+
+
 def _queue(results: dict[str, dict[str, Any]]) -> list[str]:
     lines = [
         "| database | measure | pitmaster /s | peer | peer /s | ratio | target 1.0× |",
@@ -130,6 +140,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as temporary:
         directory = Path(temporary)
         paths = docker_paths.run(admin_url, directory, args.quick)
+        after_exit = post_exit.run(args.quick)
         scaled = scale.run(admin_url, directory, args.quick)
         queue = queue_only.run(admin_url, directory, args.quick)
     text = "\n".join(
@@ -158,6 +169,13 @@ def main() -> None:
             "`die` event received by a bare listener.",
             "",
             *_latency(paths["latency"]),  # type: ignore[arg-type]
+            "",
+            "What Docker itself makes a recorder wait: after sending `die` the engine tears",
+            "down the container's network before it answers any call about that container",
+            "(`bench/post_exit.py`, plain docker-py). pitmaster needs one such call, an inspect",
+            "for the exit code and Docker's times, before it can record the ending:",
+            "",
+            *_post_exit(after_exit),
             "",
             "## Scale: sleeping containers under one worker (PostgreSQL)",
             "",
