@@ -147,6 +147,10 @@ class DockerExecutor:
         try:
             _translate("start", lambda: self._api.start(container_id))
         except docker.errors.NotFound as exc:
+            if self._exists(container_id):
+                # Something the container needs is missing (a network that does
+                # not exist, say): final, and the engine's message says what.
+                raise StartFailed(f"container could not start: {_explain(exc)}") from exc
             raise ExecutorError(f"container {spec.name} vanished before it started") from exc
         except ExecutorError as exc:
             cause = exc.__cause__
@@ -235,6 +239,13 @@ class DockerExecutor:
             raise ImageUnavailable(
                 f"image {image!r} is not present and could not be pulled: {_explain(exc)}"
             ) from exc
+
+    def _exists(self, container: str) -> bool:
+        try:
+            self._inspect(container)
+        except docker.errors.NotFound:
+            return False
+        return True
 
     def _inspect(self, container: str) -> dict[str, Any]:
         result: dict[str, Any] = _translate(
