@@ -61,9 +61,16 @@ class Deployment:
             time.sleep(0.1)
         raise AssertionError("pitmaster did not answer /healthz within 30 s")
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, check: bool = True, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [*PITMASTER, *args], env=self.env, capture_output=True, text=True, timeout=120
+            [*PITMASTER, *args],
+            env=self.env,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         if check:
             assert result.returncode == 0, result.stderr
