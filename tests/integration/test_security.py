@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from pitmaster.api.app import create_app
-from pitmaster.app_secrets import new_key
+from pitmaster.app_secrets import SECRETS_PER_APP_MAX, SecretBox, new_key
 from pitmaster.models import Attempt, Status
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
@@ -69,6 +69,9 @@ def control_containers(docker_client: docker.DockerClient) -> Iterator[list[str]
     for name in names:
         with contextlib.suppress(docker.errors.NotFound):
             docker_client.containers.get(name).remove(force=True)
+
+
+SECRET = "sk-live-7d1f0c2e9b-pitmaster-secret"
 
 
 # -- processes ------------------------------------------------------------------------
@@ -276,9 +279,46 @@ def test_given_a_named_network_when_the_job_runs_then_its_container_is_on_it(
         network.remove()
 
 
+# -- images ---------------------------------------------------------------------------
+
+
+def test_given_an_image_the_worker_no_longer_allows_when_its_job_starts_then_error_and_no_container(
+    docker_store: Store, start_worker: WorkerFactory, docker_client: docker.DockerClient
+) -> None:
+    docker_store.create_job_definition("demo", "hello", ["echo", "hi"])
+    execution = docker_store.enqueue("demo", "hello", "default", None)
+    start_worker(allowed_images="registry.example.com/")
+
+    ended = wait_until_ended(docker_store, execution.message_id)
+
+    assert ended.status is Status.ERROR
+    assert ended.reason is not None
+    assert f"'{DEMO_IMAGE}' is not allowed" in ended.reason
+    assert docker_store.attempts_of(ended.id)[-1].container_id is None
+    label = f"pitmaster.installation={docker_store.installation_id()}"
+    assert docker_client.containers.list(all=True, filters={"label": label}) == []
+
+
 # -- secrets -------------------------------------------------------------------------
 
-SECRET = "sk-live-7d1f0c2e9b-pitmaster-secret"
+
+def test_given_an_app_with_secrets_and_a_worker_without_the_key_then_error_and_no_container(
+    docker_store: Store, start_worker: WorkerFactory, docker_client: docker.DockerClient
+) -> None:
+    key = new_key()
+    sealed = SecretBox(key).seal("demo", "API_TOKEN", SECRET)
+    docker_store.put_secret("demo", "API_TOKEN", sealed, SECRETS_PER_APP_MAX)
+    docker_store.create_job_definition("demo", "hello", ["echo", "hi"])
+    execution = docker_store.enqueue("demo", "hello", "default", None)
+    start_worker()
+
+    ended = wait_until_ended(docker_store, execution.message_id)
+
+    assert ended.status is Status.ERROR
+    assert ended.reason is not None and "PITMASTER_SECRETS_KEY" in ended.reason
+    assert SECRET not in ended.reason
+    label = f"pitmaster.installation={docker_store.installation_id()}"
+    assert docker_client.containers.list(all=True, filters={"label": label}) == []
 
 
 def test_given_an_apps_secret_when_its_job_runs_then_it_reads_the_file_and_the_value_is_nowhere_else(
