@@ -657,6 +657,12 @@ def secrets_set(
     printf '%s' "$TOKEN" | pitmaster secrets set blog API_TOKEN
     """
     value = _read_secret_value(name, value_file)
+    if not value:
+        # Most likely nothing was piped in: an empty secret would only fail later, in the job.
+        typer.echo(
+            f"pitmaster: the value of {name} is empty; pipe it in or give --value-file", err=True
+        )
+        raise typer.Exit(2)
     with Client(url) as client:
         result = client.request("PUT", f"/v1/apps/{app_name}/secrets/{name}", json={"value": value})
     typer.echo(f"set secret {result['name']} of app {app_name}")

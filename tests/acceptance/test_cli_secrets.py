@@ -96,10 +96,12 @@ def test_given_no_key_when_an_operator_sets_a_secret_then_the_cli_says_how_to_se
     deployment.cli("apps", "create", "shop", "--image", "pitmaster-demo:latest")
 
     refused = deployment.cli("secrets", "set", "shop", "TOKEN", input=TOKEN, check=False)
+    empty = deployment.cli("secrets", "set", "shop", "TOKEN", input="", check=False)
 
     assert refused.returncode == 1
     assert "503" in refused.stderr and "PITMASTER_SECRETS_KEY" in refused.stderr
     assert TOKEN not in refused.stderr
+    assert empty.returncode == 2 and "empty" in empty.stderr
     assert deployment.cli("secrets", "list", "shop").stdout == ""
 
 
