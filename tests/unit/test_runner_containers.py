@@ -187,3 +187,19 @@ def test_given_an_allowed_image_at_a_locked_revision_when_run_then_it_runs(
     _, spec = _run(store, executor, allowed_images=("registry.example.com/",))
 
     assert spec is not None and spec.image == "registry.example.com/shop:2.0"
+
+
+def test_given_a_taken_over_claim_whose_image_is_now_refused_then_its_container_is_removed(
+    store: Store, executor: FakeExecutor
+) -> None:
+    store.create_app("shop", IMAGE)
+    store.create_job_definition("shop", "mail", ["m"])
+    execution = store.enqueue("shop", "mail", "default", None)
+    claim = store.claim("dead-worker", lease_seconds=0.0)
+    assert claim is not None
+    executor.start(RunSpec(claim.container_name, IMAGE, ("m",), {}, {}))  # then it died
+
+    assert _runner(store, executor, allowed_images=("pitmaster-demo",)).run_once() is True
+
+    assert store.get_execution(execution.message_id).status is Status.ERROR
+    assert executor.containers == {}

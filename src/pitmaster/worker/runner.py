@@ -176,6 +176,8 @@ class Runner:
             secrets = self._open_secrets(claim)
         except (InvalidInput, SecretUnreadable) as exc:
             self._end(claim, Outcome(Status.ERROR, str(exc)))
+            # A claim taken over from a dead worker may already have its container.
+            self._executor.remove(claim.container_name)
             return True
         spec = run_spec(claim, claim.docker_image, claim.command, self._container_defaults, secrets)
         try:
