@@ -53,3 +53,25 @@ def database(backend: str, directory: Path) -> Iterator[str]:
             yield url
     else:
         raise ValueError(f"unknown database backend {backend!r}")
+
+
+def dump_all_rows(url: str) -> str:
+    """Every row of every table in the database at ``url``, as text: what a stolen copy holds."""
+    import sqlalchemy as sa
+
+    from pitmaster.store.engine import create_engine
+
+    engine = create_engine(url)
+    try:
+        metadata = sa.MetaData()
+        metadata.reflect(engine)
+        lines = []
+        with engine.connect() as conn:
+            for table in metadata.sorted_tables:
+                for row in conn.execute(sa.select(table)):
+                    lines.append(f"{table.name}: {tuple(row)!r}")
+                    # repr() escapes non-ASCII text; the plain form is searched too.
+                    lines.append(" ".join(str(value) for value in row))
+        return "\n".join(lines)
+    finally:
+        engine.dispose()

@@ -81,11 +81,16 @@ class Deployment:
         return httpx.Client(base_url=self.url, headers=ADMIN, timeout=60)
 
     def cli(
-        self, *args: str, check: bool = True, env: dict[str, str] | None = None
+        self,
+        *args: str,
+        check: bool = True,
+        env: dict[str, str] | None = None,
+        input: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [*PITMASTER, *args],
             env={**self.env, **(env or {})},
+            input=input,
             capture_output=True,
             text=True,
             timeout=120,

@@ -40,10 +40,14 @@ queues_cli = typer.Typer(help="Manage job queues.")
 token_cli = typer.Typer(
     help="Manage API tokens, directly in the database (PITMASTER_DATABASE_URL), as migrate does."
 )
+secrets_cli = typer.Typer(
+    help="Manage apps' secrets: jobs read each from /run/secrets/NAME; values are never shown."
+)
 app.add_typer(apps_cli, name="apps")
 app.add_typer(jobs_cli, name="jobs")
 app.add_typer(queues_cli, name="queues")
 app.add_typer(token_cli, name="token")
+app.add_typer(secrets_cli, name="secrets")
 
 logger = logging.getLogger("pitmaster")
 
@@ -67,6 +71,17 @@ LimitOption = Annotated[
     typer.Option("--max-concurrent", min=1, help="most executions running at once"),
 ]
 NoLimitOption = Annotated[bool, typer.Option("--no-limit", help="remove the concurrency limit")]
+MemoryOption = Annotated[int | None, typer.Option(help="memory limit in bytes")]
+CpusOption = Annotated[
+    float | None, typer.Option("--cpus", help="most CPUs the job may use, e.g. 0.5")
+]
+PidsLimitOption = Annotated[
+    int | None, typer.Option("--pids-limit", help="processes and threads the job may have")
+]
+NetworkOption = Annotated[
+    str | None,
+    typer.Option("--network", help="Docker network: bridge (the default), none, or a name"),
+]
 
 
 def main() -> None:
@@ -534,7 +549,10 @@ def jobs_create(
     timeout: Annotated[
         float | None, typer.Option(help="stop the job after this many seconds")
     ] = None,
-    memory: Annotated[int | None, typer.Option(help="memory limit in bytes")] = None,
+    memory: MemoryOption = None,
+    cpus: CpusOption = None,
+    pids_limit: PidsLimitOption = None,
+    network: NetworkOption = None,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
     """Define JOB for APP: pitmaster jobs create APP JOB -- CMD [ARG...].
@@ -544,7 +562,13 @@ def jobs_create(
     """
     body = {"job": job, "command": command, "description": description}
     body |= _present(
-        retry_limit=retry_limit, base_delay=base_delay, timeout_seconds=timeout, memory=memory
+        retry_limit=retry_limit,
+        base_delay=base_delay,
+        timeout_seconds=timeout,
+        memory=memory,
+        cpus=cpus,
+        pids_limit=pids_limit,
+        network=network,
     )
     _call(url, "POST", f"/v1/apps/{app_name}/job_definitions", body)
 
@@ -560,7 +584,10 @@ def jobs_update(
     timeout: Annotated[
         float | None, typer.Option(help="stop the job after this many seconds")
     ] = None,
-    memory: Annotated[int | None, typer.Option(help="memory limit in bytes")] = None,
+    memory: MemoryOption = None,
+    cpus: CpusOption = None,
+    pids_limit: PidsLimitOption = None,
+    network: NetworkOption = None,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
     """Change a job definition's command, description or policy."""
@@ -571,6 +598,9 @@ def jobs_update(
         base_delay=base_delay,
         timeout_seconds=timeout,
         memory=memory,
+        cpus=cpus,
+        pids_limit=pids_limit,
+        network=network,
     )
     _call(url, "PATCH", f"/v1/apps/{app_name}/job_definitions/{job}", body)
 
@@ -696,3 +726,104 @@ def token_revoke(
     finally:
         store.close()
     typer.echo(f"revoked token {token_id}")
+
+
+# -- secrets ------------------------------------------------------------------------
+
+
+def _read_secret_value(name: str, value_file: Path | None) -> str:
+    """The value from a file, else from stdin: never from argv, which shells and ps show."""
+    try:
+        if value_file is not None:
+            return value_file.read_text(encoding="utf-8")
+        if sys.stdin.isatty():
+            import getpass
+
+            return getpass.getpass(f"value of {name} (not shown): ")
+        return sys.stdin.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        typer.echo(f"pitmaster: cannot read the value of {name}: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+@secrets_cli.command("set")
+def secrets_set(
+    app_name: Annotated[str, typer.Argument(metavar="APP")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="e.g. API_TOKEN")],
+    value_file: Annotated[
+        Path | None,
+        typer.Option("--value-file", help="read the value from this file (default: stdin)"),
+    ] = None,
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Set APP's secret NAME, read from stdin (or --value-file), exactly as given.
+
+    printf '%s' "$TOKEN" | pitmaster secrets set blog API_TOKEN
+    """
+    value = _read_secret_value(name, value_file)
+    if not value:
+        # Most likely nothing was piped in: an empty secret would only fail later, in the job.
+        typer.echo(
+            f"pitmaster: the value of {name} is empty; pipe it in or give --value-file", err=True
+        )
+        raise typer.Exit(2)
+    with Client(url) as client:
+        result = client.request("PUT", f"/v1/apps/{app_name}/secrets/{name}", json={"value": value})
+    typer.echo(f"set secret {result['name']} of app {app_name}")
+
+
+@secrets_cli.command("list")
+def secrets_list(
+    app_name: Annotated[str, typer.Argument(metavar="APP")], url: UrlOption = DEFAULT_URL
+) -> None:
+    """List APP's secrets: names and when they were set, never values."""
+    with Client(url) as client:
+        secrets = client.get(f"/v1/apps/{app_name}/secrets")
+    for secret in secrets:
+        typer.echo(f"{secret['name']}  {secret['updated_at']}")
+
+
+@secrets_cli.command("delete")
+def secrets_delete(
+    app_name: Annotated[str, typer.Argument(metavar="APP")],
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Delete APP's secret NAME."""
+    _call(url, "DELETE", f"/v1/apps/{app_name}/secrets/{name}")
+    typer.echo(f"deleted secret {name} of app {app_name}")
+
+
+@secrets_cli.command("new-key")
+def secrets_new_key() -> None:
+    """Print a new random key for PITMASTER_SECRETS_KEY."""
+    from pitmaster.app_secrets import new_key
+
+    typer.echo(new_key())
+
+
+@secrets_cli.command("rotate")
+def secrets_rotate() -> None:
+    """Re-seal every stored secret under the first key of PITMASTER_SECRETS_KEY.
+
+    Runs against the database (PITMASTER_DATABASE_URL), like `migrate`. To
+    rotate: put the new key first and keep the old one after it, comma-separated,
+    on the server and the workers; run this; then drop the old key.
+    """
+    from pitmaster.app_secrets import require_box
+
+    settings = _settings()
+    box = require_box(settings.secrets_keys)
+    store = _open_store(settings)
+    try:
+        resealed = skipped = 0
+        for secret in store.sealed_secrets():
+            if store.reseal_secret(secret, box.reseal(secret.ciphertext)):
+                resealed += 1
+            else:
+                skipped += 1  # set or deleted meanwhile: sealed under the first key already
+    finally:
+        store.close()
+    typer.echo(
+        f"re-sealed {resealed} secrets" + (f" ({skipped} changed meanwhile)" if skipped else "")
+    )

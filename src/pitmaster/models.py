@@ -84,7 +84,7 @@ def image_at_revision(docker_image: str, revision: str | None) -> str:
 
 @dataclass(frozen=True)
 class JobDefinition:
-    """What a job runs, and its policies: retries, timeout, memory."""
+    """What a job runs, and its policies: retries, timeout, and its container's resources."""
 
     id: int
     app: str
@@ -100,6 +100,9 @@ class JobDefinition:
     timeout_seconds: float | None
     stop_grace_seconds: float
     memory: int | None
+    cpus: float | None
+    pids_limit: int | None
+    network: str | None  # a Docker network; None: the engine's default bridge
     created_at: datetime
     updated_at: datetime
 
@@ -120,6 +123,9 @@ class JobDefinition:
             timeout_seconds=row["timeout_seconds"],
             stop_grace_seconds=row["stop_grace_seconds"],
             memory=row["memory"],
+            cpus=row["cpus"],
+            pids_limit=row["pids_limit"],
+            network=row["network"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
         )
@@ -127,6 +133,16 @@ class JobDefinition:
 
 def _tuple_or_none(value: Any) -> tuple[Any, ...] | None:
     return tuple(value) if value is not None else None
+
+
+@dataclass(frozen=True)
+class AppSecret:
+    """A secret's name and times; its value is never read back out."""
+
+    app: str
+    name: str
+    created_at: datetime
+    updated_at: datetime
 
 
 @dataclass(frozen=True)
@@ -275,6 +291,11 @@ class Claim:
     docker_image: str | None
     command: tuple[str, ...] | None
     memory: int | None = None
+    cpus: float | None = None
+    pids_limit: int | None = None
+    network: str | None = None
+    # The app's secrets by name, still sealed: the runner opens them.
+    sealed_secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def container_name(self) -> str:

@@ -14,6 +14,9 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pitmaster.app_secrets import parse_keys
+from pitmaster.images import parse_rules
+
 MIN_ADMIN_TOKEN_LENGTH = 32
 
 
@@ -24,7 +27,10 @@ def _default_worker_id() -> str:
 class Settings(BaseSettings):
     """pitmaster's configuration; each field is also ``PITMASTER_<FIELD>``."""
 
-    model_config = SettingsConfigDict(env_prefix="PITMASTER_", frozen=True)
+    # Inputs stay out of error messages: a mistyped key or database password is still secret.
+    model_config = SettingsConfigDict(
+        env_prefix="PITMASTER_", frozen=True, hide_input_in_errors=True
+    )
 
     database_url: str = Field(
         default="sqlite:///pitmaster.db",
@@ -81,6 +87,14 @@ class Settings(BaseSettings):
     container_cpu_shares: int | None = Field(
         default=1024, ge=2, description="relative CPU weight of a job container"
     )
+    container_cpus: float | None = Field(
+        default=None,
+        gt=0,
+        le=1024,
+        allow_inf_nan=False,
+        description="CPUs a job container may use at most, e.g. 0.5, unless its definition "
+        "says (default: no cap beyond its CPU weight)",
+    )
     container_log_max_bytes: int | None = Field(
         default=32 * 1024 * 1024,
         ge=1024 * 1024,
@@ -104,7 +118,6 @@ class Settings(BaseSettings):
         default=None,
         description="an admin API token to accept, stored hashed at start (32 characters or more)",
     )
-    log_level: str = Field(default="INFO", description="logging level: DEBUG, INFO, WARNING")
 
     @field_validator("admin_token", mode="before")
     @classmethod
@@ -121,6 +134,37 @@ class Settings(BaseSettings):
                 "of `openssl rand -hex 32`"
             )
         return token
+
+    allowed_images: str | None = Field(
+        default=None,
+        description="comma-separated registries (ending in /) or repositories job images "
+        "must come from, e.g. registry.example.com/,pitmaster-demo (default: any image)",
+    )
+    secrets_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key sealing apps' secrets; several, comma-separated, while "
+        "rotating (the first seals). Without it no secret can be set",
+    )
+    log_level: str = Field(default="INFO", description="logging level: DEBUG, INFO, WARNING")
+
+    @field_validator("secrets_key")
+    @classmethod
+    def _keys_are_fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().strip():
+            parse_keys(value.get_secret_value())
+        return value
+
+    @property
+    def allowed_image_rules(self) -> tuple[str, ...] | None:
+        """What ``allowed_images`` allows; None for any image."""
+        return parse_rules(self.allowed_images)
+
+    @property
+    def secrets_keys(self) -> str | None:
+        """The secrets key(s) as given; None when unset or blank."""
+        if self.secrets_key is None or not self.secrets_key.get_secret_value().strip():
+            return None
+        return self.secrets_key.get_secret_value()
 
     @property
     def served_queues(self) -> tuple[str, ...] | None:

@@ -30,6 +30,9 @@ POLICY: dict[str, Any] = {
     "timeout_seconds": 600.0,
     "stop_grace_seconds": 20.0,
     "memory": 64 * MIB,
+    "cpus": 0.5,
+    "pids_limit": 64,
+    "network": "none",
 }
 DEFAULT_POLICY: dict[str, Any] = {
     "retry_limit": 0,
@@ -41,6 +44,9 @@ DEFAULT_POLICY: dict[str, Any] = {
     "timeout_seconds": None,
     "stop_grace_seconds": 10.0,
     "memory": None,
+    "cpus": None,
+    "pids_limit": None,
+    "network": None,
 }
 
 
@@ -179,6 +185,7 @@ def test_given_a_job_with_every_policy_when_nullable_fields_are_patched_null_the
 ) -> None:
     assert client.patch("/v1/apps/shop/job_definitions/mail", json=POLICY).status_code == 200
     nullable = ["max_delay", "retry_on", "retry_exit_codes", "timeout_seconds", "memory"]
+    nullable += ["cpus", "pids_limit", "network"]
 
     response = client.patch("/v1/apps/shop/job_definitions/mail", json=dict.fromkeys(nullable))
 
@@ -227,6 +234,19 @@ BAD_POLICIES: list[tuple[str, dict[str, Any], str]] = [
     ("negative max_delay", {"max_delay": -1}, "max_delay"),
     ("negative grace", {"stop_grace_seconds": -1}, "stop_grace_seconds"),
     ("jitter as text", {"jitter": "yes"}, "jitter"),
+    ("cpus 0", {"cpus": 0}, "cpus"),
+    ("negative cpus", {"cpus": -1}, "cpus"),
+    ("cpus below 0.01", {"cpus": 0.001}, "cpus"),
+    ("cpus as text", {"cpus": "half"}, "cpus"),
+    ("pids_limit below 16", {"pids_limit": 15}, "pids_limit"),
+    ("pids_limit unlimited", {"pids_limit": -1}, "pids_limit"),
+    ("pids_limit not integer", {"pids_limit": 64.5}, "pids_limit"),
+    ("host network", {"network": "host"}, "network"),
+    ("host network in capitals", {"network": "HOST"}, "network"),
+    ("another container's network", {"network": "container:db"}, "network"),
+    ("network with a space", {"network": "my net"}, "network"),
+    ("empty network", {"network": ""}, "network"),
+    ("network starting with a dot", {"network": ".hidden"}, "network"),
 ]
 
 

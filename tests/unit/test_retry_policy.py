@@ -265,6 +265,9 @@ def _definition(**policy: object) -> JobDefinition:
         "timeout_seconds": None,
         "stop_grace_seconds": 10.0,
         "memory": None,
+        "cpus": None,
+        "pids_limit": None,
+        "network": None,
         "created_at": now,
         "updated_at": now,
     }

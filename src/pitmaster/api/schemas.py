@@ -16,6 +16,11 @@ from pydantic import (
     StringConstraints,
 )
 
+from pitmaster.app_secrets import (
+    SECRET_NAME_MAX_LENGTH,
+    SECRET_NAME_PATTERN,
+    SECRET_VALUE_MAX_BYTES,
+)
 from pitmaster.errors import InvalidInput
 from pitmaster.models import (
     DEFAULT_QUEUE,
@@ -23,6 +28,7 @@ from pitmaster.models import (
     NAME_MAX_LENGTH,
     ApiToken,
     App,
+    AppSecret,
     Attempt,
     Execution,
     JobDefinition,
@@ -36,10 +42,14 @@ _NAME = r"^[A-Za-z0-9_.-]+$"
 # Text the database and the engine can both carry: no NUL, no C0 control but tab and newline.
 _PRINTABLE = r"^[^\x00-\x08\x0b-\x1f\x7f]*$"
 _IMAGE = r"^[^\s\x00-\x1f\x7f]+$"
+_NETWORK = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 PATTERN_MEANINGS = {
     _NAME: "must match [A-Za-z0-9_.-]+",
     _PRINTABLE: "must not contain control characters such as NUL or ESC",
     _IMAGE: "must be an image reference, without spaces or control characters",
+    _NETWORK: "must be bridge, none or the name of a Docker network ([A-Za-z0-9][A-Za-z0-9_.-]*)",
+    SECRET_NAME_PATTERN: "must match [A-Za-z_][A-Za-z0-9_]* (a letter or _, then letters, "
+    "digits or _)",
 }
 
 
@@ -138,6 +148,22 @@ class AppOut(BaseModel):
         )
 
 
+def _not_the_host_network(network: str) -> str:
+    if network.casefold() == "host":
+        raise ValueError(
+            "network 'host' would give the job the host's own network stack; use bridge, "
+            "none or a Docker network of your own"
+        )
+    return network
+
+
+Network = Annotated[
+    str,
+    StringConstraints(pattern=_NETWORK, min_length=1, max_length=255),
+    AfterValidator(_not_the_host_network),
+]
+Cpus = Annotated[float, Field(ge=0.01, le=1024, allow_inf_nan=False)]
+PidsLimit = Annotated[StrictInt, Field(ge=16, le=4_194_304)]
 Seconds = Annotated[float, Field(ge=0, le=MAX_DELAY_SECONDS, allow_inf_nan=False)]
 ExitCode = Annotated[StrictInt, Field(ge=1, le=255)]
 MIN_MEMORY = 6 * 1024 * 1024  # Docker refuses less
@@ -165,6 +191,16 @@ class JobPolicy(BaseModel):
     memory: Annotated[StrictInt, Field(ge=MIN_MEMORY)] | None = Field(
         default=None, description="memory limit in bytes; beyond it the job is OOM-killed"
     )
+    cpus: Cpus | None = Field(
+        default=None, description="most CPUs the job may use, e.g. 0.5 (null: the setting's)"
+    )
+    pids_limit: PidsLimit | None = Field(
+        default=None, description="processes and threads the job may have (null: the setting's)"
+    )
+    network: Network | None = Field(
+        default=None,
+        description="Docker network: bridge, none or one of your own (null: the engine's bridge)",
+    )
 
 
 class JobDefinitionCreate(JobPolicy, Input):
@@ -175,7 +211,16 @@ class JobDefinitionCreate(JobPolicy, Input):
 
 class JobDefinitionUpdate(Update):
     nullable: ClassVar[frozenset[str]] = frozenset(
-        {"max_delay", "retry_on", "retry_exit_codes", "timeout_seconds", "memory"}
+        {
+            "max_delay",
+            "retry_on",
+            "retry_exit_codes",
+            "timeout_seconds",
+            "memory",
+            "cpus",
+            "pids_limit",
+            "network",
+        }
     )
 
     command: Command | None = None
@@ -191,6 +236,9 @@ class JobDefinitionUpdate(Update):
     ) = None
     stop_grace_seconds: Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False)] | None = None
     memory: Annotated[StrictInt, Field(ge=MIN_MEMORY)] | None = None
+    cpus: Cpus | None = None
+    pids_limit: PidsLimit | None = None
+    network: Network | None = None
 
 
 class JobDefinitionOut(JobPolicy):
@@ -225,9 +273,46 @@ class JobDefinitionOut(JobPolicy):
             timeout_seconds=definition.timeout_seconds,
             stop_grace_seconds=definition.stop_grace_seconds,
             memory=definition.memory,
+            cpus=definition.cpus,
+            pids_limit=definition.pids_limit,
+            network=definition.network,
             created_at=definition.created_at,
             updated_at=definition.updated_at,
         )
+
+
+SecretName = Annotated[
+    str,
+    StringConstraints(pattern=SECRET_NAME_PATTERN, min_length=1, max_length=SECRET_NAME_MAX_LENGTH),
+]
+
+
+def _fits_secret_size(value: str) -> str:
+    size = len(value.encode("utf-8"))
+    if size > SECRET_VALUE_MAX_BYTES:
+        # Say how big, never what: this message goes back to the client and may be logged.
+        raise ValueError(f"the secret is {size} bytes, over the limit of {SECRET_VALUE_MAX_BYTES}")
+    return value
+
+
+class SecretValue(Input):
+    """The value of a secret; it is sealed at once and never shown again."""
+
+    value: Annotated[str, AfterValidator(_fits_secret_size)] = Field(
+        description=f"the secret, as text (UTF-8, at most {SECRET_VALUE_MAX_BYTES} bytes)"
+    )
+
+
+class SecretOut(BaseModel):
+    """A secret's name and times: its value is never part of an answer."""
+
+    name: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, secret: AppSecret) -> SecretOut:
+        return cls(name=secret.name, created_at=secret.created_at, updated_at=secret.updated_at)
 
 
 class QueueCreate(Input):

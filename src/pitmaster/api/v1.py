@@ -10,7 +10,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from pitmaster.api.deps import CallerDep, ServicesDep, require_admin
 from pitmaster.api.schemas import (
@@ -33,10 +33,15 @@ from pitmaster.api.schemas import (
     RetryRequest,
     RetryResponse,
     RevisionLock,
+    SecretName,
+    SecretOut,
+    SecretValue,
     WorkerOut,
 )
+from pitmaster.app_secrets import SECRETS_PER_APP_MAX, require_box
 from pitmaster.errors import Forbidden, InvalidInput
-from pitmaster.models import Execution, Status
+from pitmaster.images import check_image_allowed
+from pitmaster.models import Execution, Status, image_at_revision
 from pitmaster.store.store import ExecutionFilter
 
 logger = logging.getLogger(__name__)
@@ -55,6 +60,7 @@ EXTRA_FIELDS = ("message", "stdout", "stderr", "html_url", "retries", "attempts"
 
 @admin_router.post("/apps", status_code=201, responses=_ERRORS, tags=["apps"])
 def create_app(body: AppCreate, services: ServicesDep) -> AppOut:
+    check_image_allowed(body.docker_image, services.settings.allowed_image_rules)
     app = services.store.create_app(
         body.name, body.docker_image, body.description, body.max_concurrent_executions
     )
@@ -73,7 +79,10 @@ def get_app(name: str, services: ServicesDep) -> AppOut:
 
 @admin_router.patch("/apps/{name}", responses=_ERRORS, tags=["apps"])
 def update_app(name: str, body: AppUpdate, services: ServicesDep) -> AppOut:
-    return AppOut.of(services.store.update_app(name, body.changes()))
+    changes = body.changes()
+    if "docker_image" in changes:
+        check_image_allowed(changes["docker_image"], services.settings.allowed_image_rules)
+    return AppOut.of(services.store.update_app(name, changes))
 
 
 def _own_app(caller: CallerDep, name: str) -> None:
@@ -81,7 +90,9 @@ def _own_app(caller: CallerDep, name: str) -> None:
         raise Forbidden(f"this token may only change app {caller.app!r}")
 
 
-@router.post("/apps/{name}/revision_lock", responses={403: {"model": ErrorOut}}, tags=["apps"])
+@router.post(
+    "/apps/{name}/revision_lock", responses={**_ERRORS, 403: {"model": ErrorOut}}, tags=["apps"]
+)
 def lock_revision(
     name: str, body: RevisionLock, services: ServicesDep, caller: CallerDep
 ) -> AppOut:
@@ -90,6 +101,8 @@ def lock_revision(
     An app token may lock its own app (a deploy does), no other.
     """
     _own_app(caller, name)
+    locked = image_at_revision(services.store.get_app(name).docker_image, body.revision)
+    check_image_allowed(locked, services.settings.allowed_image_rules)
     return AppOut.of(services.store.lock_revision(name, body.revision))
 
 
@@ -104,6 +117,43 @@ def unlock_revision(name: str, services: ServicesDep, caller: CallerDep) -> AppO
 def delete_app(name: str, services: ServicesDep) -> Response:
     """Delete an app and its job definitions; its executions stay as history."""
     services.store.delete_app(name)
+    return Response(status_code=204)
+
+
+# -- secrets ------------------------------------------------------------------------
+
+SecretNamePath = Annotated[SecretName, Path(description="the secret's name, e.g. API_TOKEN")]
+
+
+@admin_router.put("/apps/{app}/secrets/{name}", responses=_ERRORS, tags=["secrets"])
+def put_secret(
+    app: str, name: SecretNamePath, body: SecretValue, services: ServicesDep, response: Response
+) -> SecretOut:
+    """Set a secret of the app's jobs (201 new, 200 replaced); its value is never shown again.
+
+    The job reads it from the file ``/run/secrets/NAME``.
+    """
+    box = require_box(services.settings.secrets_keys)
+    sealed = box.seal(app, name, body.value)
+    created = services.store.put_secret(app, name, sealed, SECRETS_PER_APP_MAX)
+    response.status_code = 201 if created else 200
+    logger.info("secret %s of app %s %s", name, app, "created" if created else "replaced")
+    secret = next(s for s in services.store.list_secrets(app) if s.name == name)
+    return SecretOut.of(secret)
+
+
+@admin_router.get("/apps/{app}/secrets", responses=_ERRORS, tags=["secrets"])
+def list_secrets(app: str, services: ServicesDep) -> list[SecretOut]:
+    """The app's secrets: names and times only."""
+    return [SecretOut.of(secret) for secret in services.store.list_secrets(app)]
+
+
+@admin_router.delete(
+    "/apps/{app}/secrets/{name}", status_code=204, responses=_ERRORS, tags=["secrets"]
+)
+def delete_secret(app: str, name: SecretNamePath, services: ServicesDep) -> Response:
+    services.store.delete_secret(app, name)
+    logger.info("secret %s of app %s deleted", name, app)
     return Response(status_code=204)
 
 

@@ -24,11 +24,15 @@ class RunSpec:
     command: tuple[str, ...]
     environment: Mapping[str, str]
     labels: Mapping[str, str]
-    files: Mapping[str, bytes] = field(default_factory=dict)
+    # Copied into the container before it starts; they may hold secrets, so never shown.
+    files: Mapping[str, bytes] = field(default_factory=dict, repr=False)
+    file_modes: Mapping[str, int] = field(default_factory=dict)  # by path; default 0o644
     memory: int | None = None  # bytes; the engine kills the job (OOM) beyond it
     pids_limit: int | None = None  # processes and threads the job may have at once
     cpu_shares: int | None = None  # relative CPU weight (Docker's default is 1024)
+    cpus: float | None = None  # most CPUs the job may use at once (a hard cap)
     log_max_bytes: int | None = None  # what the engine keeps of each stream
+    network: str | None = None  # a Docker network, "none"; None: the engine's default bridge
 
 
 @dataclass(frozen=True)

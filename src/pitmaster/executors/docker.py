@@ -51,7 +51,10 @@ def _translate(action: str, call: Callable[[], _T]) -> _T:
         raise ExecutorError(f"Docker engine: {action} failed: {exc}") from exc
 
 
-def _tar_of(files: Mapping[str, bytes]) -> bytes:
+DEFAULT_FILE_MODE = 0o644
+
+
+def _tar_of(files: Mapping[str, bytes], modes: Mapping[str, int]) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
         directories = sorted({d for path in files for d in _parents(path)})
@@ -63,7 +66,7 @@ def _tar_of(files: Mapping[str, bytes]) -> bytes:
         for path, content in files.items():
             entry = tarfile.TarInfo(path.lstrip("/"))
             entry.size = len(content)
-            entry.mode = 0o644
+            entry.mode = modes.get(path, DEFAULT_FILE_MODE)
             archive.addfile(entry, io.BytesIO(content))
     return buffer.getvalue()
 
@@ -139,11 +142,17 @@ class DockerExecutor:
         if spec.files:
             _translate(
                 "copying files in",
-                lambda: self._api.put_archive(container_id, "/", _tar_of(spec.files)),
+                lambda: self._api.put_archive(
+                    container_id, "/", _tar_of(spec.files, spec.file_modes)
+                ),
             )
         try:
             _translate("start", lambda: self._api.start(container_id))
         except docker.errors.NotFound as exc:
+            if self._exists(container_id):
+                # Something the container needs is missing (a network that does
+                # not exist, say): final, and the engine's message says what.
+                raise StartFailed(f"container could not start: {_explain(exc)}") from exc
             raise ExecutorError(f"container {spec.name} vanished before it started") from exc
         except ExecutorError as exc:
             cause = exc.__cause__
@@ -194,7 +203,10 @@ class DockerExecutor:
             raise ExecutorError(f"Docker engine: create failed: {exc}") from exc
 
     def _host_config(self, spec: RunSpec) -> dict[str, Any]:
-        """Hardened by default: no new privileges, no privileged mode, no mounts, capped logs."""
+        """Hardened by default: no new privileges, no privileged mode, no mounts, capped logs.
+
+        Nothing here comes from a message: only the job definition and the settings.
+        """
         log_config = None
         if spec.log_max_bytes is not None:
             log_config = LogConfig(
@@ -206,6 +218,8 @@ class DockerExecutor:
             memswap_limit=spec.memory,
             pids_limit=spec.pids_limit,
             cpu_shares=spec.cpu_shares,
+            nano_cpus=round(spec.cpus * 1e9) if spec.cpus is not None else None,
+            network_mode=spec.network,
             security_opt=["no-new-privileges:true"],
             privileged=False,
             log_config=log_config,
@@ -222,6 +236,13 @@ class DockerExecutor:
             raise ImageUnavailable(
                 f"image {image!r} is not present and could not be pulled: {_explain(exc)}"
             ) from exc
+
+    def _exists(self, container: str) -> bool:
+        try:
+            self._inspect(container)
+        except docker.errors.NotFound:
+            return False
+        return True
 
     def _inspect(self, container: str) -> dict[str, Any]:
         result: dict[str, Any] = _translate(

@@ -88,8 +88,23 @@ job_definitions = sa.Table(
     sa.Column("timeout_seconds", sa.Float(), nullable=True),
     sa.Column("stop_grace_seconds", sa.Float(), nullable=False, server_default="10"),
     sa.Column("memory", sa.BigInteger(), nullable=True),
+    sa.Column("cpus", sa.Float(), nullable=True),
+    sa.Column("pids_limit", sa.Integer(), nullable=True),
+    sa.Column("network", sa.String(255), nullable=True),
     *_timestamps(),
     sa.UniqueConstraint("app_id", "job"),
+)
+
+# An app's secrets, each sealed (app_secrets.SecretBox): the value is never stored in clear.
+app_secrets = sa.Table(
+    "app_secrets",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("app_id", Id, sa.ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("ciphertext", sa.Text(), nullable=False),
+    *_timestamps(),
+    sa.UniqueConstraint("app_id", "name"),
 )
 
 job_queues = sa.Table(

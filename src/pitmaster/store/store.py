@@ -28,6 +28,7 @@ from pitmaster.models import (
     DEFAULT_QUEUE,
     MAX_DELAY_SECONDS,
     App,
+    AppSecret,
     Attempt,
     AttemptState,
     Claim,
@@ -40,6 +41,7 @@ from pitmaster.models import (
     WorkerInfo,
 )
 from pitmaster.store import lifecycle, monitoring, wakeups
+from pitmaster.store import secrets as secret_rows
 from pitmaster.store.engine import WRITE_INTENT, create_engine
 from pitmaster.store.lifecycle import MarkResult
 from pitmaster.store.limits import (
@@ -60,6 +62,7 @@ from pitmaster.store.schema import (
     job_executions,
     job_queues,
 )
+from pitmaster.store.secrets import SealedSecret
 from pitmaster.store.tokens import TokenStore
 
 logger = logging.getLogger(__name__)
@@ -239,6 +242,47 @@ class Store:
             ).rowcount
         if updated == 0:
             raise NotFound(missing)
+
+    # -- secrets -------------------------------------------------------------
+
+    def put_secret(self, app: str, name: str, ciphertext: str, max_per_app: int) -> bool:
+        """Store an app's secret, sealed, replacing one of that name; True when it is new."""
+        app_id = self.get_app(app).id
+        for _ in range(2):
+            try:
+                with self._write() as conn:
+                    created = secret_rows.put(conn, self._now(), app_id, name, ciphertext)
+                    if created and secret_rows.count(conn, app_id) > max_per_app:
+                        raise InvalidInput(
+                            f"app {app!r} already has {max_per_app} secrets, the most it may have"
+                        )
+                return created
+            except sa.exc.IntegrityError:
+                continue  # set at the same moment by another request: replace that one
+        raise Conflict(f"secret {name} of app {app!r} changed while being set; try again")
+
+    def delete_secret(self, app: str, name: str) -> None:
+        app_id = self.get_app(app).id
+        with self._write() as conn:
+            deleted = secret_rows.delete(conn, app_id, name)
+        if not deleted:
+            raise NotFound(f"app {app!r} has no secret {name}")
+
+    def list_secrets(self, app: str) -> list[AppSecret]:
+        """An app's secrets: names and times, never values."""
+        self.get_app(app)
+        with self._read() as conn:
+            return secret_rows.names(conn, app)
+
+    def sealed_secrets(self) -> list[SealedSecret]:
+        """Every stored secret, sealed (for rotating the key)."""
+        with self._read() as conn:
+            return secret_rows.all_sealed(conn)
+
+    def reseal_secret(self, secret: SealedSecret, ciphertext: str) -> bool:
+        """Store ``secret`` sealed anew; False if it was changed or deleted meanwhile."""
+        with self._write() as conn:
+            return secret_rows.reseal(conn, secret, ciphertext)
 
     # -- job definitions ---------------------------------------------------
 
@@ -580,6 +624,7 @@ class Store:
                 )
             )
             found = lifecycle.definition_and_image(conn, execution.application, execution.job)
+            sealed = secret_rows.sealed_of_app(conn, execution.application) if found else {}
         definition, image = found if found is not None else (None, None)
         return Claim(
             installation=self.installation_id(),
@@ -590,6 +635,10 @@ class Store:
             docker_image=image if definition else None,
             command=definition.command if definition else None,
             memory=definition.memory if definition else None,
+            cpus=definition.cpus if definition else None,
+            pids_limit=definition.pids_limit if definition else None,
+            network=definition.network if definition else None,
+            sealed_secrets=sealed,
         )
 
     def _claim_candidate(

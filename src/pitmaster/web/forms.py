@@ -178,6 +178,9 @@ def _policy(form: Form) -> dict[str, Any]:
             "stop_grace_seconds", form.get("stop_grace_seconds")
         ),
         "memory": converter.memory(form.get("memory")),
+        "cpus": converter.number("cpus", form.get("cpus")),
+        "pids_limit": converter.integer("pids_limit", form.get("pids_limit")),
+        "network": form.get("network").strip() or None,
     }
     if form.get("retry_on_all") in ("on", "true", "1"):
         values["retry_on"] = None

@@ -27,6 +27,7 @@ from pitmaster.api.schemas import JobPolicy
 from pitmaster.auth import Caller
 from pitmaster.errors import Conflict, InvalidInput, NotFound, PitmasterError
 from pitmaster.executors.base import Logs
+from pitmaster.images import check_image_allowed
 from pitmaster.models import Attempt, AttemptState, Status
 from pitmaster.store import stats
 from pitmaster.store.store import ExecutionFilter, ExecutionPage
@@ -139,6 +140,7 @@ def app_new(request: Request) -> HTMLResponse:
 def app_create(request: Request, form: PostedForm, services: ServicesDep) -> Response:
     try:
         body = forms.app_create(form)
+        check_image_allowed(body.docker_image, services.settings.allowed_image_rules)
         services.store.create_app(
             body.name, body.docker_image, body.description, body.max_concurrent_executions
         )
@@ -165,6 +167,7 @@ def app_show(
         "app.html",
         app=app,
         definitions=services.store.list_job_definitions(name),
+        secrets=services.store.list_secrets(name),
         executions=services.store.list_executions(
             ExecutionFilter(application=name), limit=20
         ).items,
@@ -190,7 +193,10 @@ def app_edit(request: Request, name: str, services: ServicesDep) -> HTMLResponse
 def app_update(request: Request, name: str, form: PostedForm, services: ServicesDep) -> Response:
     app = services.store.get_app(name)
     try:
-        services.store.update_app(name, forms.app_update(form))
+        changes = forms.app_update(form)
+        if "docker_image" in changes:
+            check_image_allowed(changes["docker_image"], services.settings.allowed_image_rules)
+        services.store.update_app(name, changes)
     except (FormInvalid, InvalidInput) as error:
         return render(
             request,
@@ -313,6 +319,9 @@ def _definition_values(definition: Any) -> dict[str, Any]:
         "timeout_seconds": blank(definition.timeout_seconds),
         "stop_grace_seconds": definition.stop_grace_seconds,
         "memory": blank(definition.memory),
+        "cpus": blank(definition.cpus),
+        "pids_limit": blank(definition.pids_limit),
+        "network": blank(definition.network),
     }
 
 

@@ -7,9 +7,18 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
-from pitmaster.errors import ExecutorError, ImageUnavailable
+from pitmaster.app_secrets import (
+    NO_KEY_HINT,
+    SECRET_FILE_MODE,
+    SECRETS_DIRECTORY,
+    SecretUnreadable,
+    secret_box,
+)
+from pitmaster.errors import ExecutorError, ImageUnavailable, InvalidInput
 from pitmaster.executors.base import Executor, RunSpec, StartFailed
+from pitmaster.images import check_image_allowed
 from pitmaster.metrics import Metrics
 from pitmaster.models import Claim, Outcome, Status
 from pitmaster.store.lifecycle import MarkResult
@@ -22,6 +31,7 @@ MESSAGE_FILE = "/run/pitmaster/message.json"
 # A message that fits goes in BARBEQUE_MESSAGE; a bigger one is copied into
 # the container as a file instead (which costs the engine an extra call).
 MESSAGE_ENV_LIMIT = 120 * 1024
+_T = TypeVar("_T")
 
 
 def message_delivery(claim: Claim) -> tuple[dict[str, str], dict[str, bytes]]:
@@ -65,7 +75,22 @@ class ContainerDefaults:
     memory: int | None = None
     pids_limit: int | None = None
     cpu_shares: int | None = None
+    cpus: float | None = None
     log_max_bytes: int | None = None
+
+
+def secret_files(secrets: Mapping[str, str]) -> tuple[dict[str, bytes], dict[str, int]]:
+    """Each secret as a file ``/run/secrets/NAME``, and the files' modes.
+
+    Files, not environment variables: a container's environment is shown by
+    ``docker inspect`` and inherited by every process the job starts.
+    """
+    files = {f"{SECRETS_DIRECTORY}/{name}": value.encode() for name, value in secrets.items()}
+    return files, dict.fromkeys(files, SECRET_FILE_MODE)
+
+
+def _either(given: _T | None, default: _T | None) -> _T | None:
+    return given if given is not None else default
 
 
 def run_spec(
@@ -73,19 +98,25 @@ def run_spec(
     docker_image: str,
     command: tuple[str, ...],
     defaults: ContainerDefaults = ContainerDefaults(),
+    secrets: Mapping[str, str] | None = None,
 ) -> RunSpec:
+    """The container for a claim: its definition's resources, else the defaults."""
     message_environment, files = message_delivery(claim)
+    secrets_as_files, modes = secret_files(secrets or {})
     return RunSpec(
         name=claim.container_name,
         image=docker_image,
         command=command,
         environment=job_environment(claim) | message_environment,
         labels=container_labels(claim),
-        files=files,
-        memory=claim.memory if claim.memory is not None else defaults.memory,
-        pids_limit=defaults.pids_limit,
+        files=files | secrets_as_files,
+        file_modes=modes,
+        memory=_either(claim.memory, defaults.memory),
+        pids_limit=_either(claim.pids_limit, defaults.pids_limit),
         cpu_shares=defaults.cpu_shares,
+        cpus=_either(claim.cpus, defaults.cpus),
         log_max_bytes=defaults.log_max_bytes,
+        network=claim.network,
     )
 
 
@@ -101,6 +132,8 @@ class Runner:
         metrics: Metrics | None = None,
         container_defaults: ContainerDefaults | None = None,
         on_running: Callable[[str], None] | None = None,
+        allowed_images: tuple[str, ...] | None = None,
+        secrets_keys: str | None = None,
     ) -> None:
         self._store = store
         self._executor = executor
@@ -111,6 +144,8 @@ class Runner:
         self._metrics = metrics or Metrics()
         self._container_defaults = container_defaults or ContainerDefaults()
         self._on_running = on_running
+        self._allowed_images = allowed_images
+        self._secret_box = secret_box(secrets_keys)
 
     def run_once(self) -> bool:
         """Claim and start one execution; False when there was nothing to claim.
@@ -139,7 +174,15 @@ class Runner:
                 ),
             )
             return True
-        spec = run_spec(claim, claim.docker_image, claim.command, self._container_defaults)
+        try:
+            check_image_allowed(claim.docker_image, self._allowed_images)
+            secrets = self._open_secrets(claim)
+        except (InvalidInput, SecretUnreadable) as exc:
+            self._end(claim, Outcome(Status.ERROR, str(exc)))
+            # A claim taken over from a dead worker may already have its container.
+            self._executor.remove(claim.container_name)
+            return True
+        spec = run_spec(claim, claim.docker_image, claim.command, self._container_defaults, secrets)
         try:
             started = self._executor.start(spec)
         except (ImageUnavailable, StartFailed) as exc:
@@ -168,6 +211,17 @@ class Runner:
         else:
             logger.info("execution %s was already started elsewhere", message_id)
         return True
+
+    def _open_secrets(self, claim: Claim) -> dict[str, str]:
+        """The app's secrets in clear, for this one container; never logged."""
+        if not claim.sealed_secrets:
+            return {}
+        application = claim.execution.application
+        if self._secret_box is None:
+            raise SecretUnreadable(
+                f"app {application!r} has secrets but this worker cannot open them: {NO_KEY_HINT}"
+            )
+        return self._secret_box.open_all(application, claim.sealed_secrets)
 
     def _end(self, claim: Claim, outcome: Outcome) -> None:
         if self._store.record_outcome(claim.attempt_id, outcome):

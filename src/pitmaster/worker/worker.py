@@ -53,8 +53,11 @@ class Worker:
                 memory=settings.container_memory,
                 pids_limit=settings.container_pids_limit,
                 cpu_shares=settings.container_cpu_shares,
+                cpus=settings.container_cpus,
                 log_max_bytes=settings.container_log_max_bytes,
             ),
+            allowed_images=settings.allowed_image_rules,
+            secrets_keys=settings.secrets_keys,
         )
         self._poller = Poller(
             store,

@@ -1,0 +1,104 @@
+"""The queries over ``app_secrets``: sealed values in, names out, sealed values to the runner."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from pitmaster.models import AppSecret
+from pitmaster.store.schema import app_secrets, apps
+
+
+@dataclass(frozen=True)
+class SealedSecret:
+    """One stored secret as the key rotation sees it: where it is, and its sealed value."""
+
+    id: int
+    app: str
+    name: str
+    ciphertext: str
+
+
+def put(conn: sa.Connection, now: datetime, app_id: int, name: str, ciphertext: str) -> bool:
+    """Store a sealed value under ``name``, replacing any; True when it was new."""
+    s = app_secrets.c
+    replaced = conn.execute(
+        app_secrets.update()
+        .where(s.app_id == app_id, s.name == name)
+        .values(ciphertext=ciphertext, updated_at=now)
+    ).rowcount
+    if replaced:
+        return False
+    conn.execute(
+        app_secrets.insert().values(
+            app_id=app_id, name=name, ciphertext=ciphertext, created_at=now, updated_at=now
+        )
+    )
+    return True
+
+
+def count(conn: sa.Connection, app_id: int) -> int:
+    return int(
+        conn.execute(
+            sa.select(sa.func.count())
+            .select_from(app_secrets)
+            .where(app_secrets.c.app_id == app_id)
+        ).scalar_one()
+    )
+
+
+def delete(conn: sa.Connection, app_id: int, name: str) -> bool:
+    s = app_secrets.c
+    deleted = conn.execute(app_secrets.delete().where(s.app_id == app_id, s.name == name)).rowcount
+    return bool(deleted)
+
+
+def names(conn: sa.Connection, app: str) -> list[AppSecret]:
+    """An app's secrets by name, without their values."""
+    s = app_secrets.c
+    rows = conn.execute(
+        sa.select(s.name, s.created_at, s.updated_at)
+        .join(apps, apps.c.id == s.app_id)
+        .where(apps.c.name == app)
+        .order_by(s.name)
+    ).all()
+    return [
+        AppSecret(app=app, name=row.name, created_at=row.created_at, updated_at=row.updated_at)
+        for row in rows
+    ]
+
+
+def sealed_of_app(conn: sa.Connection, app: str) -> Mapping[str, str]:
+    """An app's sealed values by name, for the runner to open and hand to a job."""
+    s = app_secrets.c
+    rows = conn.execute(
+        sa.select(s.name, s.ciphertext).join(apps, apps.c.id == s.app_id).where(apps.c.name == app)
+    ).all()
+    return {row.name: row.ciphertext for row in rows}
+
+
+def all_sealed(conn: sa.Connection) -> list[SealedSecret]:
+    s = app_secrets.c
+    rows = conn.execute(
+        sa.select(s.id, apps.c.name.label("app"), s.name, s.ciphertext)
+        .join(apps, apps.c.id == s.app_id)
+        .order_by(s.id)
+    ).all()
+    return [
+        SealedSecret(id=row.id, app=row.app, name=row.name, ciphertext=row.ciphertext)
+        for row in rows
+    ]
+
+
+def reseal(conn: sa.Connection, secret: SealedSecret, ciphertext: str) -> bool:
+    """Replace a sealed value with the same value sealed anew, unless it changed meanwhile."""
+    s = app_secrets.c
+    updated = conn.execute(
+        app_secrets.update()
+        .where(s.id == secret.id, s.ciphertext == secret.ciphertext)
+        .values(ciphertext=ciphertext)
+    ).rowcount
+    return bool(updated)

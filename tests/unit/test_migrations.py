@@ -1,0 +1,70 @@
+"""The migrations build exactly the tables ``store/schema.py`` describes, and can be undone."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import sqlalchemy as sa
+from alembic import command as alembic_command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config as AlembicConfig
+from alembic.migration import MigrationContext
+
+from pitmaster.store.engine import create_engine
+from pitmaster.store.schema import metadata
+from pitmaster.store.store import Store
+
+
+def _differences(database_url: str) -> list[object]:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            return list(compare_metadata(context, metadata))
+    finally:
+        engine.dispose()
+
+
+def _migrate_to(database_url: str, revision: str, *, down: bool) -> None:
+    config = AlembicConfig()
+    config.set_main_option(
+        "script_location", str(resources.files("pitmaster.store") / "migrations")
+    )
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            if down:
+                alembic_command.downgrade(config, revision)
+            else:
+                alembic_command.upgrade(config, revision)
+    finally:
+        engine.dispose()
+
+
+def test_given_a_migrated_database_then_it_matches_the_schema_module(
+    store: Store, database_url: str
+) -> None:
+    assert _differences(database_url) == []
+
+
+def test_given_job_definitions_and_secrets_when_0005_is_undone_and_redone_then_definitions_stay(
+    store: Store, database_url: str
+) -> None:
+    store.create_app("shop", "shop:1")
+    store.create_job_definition("shop", "mail", ["m"], cpus=0.5, pids_limit=64, network="none")
+    store.put_secret("shop", "API_TOKEN", "sealed", 10)
+
+    _migrate_to(database_url, "0004", down=True)
+    engine = create_engine(database_url)
+    try:
+        assert "app_secrets" not in sa.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+    _migrate_to(database_url, "head", down=False)
+
+    definition = store.get_job_definition("shop", "mail")
+    assert definition.command == ("m",)
+    assert (definition.cpus, definition.pids_limit, definition.network) == (None, None, None)
+    assert store.list_secrets("shop") == []
+    assert _differences(database_url) == []
