@@ -8,13 +8,16 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pitmaster import __version__
 from pitmaster.api import v1, v2
 from pitmaster.api.deps import Services
+from pitmaster.api.headers import DOCS_PATH, docs_page, headers_for
+from pitmaster.api.middleware import BodyLimit, RateLimit, SecurityHeaders
+from pitmaster.api.ratelimit import RateLimiter
 from pitmaster.api.validation import describe_validation_error
 from pitmaster.errors import PitmasterError
 from pitmaster.executors.base import Executor
@@ -40,6 +43,8 @@ def create_app(
         title="pitmaster",
         version=__version__,
         description="A job queue that runs every job in its own Docker container.",
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.services = Services(
         settings=settings, store=store, on_enqueue=on_enqueue, log_reader=log_reader
@@ -62,10 +67,30 @@ def create_app(
         store.list_queues()
         return {"status": "ok"}
 
+    docs, docs_policy = docs_page(app.openapi_url or "/openapi.json", app.title)
+
+    @app.get(DOCS_PATH, include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        return docs
+
     app.add_exception_handler(PitmasterError, _pitmaster_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    _guard(app, settings, docs_policy)
     return app
+
+
+def _guard(app: FastAPI, settings: Settings, docs_policy: str) -> None:
+    """Wrap the app, outermost first: security headers, rate limit, body cap.
+
+    The headers go on every answer, the middleware's own 429 and 413 included;
+    a caller over its rate is turned away before its body is read.
+    """
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    if settings.rate_limit > 0:
+        limiter = RateLimiter(settings.rate_limit, settings.rate_limit_burst)
+        app.add_middleware(RateLimit, limiter=limiter, exempt=frozenset({"/healthz"}))
+    app.add_middleware(SecurityHeaders, headers_for=headers_for(docs_policy))
 
 
 def _error(

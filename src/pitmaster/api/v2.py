@@ -11,11 +11,11 @@ from fastapi import APIRouter, Header
 from pitmaster.api.deps import ServicesDep
 from pitmaster.api.schemas import EnqueueRequest, EnqueueResponse, ErrorOut
 from pitmaster.errors import InvalidInput, TooLarge
+from pitmaster.models import MAX_MESSAGE_BYTES
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v2", tags=["executions"])
 
-MAX_MESSAGE_BYTES = 256 * 1024
 _ERRORS = {code: {"model": ErrorOut} for code in (400, 404, 413, 422, 503)}
 
 
