@@ -111,7 +111,9 @@ class Settings(BaseSettings):
         description="requests per second per API token (or per address without one); 0: no limit",
     )
     rate_limit_burst: int = Field(
-        default=100, ge=1, description="requests a caller may make at once before rate_limit applies"
+        default=100,
+        ge=1,
+        description="requests a caller may make at once before rate_limit applies",
     )
 
     @property

@@ -18,6 +18,7 @@ from pitmaster.api.deps import Services
 from pitmaster.api.headers import DOCS_PATH, docs_page, headers_for
 from pitmaster.api.middleware import BodyLimit, RateLimit, SecurityHeaders
 from pitmaster.api.ratelimit import RateLimiter
+from pitmaster.api.schemas import ErrorOut, error_responses
 from pitmaster.api.validation import describe_validation_error
 from pitmaster.errors import PitmasterError
 from pitmaster.executors.base import Executor
@@ -28,7 +29,8 @@ from pitmaster.web import pages
 
 logger = logging.getLogger(__name__)
 
-# Problems with the body as a whole, rather than with one of its fields.
+# Problems with the body as a whole, rather than with one of its fields. A field the
+# request does not take is one too (400): the sender meant something this API does not do.
 _MALFORMED_BODY_TYPES = {"json_invalid", "model_attributes_type", "dict_type"}
 
 
@@ -57,12 +59,17 @@ def create_app(
         metrics = Metrics()
     metrics.watch_store(store)
 
-    @app.get("/metrics", tags=["meta"], response_class=PlainTextResponse)
+    @app.get(
+        "/metrics",
+        tags=["meta"],
+        response_class=PlainTextResponse,
+        responses=error_responses(),
+    )
     def prometheus_metrics() -> PlainTextResponse:
         """Prometheus text format: the backlog from the database, and this process's counts."""
         return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/healthz", tags=["meta"])
+    @app.get("/healthz", tags=["meta"], responses={503: {"model": ErrorOut}})
     def healthz() -> dict[str, str]:
         store.list_queues()
         return {"status": "ok"}
@@ -123,6 +130,12 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     if pages.is_console_page(request):
         message = "; ".join(describe_validation_error(error) for error in errors)
         return pages.error_page(request, 400, message)
+    unknown = [error for error in errors if error.get("type") == "extra_forbidden"]
+    if unknown:
+        message = "; ".join(describe_validation_error(error) for error in unknown)
+        if request.method == "POST" and request.url.path == v2.ENQUEUE_PATH:
+            message += f" ({v2.MESSAGE_IS_DATA})"
+        return _error(400, message)
     if any(error.get("type") in _MALFORMED_BODY_TYPES for error in errors):
         first = next(e for e in errors if e.get("type") in _MALFORMED_BODY_TYPES)
         if first["type"] == "json_invalid":

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request, Response
 
 from pitmaster.api.deps import ServicesDep
 from pitmaster.api.schemas import (
+    NAME_PATTERN,
+    PRINTABLE_PATTERN,
+    WITH_BODY,
     AppCreate,
     AppOut,
     AppUpdate,
     AttemptOut,
     BulkRetryRequest,
     BulkRetryResponse,
-    ErrorOut,
     ExecutionList,
     ExecutionOut,
     JobDefinitionCreate,
@@ -30,17 +34,40 @@ from pitmaster.api.schemas import (
     RetryResponse,
     RevisionLock,
     WorkerOut,
+    error_responses,
 )
 from pitmaster.errors import InvalidInput
-from pitmaster.models import Execution, Status
+from pitmaster.models import MAX_PAGE_SIZE, NAME_MAX_LENGTH, Execution, Status
 from pitmaster.store.store import ExecutionFilter
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1")
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (400, 404, 409, 422, 503)
-}
+# Documented error answers: reading one thing, changing one, making one.
+_READ = error_responses(404, 422)
+_CHANGE = error_responses(*WITH_BODY, 404, 409)
+_LIST = error_responses(422)
+_DELETE = error_responses(404, 409)
+_NAME_AFTER = Query(
+    pattern=NAME_PATTERN,
+    max_length=NAME_MAX_LENGTH,
+    description="the last name of the page before: this page starts after it",
+)
+PageSize = Annotated[
+    int,
+    Query(ge=1, le=MAX_PAGE_SIZE, description=f"most items in the page (at most {MAX_PAGE_SIZE})"),
+]
+
+
+def _link_next(request: Request, response: Response, items: Sequence[Any], after: str) -> None:
+    """A full page may not be the last: ``Link`` points at the next one."""
+    limit = int(request.query_params.get("limit", MAX_PAGE_SIZE))
+    if len(items) < limit:
+        return
+    query = urlencode({"limit": limit, "after": after})
+    response.headers["Link"] = f'<{request.url.path}?{query}>; rel="next"'
+
+
 DEFAULT_FIELDS = "__default__"
 EXTRA_FIELDS = ("message", "stdout", "stderr", "html_url", "retries", "attempts")
 
@@ -48,7 +75,7 @@ EXTRA_FIELDS = ("message", "stdout", "stderr", "html_url", "retries", "attempts"
 # -- apps -----------------------------------------------------------------------
 
 
-@router.post("/apps", status_code=201, responses=_ERRORS, tags=["apps"])
+@router.post("/apps", status_code=201, responses=_CHANGE, tags=["apps"])
 def create_app(body: AppCreate, services: ServicesDep) -> AppOut:
     app = services.store.create_app(
         body.name, body.docker_image, body.description, body.max_concurrent_executions
@@ -56,34 +83,44 @@ def create_app(body: AppCreate, services: ServicesDep) -> AppOut:
     return AppOut.of(app)
 
 
-@router.get("/apps", tags=["apps"])
-def list_apps(services: ServicesDep) -> list[AppOut]:
-    return [AppOut.of(app) for app in services.store.list_apps()]
+@router.get("/apps", responses=_LIST, tags=["apps"])
+def list_apps(
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    limit: PageSize = MAX_PAGE_SIZE,
+    after: Annotated[str | None, _NAME_AFTER] = None,
+) -> list[AppOut]:
+    """Apps by name; a full page has a ``Link`` header to the next."""
+    page = services.store.list_apps(limit, after)
+    if page:
+        _link_next(request, response, page, page[-1].name)
+    return [AppOut.of(app) for app in page]
 
 
-@router.get("/apps/{name}", responses=_ERRORS, tags=["apps"])
+@router.get("/apps/{name}", responses=_READ, tags=["apps"])
 def get_app(name: str, services: ServicesDep) -> AppOut:
     return AppOut.of(services.store.get_app(name))
 
 
-@router.patch("/apps/{name}", responses=_ERRORS, tags=["apps"])
+@router.patch("/apps/{name}", responses=_CHANGE, tags=["apps"])
 def update_app(name: str, body: AppUpdate, services: ServicesDep) -> AppOut:
     return AppOut.of(services.store.update_app(name, body.changes()))
 
 
-@router.post("/apps/{name}/revision_lock", responses=_ERRORS, tags=["apps"])
+@router.post("/apps/{name}/revision_lock", responses=_CHANGE, tags=["apps"])
 def lock_revision(name: str, body: RevisionLock, services: ServicesDep) -> AppOut:
     """Run the app's jobs in this tag of its image until unlocked (barbeque-compatible)."""
     return AppOut.of(services.store.lock_revision(name, body.revision))
 
 
-@router.delete("/apps/{name}/revision_lock", responses=_ERRORS, tags=["apps"])
+@router.delete("/apps/{name}/revision_lock", responses=_DELETE, tags=["apps"])
 def unlock_revision(name: str, services: ServicesDep) -> AppOut:
     """Run the app's jobs in its docker_image as given again."""
     return AppOut.of(services.store.lock_revision(name, None))
 
 
-@router.delete("/apps/{name}", status_code=204, responses=_ERRORS, tags=["apps"])
+@router.delete("/apps/{name}", status_code=204, responses=_DELETE, tags=["apps"])
 def delete_app(name: str, services: ServicesDep) -> Response:
     """Delete an app and its job definitions; its executions stay as history."""
     services.store.delete_app(name)
@@ -94,7 +131,7 @@ def delete_app(name: str, services: ServicesDep) -> Response:
 
 
 @router.post(
-    "/apps/{app}/job_definitions", status_code=201, responses=_ERRORS, tags=["job definitions"]
+    "/apps/{app}/job_definitions", status_code=201, responses=_CHANGE, tags=["job definitions"]
 )
 def create_job_definition(
     app: str, body: JobDefinitionCreate, services: ServicesDep
@@ -106,17 +143,30 @@ def create_job_definition(
     return JobDefinitionOut.of(definition)
 
 
-@router.get("/apps/{app}/job_definitions", responses=_ERRORS, tags=["job definitions"])
-def list_job_definitions(app: str, services: ServicesDep) -> list[JobDefinitionOut]:
-    return [JobDefinitionOut.of(d) for d in services.store.list_job_definitions(app)]
+@router.get(
+    "/apps/{app}/job_definitions", responses=error_responses(404, 422), tags=["job definitions"]
+)
+def list_job_definitions(
+    app: str,
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    limit: PageSize = MAX_PAGE_SIZE,
+    after: Annotated[str | None, _NAME_AFTER] = None,
+) -> list[JobDefinitionOut]:
+    """An app's job definitions by job name; a full page has a ``Link`` header to the next."""
+    page = services.store.list_job_definitions(app, limit, after)
+    if page:
+        _link_next(request, response, page, page[-1].job)
+    return [JobDefinitionOut.of(d) for d in page]
 
 
-@router.get("/apps/{app}/job_definitions/{job}", responses=_ERRORS, tags=["job definitions"])
+@router.get("/apps/{app}/job_definitions/{job}", responses=_READ, tags=["job definitions"])
 def get_job_definition(app: str, job: str, services: ServicesDep) -> JobDefinitionOut:
     return JobDefinitionOut.of(services.store.get_job_definition(app, job))
 
 
-@router.patch("/apps/{app}/job_definitions/{job}", responses=_ERRORS, tags=["job definitions"])
+@router.patch("/apps/{app}/job_definitions/{job}", responses=_CHANGE, tags=["job definitions"])
 def update_job_definition(
     app: str, job: str, body: JobDefinitionUpdate, services: ServicesDep
 ) -> JobDefinitionOut:
@@ -126,7 +176,7 @@ def update_job_definition(
 @router.delete(
     "/apps/{app}/job_definitions/{job}",
     status_code=204,
-    responses=_ERRORS,
+    responses=_CHANGE,
     tags=["job definitions"],
 )
 def delete_job_definition(app: str, job: str, services: ServicesDep) -> Response:
@@ -137,28 +187,38 @@ def delete_job_definition(app: str, job: str, services: ServicesDep) -> Response
 # -- job queues -------------------------------------------------------------------
 
 
-@router.post("/job_queues", status_code=201, responses=_ERRORS, tags=["job queues"])
+@router.post("/job_queues", status_code=201, responses=_CHANGE, tags=["job queues"])
 def create_queue(body: QueueCreate, services: ServicesDep) -> QueueOut:
     queue = services.store.create_queue(body.name, body.description, body.max_concurrent_executions)
     return QueueOut.of(queue)
 
 
-@router.get("/job_queues", tags=["job queues"])
-def list_queues(services: ServicesDep) -> list[QueueOut]:
-    return [QueueOut.of(queue) for queue in services.store.list_queues()]
+@router.get("/job_queues", responses=_LIST, tags=["job queues"])
+def list_queues(
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    limit: PageSize = MAX_PAGE_SIZE,
+    after: Annotated[str | None, _NAME_AFTER] = None,
+) -> list[QueueOut]:
+    """Queues by name; a full page has a ``Link`` header to the next."""
+    page = services.store.list_queues(limit, after)
+    if page:
+        _link_next(request, response, page, page[-1].name)
+    return [QueueOut.of(queue) for queue in page]
 
 
-@router.get("/job_queues/{name}", responses=_ERRORS, tags=["job queues"])
+@router.get("/job_queues/{name}", responses=_READ, tags=["job queues"])
 def get_queue(name: str, services: ServicesDep) -> QueueOut:
     return QueueOut.of(services.store.get_queue(name))
 
 
-@router.patch("/job_queues/{name}", responses=_ERRORS, tags=["job queues"])
+@router.patch("/job_queues/{name}", responses=_CHANGE, tags=["job queues"])
 def update_queue(name: str, body: QueueUpdate, services: ServicesDep) -> QueueOut:
     return QueueOut.of(services.store.update_queue(name, body.changes()))
 
 
-@router.delete("/job_queues/{name}", status_code=204, responses=_ERRORS, tags=["job queues"])
+@router.delete("/job_queues/{name}", status_code=204, responses=_DELETE, tags=["job queues"])
 def delete_queue(name: str, services: ServicesDep) -> Response:
     """Delete a queue that holds no pending or running work; ``default`` always stays."""
     services.store.delete_queue(name)
@@ -188,7 +248,7 @@ def _html_url(request: Request, services: ServicesDep, execution: Execution) -> 
 
 @router.get(
     "/job_executions/{message_id}",
-    responses=_ERRORS,
+    responses=_READ,
     response_model_exclude_unset=True,
     tags=["executions"],
 )
@@ -232,7 +292,7 @@ def get_execution(
 
 @router.post(
     "/job_executions/{message_id}/cancel",
-    responses=_ERRORS,
+    responses=_DELETE,
     response_model_exclude_unset=True,
     tags=["executions"],
 )
@@ -247,7 +307,7 @@ def cancel_execution(message_id: str, services: ServicesDep) -> ExecutionOut:
 
 
 @router.post(
-    "/job_executions/{message_id}/retries", status_code=201, responses=_ERRORS, tags=["executions"]
+    "/job_executions/{message_id}/retries", status_code=201, responses=_CHANGE, tags=["executions"]
 )
 def retry_execution(
     message_id: str, services: ServicesDep, body: RetryRequest | None = None
@@ -259,7 +319,7 @@ def retry_execution(
     return RetryResponse(message_id=retry_id, status=Status.PENDING)
 
 
-@router.post("/job_executions/retries", responses=_ERRORS, tags=["executions"])
+@router.post("/job_executions/retries", responses=_CHANGE, tags=["executions"])
 def retry_executions(body: BulkRetryRequest, services: ServicesDep) -> BulkRetryResponse:
     """Retry, once each, every execution that matches the filter (by default: failed ones)."""
     where = ExecutionFilter(
@@ -268,7 +328,7 @@ def retry_executions(body: BulkRetryRequest, services: ServicesDep) -> BulkRetry
     return BulkRetryResponse(retried=services.store.retry_all(where, body.created_since))
 
 
-@router.get("/job_executions", responses=_ERRORS, tags=["executions"])
+@router.get("/job_executions", responses=_LIST, tags=["executions"])
 def list_executions(
     services: ServicesDep,
     application: str | None = None,
@@ -276,7 +336,9 @@ def list_executions(
     queue: str | None = None,
     status: Status | None = None,
     cursor: Annotated[str | None, Query(description="next_cursor of the page before")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"most items (at most {MAX_PAGE_SIZE})")
+    ] = 50,
 ) -> ExecutionList:
     """Executions, newest first, filtered; follow ``next_cursor`` for older ones."""
     page = services.store.list_executions(
@@ -293,11 +355,30 @@ def list_executions(
 # -- workers ------------------------------------------------------------------------
 
 
-@router.get("/workers", tags=["workers"])
-def list_workers(services: ServicesDep) -> list[WorkerOut]:
-    """Workers by their heartbeats; one not seen for three heartbeats is not alive."""
+@router.get("/workers", responses=_LIST, tags=["workers"])
+def list_workers(
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    limit: PageSize = MAX_PAGE_SIZE,
+    after: Annotated[
+        str | None,
+        Query(
+            pattern=PRINTABLE_PATTERN,
+            max_length=NAME_MAX_LENGTH,
+            description="the last id of the page before: this page starts after it",
+        ),
+    ] = None,
+) -> list[WorkerOut]:
+    """Workers by id, from their heartbeats; one not seen for three heartbeats is not alive.
+
+    A full page has a ``Link`` header to the next.
+    """
     now = datetime.now(UTC)
     alive_for = timedelta(seconds=services.settings.worker_alive_seconds)
+    page = services.store.list_workers(limit, after)
+    if page:
+        _link_next(request, response, page, page[-1].id)
     return [
         WorkerOut(
             id=worker.id,
@@ -309,5 +390,5 @@ def list_workers(services: ServicesDep) -> list[WorkerOut]:
             alive=now - worker.last_seen_at <= alive_for,
             running=worker.running,
         )
-        for worker in services.store.list_workers()
+        for worker in page
     ]

@@ -23,7 +23,7 @@ from pitmaster.api.deps import Services, ServicesDep
 from pitmaster.api.schemas import JobPolicy
 from pitmaster.errors import Conflict, InvalidInput, PitmasterError
 from pitmaster.executors.base import Logs
-from pitmaster.models import Attempt, AttemptState, Status
+from pitmaster.models import MAX_PAGE_SIZE, Attempt, AttemptState, Status
 from pitmaster.store import stats
 from pitmaster.store.store import ExecutionFilter
 from pitmaster.web import csrf, forms, views
@@ -34,7 +34,9 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
-_API_PREFIXES = ("/v1/", "/v2/", "/healthz", "/docs", "/redoc", "/openapi.json", "/metrics")
+# Lists of named things (apps, job definitions, queues, workers) show this many a page.
+NAMES_PAGE_SIZE = MAX_PAGE_SIZE
+_API_PREFIXES = ("/v1/", "/v2/", "/healthz", "/docs", "/openapi.json", "/metrics")
 
 
 def mount(app: FastAPI) -> None:
@@ -84,6 +86,13 @@ async def _checked_form(request: Request) -> Form:
 PostedForm = Annotated[Form, Depends(_checked_form)]
 
 
+def _next_page(path: str, items: Sequence[Any], after: str) -> str | None:
+    """The URL of the page after a full one; None after the last."""
+    if len(items) < NAMES_PAGE_SIZE:
+        return None
+    return f"{path}?{urlencode({'after': after})}"
+
+
 def _redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
@@ -100,9 +109,11 @@ def _errors_of(error: PitmasterError | FormInvalid) -> list[str]:
 
 
 @router.get("/", response_class=HTMLResponse)
-def apps_index(request: Request, services: ServicesDep) -> HTMLResponse:
+def apps_index(request: Request, services: ServicesDep, after: str = "") -> HTMLResponse:
     since = services.store.now() - timedelta(hours=24)
-    return render(request, "apps.html", summaries=stats.app_summaries(services.store, since))
+    summaries = stats.app_summaries(services.store, since, NAMES_PAGE_SIZE, after or None)
+    next_url = _next_page("/", summaries, summaries[-1].app.name) if summaries else None
+    return render(request, "apps.html", summaries=summaries, next_url=next_url)
 
 
 @router.get("/apps/new", response_class=HTMLResponse)
@@ -185,13 +196,17 @@ def app_delete(name: str, _form: PostedForm, services: ServicesDep) -> Response:
 
 
 @router.get("/job_definitions", response_class=HTMLResponse)
-def job_definitions_index(request: Request, services: ServicesDep) -> HTMLResponse:
-    definitions = [
-        definition
-        for app in services.store.list_apps()
-        for definition in services.store.list_job_definitions(app.name)
-    ]
-    return render(request, "job_definitions.html", definitions=definitions)
+def job_definitions_index(request: Request, services: ServicesDep, after: str = "") -> HTMLResponse:
+    """Every app's job definitions; ``after`` is the ``app/job`` the page before ended with."""
+    app, _, job = after.partition("/")
+    definitions = services.store.list_all_job_definitions(
+        NAMES_PAGE_SIZE, (app, job) if after else None
+    )
+    next_url = None
+    if definitions:
+        last = definitions[-1]
+        next_url = _next_page("/job_definitions", definitions, f"{last.app}/{last.job}")
+    return render(request, "job_definitions.html", definitions=definitions, next_url=next_url)
 
 
 def _definition_form(
@@ -324,11 +339,11 @@ def job_definition_delete(app: str, job: str, _form: PostedForm, services: Servi
 # -- queues and monitor -------------------------------------------------------------
 
 
-def _queue_rows(services: Services) -> list[dict[str, Any]]:
+def _queue_rows(services: Services, after: str | None = None) -> list[dict[str, Any]]:
     settings, store = services.settings, services.store
     now = store.now()
     rows = []
-    for summary in stats.queue_summaries(store):
+    for summary in stats.queue_summaries(store, NAMES_PAGE_SIZE, after):
         reason = None
         if summary.oldest_pending is not None:
             reason = store.pending_reason(
@@ -347,11 +362,14 @@ def _queue_rows(services: Services) -> list[dict[str, Any]]:
 
 
 @router.get("/job_queues", response_class=HTMLResponse)
-def queues_index(request: Request, services: ServicesDep) -> HTMLResponse:
+def queues_index(request: Request, services: ServicesDep, after: str = "") -> HTMLResponse:
+    rows = _queue_rows(services, after or None)
+    next_url = _next_page("/job_queues", rows, rows[-1]["summary"].queue.name) if rows else None
     return render(
         request,
         "queues.html",
-        rows=_queue_rows(services),
+        rows=rows,
+        next_url=next_url,
         global_limit=services.settings.max_concurrent_executions,
     )
 
@@ -370,7 +388,7 @@ def monitor(request: Request, services: ServicesDep) -> HTMLResponse:
             "alive": now - worker.last_seen_at <= alive_for,
             "seen_ago": views.age(worker.last_seen_at, now),
         }
-        for worker in store.list_workers()
+        for worker in store.list_workers(NAMES_PAGE_SIZE)
     ]
     return render(
         request,
