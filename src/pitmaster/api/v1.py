@@ -53,6 +53,7 @@ _NAME_AFTER = Query(
     max_length=NAME_MAX_LENGTH,
     description="the last name of the page before: this page starts after it",
 )
+_NAME_FILTER = Query(pattern=NAME_PATTERN, max_length=NAME_MAX_LENGTH)
 PageSize = Annotated[
     int,
     Query(ge=1, le=MAX_PAGE_SIZE, description=f"most items in the page (at most {MAX_PAGE_SIZE})"),
@@ -331,9 +332,9 @@ def retry_executions(body: BulkRetryRequest, services: ServicesDep) -> BulkRetry
 @router.get("/job_executions", responses=_LIST, tags=["executions"])
 def list_executions(
     services: ServicesDep,
-    application: str | None = None,
-    job: str | None = None,
-    queue: str | None = None,
+    application: Annotated[str | None, _NAME_FILTER] = None,
+    job: Annotated[str | None, _NAME_FILTER] = None,
+    queue: Annotated[str | None, _NAME_FILTER] = None,
     status: Status | None = None,
     cursor: Annotated[str | None, Query(description="next_cursor of the page before")] = None,
     limit: Annotated[
