@@ -23,7 +23,7 @@ from pitmaster.api.app import create_app
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 
-EXAMPLES = 20
+EXAMPLES = 15
 BOUNDED = hypothesis_settings(
     max_examples=EXAMPLES,
     derandomize=True,
@@ -74,6 +74,9 @@ def _modes(operation: schemathesis.APIOperation) -> list[schemathesis.Generation
     return modes
 
 
+# On PostgreSQL only: it refuses more than SQLite does (NUL in text, for one), and one
+# backend keeps the run near a minute.
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_every_operation_answers_as_documented_and_never_5xx(
     api_app: FastAPI, headers: dict[str, str]
 ) -> None:
