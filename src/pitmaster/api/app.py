@@ -29,8 +29,8 @@ from pitmaster.web import pages
 
 logger = logging.getLogger(__name__)
 
-# Problems with the body as a whole, rather than with one of its fields. A field the
-# request does not take is one too (400): the sender meant something this API does not do.
+# Problems with the body as a whole, rather than with one of its fields (400). A field
+# the request does not take is a 400 too: the sender meant something this API does not do.
 _MALFORMED_BODY_TYPES = {"json_invalid", "model_attributes_type", "dict_type"}
 
 

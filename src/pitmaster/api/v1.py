@@ -43,11 +43,12 @@ from pitmaster.store.store import ExecutionFilter
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1")
 
-# Documented error answers: reading one thing, changing one, making one.
+# Documented error answers of a route reading one thing, one taking a body, a list, and
+# one changing a thing without a body. A name the database cannot hold is a 422 anywhere.
 _READ = error_responses(404, 422)
 _CHANGE = error_responses(*WITH_BODY, 404, 409)
 _LIST = error_responses(422)
-_DELETE = error_responses(404, 409)
+_DELETE = error_responses(404, 409, 422)
 _NAME_AFTER = Query(
     pattern=NAME_PATTERN,
     max_length=NAME_MAX_LENGTH,
@@ -60,9 +61,10 @@ PageSize = Annotated[
 ]
 
 
-def _link_next(request: Request, response: Response, items: Sequence[Any], after: str) -> None:
+def _link_next(
+    request: Request, response: Response, items: Sequence[Any], limit: int, after: str
+) -> None:
     """A full page may not be the last: ``Link`` points at the next one."""
-    limit = int(request.query_params.get("limit", MAX_PAGE_SIZE))
     if len(items) < limit:
         return
     query = urlencode({"limit": limit, "after": after})
@@ -95,7 +97,7 @@ def list_apps(
     """Apps by name; a full page has a ``Link`` header to the next."""
     page = services.store.list_apps(limit, after)
     if page:
-        _link_next(request, response, page, page[-1].name)
+        _link_next(request, response, page, limit, page[-1].name)
     return [AppOut.of(app) for app in page]
 
 
@@ -158,7 +160,7 @@ def list_job_definitions(
     """An app's job definitions by job name; a full page has a ``Link`` header to the next."""
     page = services.store.list_job_definitions(app, limit, after)
     if page:
-        _link_next(request, response, page, page[-1].job)
+        _link_next(request, response, page, limit, page[-1].job)
     return [JobDefinitionOut.of(d) for d in page]
 
 
@@ -205,7 +207,7 @@ def list_queues(
     """Queues by name; a full page has a ``Link`` header to the next."""
     page = services.store.list_queues(limit, after)
     if page:
-        _link_next(request, response, page, page[-1].name)
+        _link_next(request, response, page, limit, page[-1].name)
     return [QueueOut.of(queue) for queue in page]
 
 
@@ -379,7 +381,7 @@ def list_workers(
     alive_for = timedelta(seconds=services.settings.worker_alive_seconds)
     page = services.store.list_workers(limit, after)
     if page:
-        _link_next(request, response, page, page[-1].id)
+        _link_next(request, response, page, limit, page[-1].id)
     return [
         WorkerOut(
             id=worker.id,
