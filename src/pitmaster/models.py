@@ -11,6 +11,10 @@ from typing import Any
 NAME_MAX_LENGTH = 255
 DEFAULT_QUEUE = "default"
 MAX_DELAY_SECONDS = 30 * 24 * 3600
+# A message's size as compact UTF-8 JSON; enqueue refuses larger ones (413).
+MAX_MESSAGE_BYTES = 256 * 1024
+# The most rows one page of any list (API or console) holds.
+MAX_PAGE_SIZE = 500
 
 
 class Status(StrEnum):

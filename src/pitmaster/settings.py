@@ -16,8 +16,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pitmaster.app_secrets import parse_keys
 from pitmaster.images import parse_rules
+from pitmaster.models import MAX_MESSAGE_BYTES
 
 MIN_ADMIN_TOKEN_LENGTH = 32
+# A message enqueue accepts, sent with every non-ASCII character escaped (\uXXXX, up to
+# three times its UTF-8 size), still fits, with room for the rest of the body.
+MIN_BODY_BYTES = 4 * MAX_MESSAGE_BYTES
 
 
 def _default_worker_id() -> str:
@@ -146,6 +150,22 @@ class Settings(BaseSettings):
         "rotating (the first seals). Without it no secret can be set",
     )
     log_level: str = Field(default="INFO", description="logging level: DEBUG, INFO, WARNING")
+    max_body_bytes: int = Field(
+        default=MIN_BODY_BYTES,
+        ge=MIN_BODY_BYTES,
+        description="largest request body the HTTP server reads; larger ones get 413",
+    )
+    rate_limit: float = Field(
+        default=50.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="requests per second per API token (or per address without one); 0: no limit",
+    )
+    rate_limit_burst: int = Field(
+        default=100,
+        ge=1,
+        description="requests a caller may make at once before rate_limit applies",
+    )
 
     @field_validator("secrets_key")
     @classmethod

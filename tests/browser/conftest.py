@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import docker
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from pitmaster.store.store import Store
 
@@ -67,14 +67,31 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
+# Reports each Content-Security-Policy violation to the console, where the tab collects them.
+_REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error(`CSP violation: ${event.violatedDirective} blocked ${event.blockedURI || "inline"}`);
+});
+"""
+
+
 class ConsolePage:
-    """A browser tab on the console that records every dialog a page tries to open."""
+    """A browser tab on the console that records every dialog a page tries to open,
+    and every Content-Security-Policy violation."""
 
     def __init__(self, page: Page, base_url: str) -> None:
         self.page = page
         self.base_url = base_url
         self.dialogs: list[str] = []
+        self.csp_violations: list[str] = []
         page.on("dialog", self._dialog)
+        page.on("console", self._console)
+        page.add_init_script(_REPORT_CSP_VIOLATIONS)
+
+    def _console(self, message: ConsoleMessage) -> None:
+        text = message.text
+        if "CSP violation" in text or "Content Security Policy" in text:
+            self.csp_violations.append(f"{self.page.url}: {text}")
 
     def _dialog(self, dialog: object) -> None:
         self.dialogs.append(getattr(dialog, "message", "?"))

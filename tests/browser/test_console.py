@@ -160,3 +160,42 @@ def test_lists_queues_and_monitor(tab: ConsolePage, api: httpx.Client) -> None:
     expect(page.get_by_text("alive")).to_be_visible(timeout=LONG)
     tab.screenshot("monitor")
     assert tab.dialogs == []
+
+
+def test_no_page_breaks_the_content_security_policy(tab: ConsolePage, api: httpx.Client) -> None:
+    define_job(api, "shop", "csp", "echo csp")
+    waiting = enqueue(api, "shop", "csp", {"order": 1}, delay=600)
+    page = tab.page
+    # Given every page of the console, and the live refresh of a waiting execution
+    for path in (
+        "/",
+        "/apps/new",
+        "/apps/shop",
+        "/job_definitions",
+        "/job_definitions/shop/csp",
+        "/job_definitions/shop/csp/edit",
+        "/job_queues",
+        "/job_executions",
+        "/monitors",
+    ):
+        tab.goto(path)
+        page.wait_for_load_state("load")
+    with page.expect_response(re.compile(r"/live\.json$")) as live:
+        tab.goto(f"/job_executions/{waiting}")
+    assert live.value.ok
+    # /docs loads Swagger UI from a CDN (unreachable here): only its own policy matters.
+    tab.goto("/docs")
+    page.wait_for_load_state("load")
+
+    # Then none of them did anything its Content-Security-Policy forbids
+    assert tab.csp_violations == []
+
+    # And what a page must not do is blocked and seen: an injected inline script
+    tab.goto("/")
+    with page.expect_console_message(lambda message: "CSP violation" in message.text):
+        page.evaluate(
+            "() => { const s = document.createElement('script');"
+            " s.textContent = 'window.injected = true'; document.body.append(s); }"
+        )
+    assert page.evaluate("window.injected") is None
+    assert any("script-src" in violation for violation in tab.csp_violations), tab.csp_violations

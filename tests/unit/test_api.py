@@ -469,7 +469,7 @@ BAD_ENQUEUES: list[tuple[str, Any, int, tuple[str, ...]]] = [
     (
         "unknown field",
         {"application": "shop", "job": "mail", "priority": 1},
-        422,
+        400,
         ("priority",),
     ),
     (
@@ -588,7 +588,7 @@ BAD_MANAGEMENT: list[tuple[str, str, str, Any, int, tuple[str, ...]]] = [
         "PATCH",
         "/v1/apps/shop",
         {"name": "other"},
-        422,
+        400,
         ("name",),
     ),
     ("queue bad name", "POST", "/v1/job_queues", {"name": "q w"}, 422, ("name",)),

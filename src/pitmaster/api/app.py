@@ -8,14 +8,23 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pitmaster import __version__
 from pitmaster.api import tokens, v1, v2
 from pitmaster.api.deps import Services, require_admin
-from pitmaster.api.schemas import ErrorOut
+from pitmaster.api.headers import DOCS_PATH, docs_page, headers_for
+from pitmaster.api.middleware import BodyLimit, RateLimit, SecurityHeaders
+from pitmaster.api.ratelimit import RateLimiter
+from pitmaster.api.schemas import ErrorOut, error_responses
 from pitmaster.api.validation import describe_validation_error
 from pitmaster.errors import PitmasterError, Unauthenticated
 from pitmaster.executors.base import Executor
@@ -26,7 +35,8 @@ from pitmaster.web import login, pages, sessions
 
 logger = logging.getLogger(__name__)
 
-# Problems with the body as a whole, rather than with one of its fields.
+# Problems with the body as a whole, rather than with one of its fields (400). A field
+# the request does not take is a 400 too: the sender meant something this API does not do.
 _MALFORMED_BODY_TYPES = {"json_invalid", "model_attributes_type", "dict_type"}
 
 
@@ -41,6 +51,8 @@ def create_app(
         title="pitmaster",
         version=__version__,
         description="A job queue that runs every job in its own Docker container.",
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.services = Services(
         settings=settings, store=store, on_enqueue=on_enqueue, log_reader=log_reader
@@ -66,7 +78,7 @@ def create_app(
         tags=["meta"],
         response_class=PlainTextResponse,
         dependencies=[require_admin],
-        responses={code: {"model": ErrorOut} for code in (401, 403, 503)},
+        responses=error_responses(401, 403),
     )
     def prometheus_metrics() -> PlainTextResponse:
         """Prometheus text format: the backlog from the database, and this process's counts.
@@ -75,15 +87,35 @@ def create_app(
         """
         return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/healthz", tags=["meta"])
+    @app.get("/healthz", tags=["meta"], responses={503: {"model": ErrorOut}})
     def healthz() -> dict[str, str]:
         store.list_queues()
         return {"status": "ok"}
 
+    docs, docs_policy = docs_page(app.openapi_url or "/openapi.json", app.title)
+
+    @app.get(DOCS_PATH, include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        return docs
+
     app.add_exception_handler(PitmasterError, _pitmaster_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    _guard(app, settings, docs_policy)
     return app
+
+
+def _guard(app: FastAPI, settings: Settings, docs_policy: str) -> None:
+    """Wrap the app, outermost first: security headers, rate limit, body cap.
+
+    The headers go on every answer, the middleware's own 429 and 413 included;
+    a caller over its rate is turned away before its body is read.
+    """
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    if settings.rate_limit > 0:
+        limiter = RateLimiter(settings.rate_limit, settings.rate_limit_burst)
+        app.add_middleware(RateLimit, limiter=limiter, exempt=frozenset({"/healthz"}))
+    app.add_middleware(SecurityHeaders, headers_for=headers_for(docs_policy))
 
 
 def _error(
@@ -120,6 +152,12 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     if pages.is_console_page(request):
         message = "; ".join(describe_validation_error(error) for error in errors)
         return pages.error_page(request, 400, message)
+    unknown = [error for error in errors if error.get("type") == "extra_forbidden"]
+    if unknown:
+        message = "; ".join(describe_validation_error(error) for error in unknown)
+        if request.method == "POST" and request.url.path == v2.ENQUEUE_PATH:
+            message += f" ({v2.MESSAGE_IS_DATA})"
+        return _error(400, message)
     if any(error.get("type") in _MALFORMED_BODY_TYPES for error in errors):
         first = next(e for e in errors if e.get("type") in _MALFORMED_BODY_TYPES)
         if first["type"] == "json_invalid":

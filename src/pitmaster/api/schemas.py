@@ -15,6 +15,7 @@ from pydantic import (
     StrictInt,
     StringConstraints,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from pitmaster.app_secrets import (
     SECRET_NAME_MAX_LENGTH,
@@ -43,6 +44,8 @@ _NAME = r"^[A-Za-z0-9_.-]+$"
 _PRINTABLE = r"^[^\x00-\x08\x0b-\x1f\x7f]*$"
 _IMAGE = r"^[^\s\x00-\x1f\x7f]+$"
 _NETWORK = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+NAME_PATTERN = _NAME
+PRINTABLE_PATTERN = _PRINTABLE
 PATTERN_MEANINGS = {
     _NAME: "must match [A-Za-z0-9_.-]+",
     _PRINTABLE: "must not contain control characters such as NUL or ESC",
@@ -121,8 +124,8 @@ class RevisionLock(Input):
 
 
 class AppUpdate(Update):
-    docker_image: DockerImage | None = None
-    description: Description | None = None
+    docker_image: DockerImage | SkipJsonSchema[None] = None
+    description: Description | SkipJsonSchema[None] = None
     max_concurrent_executions: Limit = None
 
 
@@ -223,18 +226,20 @@ class JobDefinitionUpdate(Update):
         }
     )
 
-    command: Command | None = None
-    description: Description | None = None
-    retry_limit: Annotated[StrictInt, Field(ge=0, le=100)] | None = None
-    base_delay: Seconds | None = None
+    command: Command | SkipJsonSchema[None] = None
+    description: Description | SkipJsonSchema[None] = None
+    retry_limit: Annotated[StrictInt, Field(ge=0, le=100)] | SkipJsonSchema[None] = None
+    base_delay: Seconds | SkipJsonSchema[None] = None
     max_delay: Seconds | None = None
-    jitter: StrictBool | None = None
+    jitter: StrictBool | SkipJsonSchema[None] = None
     retry_on: list[Ending] | None = None
     retry_exit_codes: list[ExitCode] | None = None
     timeout_seconds: (
         Annotated[float, Field(gt=0, le=MAX_DELAY_SECONDS, allow_inf_nan=False)] | None
     ) = None
-    stop_grace_seconds: Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False)] | None = None
+    stop_grace_seconds: (
+        Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False)] | SkipJsonSchema[None]
+    ) = None
     memory: Annotated[StrictInt, Field(ge=MIN_MEMORY)] | None = None
     cpus: Cpus | None = None
     pids_limit: PidsLimit | None = None
@@ -322,7 +327,7 @@ class QueueCreate(Input):
 
 
 class QueueUpdate(Update):
-    description: Description | None = None
+    description: Description | SkipJsonSchema[None] = None
     max_concurrent_executions: Limit = None
 
 
@@ -512,3 +517,16 @@ class TokenOut(BaseModel):
 
 class TokenCreated(TokenOut):
     token: str = Field(description="the token itself: shown only in this answer")
+
+
+# What any request may be answered: no or a wrong token, not for this token, too many
+# requests, or the database unavailable.
+_ALWAYS = (401, 403, 429, 503)
+# What a request with a body may be answered too: malformed or with a field it does not
+# take (400), too large (413), a field with a bad value (422).
+WITH_BODY = (400, 413, 422)
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error statuses and those any request may get."""
+    return {code: {"model": ErrorOut} for code in sorted({*codes, *_ALWAYS})}

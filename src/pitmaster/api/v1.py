@@ -7,20 +7,24 @@ token and confine an app token to its own app's executions.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from pitmaster.api.deps import CallerDep, ServicesDep, require_admin
 from pitmaster.api.schemas import (
+    NAME_PATTERN,
+    PRINTABLE_PATTERN,
+    WITH_BODY,
     AppCreate,
     AppOut,
     AppUpdate,
     AttemptOut,
     BulkRetryRequest,
     BulkRetryResponse,
-    ErrorOut,
     ExecutionList,
     ExecutionOut,
     JobDefinitionCreate,
@@ -37,20 +41,52 @@ from pitmaster.api.schemas import (
     SecretOut,
     SecretValue,
     WorkerOut,
+    error_responses,
 )
 from pitmaster.app_secrets import SECRETS_PER_APP_MAX, require_box
 from pitmaster.errors import Forbidden, InvalidInput
 from pitmaster.images import check_image_allowed
-from pitmaster.models import Execution, Status, image_at_revision
+from pitmaster.models import (
+    MAX_PAGE_SIZE,
+    NAME_MAX_LENGTH,
+    Execution,
+    Status,
+    image_at_revision,
+)
 from pitmaster.store.store import ExecutionFilter
 
 logger = logging.getLogger(__name__)
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (400, 401, 404, 409, 422, 503)
-}
-_ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {**_ERRORS, 403: {"model": ErrorOut}}
-router = APIRouter(prefix="/v1", responses=_ERRORS)
-admin_router = APIRouter(prefix="/v1", dependencies=[require_admin], responses=_ADMIN_ERRORS)
+router = APIRouter(prefix="/v1")
+admin_router = APIRouter(prefix="/v1", dependencies=[require_admin])
+
+# Documented error answers of a route reading one thing, one taking a body, a list, and
+# one changing a thing without a body. A name the database cannot hold is a 422 anywhere.
+_READ = error_responses(404, 422)
+_CHANGE = error_responses(*WITH_BODY, 404, 409)
+_LIST = error_responses(422)
+_DELETE = error_responses(404, 409, 422)
+_NAME_AFTER = Query(
+    pattern=NAME_PATTERN,
+    max_length=NAME_MAX_LENGTH,
+    description="the last name of the page before: this page starts after it",
+)
+_NAME_FILTER = Query(pattern=NAME_PATTERN, max_length=NAME_MAX_LENGTH)
+PageSize = Annotated[
+    int,
+    Query(ge=1, le=MAX_PAGE_SIZE, description=f"most items in the page (at most {MAX_PAGE_SIZE})"),
+]
+
+
+def _link_next(
+    request: Request, response: Response, items: Sequence[Any], limit: int, after: str
+) -> None:
+    """A full page may not be the last: ``Link`` points at the next one."""
+    if len(items) < limit:
+        return
+    query = urlencode({"limit": limit, "after": after})
+    response.headers["Link"] = f'<{request.url.path}?{query}>; rel="next"'
+
+
 DEFAULT_FIELDS = "__default__"
 EXTRA_FIELDS = ("message", "stdout", "stderr", "html_url", "retries", "attempts")
 
@@ -58,7 +94,7 @@ EXTRA_FIELDS = ("message", "stdout", "stderr", "html_url", "retries", "attempts"
 # -- apps -----------------------------------------------------------------------
 
 
-@admin_router.post("/apps", status_code=201, responses=_ERRORS, tags=["apps"])
+@admin_router.post("/apps", status_code=201, responses=_CHANGE, tags=["apps"])
 def create_app(body: AppCreate, services: ServicesDep) -> AppOut:
     check_image_allowed(body.docker_image, services.settings.allowed_image_rules)
     app = services.store.create_app(
@@ -67,17 +103,27 @@ def create_app(body: AppCreate, services: ServicesDep) -> AppOut:
     return AppOut.of(app)
 
 
-@admin_router.get("/apps", tags=["apps"])
-def list_apps(services: ServicesDep) -> list[AppOut]:
-    return [AppOut.of(app) for app in services.store.list_apps()]
+@admin_router.get("/apps", responses=_LIST, tags=["apps"])
+def list_apps(
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    limit: PageSize = MAX_PAGE_SIZE,
+    after: Annotated[str | None, _NAME_AFTER] = None,
+) -> list[AppOut]:
+    """Apps by name; a full page has a ``Link`` header to the next."""
+    page = services.store.list_apps(limit, after)
+    if page:
+        _link_next(request, response, page, limit, page[-1].name)
+    return [AppOut.of(app) for app in page]
 
 
-@admin_router.get("/apps/{name}", responses=_ERRORS, tags=["apps"])
+@admin_router.get("/apps/{name}", responses=_READ, tags=["apps"])
 def get_app(name: str, services: ServicesDep) -> AppOut:
     return AppOut.of(services.store.get_app(name))
 
 
-@admin_router.patch("/apps/{name}", responses=_ERRORS, tags=["apps"])
+@admin_router.patch("/apps/{name}", responses=_CHANGE, tags=["apps"])
 def update_app(name: str, body: AppUpdate, services: ServicesDep) -> AppOut:
     changes = body.changes()
     if "docker_image" in changes:
@@ -90,9 +136,7 @@ def _own_app(caller: CallerDep, name: str) -> None:
         raise Forbidden(f"this token may only change app {caller.app!r}")
 
 
-@router.post(
-    "/apps/{name}/revision_lock", responses={**_ERRORS, 403: {"model": ErrorOut}}, tags=["apps"]
-)
+@router.post("/apps/{name}/revision_lock", responses=_CHANGE, tags=["apps"])
 def lock_revision(
     name: str, body: RevisionLock, services: ServicesDep, caller: CallerDep
 ) -> AppOut:
@@ -106,14 +150,14 @@ def lock_revision(
     return AppOut.of(services.store.lock_revision(name, body.revision))
 
 
-@router.delete("/apps/{name}/revision_lock", responses={403: {"model": ErrorOut}}, tags=["apps"])
+@router.delete("/apps/{name}/revision_lock", responses=_DELETE, tags=["apps"])
 def unlock_revision(name: str, services: ServicesDep, caller: CallerDep) -> AppOut:
     """Run the app's jobs in its docker_image as given again."""
     _own_app(caller, name)
     return AppOut.of(services.store.lock_revision(name, None))
 
 
-@admin_router.delete("/apps/{name}", status_code=204, responses=_ERRORS, tags=["apps"])
+@admin_router.delete("/apps/{name}", status_code=204, responses=_DELETE, tags=["apps"])
 def delete_app(name: str, services: ServicesDep) -> Response:
     """Delete an app and its job definitions; its executions stay as history."""
     services.store.delete_app(name)
@@ -125,7 +169,7 @@ def delete_app(name: str, services: ServicesDep) -> Response:
 SecretNamePath = Annotated[SecretName, Path(description="the secret's name, e.g. API_TOKEN")]
 
 
-@admin_router.put("/apps/{app}/secrets/{name}", responses=_ERRORS, tags=["secrets"])
+@admin_router.put("/apps/{app}/secrets/{name}", responses=_CHANGE, tags=["secrets"])
 def put_secret(
     app: str, name: SecretNamePath, body: SecretValue, services: ServicesDep, response: Response
 ) -> SecretOut:
@@ -142,14 +186,14 @@ def put_secret(
     return SecretOut.of(secret)
 
 
-@admin_router.get("/apps/{app}/secrets", responses=_ERRORS, tags=["secrets"])
+@admin_router.get("/apps/{app}/secrets", responses=_READ, tags=["secrets"])
 def list_secrets(app: str, services: ServicesDep) -> list[SecretOut]:
     """The app's secrets: names and times only."""
     return [SecretOut.of(secret) for secret in services.store.list_secrets(app)]
 
 
 @admin_router.delete(
-    "/apps/{app}/secrets/{name}", status_code=204, responses=_ERRORS, tags=["secrets"]
+    "/apps/{app}/secrets/{name}", status_code=204, responses=_DELETE, tags=["secrets"]
 )
 def delete_secret(app: str, name: SecretNamePath, services: ServicesDep) -> Response:
     services.store.delete_secret(app, name)
@@ -161,7 +205,7 @@ def delete_secret(app: str, name: SecretNamePath, services: ServicesDep) -> Resp
 
 
 @admin_router.post(
-    "/apps/{app}/job_definitions", status_code=201, responses=_ERRORS, tags=["job definitions"]
+    "/apps/{app}/job_definitions", status_code=201, responses=_CHANGE, tags=["job definitions"]
 )
 def create_job_definition(
     app: str, body: JobDefinitionCreate, services: ServicesDep
@@ -173,18 +217,31 @@ def create_job_definition(
     return JobDefinitionOut.of(definition)
 
 
-@admin_router.get("/apps/{app}/job_definitions", responses=_ERRORS, tags=["job definitions"])
-def list_job_definitions(app: str, services: ServicesDep) -> list[JobDefinitionOut]:
-    return [JobDefinitionOut.of(d) for d in services.store.list_job_definitions(app)]
+@admin_router.get(
+    "/apps/{app}/job_definitions", responses=error_responses(404, 422), tags=["job definitions"]
+)
+def list_job_definitions(
+    app: str,
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    limit: PageSize = MAX_PAGE_SIZE,
+    after: Annotated[str | None, _NAME_AFTER] = None,
+) -> list[JobDefinitionOut]:
+    """An app's job definitions by job name; a full page has a ``Link`` header to the next."""
+    page = services.store.list_job_definitions(app, limit, after)
+    if page:
+        _link_next(request, response, page, limit, page[-1].job)
+    return [JobDefinitionOut.of(d) for d in page]
 
 
-@admin_router.get("/apps/{app}/job_definitions/{job}", responses=_ERRORS, tags=["job definitions"])
+@admin_router.get("/apps/{app}/job_definitions/{job}", responses=_READ, tags=["job definitions"])
 def get_job_definition(app: str, job: str, services: ServicesDep) -> JobDefinitionOut:
     return JobDefinitionOut.of(services.store.get_job_definition(app, job))
 
 
 @admin_router.patch(
-    "/apps/{app}/job_definitions/{job}", responses=_ERRORS, tags=["job definitions"]
+    "/apps/{app}/job_definitions/{job}", responses=_CHANGE, tags=["job definitions"]
 )
 def update_job_definition(
     app: str, job: str, body: JobDefinitionUpdate, services: ServicesDep
@@ -195,7 +252,7 @@ def update_job_definition(
 @admin_router.delete(
     "/apps/{app}/job_definitions/{job}",
     status_code=204,
-    responses=_ERRORS,
+    responses=_CHANGE,
     tags=["job definitions"],
 )
 def delete_job_definition(app: str, job: str, services: ServicesDep) -> Response:
@@ -206,28 +263,38 @@ def delete_job_definition(app: str, job: str, services: ServicesDep) -> Response
 # -- job queues -------------------------------------------------------------------
 
 
-@admin_router.post("/job_queues", status_code=201, responses=_ERRORS, tags=["job queues"])
+@admin_router.post("/job_queues", status_code=201, responses=_CHANGE, tags=["job queues"])
 def create_queue(body: QueueCreate, services: ServicesDep) -> QueueOut:
     queue = services.store.create_queue(body.name, body.description, body.max_concurrent_executions)
     return QueueOut.of(queue)
 
 
-@admin_router.get("/job_queues", tags=["job queues"])
-def list_queues(services: ServicesDep) -> list[QueueOut]:
-    return [QueueOut.of(queue) for queue in services.store.list_queues()]
+@admin_router.get("/job_queues", responses=_LIST, tags=["job queues"])
+def list_queues(
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    limit: PageSize = MAX_PAGE_SIZE,
+    after: Annotated[str | None, _NAME_AFTER] = None,
+) -> list[QueueOut]:
+    """Queues by name; a full page has a ``Link`` header to the next."""
+    page = services.store.list_queues(limit, after)
+    if page:
+        _link_next(request, response, page, limit, page[-1].name)
+    return [QueueOut.of(queue) for queue in page]
 
 
-@admin_router.get("/job_queues/{name}", responses=_ERRORS, tags=["job queues"])
+@admin_router.get("/job_queues/{name}", responses=_READ, tags=["job queues"])
 def get_queue(name: str, services: ServicesDep) -> QueueOut:
     return QueueOut.of(services.store.get_queue(name))
 
 
-@admin_router.patch("/job_queues/{name}", responses=_ERRORS, tags=["job queues"])
+@admin_router.patch("/job_queues/{name}", responses=_CHANGE, tags=["job queues"])
 def update_queue(name: str, body: QueueUpdate, services: ServicesDep) -> QueueOut:
     return QueueOut.of(services.store.update_queue(name, body.changes()))
 
 
-@admin_router.delete("/job_queues/{name}", status_code=204, responses=_ERRORS, tags=["job queues"])
+@admin_router.delete("/job_queues/{name}", status_code=204, responses=_DELETE, tags=["job queues"])
 def delete_queue(name: str, services: ServicesDep) -> Response:
     """Delete a queue that holds no pending or running work; ``default`` always stays."""
     services.store.delete_queue(name)
@@ -257,7 +324,7 @@ def _html_url(request: Request, services: ServicesDep, execution: Execution) -> 
 
 @router.get(
     "/job_executions/{message_id}",
-    responses=_ERRORS,
+    responses=_READ,
     response_model_exclude_unset=True,
     tags=["executions"],
 )
@@ -302,7 +369,7 @@ def get_execution(
 
 @router.post(
     "/job_executions/{message_id}/cancel",
-    responses=_ERRORS,
+    responses=_DELETE,
     response_model_exclude_unset=True,
     tags=["executions"],
 )
@@ -318,7 +385,7 @@ def cancel_execution(message_id: str, services: ServicesDep, caller: CallerDep) 
 
 
 @router.post(
-    "/job_executions/{message_id}/retries", status_code=201, responses=_ERRORS, tags=["executions"]
+    "/job_executions/{message_id}/retries", status_code=201, responses=_CHANGE, tags=["executions"]
 )
 def retry_execution(
     message_id: str, services: ServicesDep, caller: CallerDep, body: RetryRequest | None = None
@@ -331,7 +398,7 @@ def retry_execution(
     return RetryResponse(message_id=retry_id, status=Status.PENDING)
 
 
-@router.post("/job_executions/retries", responses=_ERRORS, tags=["executions"])
+@router.post("/job_executions/retries", responses=_CHANGE, tags=["executions"])
 def retry_executions(
     body: BulkRetryRequest, services: ServicesDep, caller: CallerDep
 ) -> BulkRetryResponse:
@@ -349,16 +416,18 @@ def retry_executions(
     return BulkRetryResponse(retried=services.store.retry_all(where, body.created_since))
 
 
-@router.get("/job_executions", responses=_ERRORS, tags=["executions"])
+@router.get("/job_executions", responses=_LIST, tags=["executions"])
 def list_executions(
     services: ServicesDep,
     caller: CallerDep,
-    application: str | None = None,
-    job: str | None = None,
-    queue: str | None = None,
+    application: Annotated[str | None, _NAME_FILTER] = None,
+    job: Annotated[str | None, _NAME_FILTER] = None,
+    queue: Annotated[str | None, _NAME_FILTER] = None,
     status: Status | None = None,
     cursor: Annotated[str | None, Query(description="next_cursor of the page before")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"most items (at most {MAX_PAGE_SIZE})")
+    ] = 50,
 ) -> ExecutionList:
     """Executions, newest first, filtered; follow ``next_cursor`` for older ones.
 
@@ -379,11 +448,30 @@ def list_executions(
 # -- workers ------------------------------------------------------------------------
 
 
-@admin_router.get("/workers", tags=["workers"])
-def list_workers(services: ServicesDep) -> list[WorkerOut]:
-    """Workers by their heartbeats; one not seen for three heartbeats is not alive."""
+@admin_router.get("/workers", responses=_LIST, tags=["workers"])
+def list_workers(
+    request: Request,
+    response: Response,
+    services: ServicesDep,
+    limit: PageSize = MAX_PAGE_SIZE,
+    after: Annotated[
+        str | None,
+        Query(
+            pattern=PRINTABLE_PATTERN,
+            max_length=NAME_MAX_LENGTH,
+            description="the last id of the page before: this page starts after it",
+        ),
+    ] = None,
+) -> list[WorkerOut]:
+    """Workers by id, from their heartbeats; one not seen for three heartbeats is not alive.
+
+    A full page has a ``Link`` header to the next.
+    """
     now = datetime.now(UTC)
     alive_for = timedelta(seconds=services.settings.worker_alive_seconds)
+    page = services.store.list_workers(limit, after)
+    if page:
+        _link_next(request, response, page, limit, page[-1].id)
     return [
         WorkerOut(
             id=worker.id,
@@ -395,5 +483,5 @@ def list_workers(services: ServicesDep) -> list[WorkerOut]:
             alive=now - worker.last_seen_at <= alive_for,
             running=worker.running,
         )
-        for worker in services.store.list_workers()
+        for worker in page
     ]

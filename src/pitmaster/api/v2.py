@@ -9,14 +9,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header
 
 from pitmaster.api.deps import CallerDep, ServicesDep
-from pitmaster.api.schemas import EnqueueRequest, EnqueueResponse, ErrorOut
+from pitmaster.api.schemas import WITH_BODY, EnqueueRequest, EnqueueResponse, error_responses
 from pitmaster.errors import InvalidInput, TooLarge
+from pitmaster.models import MAX_MESSAGE_BYTES
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v2", tags=["executions"])
 
-MAX_MESSAGE_BYTES = 256 * 1024
-_ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 404, 413, 422, 503)}
+ENQUEUE_PATH = "/v2/job_executions"
+MESSAGE_IS_DATA = (
+    "a message is data for the job: its container's image, command, mounts, network, "
+    "privileges and environment come from the job definition only"
+)
+_ERRORS = error_responses(*WITH_BODY, 404, 409)
 
 
 def message_size(message: Any) -> int:
@@ -35,7 +40,7 @@ def _one_key(header: str | None, field: str | None) -> str | None:
     return header if header is not None else field
 
 
-@router.post("/job_executions", status_code=201, responses=_ERRORS)  # type: ignore[arg-type]
+@router.post("/job_executions", status_code=201, responses=_ERRORS)
 def enqueue(
     request: EnqueueRequest,
     services: ServicesDep,

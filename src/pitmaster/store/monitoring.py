@@ -83,7 +83,9 @@ def remove_worker(conn: sa.Connection, worker_id: str) -> None:
     conn.execute(workers.delete().where(workers.c.id == worker_id))
 
 
-def list_workers(conn: sa.Connection) -> list[WorkerInfo]:
+def list_workers(
+    conn: sa.Connection, limit: int | None = None, after: str | None = None
+) -> list[WorkerInfo]:
     running = (
         sa.select(sa.func.count())
         .select_from(attempts)
@@ -93,7 +95,9 @@ def list_workers(conn: sa.Connection) -> list[WorkerInfo]:
         )
         .scalar_subquery()
     )
-    query = sa.select(workers, running.label("running")).order_by(workers.c.id)
+    query = sa.select(workers, running.label("running")).order_by(workers.c.id).limit(limit)
+    if after is not None:
+        query = query.where(workers.c.id > after)
     return [WorkerInfo.from_row(dict(row)) for row in conn.execute(query).mappings().all()]
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pitmaster.models import App, Execution, JobQueue, Status
+from pitmaster.models import MAX_PAGE_SIZE, App, Execution, JobQueue, Status
 from pitmaster.store.schema import apps, job_definitions, job_executions
 from pitmaster.store.store import Store
 
@@ -76,28 +76,40 @@ def _parse_hour(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%d %H").replace(tzinfo=UTC)
 
 
-def app_summaries(store: Store, since: datetime) -> list[AppSummary]:
-    """Every app with its job count, running executions and failures since ``since``."""
+def app_summaries(
+    store: Store, since: datetime, limit: int = MAX_PAGE_SIZE, after: str | None = None
+) -> list[AppSummary]:
+    """A page of apps (``Store.list_apps``) with their job counts and running executions.
+
+    Each also has its failures since ``since``.
+    """
     e = job_executions.c
+    page = store.list_apps(limit, after)
+    names = [app.name for app in page]
     with store.reading() as conn:
         jobs: dict[str, int] = dict(
             conn.execute(
                 sa.select(apps.c.name, sa.func.count(job_definitions.c.id))
                 .select_from(apps.outerjoin(job_definitions, job_definitions.c.app_id == apps.c.id))
+                .where(apps.c.name.in_(names))
                 .group_by(apps.c.name)
             ).all()
         )
         running: dict[str, int] = dict(
             conn.execute(
                 sa.select(e.application, sa.func.count())
-                .where(e.status == Status.RUNNING.value)
+                .where(e.status == Status.RUNNING.value, e.application.in_(names))
                 .group_by(e.application)
             ).all()
         )
         failed: dict[str, int] = dict(
             conn.execute(
                 sa.select(e.application, sa.func.count())
-                .where(e.status == Status.FAILED.value, e.finished_at >= since)
+                .where(
+                    e.status == Status.FAILED.value,
+                    e.finished_at >= since,
+                    e.application.in_(names),
+                )
                 .group_by(e.application)
             ).all()
         )
@@ -108,17 +120,24 @@ def app_summaries(store: Store, since: datetime) -> list[AppSummary]:
             running=running.get(app.name, 0),
             failed_recently=failed.get(app.name, 0),
         )
-        for app in store.list_apps()
+        for app in page
     ]
 
 
-def queue_summaries(store: Store) -> list[QueueSummary]:
-    """Every queue with its waiting and running work and its oldest waiting execution."""
+def queue_summaries(
+    store: Store, limit: int = MAX_PAGE_SIZE, after: str | None = None
+) -> list[QueueSummary]:
+    """A page of queues (``Store.list_queues``) with their waiting and running work.
+
+    Each also has its oldest waiting execution.
+    """
     e = job_executions.c
+    page = store.list_queues(limit, after)
+    names = [queue.name for queue in page]
     with store.reading() as conn:
         rows = conn.execute(
             sa.select(e.queue, e.status, sa.func.count(), sa.func.min(e.created_at))
-            .where(e.status.in_([*_WAITING, Status.RUNNING.value]))
+            .where(e.status.in_([*_WAITING, Status.RUNNING.value]), e.queue.in_(names))
             .group_by(e.queue, e.status)
         ).all()
         pending: dict[str, int] = {}
@@ -155,7 +174,7 @@ def queue_summaries(store: Store) -> list[QueueSummary]:
             oldest_pending_at=oldest.get(queue.name),
             oldest_pending=next_up.get(queue.name),
         )
-        for queue in store.list_queues()
+        for queue in page
     ]
 
 

@@ -27,6 +27,7 @@ from pitmaster.errors import Conflict, InvalidInput, NotFound, StoreError
 from pitmaster.models import (
     DEFAULT_QUEUE,
     MAX_DELAY_SECONDS,
+    MAX_PAGE_SIZE,
     App,
     AppSecret,
     Attempt,
@@ -143,6 +144,12 @@ class Store:
                     yield connection
         except sa.exc.IntegrityError:
             raise
+        except sa.exc.DataError as exc:
+            # A value the database cannot hold (NUL in text on PostgreSQL, a number out
+            # of range): the caller's input, not the database, is at fault.
+            raise InvalidInput(
+                f"the database cannot hold a value given: {exc.orig or exc}"
+            ) from exc
         except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DatabaseError) as exc:
             raise StoreError(f"database unavailable: {exc.orig or exc}") from exc
 
@@ -210,9 +217,13 @@ class Store:
             raise NotFound(f"app {name!r} does not exist")
         return App.from_row(row)
 
-    def list_apps(self) -> list[App]:
+    def list_apps(self, limit: int = MAX_PAGE_SIZE, after: str | None = None) -> list[App]:
+        """Apps by name, at most ``limit``, from the one after ``after`` on."""
+        query = sa.select(apps).order_by(apps.c.name).limit(_page_size(limit))
+        if after is not None:
+            query = query.where(apps.c.name > after)
         with self._read() as conn:
-            rows = conn.execute(sa.select(apps).order_by(apps.c.name)).mappings().all()
+            rows = conn.execute(query).mappings().all()
         return [App.from_row(row) for row in rows]
 
     def update_app(self, name: str, changes: Mapping[str, Any]) -> App:
@@ -328,11 +339,34 @@ class Store:
             raise NotFound(f"job definition {app}/{job} does not exist")
         return JobDefinition.from_row(row)
 
-    def list_job_definitions(self, app: str) -> list[JobDefinition]:
+    def list_job_definitions(
+        self, app: str, limit: int = MAX_PAGE_SIZE, after: str | None = None
+    ) -> list[JobDefinition]:
+        """An app's job definitions by job name, at most ``limit``, after the job ``after``."""
         self.get_app(app)
         query = (
-            self._job_definition_query().where(apps.c.name == app).order_by(job_definitions.c.job)
+            self._job_definition_query()
+            .where(apps.c.name == app)
+            .order_by(job_definitions.c.job)
+            .limit(_page_size(limit))
         )
+        if after is not None:
+            query = query.where(job_definitions.c.job > after)
+        with self._read() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [JobDefinition.from_row(row) for row in rows]
+
+    def list_all_job_definitions(
+        self, limit: int = MAX_PAGE_SIZE, after: tuple[str, str] | None = None
+    ) -> list[JobDefinition]:
+        """Every app's job definitions by (app, job), at most ``limit``, after ``after``."""
+        query = (
+            self._job_definition_query()
+            .order_by(apps.c.name, job_definitions.c.job)
+            .limit(_page_size(limit))
+        )
+        if after is not None:
+            query = query.where(sa.tuple_(apps.c.name, job_definitions.c.job) > after)
         with self._read() as conn:
             rows = conn.execute(query).mappings().all()
         return [JobDefinition.from_row(row) for row in rows]
@@ -389,9 +423,13 @@ class Store:
             raise NotFound(f"job queue {name!r} does not exist")
         return JobQueue.from_row(row)
 
-    def list_queues(self) -> list[JobQueue]:
+    def list_queues(self, limit: int = MAX_PAGE_SIZE, after: str | None = None) -> list[JobQueue]:
+        """Queues by name, at most ``limit``, from the one after ``after`` on."""
+        query = sa.select(job_queues).order_by(job_queues.c.name).limit(_page_size(limit))
+        if after is not None:
+            query = query.where(job_queues.c.name > after)
         with self._read() as conn:
-            rows = conn.execute(sa.select(job_queues).order_by(job_queues.c.name)).mappings().all()
+            rows = conn.execute(query).mappings().all()
         return [JobQueue.from_row(row) for row in rows]
 
     def update_queue(self, name: str, changes: Mapping[str, Any]) -> JobQueue:
@@ -535,9 +573,11 @@ class Store:
         self, where: ExecutionFilter, cursor: str | None = None, limit: int = 50
     ) -> ExecutionPage:
         """Newest first, paged by id so that deep pages cost what the first one does."""
-        if limit < 1:
-            raise InvalidInput(f"limit must be at least 1, not {limit}")
-        query = sa.select(job_executions).order_by(job_executions.c.id.desc()).limit(limit + 1)
+        query = (
+            sa.select(job_executions)
+            .order_by(job_executions.c.id.desc())
+            .limit(_page_size(limit) + 1)
+        )
         query = _filtered(query, where)
         if cursor is not None:
             if not _is_number(cursor) or int(cursor) > _MAX_ID:
@@ -826,9 +866,12 @@ class Store:
         with self._write() as conn:
             monitoring.remove_worker(conn, worker_id)
 
-    def list_workers(self) -> list[WorkerInfo]:
+    def list_workers(
+        self, limit: int = MAX_PAGE_SIZE, after: str | None = None
+    ) -> list[WorkerInfo]:
+        """Workers by id, at most ``limit``, from the one after ``after`` on."""
         with self._read() as conn:
-            return monitoring.list_workers(conn)
+            return monitoring.list_workers(conn, _page_size(limit), after)
 
     def pending_reason(
         self, execution: Execution, global_limit: int | None, worker_alive_seconds: float
@@ -880,6 +923,12 @@ def _request_hash(application: str, job: str, queue: str, message: Any, when: fl
     """A fingerprint of an enqueue request, to tell a replay from a different request."""
     canonical = json.dumps([application, job, queue, message, when], sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _page_size(limit: int) -> int:
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidInput(f"limit must be from 1 to {MAX_PAGE_SIZE}, not {limit}")
+    return limit
 
 
 def _is_number(text: str) -> bool:

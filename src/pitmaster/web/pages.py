@@ -28,7 +28,7 @@ from pitmaster.auth import Caller
 from pitmaster.errors import Conflict, InvalidInput, NotFound, PitmasterError
 from pitmaster.executors.base import Logs
 from pitmaster.images import check_image_allowed
-from pitmaster.models import Attempt, AttemptState, Status
+from pitmaster.models import MAX_PAGE_SIZE, Attempt, AttemptState, Status
 from pitmaster.store import stats
 from pitmaster.store.store import ExecutionFilter, ExecutionPage
 from pitmaster.web import csrf, forms, sessions, views
@@ -44,7 +44,9 @@ admin_router = APIRouter(
     include_in_schema=False, dependencies=[sessions.require_login, sessions.require_admin]
 )
 PAGE_SIZE = 50
-_API_PREFIXES = ("/v1/", "/v2/", "/healthz", "/docs", "/redoc", "/openapi.json", "/metrics")
+# Lists of named things (apps, job definitions, queues, workers) show this many a page.
+NAMES_PAGE_SIZE = MAX_PAGE_SIZE
+_API_PREFIXES = ("/v1/", "/v2/", "/healthz", "/docs", "/openapi.json", "/metrics")
 
 
 def mount(app: FastAPI) -> None:
@@ -99,6 +101,13 @@ async def _checked_form(request: Request) -> Form:
 PostedForm = Annotated[Form, Depends(_checked_form)]
 
 
+def _next_page(path: str, items: Sequence[Any], after: str) -> str | None:
+    """The URL of the page after a full one; None after the last."""
+    if len(items) < NAMES_PAGE_SIZE:
+        return None
+    return f"{path}?{urlencode({'after': after})}"
+
+
 def _redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
@@ -121,14 +130,14 @@ def _check_app(caller: Caller, name: str) -> None:
 
 
 @router.get("/", response_class=HTMLResponse)
-def apps_index(request: Request, services: ServicesDep, caller: ConsoleCallerDep) -> HTMLResponse:
+def apps_index(
+    request: Request, services: ServicesDep, caller: ConsoleCallerDep, after: str = ""
+) -> HTMLResponse:
     since = services.store.now() - timedelta(hours=24)
-    summaries = [
-        summary
-        for summary in stats.app_summaries(services.store, since)
-        if caller.may_see(summary.app.name)
-    ]
-    return render(request, "apps.html", summaries=summaries)
+    page = stats.app_summaries(services.store, since, NAMES_PAGE_SIZE, after or None)
+    next_url = _next_page("/", page, page[-1].app.name) if page else None
+    summaries = [summary for summary in page if caller.may_see(summary.app.name)]
+    return render(request, "apps.html", summaries=summaries, next_url=next_url)
 
 
 @admin_router.get("/apps/new", response_class=HTMLResponse)
@@ -220,15 +229,17 @@ def app_delete(name: str, _form: PostedForm, services: ServicesDep) -> Response:
 
 @router.get("/job_definitions", response_class=HTMLResponse)
 def job_definitions_index(
-    request: Request, services: ServicesDep, caller: ConsoleCallerDep
+    request: Request, services: ServicesDep, caller: ConsoleCallerDep, after: str = ""
 ) -> HTMLResponse:
-    definitions = [
-        definition
-        for app in services.store.list_apps()
-        if caller.may_see(app.name)
-        for definition in services.store.list_job_definitions(app.name)
-    ]
-    return render(request, "job_definitions.html", definitions=definitions)
+    """Every app's job definitions; ``after`` is the ``app/job`` the page before ended with."""
+    app, _, job = after.partition("/")
+    page = services.store.list_all_job_definitions(NAMES_PAGE_SIZE, (app, job) if after else None)
+    next_url = None
+    if page:
+        last = page[-1]
+        next_url = _next_page("/job_definitions", page, f"{last.app}/{last.job}")
+    definitions = [definition for definition in page if caller.may_see(definition.app)]
+    return render(request, "job_definitions.html", definitions=definitions, next_url=next_url)
 
 
 def _definition_form(
@@ -365,11 +376,11 @@ def job_definition_delete(app: str, job: str, _form: PostedForm, services: Servi
 # -- queues and monitor -------------------------------------------------------------
 
 
-def _queue_rows(services: Services) -> list[dict[str, Any]]:
+def _queue_rows(services: Services, after: str | None = None) -> list[dict[str, Any]]:
     settings, store = services.settings, services.store
     now = store.now()
     rows = []
-    for summary in stats.queue_summaries(store):
+    for summary in stats.queue_summaries(store, NAMES_PAGE_SIZE, after):
         reason = None
         if summary.oldest_pending is not None:
             reason = store.pending_reason(
@@ -388,11 +399,14 @@ def _queue_rows(services: Services) -> list[dict[str, Any]]:
 
 
 @admin_router.get("/job_queues", response_class=HTMLResponse)
-def queues_index(request: Request, services: ServicesDep) -> HTMLResponse:
+def queues_index(request: Request, services: ServicesDep, after: str = "") -> HTMLResponse:
+    rows = _queue_rows(services, after or None)
+    next_url = _next_page("/job_queues", rows, rows[-1]["summary"].queue.name) if rows else None
     return render(
         request,
         "queues.html",
-        rows=_queue_rows(services),
+        rows=rows,
+        next_url=next_url,
         global_limit=services.settings.max_concurrent_executions,
     )
 
@@ -411,7 +425,7 @@ def monitor(request: Request, services: ServicesDep) -> HTMLResponse:
             "alive": now - worker.last_seen_at <= alive_for,
             "seen_ago": views.age(worker.last_seen_at, now),
         }
-        for worker in store.list_workers()
+        for worker in store.list_workers(NAMES_PAGE_SIZE)
     ]
     return render(
         request,
