@@ -102,20 +102,26 @@ class Pitmaster:
         """
         deadline = time.monotonic() + timeout
         for message_id in message_ids:
-            while self.execution(message_id)["status"] in ("pending", "running", "retried"):
+            while not _settled(self.execution(message_id)):
                 if time.monotonic() > deadline:
                     raise SystemExit(f"execution {message_id} did not end within {timeout} s")
                 time.sleep(0.1)
 
     def last_recorded(self, message_ids: list[str]) -> float:
-        """When the last of these executions had its ending recorded (epoch seconds)."""
+        """When the last of these executions had its ending and its output stored (epoch s)."""
         latest = 0.0
         for message_id in message_ids:
             execution = self.execution(message_id, "__default__,retries")
             for attempt in execution["retries"]:  # type: ignore[attr-defined]
-                recorded = datetime.fromisoformat(str(attempt["recorded_at"]))
-                latest = max(latest, recorded.timestamp())
+                stored = datetime.fromisoformat(str(attempt["output_recorded_at"]))
+                latest = max(latest, stored.timestamp())
         return latest
+
+
+def _settled(execution: dict[str, object]) -> bool:
+    """Ended, and its output stored."""
+    ended = execution["status"] not in ("pending", "running", "retried")
+    return ended and not execution.get("output_pending", False)
 
 
 @contextmanager

@@ -87,11 +87,12 @@ class Client:
     def wait(
         self, reference: str, fields: str | None = None, timeout: float | None = None
     ) -> dict[str, Any]:
-        """Poll an execution until it has ended (or ``timeout`` seconds pass)."""
+        """Poll an execution until it has ended, output included (or ``timeout`` seconds pass)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             execution = self.execution(reference, fields)
-            if Status(execution["status"]).is_terminal:
+            ended = Status(execution["status"]).is_terminal
+            if ended and not execution.get("output_pending", False):
                 return execution
             if deadline is not None and time.monotonic() >= deadline:
                 raise ClientError(

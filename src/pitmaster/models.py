@@ -187,6 +187,8 @@ class Execution:
     run_after: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    # Its last attempt ended (from the exit event); its output is being read.
+    output_pending: bool = False
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Execution:
@@ -204,6 +206,7 @@ class Execution:
             run_after=row["run_after"],
             started_at=row["started_at"],
             finished_at=row["finished_at"],
+            output_pending=bool(row["output_pending"]),
         )
 
 
@@ -229,6 +232,8 @@ class Attempt:
     stdout: str | None
     stderr: str | None
     stop_reason: str | None
+    output_pending: bool = False  # ended from its exit event; the output is being read
+    output_recorded_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Attempt:
@@ -251,6 +256,8 @@ class Attempt:
             stdout=row["stdout"],
             stderr=row["stderr"],
             stop_reason=row["stop_reason"],
+            output_pending=bool(row["output_pending"]),
+            output_recorded_at=row["output_recorded_at"],
         )
 
 
@@ -333,6 +340,16 @@ class Outcome:
     started_at: datetime | None = None
     stdout: str = ""
     stderr: str = ""
+
+
+@dataclass(frozen=True)
+class Output:
+    """What an attempt ended from its exit event gets afterwards: output and Docker's times."""
+
+    stdout: str
+    stderr: str
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
 
 
 def container_name(installation: str, attempt_id: int) -> str:

@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pitmaster.errors import ExecutorError, ImageUnavailable
-from pitmaster.executors.base import ContainerState, Logs, Observation, RunSpec, Started
+from pitmaster.executors.base import (
+    ContainerState,
+    ExitEvent,
+    Logs,
+    Observation,
+    RunSpec,
+    Started,
+)
 
 
 @dataclass
@@ -43,12 +50,12 @@ class CallCounts:
 
 
 class _FakeExitStream:
-    def __init__(self, events: queue.Queue[str | None]) -> None:
+    def __init__(self, events: queue.Queue[ExitEvent | None]) -> None:
         self._events = events
 
-    def __iter__(self) -> Iterator[str]:
-        while (handle := self._events.get()) is not None:
-            yield handle
+    def __iter__(self) -> Iterator[ExitEvent]:
+        while (event := self._events.get()) is not None:
+            yield event
 
     def close(self) -> None:
         self._events.put(None)
@@ -64,7 +71,7 @@ class FakeExecutor:
     containers: dict[str, FakeContainer] = field(default_factory=dict)
     calls: CallCounts = field(default_factory=CallCounts)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _events: queue.Queue[str | None] = field(default_factory=queue.Queue)
+    _events: queue.Queue[ExitEvent | None] = field(default_factory=queue.Queue)
 
     def _check_reachable(self) -> None:
         if self.unreachable:
@@ -156,7 +163,9 @@ class FakeExecutor:
         container.state = ContainerState.EXITED
         container.exit_code = exit_code
         container.finished_at = datetime.now(UTC)
-        self._events.put(container.handle)
+        self._events.put(
+            ExitEvent(container.handle, exit_code, container.finished_at, container.oom_killed)
+        )
 
 
 def _observation_of(container: FakeContainer) -> Observation:

@@ -99,7 +99,8 @@ def wait_for(
 def wait_until_ended(store: Store, message_id: str, timeout: float = 30.0) -> Execution:
     def ended() -> Execution | None:
         execution = store.get_execution(message_id)
-        return execution if execution.status.is_terminal else None
+        done = execution.status.is_terminal and not execution.output_pending
+        return execution if done else None
 
     result = wait_for(ended, timeout)
     assert isinstance(result, Execution)

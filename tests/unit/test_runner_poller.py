@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pitmaster.errors import ExecutorError
-from pitmaster.executors.base import Observation, RunSpec, Started
-from pitmaster.models import DEFAULT_QUEUE, AttemptState, Execution, Status
+from pitmaster.executors.base import ExitEvent, Observation, RunSpec, Started
+from pitmaster.models import DEFAULT_QUEUE, AttemptState, Execution, Outcome, Status
 from pitmaster.store.lifecycle import MarkResult
 from pitmaster.store.store import Store
 from pitmaster.testing import FakeExecutor
@@ -466,3 +466,75 @@ def test_given_a_just_ended_container_then_a_sweep_leaves_it_to_its_exit_event_f
     now[0] = finished + timedelta(seconds=1.5)  # the event must have been dropped
     assert poller.sweep() == 1
     assert store.get_execution(execution.message_id).status is Status.SUCCESS
+
+
+def test_given_an_exit_event_then_the_ending_is_recorded_before_the_engine_is_asked_anything(
+    store: Store, executor: FakeExecutor
+) -> None:
+    execution, name = _started(store, executor)
+    container = executor.containers[name]
+    executor.finish(name, 0, stdout="sent\n")
+    event_time = datetime.now(UTC)
+    event = ExitEvent(container.handle, exit_code=0, at=event_time)
+    poller = Poller(store, executor, LOG_LIMIT)
+    (running,) = store.running_attempts("engine-a")
+    seen_when_recorded: list[Execution] = []
+    calls_when_recorded: list[int] = []
+
+    def on_recorded() -> None:
+        seen_when_recorded.append(store.get_execution(execution.message_id))
+        calls_when_recorded.append(executor.calls.observe_one + executor.calls.logs)
+
+    assert poller.settle(running, event, on_recorded=on_recorded) is True
+
+    (recorded,) = seen_when_recorded
+    assert (recorded.status, recorded.output_pending) == (Status.SUCCESS, True)
+    assert recorded.finished_at == event_time
+    assert calls_when_recorded == [0]  # not one call to the engine before it was stored
+    # Then its output and Docker's own times were stored, and the container removed.
+    (attempt,) = store.attempts_of(execution.id)
+    assert (attempt.stdout, attempt.output_pending) == ("sent\n", False)
+    assert (attempt.started_at, attempt.finished_at) == (
+        container.started_at,
+        container.finished_at,
+    )
+    assert attempt.output_recorded_at is not None
+    assert attempt.recorded_at is not None
+    assert attempt.output_recorded_at >= attempt.recorded_at
+    assert store.get_execution(execution.message_id).output_pending is False
+    assert name not in executor.containers
+
+
+def test_given_an_oom_exit_event_then_the_attempt_failed_for_oom(
+    store: Store, executor: FakeExecutor
+) -> None:
+    execution, name = _started(store, executor)
+    handle = executor.containers[name].handle
+    (running,) = store.running_attempts("engine-a")
+
+    event = ExitEvent(handle, exit_code=137, at=datetime.now(UTC), oom_killed=True)
+    assert Poller(store, executor, LOG_LIMIT).settle(running, event) is True
+
+    ended = store.get_execution(execution.message_id)
+    assert (ended.status, ended.reason, ended.exit_code) == (Status.FAILED, "oom", 137)
+
+
+def test_given_a_worker_died_between_the_ending_and_its_output_then_a_sweep_reads_the_output(
+    store: Store, executor: FakeExecutor
+) -> None:
+    execution, name = _started(store, executor)
+    executor.finish(name, 3, stderr="broken\n")
+    docker_finished = executor.containers[name].finished_at
+    (attempt,) = store.attempts_of(execution.id)
+    # The dead worker stored the ending from the event, and nothing more.
+    event_time = datetime.now(UTC) + timedelta(milliseconds=40)
+    outcome = Outcome(Status.FAILED, "exited 3", 3, finished_at=event_time)
+    assert store.record_outcome(attempt.id, outcome, output_pending=True)
+
+    assert Poller(store, executor, LOG_LIMIT).sweep() == 0  # nothing left running
+
+    (attempt,) = store.attempts_of(execution.id)
+    assert (attempt.stderr, attempt.output_pending) == ("broken\n", False)
+    assert attempt.finished_at == docker_finished  # Docker's State.FinishedAt replaces it
+    assert name not in executor.containers
+    assert store.get_execution(execution.message_id).status is Status.FAILED

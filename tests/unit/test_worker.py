@@ -102,6 +102,7 @@ def test_given_a_worker_when_a_job_is_enqueued_and_exits_then_its_outcome_is_rec
 
     executor.finish(name, exit_code, stdout="hello\n", stderr="oops\n")
     wait_until(_status_is(store, execution, status), f"status {status}")
+    wait_until(lambda: not store.get_execution(execution.message_id).output_pending, "output")
 
     finished = store.get_execution(execution.message_id)
     assert finished.exit_code == exit_code
@@ -131,7 +132,7 @@ def test_given_many_jobs_when_a_worker_runs_them_then_each_gets_one_container(
         wait_until(_status_is(store, execution, Status.SUCCESS), f"{execution.message_id} done")
 
     assert executor.calls.created == len(executions)
-    assert executor.containers == {}
+    wait_until(lambda: executor.containers == {}, "every ended container to be removed")
 
 
 @pytest.mark.usefixtures("defined")
@@ -237,7 +238,9 @@ def test_given_rare_sweeps_when_a_container_exits_then_its_exit_event_alone_reco
         executor.finish(_container_name(store, attempt), 0, stdout="done\n")
         wait_until(_status_is(store, execution, Status.SUCCESS), "the exit to be recorded")
 
-        # One inspect of that container, and no listing of them all.
+        # No listing of all containers: the event recorded it, then one inspect
+        # of that container brought its output and Docker's times.
+        wait_until(lambda: not store.attempts_of(execution.id)[0].output_pending, "its output")
         assert executor.calls.observe == sweeps_before
         assert executor.calls.observe_one == 1
         assert store.attempts_of(execution.id)[0].stdout == "done\n"
@@ -260,6 +263,8 @@ def test_given_jobs_that_exit_before_they_are_stored_as_running_then_each_is_rec
         for execution in executions:
             wait_until(_status_is(store, execution, Status.SUCCESS), f"{execution.message_id}")
         # Recorded from the events, whichever came first: no sweep was needed.
+        for execution in executions:
+            wait_until(lambda e=execution: not store.attempts_of(e.id)[0].output_pending, "output")
         assert executor.calls.observe == 0
         assert all(store.attempts_of(e.id)[0].stdout == "quick\n" for e in executions)
     finally:

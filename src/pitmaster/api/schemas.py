@@ -405,7 +405,10 @@ class AttemptOut(BaseModel):
     exit_code: int | None
     started_at: datetime | None
     finished_at: datetime | None
-    recorded_at: datetime | None
+    recorded_at: datetime | None = Field(description="when pitmaster recorded the ending")
+    output_recorded_at: datetime | None = Field(
+        description="when its output was stored: with the ending, or just after it"
+    )
 
     @classmethod
     def of(cls, attempt: Attempt) -> AttemptOut:
@@ -422,6 +425,7 @@ class AttemptOut(BaseModel):
             started_at=attempt.started_at,
             finished_at=attempt.finished_at,
             recorded_at=attempt.recorded_at,
+            output_recorded_at=attempt.output_recorded_at,
         )
 
 
@@ -440,6 +444,10 @@ class ExecutionOut(BaseModel):
     finished_at: datetime | None
     exit_code: int | None
     reason: str | None
+    output_pending: bool = Field(
+        default=False,
+        description="it has ended, and its output is still being read (for a moment)",
+    )
     pending_reason: str | None = None
     message: Any = None
     stdout: str | None = None
@@ -463,6 +471,7 @@ class ExecutionOut(BaseModel):
             finished_at=execution.finished_at,
             exit_code=execution.exit_code,
             reason=execution.reason,
+            output_pending=execution.output_pending,
         )
 
 

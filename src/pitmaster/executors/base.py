@@ -67,10 +67,23 @@ class Logs:
     stderr: str
 
 
-class ExitStream(Protocol):
-    """Handles of containers as they exit; may drop events, so it only hastens a sweep."""
+@dataclass(frozen=True)
+class ExitEvent:
+    """What the engine says when a container exits, before anyone asks it about the container.
 
-    def __iter__(self) -> Iterator[str]: ...
+    ``exit_code`` None: the event did not say, and the container must be inspected.
+    """
+
+    handle: str
+    exit_code: int | None = None
+    at: datetime | None = None  # the engine's time of the exit
+    oom_killed: bool = False
+
+
+class ExitStream(Protocol):
+    """Containers as they exit; may drop events, so the periodic sweep stays the safety net."""
+
+    def __iter__(self) -> Iterator[ExitEvent]: ...
 
     def close(self) -> None: ...
 

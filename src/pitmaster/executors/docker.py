@@ -7,7 +7,7 @@ import logging
 import tarfile
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import docker
@@ -18,6 +18,7 @@ from docker.types import LogConfig
 from pitmaster.errors import ExecutorError, ImageUnavailable
 from pitmaster.executors.base import (
     ContainerState,
+    ExitEvent,
     Logs,
     Observation,
     RunSpec,
@@ -97,18 +98,42 @@ def capped_text(chunks: Iterable[bytes], limit: int, stream_name: str) -> str:
 
 
 class DockerExitStream:
+    """Docker's `die` events as ExitEvents; an `oom` event marks the `die` that follows it."""
+
     def __init__(self, events: Any) -> None:
         self._events = events
 
-    def __iter__(self) -> Iterator[str]:
+    def __iter__(self) -> Iterator[ExitEvent]:
+        oom_killed: set[str] = set()
         for event in self._events:
             actor = event.get("Actor") or {}
             handle = actor.get("ID") or event.get("id")
-            if handle:
-                yield str(handle)
+            if not handle:
+                continue
+            if event.get("Action") == "oom":
+                oom_killed.add(handle)
+                continue
+            was_oom = handle in oom_killed
+            oom_killed.discard(handle)
+            attributes = actor.get("Attributes") or {}
+            yield exit_event(str(handle), attributes, event.get("timeNano"), was_oom)
 
     def close(self) -> None:
         self._events.close()
+
+
+def exit_event(
+    handle: str, attributes: Mapping[str, str], time_nano: object, oom_killed: bool = False
+) -> ExitEvent:
+    """An ExitEvent from a `die` event's attributes; what it lacks stays None."""
+    try:
+        exit_code: int | None = int(attributes["exitCode"])
+    except (KeyError, ValueError):
+        exit_code = None
+    at = None
+    if isinstance(time_nano, int):
+        at = datetime.fromtimestamp(time_nano / 1e9, UTC)
+    return ExitEvent(handle=handle, exit_code=exit_code, at=at, oom_killed=oom_killed)
 
 
 class DockerExecutor:
@@ -342,7 +367,7 @@ class DockerExecutor:
             "follow events",
             lambda: self._api.events(
                 decode=True,
-                filters={"type": "container", "event": "die", "label": ATTEMPT_LABEL},
+                filters={"type": "container", "event": ["oom", "die"], "label": ATTEMPT_LABEL},
             ),
         )
         return DockerExitStream(events)

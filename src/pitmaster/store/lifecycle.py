@@ -24,7 +24,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from pitmaster.errors import Conflict
-from pitmaster.models import AttemptState, JobDefinition, Outcome, Status, image_at_revision
+from pitmaster.models import (
+    AttemptState,
+    JobDefinition,
+    Outcome,
+    Output,
+    Status,
+    image_at_revision,
+)
 from pitmaster.retry import RetryPolicy, ending_of
 from pitmaster.stops import CANCELLED, settle
 from pitmaster.store.limits import LIVE_ATTEMPT_STATES
@@ -190,8 +197,18 @@ def mark_running(
     return MarkResult.RUNNING
 
 
-def record_outcome(conn: sa.Connection, now: datetime, attempt_id: int, outcome: Outcome) -> bool:
-    """End a live attempt, once; then either schedule its retry or end the execution."""
+def record_outcome(
+    conn: sa.Connection,
+    now: datetime,
+    attempt_id: int,
+    outcome: Outcome,
+    output_pending: bool = False,
+) -> bool:
+    """End a live attempt, once; then either schedule its retry or end the execution.
+
+    ``output_pending``: the ending is known from the exit event alone, and the
+    output (and Docker's exact times) follow with ``record_output``.
+    """
     current = conn.execute(
         sa.select(attempts.c.stop_reason, attempts.c.started_at)
         .where(attempts.c.id == attempt_id)
@@ -216,6 +233,8 @@ def record_outcome(conn: sa.Connection, now: datetime, attempt_id: int, outcome:
                 recorded_at=now,
                 stdout=outcome.stdout,
                 stderr=outcome.stderr,
+                output_pending=output_pending,
+                output_recorded_at=None if output_pending else now,
                 updated_at=now,
             )
             .returning(attempts.c.execution_id, attempts.c.number)
@@ -232,6 +251,7 @@ def record_outcome(conn: sa.Connection, now: datetime, attempt_id: int, outcome:
     ).one()
     e = job_executions.c
     values: dict[str, Any] = {
+        "output_pending": output_pending,
         "started_at": sa.case((e.started_at == current.started_at, started_at), else_=e.started_at),
         "reason": outcome.reason,
         "exit_code": outcome.exit_code,
@@ -251,6 +271,52 @@ def record_outcome(conn: sa.Connection, now: datetime, attempt_id: int, outcome:
         values |= {"status": Status.RETRIED.value}
     conn.execute(
         job_executions.update().where(job_executions.c.id == ended["execution_id"]).values(**values)
+    )
+    return True
+
+
+def record_output(
+    conn: sa.Connection,
+    now: datetime,
+    attempt_id: int,
+    output: Output,
+) -> bool:
+    """Add the output, and Docker's times, to an attempt ended from its exit event; once."""
+    before = conn.execute(
+        sa.select(attempts.c.execution_id, attempts.c.started_at, attempts.c.finished_at)
+        .where(attempts.c.id == attempt_id, attempts.c.output_pending.is_(True))
+        .with_for_update()
+    ).first()
+    if before is None:
+        return False
+    started_at = output.started_at or before.started_at
+    finished_at = output.finished_at or before.finished_at
+    done = conn.execute(
+        attempts.update()
+        .where(attempts.c.id == attempt_id, attempts.c.output_pending.is_(True))
+        .values(
+            stdout=output.stdout,
+            stderr=output.stderr,
+            started_at=started_at,
+            finished_at=finished_at,
+            output_pending=False,
+            output_recorded_at=now,
+            updated_at=now,
+        )
+    ).rowcount
+    if not done:
+        return False
+    e = job_executions.c
+    conn.execute(
+        job_executions.update()
+        .where(e.id == before.execution_id)
+        .values(
+            started_at=sa.case((e.started_at == before.started_at, started_at), else_=e.started_at),
+            finished_at=sa.case(
+                (e.finished_at == before.finished_at, finished_at), else_=e.finished_at
+            ),
+            output_pending=False,
+        )
     )
     return True
 

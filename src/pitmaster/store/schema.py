@@ -145,6 +145,7 @@ job_executions = sa.Table(
     sa.Column("runnable", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Column("reason", sa.Text(), nullable=True),
     sa.Column("exit_code", sa.Integer(), nullable=True),
+    sa.Column("output_pending", sa.Boolean(), server_default=sa.false(), nullable=False),
     sa.Column("run_after", UTCDateTime(), nullable=False),
     sa.Column("started_at", UTCDateTime(), nullable=True),
     sa.Column("finished_at", UTCDateTime(), nullable=True),
@@ -186,6 +187,9 @@ attempts = sa.Table(
     sa.Column("reason", sa.Text(), nullable=True),
     sa.Column("stdout", sa.Text(), nullable=True),
     sa.Column("stderr", sa.Text(), nullable=True),
+    # Ended from its exit event, its output not yet read (a sweep finishes the job).
+    sa.Column("output_pending", sa.Boolean(), server_default=sa.false(), nullable=False),
+    sa.Column("output_recorded_at", UTCDateTime(), nullable=True),
     # A stop asked for (reason "timeout" or "cancelled"), and when SIGTERM went out.
     sa.Column("stop_reason", sa.String(16), nullable=True),
     sa.Column("stop_requested_at", UTCDateTime(), nullable=True),
@@ -194,6 +198,7 @@ attempts = sa.Table(
     sa.UniqueConstraint("execution_id", "number"),
     sa.Index(None, "state", "docker_host"),
     sa.Index(None, "worker_id", "state"),
+    sa.Index(None, "output_pending", "docker_host"),
 )
 
 # API tokens. The token itself is never stored, only the SHA-256 of it: tokens

@@ -37,6 +37,7 @@ from pitmaster.models import (
     JobDefinition,
     JobQueue,
     Outcome,
+    Output,
     RunningAttempt,
     Status,
     WorkerInfo,
@@ -792,16 +793,37 @@ class Store:
             for row in rows
         ]
 
-    def record_outcome(self, attempt_id: int, outcome: Outcome) -> bool:
+    def record_outcome(
+        self, attempt_id: int, outcome: Outcome, *, output_pending: bool = False
+    ) -> bool:
         """Record how an attempt ended, once: True only for the caller that recorded it.
 
         A retry the job's policy calls for is scheduled in the same transaction.
+        With ``output_pending`` the output follows, through ``record_output``.
         """
         with self._write() as conn:
-            recorded = lifecycle.record_outcome(conn, self._now(), attempt_id, outcome)
+            recorded = lifecycle.record_outcome(
+                conn, self._now(), attempt_id, outcome, output_pending
+            )
             if recorded:
                 wakeups.notify_work(conn)  # a slot is free, or a retry is queued
         return recorded
+
+    def record_output(self, attempt_id: int, output: Output) -> bool:
+        """Store the output (and Docker's times) of an attempt ended from its exit event, once."""
+        with self._write() as conn:
+            return lifecycle.record_output(conn, self._now(), attempt_id, output)
+
+    def awaiting_output(self, docker_host: str, recorded_before: datetime) -> list[tuple[int, str]]:
+        """(attempt id, container id) of ended attempts on this engine whose output is unread."""
+        a = attempts.c
+        query = sa.select(a.id, a.container_id).where(
+            a.output_pending.is_(True),
+            a.docker_host == docker_host,
+            a.recorded_at < recorded_before,
+        )
+        with self._read() as conn:
+            return [(row.id, row.container_id) for row in conn.execute(query)]
 
     def request_stop(self, attempt_id: int, reason: str) -> bool:
         with self._write() as conn:

@@ -112,8 +112,11 @@ def live_state(
     shown = shown_attempt(attempts)
     stdout = running_output.stdout if running_output else (shown.stdout if shown else None)
     stderr = running_output.stderr if running_output else (shown.stderr if shown else None)
-    if execution.status.is_terminal:
+    settled = execution.status.is_terminal and not execution.output_pending
+    if settled:
         note = ""
+    elif execution.output_pending:
+        note = "(its output is being read; this page refreshes itself)"
     elif running_output is not None:
         note = "(live: the running attempt's output so far)"
     else:
@@ -121,7 +124,7 @@ def live_state(
     return {
         "output_note": note,
         "status": execution.status.value,
-        "terminal": execution.status.is_terminal,
+        "terminal": settled,  # nothing more will change: the page stops refreshing
         "reason": execution.reason or "",
         "pending_reason": pending_reason or "",
         "exit_code": "" if execution.exit_code is None else str(execution.exit_code),

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from pitmaster.executors.base import ExitEvent
 from pitmaster.models import RunningAttempt
 
 # Events of containers this worker never stores (other installations sharing
@@ -27,28 +28,29 @@ class ExitBook:
         self._keep_seconds = keep_seconds
         self._clock = clock
         self._lock = threading.Lock()
-        self._early: dict[str, float] = {}
+        self._early: dict[str, tuple[float, ExitEvent]] = {}
 
     def attempt_for(
-        self, handle: str, lookup: Callable[[str], RunningAttempt | None]
+        self, event: ExitEvent, lookup: Callable[[str], RunningAttempt | None]
     ) -> RunningAttempt | None:
         """The running attempt of a container that exited; None (and noted) if none is stored."""
         with self._lock:
-            attempt = lookup(handle)
+            attempt = lookup(event.handle)
             if attempt is None:
                 self._forget_old()
-                self._early[handle] = self._clock()
+                self._early[event.handle] = (self._clock(), event)
             return attempt
 
-    def exited_early(self, handle: str) -> bool:
-        """Whether this container's exit came before its attempt was stored as running."""
+    def exited_early(self, handle: str) -> ExitEvent | None:
+        """The exit event of this container if it came before its attempt was stored as running."""
         with self._lock:
-            return self._early.pop(handle, None) is not None
+            noted = self._early.pop(handle, None)
+            return noted[1] if noted is not None else None
 
     def __len__(self) -> int:
         return len(self._early)
 
     def _forget_old(self) -> None:
         horizon = self._clock() - self._keep_seconds
-        for handle in [h for h, noted in self._early.items() if noted < horizon]:
+        for handle in [h for h, (noted, _) in self._early.items() if noted < horizon]:
             del self._early[handle]

@@ -14,9 +14,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from pitmaster.executors.base import ContainerState, Executor, Observation
+from pitmaster.executors.base import ContainerState, Executor, ExitEvent, Observation
 from pitmaster.metrics import Metrics
-from pitmaster.models import Outcome, RunningAttempt, Status
+from pitmaster.models import Outcome, Output, RunningAttempt, Status
 from pitmaster.stops import TIMEOUT
 from pitmaster.store.store import Store
 
@@ -49,6 +49,14 @@ def stop_step(attempt: RunningAttempt, now: datetime) -> StopStep:
     return StopStep.NONE
 
 
+def _ending(exit_code: int | None, oom_killed: bool) -> tuple[Status, str]:
+    if oom_killed:
+        return Status.FAILED, "oom"
+    if exit_code == 0:
+        return Status.SUCCESS, "exited 0"
+    return Status.FAILED, f"exited {exit_code}"
+
+
 def outcome_of(observation: Observation | None) -> Outcome | None:
     """How an attempt ended, from what the engine shows; None while it still runs.
 
@@ -59,12 +67,7 @@ def outcome_of(observation: Observation | None) -> Outcome | None:
         return None
     if observation is None:
         return Outcome(Status.ERROR, "lost")
-    if observation.oom_killed:
-        status, reason = Status.FAILED, "oom"
-    elif observation.exit_code == 0:
-        status, reason = Status.SUCCESS, "exited 0"
-    else:
-        status, reason = Status.FAILED, f"exited {observation.exit_code}"
+    status, reason = _ending(observation.exit_code, observation.oom_killed)
     return Outcome(
         status,
         reason,
@@ -72,6 +75,14 @@ def outcome_of(observation: Observation | None) -> Outcome | None:
         finished_at=observation.finished_at,
         started_at=observation.started_at,
     )
+
+
+def outcome_of_exit(event: ExitEvent) -> Outcome | None:
+    """How an attempt ended, from its exit event alone; None if the event does not say."""
+    if event.exit_code is None:
+        return None
+    status, reason = _ending(event.exit_code, event.oom_killed)
+    return Outcome(status, reason, event.exit_code, finished_at=event.at)
 
 
 def _utc_now() -> datetime:
@@ -98,13 +109,14 @@ class Poller:
 
     def sweep(self) -> int:
         """One pass over this engine's running attempts; returns how many it recorded."""
+        now = self._now()
+        self._collect_left_output(now)
         running = self._store.running_attempts(self._executor.engine_id())
         if not running:
             return 0
         random.shuffle(running)
         observed = self._executor.observe([attempt.container_id for attempt in running])
         recorded = 0
-        now = self._now()
         for attempt in running:
             observation = observed.get(attempt.container_id)
             outcome = outcome_of(observation)
@@ -122,12 +134,52 @@ class Poller:
         # A negative age means the engine's clock runs ahead of ours: don't wait on it.
         return timedelta(0) <= now - outcome.finished_at < self._leave_fresh_exits
 
-    def settle(self, attempt: RunningAttempt) -> bool:
-        """Record an attempt whose container was just seen to exit; True if this call did."""
-        outcome = outcome_of(self._executor.observe_one(attempt.container_id))
-        if outcome is None:
-            return False  # running after all (restarted, or a stale event)
-        return self._record(attempt, outcome)
+    def settle(
+        self,
+        attempt: RunningAttempt,
+        event: ExitEvent,
+        on_recorded: Callable[[], None] | None = None,
+    ) -> bool:
+        """Record an attempt whose container was just seen to exit; True if this call did.
+
+        The ending is recorded from the event alone, before any call to the
+        engine: Docker answers about a container only once it has torn down
+        its network, which takes a while after the event. The output, and
+        Docker's exact times, follow (``collect_output``).
+        """
+        outcome = outcome_of_exit(event)
+        if outcome is None:  # an event without an exit code: ask the engine
+            outcome = outcome_of(self._executor.observe_one(attempt.container_id))
+            recorded = outcome is not None and self._record(attempt, outcome)
+            if recorded and on_recorded is not None:
+                on_recorded()
+            return recorded
+        if not self._store.record_outcome(attempt.attempt_id, outcome, output_pending=True):
+            return False
+        self._observe_ending(attempt, outcome)
+        if on_recorded is not None:
+            on_recorded()
+        self.collect_output(attempt.attempt_id, attempt.container_id)
+        return True
+
+    def collect_output(self, attempt_id: int, container_id: str) -> None:
+        """Store an ended attempt's output and Docker's times, then remove its container."""
+        observation = self._executor.observe_one(container_id)
+        if observation is None:  # gone (removed from outside): nothing more to learn
+            self._store.record_output(attempt_id, Output(stdout="", stderr=""))
+            return
+        logs = self._executor.logs(container_id, self._log_limit_bytes)
+        output = Output(logs.stdout, logs.stderr, observation.started_at, observation.finished_at)
+        if self._store.record_output(attempt_id, output):
+            self._executor.remove(container_id)
+
+    def _collect_left_output(self, now: datetime) -> None:
+        """Finish what a watcher began and did not end (it crashed, or the engine failed it)."""
+        engine = self._executor.engine_id()
+        for attempt_id, container_id in self._store.awaiting_output(
+            engine, now - self._leave_fresh_exits
+        ):
+            self.collect_output(attempt_id, container_id)
 
     def _enforce_stop(self, attempt: RunningAttempt, now: datetime) -> None:
         step = stop_step(attempt, now)
@@ -148,6 +200,11 @@ class Poller:
             outcome = replace(outcome, stdout=logs.stdout, stderr=logs.stderr)
         if not self._store.record_outcome(attempt.attempt_id, outcome):
             return False
+        self._observe_ending(attempt, outcome)
+        self._executor.remove(attempt.container_id)
+        return True
+
+    def _observe_ending(self, attempt: RunningAttempt, outcome: Outcome) -> None:
         started_at = outcome.started_at or attempt.started_at
         started = started_at.timestamp() if started_at else None
         self._metrics.observe_ending(outcome, started)
@@ -157,5 +214,3 @@ class Poller:
         logger.info(
             "execution %s ended %s (%s)", attempt.message_id, outcome.status, outcome.reason
         )
-        self._executor.remove(attempt.container_id)
-        return True

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 from pitmaster.errors import ExecutorError, PitmasterError
-from pitmaster.executors.base import Executor, ExitStream
+from pitmaster.executors.base import Executor, ExitEvent, ExitStream
 from pitmaster.metrics import Metrics
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
@@ -129,14 +129,16 @@ class Worker:
                 self._doorbell.wait(self._settings.poll_interval)
 
     def _on_running(self, handle: str) -> None:
-        if self._exit_book.exited_early(handle):
-            self._on_exit(handle)
+        event = self._exit_book.exited_early(handle)
+        if event is not None:
+            self._on_exit(event)
 
-    def _settle(self, handle: str) -> None:
+    def _settle(self, event: ExitEvent) -> None:
         """Record the attempt of a container that just exited, without a full sweep."""
-        attempt = self._exit_book.attempt_for(handle, self._store.running_attempt)
-        if attempt is not None and self._poller.settle(attempt):
-            self._doorbell.ring()  # a slot was freed: limited work may start
+        attempt = self._exit_book.attempt_for(event, self._store.running_attempt)
+        if attempt is not None:
+            # Ring as soon as the ending is stored: its slot is free for limited work.
+            self._poller.settle(attempt, event, on_recorded=self._doorbell.ring)
 
     def _poll_loop(self) -> None:
         while not self._stopping.is_set():
@@ -173,9 +175,9 @@ class Worker:
     def _listen(self) -> None:
         self._store.listen_for_work(self.wake, self._stopping)
 
-    def _on_exit(self, handle: str) -> None:
+    def _on_exit(self, event: ExitEvent) -> None:
         try:
-            self._settle(handle)
+            self._settle(event)
         except PitmasterError as exc:
             self._count_engine_error(exc, "watcher")
             logger.warning("watcher: %s; leaving it to the sweep", exc)
@@ -192,8 +194,8 @@ class Worker:
                         return
                     self._exit_stream = stream
                 self._exit_seen.set()  # exits missed while not following: sweep now
-                for handle in stream:
-                    self._on_exit(handle)
+                for event in stream:
+                    self._on_exit(event)
             except PitmasterError as exc:
                 logger.warning("watcher: %s; retrying in %.0f s", exc, ERROR_BACKOFF_SECONDS)
             except Exception:  # the stream breaks when closed or when the engine goes away
