@@ -538,3 +538,20 @@ def test_given_a_worker_died_between_the_ending_and_its_output_then_a_sweep_read
     assert attempt.finished_at == docker_finished  # Docker's State.FinishedAt replaces it
     assert name not in executor.containers
     assert store.get_execution(execution.message_id).status is Status.FAILED
+
+
+def test_given_a_sigkill_exit_event_then_the_engine_is_asked_before_recording(
+    store: Store, executor: FakeExecutor
+) -> None:
+    # docker rm -f kills before it removes: the event alone cannot tell it from a kill.
+    execution, name = _started(store, executor)
+    handle = executor.containers[name].handle
+    (running,) = store.running_attempts("engine-a")
+    executor.remove(name)
+
+    event = ExitEvent(handle, exit_code=137, at=datetime.now(UTC))
+    assert Poller(store, executor, LOG_LIMIT).settle(running, event) is True
+
+    ended = store.get_execution(execution.message_id)
+    assert (ended.status, ended.reason, ended.output_pending) == (Status.ERROR, "lost", False)
+    assert executor.calls.observe_one == 1

@@ -77,9 +77,14 @@ def outcome_of(observation: Observation | None) -> Outcome | None:
     )
 
 
+# SIGKILL from outside may be `docker rm -f`, which kills before it removes: only
+# the engine can tell that from a kill (the container is being removed: lost).
+_KILLED = 128 + 9
+
+
 def outcome_of_exit(event: ExitEvent) -> Outcome | None:
-    """How an attempt ended, from its exit event alone; None if the event does not say."""
-    if event.exit_code is None:
+    """How an attempt ended, from its exit event alone; None if the event cannot say."""
+    if event.exit_code is None or (event.exit_code == _KILLED and not event.oom_killed):
         return None
     status, reason = _ending(event.exit_code, event.oom_killed)
     return Outcome(status, reason, event.exit_code, finished_at=event.at)
