@@ -767,7 +767,7 @@ def secrets_set(
             f"pitmaster: the value of {name} is empty; pipe it in or give --value-file", err=True
         )
         raise typer.Exit(2)
-    with Client(url) as client:
+    with _client(url) as client:
         result = client.request("PUT", f"/v1/apps/{app_name}/secrets/{name}", json={"value": value})
     typer.echo(f"set secret {result['name']} of app {app_name}")
 
@@ -777,7 +777,7 @@ def secrets_list(
     app_name: Annotated[str, typer.Argument(metavar="APP")], url: UrlOption = DEFAULT_URL
 ) -> None:
     """List APP's secrets: names and when they were set, never values."""
-    with Client(url) as client:
+    with _client(url) as client:
         secrets = client.get(f"/v1/apps/{app_name}/secrets")
     for secret in secrets:
         typer.echo(f"{secret['name']}  {secret['updated_at']}")

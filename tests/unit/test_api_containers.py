@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 
-from .conftest import serving
+from .conftest import log_in, serving
 
 ALLOWED = "registry.example.com/,pitmaster-demo"
 
@@ -19,7 +19,8 @@ ALLOWED = "registry.example.com/,pitmaster-demo"
 def restricted(settings: Settings, store: Store) -> Iterator[TestClient]:
     """The API of a server that allows only registry.example.com and pitmaster-demo images."""
     with serving(settings.model_copy(update={"allowed_images": ALLOWED}), store) as client:
-        client.get("/")  # receives the console's CSRF cookie
+        log_in(client)  # a console session
+        client.get("/")  # and the CSRF cookie that goes with it
         yield client
 
 
@@ -102,6 +103,7 @@ def test_given_the_console_form_when_resources_are_set_and_cleared_then_stored_a
     client: TestClient, store: Store
 ) -> None:
     store.create_app("shop", "shop:1")
+    log_in(client)
     client.get("/")
     form = {
         "app": "shop",
@@ -136,6 +138,7 @@ def test_given_the_console_form_with_bad_resources_then_422_saying_why_and_nothi
     client: TestClient, store: Store
 ) -> None:
     store.create_app("shop", "shop:1")
+    log_in(client)
     client.get("/")
     form = {
         "app": "shop",
