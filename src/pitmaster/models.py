@@ -336,10 +336,10 @@ class Outcome:
     reason: str
     exit_code: int | None = None  # None: the job never ran, or its container is gone
     finished_at: datetime | None = None
-    # Docker's StartedAt, read with the exit: it replaces the time stored at start.
-    started_at: datetime | None = None
     stdout: str = ""
     stderr: str = ""
+    # Docker's StartedAt, read with the exit: it replaces the time stored at start.
+    started_at: datetime | None = None
 
 
 @dataclass(frozen=True)

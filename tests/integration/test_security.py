@@ -20,12 +20,14 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from pitmaster import auth
 from pitmaster.api.app import create_app
 from pitmaster.app_secrets import SECRETS_PER_APP_MAX, SecretBox, new_key
 from pitmaster.models import Attempt, Status
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 
+from ..credentials import ADMIN, ADMIN_TOKEN
 from ..databases import dump_all_rows
 from .conftest import DEMO_IMAGE, WorkerFactory, wait_for, wait_until_ended
 
@@ -333,7 +335,9 @@ def test_given_an_apps_secret_when_its_job_runs_then_it_reads_the_file_and_the_v
     key = new_key()
     settings = worker_settings.model_copy(update={"secrets_key": SecretStr(key)})
     answers: list[str] = []
-    with TestClient(create_app(settings, docker_store)) as api:
+    settings = settings.model_copy(update={"admin_token": SecretStr(ADMIN_TOKEN)})
+    auth.ensure_admin_tokens(settings, docker_store)
+    with TestClient(create_app(settings, docker_store), headers=ADMIN) as api:
         put = api.put("/v1/apps/demo/secrets/API_TOKEN", json={"value": SECRET})
         assert put.status_code == 201, put.text
         answers.append(put.text)

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from pitmaster import auth
 from pitmaster.api.ratelimit import RateLimiter, TokenBucket, caller_of
 from pitmaster.errors import InvalidInput
 from pitmaster.models import MAX_MESSAGE_BYTES, MAX_PAGE_SIZE
@@ -20,7 +21,7 @@ from pitmaster.settings import MIN_BODY_BYTES, Settings
 from pitmaster.store.store import ExecutionFilter, Store
 from pitmaster.web import pages
 
-from .conftest import serving
+from .conftest import log_in, serving
 
 # -- helpers ------------------------------------------------------------------------
 
@@ -162,13 +163,16 @@ def test_given_a_caller_over_its_rate_then_health_checks_still_answer(limited: T
     assert [limited.get("/healthz").status_code for _ in range(5)] == [200] * 5
 
 
-def test_given_two_tokens_then_each_is_limited_on_its_own(limited: TestClient) -> None:
-    alice = {"Authorization": "Bearer alice"}
+def test_given_two_tokens_then_each_is_limited_on_its_own(
+    limited: TestClient, store: Store
+) -> None:
+    alice = {"Authorization": f"Bearer {auth.issue(store, None, 'alice')[1]}"}
+    bob = {"Authorization": f"Bearer {auth.issue(store, None, 'bob')[1]}"}
     for _ in range(2):
         assert limited.get("/v1/apps", headers=alice).status_code == 200
     assert limited.get("/v1/apps", headers=alice).status_code == 429
 
-    assert limited.get("/v1/apps", headers={"Authorization": "Bearer bob"}).status_code == 200
+    assert limited.get("/v1/apps", headers=bob).status_code == 200
 
 
 def test_given_rate_limit_zero_then_nothing_is_limited(settings: Settings, store: Store) -> None:
@@ -402,6 +406,7 @@ def test_given_more_apps_than_a_console_page_then_the_console_pages_them(
     for name in ("a", "b", "c"):
         store.create_app(name, "i:1")
         store.create_job_definition(name, "j", ["true"])
+    log_in(client)
 
     first = client.get("/")
     assert ">b</a>" in first.text and ">c</a>" not in first.text

@@ -24,7 +24,7 @@ from pitmaster.api.deps import Services, require_admin
 from pitmaster.api.headers import DOCS_PATH, docs_page, headers_for
 from pitmaster.api.middleware import BodyLimit, RateLimit, SecurityHeaders
 from pitmaster.api.ratelimit import RateLimiter
-from pitmaster.api.schemas import ErrorOut, error_responses
+from pitmaster.api.schemas import ErrorOut, json_error_responses
 from pitmaster.api.validation import describe_validation_error
 from pitmaster.errors import PitmasterError, Unauthenticated
 from pitmaster.executors.base import Executor
@@ -78,7 +78,7 @@ def create_app(
         tags=["meta"],
         response_class=PlainTextResponse,
         dependencies=[require_admin],
-        responses=error_responses(401, 403),
+        responses=json_error_responses(401, 403),
     )
     def prometheus_metrics() -> PlainTextResponse:
         """Prometheus text format: the backlog from the database, and this process's counts.

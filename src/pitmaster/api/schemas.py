@@ -539,3 +539,12 @@ WITH_BODY = (400, 413, 422)
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for these error statuses and those any request may get."""
     return {code: {"model": ErrorOut} for code in sorted({*codes, *_ALWAYS})}
+
+
+def json_error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """``error_responses`` for a route whose own answer is not JSON: its errors still are."""
+    error = {"schema": {"$ref": "#/components/schemas/ErrorOut"}}
+    return {
+        code: {"description": "an error", "content": {"application/json": error}}
+        for code in sorted({*codes, *_ALWAYS})
+    }
