@@ -31,7 +31,9 @@ def all_have_status(store: Store, message_ids: Collection[str], status: Status) 
 
 
 def all_ended(store: Store, message_ids: Collection[str]) -> bool:
-    return all(store.get_execution(m).status.is_terminal for m in message_ids)
+    """Every one has ended, and its output is stored."""
+    executions = [store.get_execution(m) for m in message_ids]
+    return all(e.status.is_terminal and not e.output_pending for e in executions)
 
 
 def container_starts(client: docker.DockerClient, label: str, since: datetime) -> int:

@@ -32,6 +32,7 @@ DEFAULT_FIELDS = {
     "finished_at",
     "exit_code",
     "reason",
+    "output_pending",
     "pending_reason",
 }
 
