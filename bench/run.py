@@ -150,6 +150,7 @@ def main() -> None:
             "pitmaster beside plain Docker and beside two Python job queues, each pair measured",
             "in the same run, on the same image (`pitmaster-demo:latest`, a static busybox) and",
             "the default bridge network. The machine is shared and noisy: read the ratios.",
+            "Where the time goes, and how to profile it: [performance.md](performance.md).",
             "",
             *_versions(admin_url),
             "",
