@@ -16,7 +16,7 @@ from pitmaster.models import DEFAULT_QUEUE, AttemptState, Execution, Outcome, St
 from pitmaster.store.lifecycle import MarkResult
 from pitmaster.store.store import Store
 from pitmaster.testing import FakeExecutor
-from pitmaster.worker.poller import Poller
+from pitmaster.worker.poller import Poller, Settled
 from pitmaster.worker.runner import MESSAGE_FILE, Runner, run_spec
 
 if TYPE_CHECKING:
@@ -478,19 +478,16 @@ def test_given_an_exit_event_then_the_ending_is_recorded_before_the_engine_is_as
     event = ExitEvent(container.handle, exit_code=0, at=event_time)
     poller = Poller(store, executor, LOG_LIMIT)
     (running,) = store.running_attempts("engine-a")
-    seen_when_recorded: list[Execution] = []
-    calls_when_recorded: list[int] = []
 
-    def on_recorded() -> None:
-        seen_when_recorded.append(store.get_execution(execution.message_id))
-        calls_when_recorded.append(executor.calls.observe_one + executor.calls.logs)
+    assert poller.settle(running, event) is Settled.OUTPUT_PENDING
 
-    assert poller.settle(running, event, on_recorded=on_recorded) is True
-
-    (recorded,) = seen_when_recorded
+    recorded = store.get_execution(execution.message_id)
     assert (recorded.status, recorded.output_pending) == (Status.SUCCESS, True)
     assert recorded.finished_at == event_time
-    assert calls_when_recorded == [0]  # not one call to the engine before it was stored
+    assert executor.calls.observe_one + executor.calls.logs == 0  # the engine was not asked
+
+    poller.collect_output(running.attempt_id, running.container_id)
+
     # Then its output and Docker's own times were stored, and the container removed.
     (attempt,) = store.attempts_of(execution.id)
     assert (attempt.stdout, attempt.output_pending) == ("sent\n", False)
@@ -513,7 +510,7 @@ def test_given_an_oom_exit_event_then_the_attempt_failed_for_oom(
     (running,) = store.running_attempts("engine-a")
 
     event = ExitEvent(handle, exit_code=137, at=datetime.now(UTC), oom_killed=True)
-    assert Poller(store, executor, LOG_LIMIT).settle(running, event) is True
+    assert Poller(store, executor, LOG_LIMIT).settle(running, event) is Settled.OUTPUT_PENDING
 
     ended = store.get_execution(execution.message_id)
     assert (ended.status, ended.reason, ended.exit_code) == (Status.FAILED, "oom", 137)
@@ -550,7 +547,7 @@ def test_given_a_sigkill_exit_event_then_the_engine_is_asked_before_recording(
     executor.remove(name)
 
     event = ExitEvent(handle, exit_code=137, at=datetime.now(UTC))
-    assert Poller(store, executor, LOG_LIMIT).settle(running, event) is True
+    assert Poller(store, executor, LOG_LIMIT).settle(running, event) is Settled.RECORDED
 
     ended = store.get_execution(execution.message_id)
     assert (ended.status, ended.reason, ended.output_pending) == (Status.ERROR, "lost", False)

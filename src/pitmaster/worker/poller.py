@@ -90,6 +90,12 @@ def outcome_of_exit(event: ExitEvent) -> Outcome | None:
     return Outcome(status, reason, event.exit_code, finished_at=event.at)
 
 
+class Settled(StrEnum):
+    NOT_RECORDED = "not recorded"  # still running, or someone else recorded it
+    RECORDED = "recorded"  # the ending and its output, in one write
+    OUTPUT_PENDING = "output pending"  # the ending; its output is still to collect
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -139,33 +145,25 @@ class Poller:
         # A negative age means the engine's clock runs ahead of ours: don't wait on it.
         return timedelta(0) <= now - outcome.finished_at < self._leave_fresh_exits
 
-    def settle(
-        self,
-        attempt: RunningAttempt,
-        event: ExitEvent,
-        on_recorded: Callable[[], None] | None = None,
-    ) -> bool:
-        """Record an attempt whose container was just seen to exit; True if this call did.
+    def settle(self, attempt: RunningAttempt, event: ExitEvent) -> Settled:
+        """Record an attempt whose container was just seen to exit.
 
         The ending is recorded from the event alone, before any call to the
         engine: Docker answers about a container only once it has torn down
         its network, which takes a while after the event. The output, and
-        Docker's exact times, follow (``collect_output``).
+        Docker's exact times, are then the caller's to collect
+        (``collect_output``), off the path of the next exit.
         """
         outcome = outcome_of_exit(event)
-        if outcome is None:  # an event without an exit code: ask the engine
+        if outcome is None:  # the event cannot say: ask the engine
             outcome = outcome_of(self._executor.observe_one(attempt.container_id))
-            recorded = outcome is not None and self._record(attempt, outcome)
-            if recorded and on_recorded is not None:
-                on_recorded()
-            return recorded
+            if outcome is not None and self._record(attempt, outcome):
+                return Settled.RECORDED
+            return Settled.NOT_RECORDED
         if not self._store.record_outcome(attempt.attempt_id, outcome, output_pending=True):
-            return False
+            return Settled.NOT_RECORDED
         self._observe_ending(attempt, outcome)
-        if on_recorded is not None:
-            on_recorded()
-        self.collect_output(attempt.attempt_id, attempt.container_id)
-        return True
+        return Settled.OUTPUT_PENDING
 
     def collect_output(self, attempt_id: int, container_id: str) -> None:
         """Store an ended attempt's output and Docker's times, then remove its container."""

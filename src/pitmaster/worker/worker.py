@@ -1,4 +1,4 @@
-"""The worker process: runner threads, a poller thread and an event watcher, and a clean stop.
+"""The worker process: runners, output readers, a poller and an event watcher, and a clean stop.
 
 Stopping never stops jobs: containers belong to Docker, and whichever worker
 runs next observes them to their end.
@@ -7,6 +7,7 @@ runs next observes them to their end.
 from __future__ import annotations
 
 import logging
+import queue
 import socket
 import threading
 import time
@@ -19,7 +20,7 @@ from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 from pitmaster.worker.doorbell import Doorbell
 from pitmaster.worker.exits import ExitBook
-from pitmaster.worker.poller import Poller
+from pitmaster.worker.poller import Poller, Settled
 from pitmaster.worker.runner import ContainerDefaults, Runner
 
 logger = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ class Worker:
             leave_fresh_exits=min(settings.poll_interval, 1.0),
         )
         self._exit_book = ExitBook()
+        # Endings whose output is still to read: (attempt id, container id).
+        self._outputs: queue.Queue[tuple[int, str]] = queue.Queue()
         self._stopping = threading.Event()
         self._doorbell = Doorbell(most_rings=settings.runner_threads)
         self._exit_seen = threading.Event()
@@ -80,6 +83,8 @@ class Worker:
         logger.info("worker %s starting", self._settings.worker_id)
         for number in range(self._settings.runner_threads):
             self._spawn(f"runner-{number}", self._run_loop)
+        for number in range(self._settings.runner_threads):
+            self._spawn(f"output-{number}", self._output_loop)
         self._spawn("poller", self._poll_loop)
         self._spawn("watcher", self._watch_loop)
         self._spawn("heartbeat", self._heartbeat_loop)
@@ -136,9 +141,26 @@ class Worker:
     def _settle(self, event: ExitEvent) -> None:
         """Record the attempt of a container that just exited, without a full sweep."""
         attempt = self._exit_book.attempt_for(event, self._store.running_attempt)
-        if attempt is not None:
-            # Ring as soon as the ending is stored: its slot is free for limited work.
-            self._poller.settle(attempt, event, on_recorded=self._doorbell.ring)
+        if attempt is None:
+            return
+        settled = self._poller.settle(attempt, event)
+        if settled is not Settled.NOT_RECORDED:
+            self._doorbell.ring()  # a slot was freed: limited work may start
+        if settled is Settled.OUTPUT_PENDING:
+            # Reading output waits on the engine; the next exit must not wait behind it.
+            self._outputs.put((attempt.attempt_id, attempt.container_id))
+
+    def _output_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                attempt_id, container_id = self._outputs.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            try:
+                self._poller.collect_output(attempt_id, container_id)
+            except PitmasterError as exc:  # what is left is the next sweep's to collect
+                self._count_engine_error(exc, "watcher")
+                logger.warning("reading output of %s: %s", container_id[:12], exc)
 
     def _poll_loop(self) -> None:
         while not self._stopping.is_set():
