@@ -50,7 +50,10 @@ class Settings(BaseSettings):
         default=1.0, gt=0, description="seconds between two sweeps of running executions"
     )
     runner_threads: int = Field(
-        default=2, ge=1, le=64, description="threads that claim and start executions"
+        default=2,
+        ge=1,
+        le=64,
+        description="threads that claim and start executions (and as many that read output)",
     )
     lease_seconds: float = Field(
         default=60.0,
