@@ -339,9 +339,7 @@ class DockerExecutor:
         except docker.errors.NotFound:
             return Logs(stdout="", stderr="")
         except ExecutorError as exc:
-            # 409: being removed, most likely by the worker that just recorded it.
-            cause = exc.__cause__
-            if isinstance(cause, docker.errors.APIError) and cause.status_code == 409:
+            if _is_conflict(exc):  # being removed, most likely by the worker that recorded it
                 return Logs(stdout="", stderr="")
             raise
 
@@ -351,9 +349,7 @@ class DockerExecutor:
         except docker.errors.NotFound:
             logger.debug("container %s already gone", handle)
         except ExecutorError as exc:
-            # 409: the container is not running any more, which is what we wanted.
-            cause = exc.__cause__
-            if not (isinstance(cause, docker.errors.APIError) and cause.status_code == 409):
+            if not _is_conflict(exc):  # 409: not running any more, which is what we wanted
                 raise
 
     def remove(self, handle: str) -> None:
@@ -371,6 +367,12 @@ class DockerExecutor:
             ),
         )
         return DockerExitStream(events)
+
+
+def _is_conflict(exc: ExecutorError) -> bool:
+    """Whether the engine answered 409 (the container is not in a state for this call)."""
+    cause = exc.__cause__
+    return isinstance(cause, docker.errors.APIError) and cause.status_code == 409
 
 
 def _is_client_error(exc: docker.errors.APIError) -> bool:

@@ -249,10 +249,9 @@ def record_outcome(
             job_executions.c.id == ended["execution_id"]
         )
     ).one()
-    e = job_executions.c
     values: dict[str, Any] = {
         "output_pending": output_pending,
-        "started_at": sa.case((e.started_at == current.started_at, started_at), else_=e.started_at),
+        "started_at": _follow(job_executions.c.started_at, current.started_at, started_at),
         "reason": outcome.reason,
         "exit_code": outcome.exit_code,
         "finished_at": outcome.finished_at,
@@ -291,9 +290,10 @@ def record_output(
         return False
     started_at = output.started_at or before.started_at
     finished_at = output.finished_at or before.finished_at
-    done = conn.execute(
+    # The row is locked (and still pending) from the select above: this write is the one.
+    conn.execute(
         attempts.update()
-        .where(attempts.c.id == attempt_id, attempts.c.output_pending.is_(True))
+        .where(attempts.c.id == attempt_id)
         .values(
             stdout=output.stdout,
             stderr=output.stderr,
@@ -303,22 +303,25 @@ def record_output(
             output_recorded_at=now,
             updated_at=now,
         )
-    ).rowcount
-    if not done:
-        return False
+    )
     e = job_executions.c
     conn.execute(
         job_executions.update()
         .where(e.id == before.execution_id)
         .values(
-            started_at=sa.case((e.started_at == before.started_at, started_at), else_=e.started_at),
-            finished_at=sa.case(
-                (e.finished_at == before.finished_at, finished_at), else_=e.finished_at
-            ),
+            started_at=_follow(e.started_at, before.started_at, started_at),
+            finished_at=_follow(e.finished_at, before.finished_at, finished_at),
             output_pending=False,
         )
     )
     return True
+
+
+def _follow(
+    column: sa.ColumnElement[Any], attempts_was: datetime | None, attempts_now: datetime | None
+) -> sa.ColumnElement[Any]:
+    """An execution's time that follows its attempt's: changed only if it was the attempt's."""
+    return sa.case((column == attempts_was, attempts_now), else_=column)
 
 
 def _automatic_retry_delay(
