@@ -255,7 +255,8 @@ def test_given_a_network_that_does_not_exist_when_the_job_starts_then_error_nami
     assert "pitmaster-test-no-such-network" in ended.reason
     assert "not found" in ended.reason
     label = f"pitmaster.installation={docker_store.installation_id()}"
-    wait_for(lambda: docker_client.containers.list(all=True, filters={"label": label}) == [])
+    # The plain listing: containers.list() inspects each one, and races its removal.
+    wait_for(lambda: docker_client.api.containers(all=True, filters={"label": label}) == [])
 
 
 def test_given_a_named_network_when_the_job_runs_then_its_container_is_on_it(
