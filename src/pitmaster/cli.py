@@ -175,11 +175,21 @@ def _show_first_token(token: str) -> None:
 @contextmanager
 def _running_worker(settings: Settings, store: Store) -> Iterator[Worker]:
     from pitmaster.executors.docker import DockerExecutor
-    from pitmaster.worker.worker import Worker
+    from pitmaster.worker.identity import EngineIdentityConflict
+    from pitmaster.worker.worker import Worker, engine_pool_size
 
-    executor = DockerExecutor(settings.docker_host, settings.pull_missing_images)
+    executor = DockerExecutor(
+        settings.docker_host,
+        settings.pull_missing_images,
+        max_pool_size=engine_pool_size(settings.runner_threads),
+    )
     worker = Worker(settings, store, executor)
-    worker.start()
+    try:
+        worker.start()
+    except EngineIdentityConflict as conflict:
+        executor.close()
+        typer.echo(f"pitmaster: this worker cannot start: {conflict}", err=True)
+        raise typer.Exit(3) from conflict
     try:
         yield worker
     finally:
@@ -223,13 +233,21 @@ def worker() -> None:
         signal.signal(signum, lambda *_: stopping.set())
     with _running_worker(settings, store) as running:
         if settings.metrics_port is not None:
-            from prometheus_client import start_http_server
+            from pitmaster.worker.health import serve_health_and_metrics
 
             running.metrics.watch_store(store)
-            start_http_server(settings.metrics_port, registry=running.metrics.registry)
-            logger.info("metrics on http://0.0.0.0:%s/metrics", settings.metrics_port)
-        stopping.wait()
+            serve_health_and_metrics(settings.metrics_port, running)
+            logger.info(
+                "metrics and health on http://0.0.0.0:%s/metrics and /healthz",
+                settings.metrics_port,
+            )
+        while not stopping.wait(0.5):
+            if running.stopping.is_set():  # it stopped itself: it cannot run here
+                break
     store.close()
+    if running.refused is not None:
+        typer.echo(f"pitmaster: this worker stopped: {running.refused}", err=True)
+        raise typer.Exit(3)
 
 
 @app.command()

@@ -36,6 +36,12 @@ class Metrics:
             ["component"],
             registry=self.registry,
         )
+        self.loop_errors = Counter(
+            "pitmaster_worker_loop_errors",
+            "Unexpected failures of a worker loop, by loop; the loop backs off and runs again",
+            ["loop"],
+            registry=self.registry,
+        )
         self.endings = Counter(
             "pitmaster_endings",
             "Attempt endings recorded by this process, by status and kind of reason",

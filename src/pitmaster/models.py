@@ -272,6 +272,8 @@ class WorkerInfo:
     started_at: datetime
     last_seen_at: datetime
     running: int
+    healthy: bool = True
+    unhealthy_reason: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> WorkerInfo:
@@ -284,6 +286,8 @@ class WorkerInfo:
             started_at=row["started_at"],
             last_seen_at=row["last_seen_at"],
             running=row["running"],
+            healthy=bool(row.get("healthy", True)),
+            unhealthy_reason=row.get("unhealthy_reason"),
         )
 
     def serves(self, queue: str) -> bool:

@@ -111,10 +111,21 @@ class Settings(BaseSettings):
         default=None,
         ge=1,
         le=65535,
-        description="port a `pitmaster worker` serves /metrics on (default: none)",
+        description="port a `pitmaster worker` serves /metrics and /healthz on (default: none)",
     )
     heartbeat_interval: float = Field(
         default=5.0, gt=0, description="seconds between two heartbeats of a worker"
+    )
+    engine_silent_after: float = Field(
+        default=600.0,
+        ge=1,
+        description="seconds with no worker reaching an engine after which the attempts "
+        "claimed or running there end in error (their container, if it turns up, is removed)",
+    )
+    unhealthy_after_failures: int = Field(
+        default=5,
+        ge=1,
+        description="failures in a row after which a worker loop marks the worker unhealthy",
     )
     auth: Literal["token", "none"] = Field(
         default="token",

@@ -69,6 +69,8 @@ class FakeExecutor:
     missing_images: set[str] = field(default_factory=set)
     unreachable: bool = False
     containers: dict[str, FakeContainer] = field(default_factory=dict)
+    # Probes left on this engine; two fakes sharing one set are one engine seen twice.
+    probes: set[str] = field(default_factory=set)
     calls: CallCounts = field(default_factory=CallCounts)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _events: queue.Queue[ExitEvent | None] = field(default_factory=queue.Queue)
@@ -80,6 +82,32 @@ class FakeExecutor:
     def engine_id(self) -> str:
         self._check_reachable()
         return self.engine
+
+    def describe(self) -> str:
+        return f"fake engine {self.engine}"
+
+    def ping(self) -> None:
+        self._check_reachable()
+
+    def make_probe(self, probe: str) -> None:
+        self._check_reachable()
+        self.probes.add(probe)
+
+    def has_probe(self, probe: str) -> bool:
+        self._check_reachable()
+        return probe in self.probes
+
+    def remove_probe(self, probe: str) -> None:
+        self.probes.discard(probe)
+
+    def attempt_containers(self, installation: str) -> dict[str, int]:
+        self._check_reachable()
+        with self._lock:
+            return {
+                c.handle: int(c.spec.labels["pitmaster.attempt"])
+                for c in self.containers.values()
+                if c.spec.labels.get("pitmaster.installation") == installation
+            }
 
     def start(self, spec: RunSpec) -> Started:
         self._check_reachable()

@@ -547,7 +547,11 @@ def test_given_a_sigkill_exit_event_then_the_engine_is_asked_before_recording(
     executor.remove(name)
 
     event = ExitEvent(handle, exit_code=137, at=datetime.now(UTC))
-    assert Poller(store, executor, LOG_LIMIT).settle(running, event) is Settled.RECORDED
+    poller = Poller(store, executor, LOG_LIMIT)
+    # The event thread only learns that the engine must be asked; asking waits on the engine.
+    assert poller.settle(running, event) is Settled.ASK_ENGINE
+    assert executor.calls.observe_one == 0
+    assert poller.settle_by_asking(running) is Settled.RECORDED
 
     ended = store.get_execution(execution.message_id)
     assert (ended.status, ended.reason, ended.output_pending) == (Status.ERROR, "lost", False)

@@ -488,6 +488,8 @@ class WorkerOut(BaseModel):
     started_at: datetime
     last_seen_at: datetime
     alive: bool
+    healthy: bool = Field(description="false while one of its loops keeps failing")
+    unhealthy_reason: str | None = Field(description="which loop keeps failing, and why")
     running: int
 
 

@@ -481,6 +481,8 @@ def list_workers(
             started_at=worker.started_at,
             last_seen_at=worker.last_seen_at,
             alive=now - worker.last_seen_at <= alive_for,
+            healthy=worker.healthy,
+            unhealthy_reason=worker.unhealthy_reason,
             running=worker.running,
         )
         for worker in page

@@ -90,7 +90,31 @@ class ExitStream(Protocol):
 
 class Executor(Protocol):
     def engine_id(self) -> str:
-        """A stable name of the engine, stored with each attempt it runs."""
+        """The identity pitmaster keeps on the engine, stored with each attempt it claims.
+
+        Unique per engine even where hosts were cloned (they share Docker's ID):
+        an attempt claimed here may only ever be taken over by a worker on it.
+        """
+        ...
+
+    def describe(self) -> str:
+        """The engine as people know it (address, host name), for messages and the console."""
+        ...
+
+    def ping(self) -> None:
+        """Raise ExecutorError unless the engine answers now."""
+        ...
+
+    def make_probe(self, probe: str) -> None:
+        """Leave a mark named ``probe`` on the engine (see ``worker/identity.py``)."""
+        ...
+
+    def has_probe(self, probe: str) -> bool: ...
+
+    def remove_probe(self, probe: str) -> None: ...
+
+    def attempt_containers(self, installation: str) -> dict[str, int]:
+        """Every container of this installation on the engine, in one listing: handle to attempt."""
         ...
 
     def start(self, spec: RunSpec) -> Started:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import tarfile
+import uuid
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -29,6 +30,12 @@ from pitmaster.executors.base import (
 logger = logging.getLogger(__name__)
 
 ATTEMPT_LABEL = "pitmaster.attempt"
+INSTALLATION_LABEL = "pitmaster.installation"
+ENGINE_IDENTITY_VOLUME = "pitmaster-engine-identity"
+ENGINE_IDENTITY_LABEL = "pitmaster.engine-id"
+PROBE_LABEL = "pitmaster.engine-probe"
+# Connections kept to the engine; a worker passes one per thread that calls it.
+DEFAULT_POOL_SIZE = 10
 # `docker rm -f` marks the container for removal before it kills it, so a
 # container removed from outside is seen as lost, not as killed (exit 137).
 _BEING_REMOVED = ("removing", "dead")
@@ -137,13 +144,24 @@ def exit_event(
 
 
 class DockerExecutor:
-    """Runs attempts on one Docker engine (``base_url``, or the environment's ``DOCKER_HOST``)."""
+    """Runs attempts on one Docker engine (``base_url``, or the environment's ``DOCKER_HOST``).
 
-    def __init__(self, base_url: str | None = None, pull_missing_images: bool = True) -> None:
+    ``max_pool_size``: connections kept open to the engine; give it one for
+    each thread that calls the engine at once, or they are dropped and reopened.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        pull_missing_images: bool = True,
+        max_pool_size: int = DEFAULT_POOL_SIZE,
+    ) -> None:
         if base_url:
-            self._api = docker.APIClient(base_url=base_url, version="auto", timeout=60)
+            self._api = docker.APIClient(
+                base_url=base_url, version="auto", timeout=60, max_pool_size=max_pool_size
+            )
         else:
-            self._api = docker.from_env(version="auto", timeout=60).api
+            self._api = docker.from_env(version="auto", timeout=60, max_pool_size=max_pool_size).api
         self._pull_missing_images = pull_missing_images
         self._engine_id: str | None = None
 
@@ -151,10 +169,83 @@ class DockerExecutor:
         self._api.close()
 
     def engine_id(self) -> str:
+        """The identity pitmaster keeps on this engine, made on first use.
+
+        Docker's own ID is not enough: hosts cloned from one disk image share
+        it. The identity lives in a labelled volume, so it stays with the
+        engine's data; ``volume create`` of an existing name returns the
+        existing volume, so two workers starting at once agree on one identity.
+        """
         if self._engine_id is None:
-            info = _translate("info", self._api.info)
-            self._engine_id = str(info.get("ID") or info.get("Name") or self._api.base_url)
+            fresh = uuid.uuid4().hex
+            _translate(
+                "create the engine identity volume",
+                lambda: self._api.create_volume(
+                    name=ENGINE_IDENTITY_VOLUME, labels={ENGINE_IDENTITY_LABEL: fresh}
+                ),
+            )
+            volume = _translate(
+                "read the engine identity volume",
+                lambda: self._api.inspect_volume(ENGINE_IDENTITY_VOLUME),
+            )
+            identity = (volume.get("Labels") or {}).get(ENGINE_IDENTITY_LABEL)
+            if not identity:
+                raise ExecutorError(
+                    f"volume {ENGINE_IDENTITY_VOLUME!r} on the Docker engine has no "
+                    f"{ENGINE_IDENTITY_LABEL!r} label; remove it (docker volume rm "
+                    f"{ENGINE_IDENTITY_VOLUME}) and start the worker again"
+                )
+            self._engine_id = f"engine-{identity}"
         return self._engine_id
+
+    def describe(self) -> str:
+        """What people know the engine by: its address, Docker's name for the host and its ID."""
+        info = _translate("info", self._api.info)
+        return f"{self._api.base_url} (host {info.get('Name')}, Docker ID {info.get('ID')})"
+
+    def ping(self) -> None:
+        """Raise ExecutorError unless the engine answers."""
+        _translate("ping", self._api.ping)
+
+    # -- probes: telling apart engines that claim one identity ---------------
+
+    def make_probe(self, probe: str) -> None:
+        _translate(
+            "create a probe volume",
+            lambda: self._api.create_volume(name=_probe_volume(probe), labels={PROBE_LABEL: probe}),
+        )
+
+    def has_probe(self, probe: str) -> bool:
+        try:
+            _translate(
+                "inspect a probe volume", lambda: self._api.inspect_volume(_probe_volume(probe))
+            )
+        except docker.errors.NotFound:
+            return False
+        return True
+
+    def remove_probe(self, probe: str) -> None:
+        try:
+            _translate(
+                "remove a probe volume", lambda: self._api.remove_volume(_probe_volume(probe))
+            )
+        except docker.errors.NotFound:
+            logger.debug("probe %s already removed", probe)
+
+    def attempt_containers(self, installation: str) -> dict[str, int]:
+        """Every container of this installation on the engine: handle to attempt id."""
+        listing = _translate(
+            "list containers",
+            lambda: self._api.containers(
+                all=True, filters={"label": f"{INSTALLATION_LABEL}={installation}"}
+            ),
+        )
+        found: dict[str, int] = {}
+        for summary in listing:
+            attempt = (summary.get("Labels") or {}).get(ATTEMPT_LABEL, "")
+            if attempt.isdigit():
+                found[str(summary["Id"])] = int(attempt)
+        return found
 
     # -- start ---------------------------------------------------------------
 
@@ -367,6 +458,10 @@ class DockerExecutor:
             ),
         )
         return DockerExitStream(events)
+
+
+def _probe_volume(probe: str) -> str:
+    return f"pitmaster-probe-{probe}"
 
 
 def _is_conflict(exc: ExecutorError) -> bool:

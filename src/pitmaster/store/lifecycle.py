@@ -137,14 +137,19 @@ def definition_and_image(
 
 
 def take_current_attempt(
-    conn: sa.Connection, now: datetime, attempt_id: int, worker_id: str
+    conn: sa.Connection, now: datetime, attempt_id: int, worker_id: str, engine: str | None
 ) -> Mapping[str, Any] | None:
-    """Move a claimed execution's current attempt to starting, under this worker."""
+    """Move a claimed execution's current attempt to starting, under this worker and engine."""
     row = (
         conn.execute(
             attempts.update()
             .where(attempts.c.id == attempt_id, attempts.c.state.in_(_CLAIMABLE_ATTEMPT_STATES))
-            .values(state=AttemptState.STARTING.value, worker_id=worker_id, updated_at=now)
+            .values(
+                state=AttemptState.STARTING.value,
+                worker_id=worker_id,
+                docker_host=engine,
+                updated_at=now,
+            )
             .returning(attempts.c.id, attempts.c.number, attempts.c.message_id)
         )
         .mappings()

@@ -64,12 +64,15 @@ def heartbeat(
     host: str,
     engine: str | None,
     queues: Sequence[str] | None,
+    unhealthy_reason: str | None = None,
 ) -> None:
     values = {
         "host": host,
         "engine": engine,
         "queues": list(queues) if queues is not None else None,
         "last_seen_at": now,
+        "healthy": unhealthy_reason is None,
+        "unhealthy_reason": unhealthy_reason,
     }
     updated = conn.execute(
         workers.update().where(workers.c.id == worker_id).values(**values)

@@ -127,6 +127,37 @@ workers = sa.Table(
     sa.Column("queues", sa.JSON(), nullable=True),
     sa.Column("started_at", UTCDateTime(), nullable=False),
     sa.Column("last_seen_at", UTCDateTime(), nullable=False),
+    # False while one of its loops keeps failing; the reason names the loop and the error.
+    sa.Column("healthy", sa.Boolean(), server_default=sa.true(), nullable=False),
+    sa.Column("unhealthy_reason", sa.Text(), nullable=True),
+)
+
+# Each engine pitmaster has run work on, by the identity pitmaster keeps on the
+# engine itself (not Docker's ID, which cloned hosts share), and when a worker
+# last reached it. An attempt claimed or running there waits for a worker of
+# that engine; after a long silence it ends in error.
+engines = sa.Table(
+    "engines",
+    metadata,
+    sa.Column("id", sa.String(255), primary_key=True),
+    sa.Column("description", sa.Text(), nullable=False, default=""),
+    sa.Column("first_seen_at", UTCDateTime(), nullable=False),
+    sa.Column("last_seen_at", UTCDateTime(), nullable=False),
+)
+
+# A starting worker's question to the live workers that report the same engine
+# identity: "do you see this probe on your engine?" A clone of a host carries
+# the identity, but not a probe made after the clone.
+engine_probes = sa.Table(
+    "engine_probes",
+    metadata,
+    sa.Column("probe", sa.String(64), primary_key=True),
+    sa.Column("worker_id", sa.String(255), primary_key=True),  # the worker asked
+    sa.Column("engine", sa.String(255), nullable=False),
+    sa.Column("asked_by", sa.String(255), nullable=False),
+    sa.Column("asked_at", UTCDateTime(), nullable=False),
+    sa.Column("seen", sa.Boolean(), nullable=True),  # None until answered
+    sa.Index(None, "worker_id", "seen"),
 )
 
 # Executions keep the app, job and queue by name, so that history outlives a

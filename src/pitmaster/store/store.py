@@ -42,9 +42,11 @@ from pitmaster.models import (
     Status,
     WorkerInfo,
 )
+from pitmaster.store import engines as engine_rows
 from pitmaster.store import lifecycle, monitoring, wakeups
 from pitmaster.store import secrets as secret_rows
 from pitmaster.store.engine import WRITE_INTENT, create_engine
+from pitmaster.store.engines import PeerWorker, Stranded
 from pitmaster.store.lifecycle import MarkResult
 from pitmaster.store.limits import (
     InFlight,
@@ -612,17 +614,20 @@ class Store:
         *,
         queues: Collection[str] | None = None,
         global_limit: int | None = None,
+        engine: str | None = None,
     ) -> Claim | None:
         """Take the oldest runnable pending execution under a lease, or None.
 
         Only work within every concurrency limit is taken; work over a limit
-        stays pending and does not hold back other queues or apps. A claim
-        whose lease ran out (its worker died before storing a container id) is
-        taken over with the same attempt, hence the same container name, so a
-        container that worker did create is adopted rather than doubled.
+        stays pending and does not hold back other queues or apps. The claim
+        records ``engine``, where the container will be made, before it exists.
+        A claim whose lease ran out (its worker died before storing a container
+        id) is taken over with the same attempt, hence the same container name,
+        and only by a worker on the same engine, so a container the dead worker
+        did create is adopted rather than doubled on another engine.
         """
         for _ in range(_CLAIM_TRIES):
-            claim = self._claim_once(worker_id, lease_seconds, queues, global_limit)
+            claim = self._claim_once(worker_id, lease_seconds, queues, global_limit, engine)
             if not isinstance(claim, _OverLimit):
                 return claim
         return None
@@ -633,6 +638,7 @@ class Store:
         lease_seconds: float,
         queues: Collection[str] | None,
         global_limit: int | None,
+        engine: str | None,
     ) -> Claim | _OverLimit | None:
         # One candidate per transaction: a claimer that found its candidate over
         # a limit only under the locks lets go of them before trying another,
@@ -640,7 +646,7 @@ class Store:
         now = self._now()
         with self._write() as conn:
             limits = read_limits(conn, global_limit)
-            candidate = self._claim_candidate(conn, now, limits, queues)
+            candidate = self._claim_candidate(conn, now, limits, queues, engine)
             if candidate is None:
                 return None
             # A taken-over claim already counts against its limits.
@@ -651,7 +657,7 @@ class Store:
                 return _OVER_LIMIT
             execution = Execution.from_row(candidate)
             attempt = lifecycle.take_current_attempt(
-                conn, now, candidate["current_attempt_id"], worker_id
+                conn, now, candidate["current_attempt_id"], worker_id, engine
             )
             if attempt is None:
                 raise StoreError(f"execution {execution.message_id} has no attempt to start")
@@ -688,16 +694,29 @@ class Store:
         now: datetime,
         limits: Limits,
         queues: Collection[str] | None,
+        engine: str | None,
     ) -> Mapping[str, Any] | None:
         in_flight = count_in_flight(conn) if limits.any else InFlight(0, Counter(), Counter())
         global_full = limits.global_limit is not None and in_flight.total >= limits.global_limit
         e = job_executions.c
+        # A claim taken over stays on the engine it was made for: its container may exist there.
+        on_this_engine = (
+            sa.select(attempts.c.id)
+            .where(
+                attempts.c.id == e.current_attempt_id,
+                sa.or_(attempts.c.docker_host.is_(None), attempts.c.docker_host == engine)
+                if engine is not None
+                else attempts.c.docker_host.is_(None),
+            )
+            .exists()
+        )
         query = (
             sa.select(job_executions)
             .where(
                 e.runnable.is_(True),
                 e.run_after <= now,
                 sa.or_(e.lease_expires_at.is_(None), e.lease_expires_at < now),
+                sa.or_(e.claimed_by.is_(None), on_this_engine),
                 sa.or_(
                     e.claimed_by.is_not(None),  # taken over: it already counts
                     sa.and_(
@@ -878,11 +897,69 @@ class Store:
     # -- workers -------------------------------------------------------------------
 
     def heartbeat(
-        self, worker_id: str, host: str, engine: str | None, queues: Sequence[str] | None
+        self,
+        worker_id: str,
+        host: str,
+        engine: str | None,
+        queues: Sequence[str] | None,
+        *,
+        unhealthy_reason: str | None = None,
+        engine_description: str | None = None,
     ) -> None:
-        """Record that a worker is alive; forget workers unseen for a day."""
+        """Record that a worker is alive, and whether it is healthy; forget workers gone a day.
+
+        ``engine_description`` set: the worker reached its engine just now.
+        """
+        now = self._now()
         with self._write() as conn:
-            monitoring.heartbeat(conn, self._now(), worker_id, host, engine, queues)
+            monitoring.heartbeat(conn, now, worker_id, host, engine, queues, unhealthy_reason)
+            if engine is not None and engine_description is not None:
+                engine_rows.engine_reached(conn, now, engine, engine_description)
+
+    # -- engines -------------------------------------------------------------------
+
+    def live_peers(self, engine: str, worker_id: str, alive_seconds: float) -> list[PeerWorker]:
+        """The other live workers that report the same engine identity."""
+        with self._read() as conn:
+            return engine_rows.live_peers(conn, self._now(), engine, worker_id, alive_seconds)
+
+    def ask_probe(self, probe: str, engine: str, asked_by: str, peers: Collection[str]) -> None:
+        with self._write() as conn:
+            engine_rows.ask_probe(conn, self._now(), probe, engine, asked_by, peers)
+
+    def probe_answers(self, probe: str) -> dict[str, bool | None]:
+        with self._read() as conn:
+            return engine_rows.probe_answers(conn, probe)
+
+    def probes_for(self, worker_id: str) -> list[str]:
+        with self._read() as conn:
+            return engine_rows.probes_for(conn, worker_id)
+
+    def answer_probe(self, probe: str, worker_id: str, seen: bool) -> None:
+        with self._write() as conn:
+            engine_rows.answer_probe(conn, probe, worker_id, seen)
+
+    def forget_probe(self, probe: str) -> None:
+        with self._write() as conn:
+            engine_rows.forget_probe(conn, probe)
+
+    def end_stranded_attempts(self, silent_seconds: float) -> list[Stranded]:
+        """End in error the attempts on engines no worker reached for ``silent_seconds``."""
+        now = self._now()
+        with self._read() as conn:
+            candidates = engine_rows.stranded_attempts(conn, now, silent_seconds)
+        ended = []
+        for stranded in candidates:
+            with self._write() as conn:
+                if engine_rows.end_stranded(conn, now, stranded):
+                    wakeups.notify_work(conn)
+                    ended.append(stranded)
+        return ended
+
+    def left_behind(self, attempt_ids: Collection[int]) -> set[int]:
+        """Of these attempts, those whose containers nobody needs any more."""
+        with self._read() as conn:
+            return engine_rows.left_behind(conn, attempt_ids)
 
     def remove_worker(self, worker_id: str) -> None:
         with self._write() as conn:

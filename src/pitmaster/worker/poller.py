@@ -94,6 +94,7 @@ class Settled(StrEnum):
     NOT_RECORDED = "not recorded"  # still running, or someone else recorded it
     RECORDED = "recorded"  # the ending and its output, in one write
     OUTPUT_PENDING = "output pending"  # the ending; its output is still to collect
+    ASK_ENGINE = "ask the engine"  # the event cannot say: ``settle_by_asking`` off this thread
 
 
 def _utc_now() -> datetime:
@@ -155,15 +156,50 @@ class Poller:
         (``collect_output``), off the path of the next exit.
         """
         outcome = outcome_of_exit(event)
-        if outcome is None:  # the event cannot say: ask the engine
-            outcome = outcome_of(self._executor.observe_one(attempt.container_id))
-            if outcome is not None and self._record(attempt, outcome):
-                return Settled.RECORDED
-            return Settled.NOT_RECORDED
+        if outcome is None:
+            return Settled.ASK_ENGINE
         if not self._store.record_outcome(attempt.attempt_id, outcome, output_pending=True):
             return Settled.NOT_RECORDED
         self._observe_ending(attempt, outcome)
         return Settled.OUTPUT_PENDING
+
+    def settle_by_asking(self, attempt: RunningAttempt) -> Settled:
+        """Record an exit its event could not explain (a SIGKILL: killed, or removed?)."""
+        outcome = outcome_of(self._executor.observe_one(attempt.container_id))
+        if outcome is not None and self._record(attempt, outcome):
+            return Settled.RECORDED
+        return Settled.NOT_RECORDED
+
+    def end_stranded(self, silent_seconds: float) -> int:
+        """End the attempts on engines no worker has reached for ``silent_seconds``."""
+        stranded = self._store.end_stranded_attempts(silent_seconds)
+        for attempt in stranded:
+            logger.warning(
+                "execution %s ended in error: engine %s has had no worker since %s",
+                attempt.message_id,
+                attempt.engine,
+                attempt.silent_since.isoformat(),
+            )
+        return len(stranded)
+
+    def remove_left_behind(self) -> int:
+        """Remove this engine's containers whose attempts no longer need them.
+
+        Such a container was made for an attempt that ended without it: its
+        engine was silent for too long and the attempt ended in error, and the
+        engine came back. Its run is not recorded (the attempt's ending stands).
+        """
+        containers = self._executor.attempt_containers(self._store.installation_id())
+        unneeded = self._store.left_behind(set(containers.values()))
+        for handle, attempt_id in containers.items():
+            if attempt_id in unneeded:
+                logger.warning(
+                    "removing container %s of attempt %s, which has already ended",
+                    handle[:12],
+                    attempt_id,
+                )
+                self._executor.remove(handle)
+        return len(unneeded)
 
     def collect_output(self, attempt_id: int, container_id: str) -> None:
         """Store an ended attempt's output and Docker's times, then remove its container."""

@@ -159,6 +159,7 @@ class Runner:
             self._lease_seconds,
             queues=self._queues,
             global_limit=self._global_limit,
+            engine=engine_id,
         )
         if claim is None:
             return False

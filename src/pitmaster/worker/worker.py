@@ -1,7 +1,9 @@
 """The worker process: runners, output readers, a poller and an event watcher, and a clean stop.
 
 Stopping never stops jobs: containers belong to Docker, and whichever worker
-runs next observes them to their end.
+runs next on the same engine observes them to their end. Every loop runs
+under a ``Supervisor``: no failure ends a thread, and a loop that keeps
+failing makes the worker report itself unhealthy.
 """
 
 from __future__ import annotations
@@ -16,17 +18,36 @@ from collections.abc import Callable
 from pitmaster.errors import ExecutorError, PitmasterError
 from pitmaster.executors.base import Executor, ExitEvent, ExitStream
 from pitmaster.metrics import Metrics
+from pitmaster.models import RunningAttempt
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 from pitmaster.worker.doorbell import Doorbell
 from pitmaster.worker.exits import ExitBook
+from pitmaster.worker.identity import EngineIdentityConflict, answer_probes, check_engine_identity
 from pitmaster.worker.poller import Poller, Settled
 from pitmaster.worker.runner import ContainerDefaults, Runner
+from pitmaster.worker.supervision import Supervisor
 
 logger = logging.getLogger(__name__)
 
-# After an engine or database failure a loop waits this long before trying again.
-ERROR_BACKOFF_SECONDS = 2.0
+# After the event stream breaks, the watcher waits this long before following it again.
+RECONNECT_SECONDS = 2.0
+# Probes from starting workers are answered at least this often.
+PROBE_ANSWER_SECONDS = 0.5
+# Containers left behind, and attempts stranded on silent engines, are looked for this often.
+HOUSEKEEPING_SECONDS = 30.0
+# Threads beyond the runners and output readers that call the engine: poller,
+# watcher (its event stream holds a connection), heartbeat, and the API's reads.
+OTHER_ENGINE_THREADS = 4
+
+
+def engine_pool_size(runner_threads: int) -> int:
+    """Connections to keep to the engine: one per thread that may call it at once."""
+    return 2 * runner_threads + OTHER_ENGINE_THREADS
+
+
+# A task for an output reader: work that waits on the engine, kept off the watcher's thread.
+_Task = Callable[[], None]
 
 
 class Worker:
@@ -41,6 +62,10 @@ class Worker:
         self.executor = executor
         self.metrics = metrics or Metrics()
         self._store = store
+        self._stopping = threading.Event()
+        self.supervisor = Supervisor(
+            self.metrics, self._stopping, settings.unhealthy_after_failures
+        )
         self._runner = Runner(
             store,
             executor,
@@ -70,25 +95,45 @@ class Worker:
             leave_fresh_exits=min(settings.poll_interval, 1.0),
         )
         self._exit_book = ExitBook()
-        # Endings whose output is still to read: (attempt id, container id).
-        self._outputs: queue.Queue[tuple[int, str]] = queue.Queue()
-        self._stopping = threading.Event()
+        # Work that waits on the engine (reading output, asking about a SIGKILL).
+        self._tasks: queue.Queue[_Task] = queue.Queue()
         self._doorbell = Doorbell(most_rings=settings.runner_threads)
         self._exit_seen = threading.Event()
         self._threads: list[threading.Thread] = []
         self._exit_stream: ExitStream | None = None
         self._lock = threading.Lock()
+        self._identity_checked = threading.Event()
+        self.refused: EngineIdentityConflict | None = None  # why it stopped itself, if it did
+        self._next_housekeeping = 0.0
 
     def start(self) -> None:
+        """Start the loops; raise EngineIdentityConflict if a clone of this engine is in use.
+
+        The identity check needs the engine; if it does not answer now, the
+        runners make the check before their first claim instead.
+        """
         logger.info("worker %s starting", self._settings.worker_id)
+        self.supervisor.guard("heartbeat", self._heartbeat)  # peers must see us to answer
+        self._spawn("heartbeat", self._heartbeat_loop)
+        try:
+            self._check_identity()
+        except EngineIdentityConflict:
+            self.stop()
+            raise
+        except ExecutorError as exc:
+            logger.warning("engine identity not checked yet (%s); runners check it first", exc)
         for number in range(self._settings.runner_threads):
             self._spawn(f"runner-{number}", self._run_loop)
         for number in range(self._settings.runner_threads):
-            self._spawn(f"output-{number}", self._output_loop)
+            self._spawn(f"output-{number}", self._task_loop)
         self._spawn("poller", self._poll_loop)
         self._spawn("watcher", self._watch_loop)
-        self._spawn("heartbeat", self._heartbeat_loop)
-        self._spawn("listener", self._listen)
+        self._spawn("listener", self._listen_loop)
+
+    @property
+    def stopping(self) -> threading.Event:
+        """Set once the worker stops, including when it stops itself (``refused``)."""
+        return self._stopping
 
     def wake(self) -> None:
         """Tell idle runners that work was just enqueued."""
@@ -107,7 +152,8 @@ class Worker:
                 self._exit_stream.close()
         deadline = time.monotonic() + self._settings.shutdown_grace
         for thread in self._threads:
-            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+            if thread is not threading.current_thread():
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
         try:
             self._store.remove_worker(self._settings.worker_id)
         except PitmasterError as exc:
@@ -119,24 +165,52 @@ class Worker:
         self._threads.append(thread)
         thread.start()
 
+    # -- engine identity ---------------------------------------------------------
+
+    def _check_identity(self) -> None:
+        if self._identity_checked.is_set():
+            return
+        settings = self._settings
+        check_engine_identity(
+            self._store,
+            self.executor,
+            settings.worker_id,
+            settings.worker_alive_seconds,
+            self._stopping,
+            wait_seconds=settings.worker_alive_seconds,
+        )
+        self._identity_checked.set()
+
+    def _refuse(self, conflict: EngineIdentityConflict) -> None:
+        """Stop this worker for good: its engine's identity is another engine's too."""
+        logger.error("worker %s refuses to run: %s", self._settings.worker_id, conflict)
+        self.refused = conflict
+        threading.Thread(target=self.stop, name="pitmaster-refusal", daemon=True).start()
+
+    # -- runners -------------------------------------------------------------------
+
     def _run_loop(self) -> None:
+        instance = threading.current_thread().name
         while not self._stopping.is_set():
-            try:
-                claimed = self._runner.run_once()
-            except PitmasterError as exc:
-                self._count_engine_error(exc, "runner")
-                logger.warning("runner: %s; retrying in %.0f s", exc, ERROR_BACKOFF_SECONDS)
-                self._stopping.wait(ERROR_BACKOFF_SECONDS)
-                continue
-            if claimed:
-                self._doorbell.ring()  # there may be more: let another runner look too
-            else:
-                self._doorbell.wait(self._settings.poll_interval)
+            self.supervisor.guard("runner", self._run_step, instance)
+
+    def _run_step(self) -> None:
+        try:
+            self._check_identity()
+        except EngineIdentityConflict as conflict:
+            self._refuse(conflict)
+            return
+        if self._runner.run_once():
+            self._doorbell.ring()  # there may be more: let another runner look too
+        else:
+            self._doorbell.wait(self._settings.poll_interval)
 
     def _on_running(self, handle: str) -> None:
         event = self._exit_book.exited_early(handle)
         if event is not None:
             self._on_exit(event)
+
+    # -- endings -------------------------------------------------------------------
 
     def _settle(self, event: ExitEvent) -> None:
         """Record the attempt of a container that just exited, without a full sweep."""
@@ -144,84 +218,118 @@ class Worker:
         if attempt is None:
             return
         settled = self._poller.settle(attempt, event)
+        if settled is Settled.ASK_ENGINE:
+            # Asking the engine waits on it; the next exit must not wait behind it.
+            self._tasks.put(lambda: self._settle_by_asking(attempt))
+            return
         if settled is not Settled.NOT_RECORDED:
             self._doorbell.ring()  # a slot was freed: limited work may start
         if settled is Settled.OUTPUT_PENDING:
-            # Reading output waits on the engine; the next exit must not wait behind it.
-            self._outputs.put((attempt.attempt_id, attempt.container_id))
+            attempt_id, container_id = attempt.attempt_id, attempt.container_id
+            self._tasks.put(lambda: self._poller.collect_output(attempt_id, container_id))
 
-    def _output_loop(self) -> None:
+    def _settle_by_asking(self, attempt: RunningAttempt) -> None:
+        if self._poller.settle_by_asking(attempt) is Settled.RECORDED:
+            self._doorbell.ring()
+
+    def _task_loop(self) -> None:
+        """Run work that waits on the engine; what fails is left to the next sweep."""
+        instance = threading.current_thread().name
         while not self._stopping.is_set():
             try:
-                attempt_id, container_id = self._outputs.get(timeout=0.5)
+                task = self._tasks.get(timeout=0.5)
             except queue.Empty:
                 continue
-            try:
-                self._poller.collect_output(attempt_id, container_id)
-            except PitmasterError as exc:  # what is left is the next sweep's to collect
-                self._count_engine_error(exc, "watcher")
-                logger.warning("reading output of %s: %s", container_id[:12], exc)
-
-    def _poll_loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                if self._poller.sweep():
-                    self._doorbell.ring()  # slots were freed: limited work may start
-            except PitmasterError as exc:
-                self._count_engine_error(exc, "poller")
-                logger.warning("poller: %s; retrying in %.0f s", exc, ERROR_BACKOFF_SECONDS)
-                self._stopping.wait(ERROR_BACKOFF_SECONDS)
-                continue
-            self._exit_seen.wait(self._settings.poll_interval)
-            self._exit_seen.clear()
-
-    def _count_engine_error(self, exc: PitmasterError, component: str) -> None:
-        if isinstance(exc, ExecutorError):
-            self.metrics.engine_errors.labels(component).inc()
-
-    def _heartbeat_loop(self) -> None:
-        settings = self._settings
-        while not self._stopping.is_set():
-            try:
-                engine: str | None = self.executor.engine_id()
-            except PitmasterError:
-                engine = None
-            try:
-                self._store.heartbeat(
-                    settings.worker_id, socket.gethostname(), engine, settings.served_queues
-                )
-            except PitmasterError as exc:
-                logger.warning("heartbeat: %s", exc)
-            self._stopping.wait(settings.heartbeat_interval)
-
-    def _listen(self) -> None:
-        self._store.listen_for_work(self.wake, self._stopping)
+            self.supervisor.guard("output", task, instance)
 
     def _on_exit(self, event: ExitEvent) -> None:
         try:
             self._settle(event)
-        except PitmasterError as exc:
-            self._count_engine_error(exc, "watcher")
-            logger.warning("watcher: %s; leaving it to the sweep", exc)
-            self._exit_seen.set()
+        except Exception as exc:
+            self.supervisor.failed("watcher", exc)
+            self._exit_seen.set()  # leave it to the sweep, now
 
     def _watch_loop(self) -> None:
         """Record each container the moment it exits; the periodic sweep stays the safety net."""
         while not self._stopping.is_set():
-            try:
-                stream = self.executor.exits()
-                with self._lock:
-                    if self._stopping.is_set():
-                        stream.close()
-                        return
-                    self._exit_stream = stream
-                self._exit_seen.set()  # exits missed while not following: sweep now
-                for event in stream:
-                    self._on_exit(event)
-            except PitmasterError as exc:
-                logger.warning("watcher: %s; retrying in %.0f s", exc, ERROR_BACKOFF_SECONDS)
-            except Exception:  # the stream breaks when closed or when the engine goes away
-                if self._stopping.is_set():
-                    return
-                logger.warning("watcher: event stream broke; reconnecting", exc_info=True)
-            self._stopping.wait(ERROR_BACKOFF_SECONDS)
+            self.supervisor.guard("watcher", self._follow_exits)
+            if not self._stopping.is_set():
+                self._stopping.wait(RECONNECT_SECONDS)
+
+    def _follow_exits(self) -> None:
+        stream = self.executor.exits()
+        with self._lock:
+            if self._stopping.is_set():
+                stream.close()
+                return
+            self._exit_stream = stream
+        self._exit_seen.set()  # exits missed while not following: sweep now
+        try:
+            for event in stream:
+                self._on_exit(event)
+        except Exception:  # the stream breaks when closed or when the engine goes away
+            if self._stopping.is_set():
+                return
+            raise
+        if not self._stopping.is_set():
+            logger.warning("watcher: the engine ended its event stream; following it again")
+
+    # -- the poller ----------------------------------------------------------------
+
+    def _poll_loop(self) -> None:
+        while not self._stopping.is_set():
+            if self.supervisor.guard("poller", self._poll_step):
+                self._exit_seen.wait(self._settings.poll_interval)
+                self._exit_seen.clear()
+
+    def _poll_step(self) -> None:
+        if self._poller.sweep():
+            self._doorbell.ring()  # slots were freed: limited work may start
+        if time.monotonic() >= self._next_housekeeping:
+            if self._poller.end_stranded(self._settings.engine_silent_after):
+                self._doorbell.ring()
+            if self._identity_checked.is_set():  # a clone must not remove what is not its own
+                self._poller.remove_left_behind()
+            self._next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
+
+    # -- heartbeat and wake-ups ------------------------------------------------------
+
+    def _heartbeat_loop(self) -> None:
+        next_beat = time.monotonic() + self._settings.heartbeat_interval
+        while not self._stopping.is_set():
+            if time.monotonic() >= next_beat:
+                self.supervisor.guard("heartbeat", self._heartbeat)
+                next_beat = time.monotonic() + self._settings.heartbeat_interval
+            self.supervisor.guard("probes", self._answer_probes)
+            self._stopping.wait(min(PROBE_ANSWER_SECONDS, self._settings.heartbeat_interval))
+
+    def _heartbeat(self) -> None:
+        """Say this worker is alive, whether it is healthy, and whether its engine answers."""
+        settings = self._settings
+        engine: str | None = None
+        description: str | None = None
+        try:
+            engine = self.executor.engine_id()
+            self.executor.ping()
+            description = self.executor.describe()
+        except ExecutorError as exc:
+            logger.warning("heartbeat: the engine does not answer: %s", exc)
+        self._store.heartbeat(
+            settings.worker_id,
+            socket.gethostname(),
+            engine,
+            settings.served_queues,
+            unhealthy_reason=self.supervisor.unhealthy_reason(),
+            engine_description=description,
+        )
+
+    def _answer_probes(self) -> None:
+        if self._identity_checked.is_set():  # a clone's answers would mislead
+            answer_probes(self._store, self.executor, self._settings.worker_id)
+
+    def _listen_loop(self) -> None:
+        # Returns at once on SQLite, which has no notifications: runners poll instead.
+        self.supervisor.guard("listener", self._listen)
+
+    def _listen(self) -> None:
+        self._store.listen_for_work(self.wake, self._stopping)
