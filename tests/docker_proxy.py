@@ -3,6 +3,10 @@
 A worker pointed at the relay sees the engine vanish (connections dropped,
 new ones refused) and come back, while the engine itself and its containers
 go on untouched: an outage of the engine as the worker sees it.
+
+With ``hold``, a request it matches reaches the engine but its answer never
+comes back (nor anything after it on that connection): the caller hangs just
+after the engine did what it asked, as a worker killed at that instant would.
 """
 
 from __future__ import annotations
@@ -18,9 +22,16 @@ DOCKER_SOCKET = "/var/run/docker.sock"
 
 
 class DockerRelay:
-    def __init__(self, path: Path, upstream: str = DOCKER_SOCKET) -> None:
+    def __init__(
+        self,
+        path: Path,
+        upstream: str = DOCKER_SOCKET,
+        hold: Callable[[bytes], bool] | None = None,
+    ) -> None:
         self.path = path
         self.upstream = upstream
+        self._hold = hold
+        self.held = 0  # requests whose answers were held back
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
         self._open: set[socket.socket] = set()
@@ -75,10 +86,19 @@ class DockerRelay:
                     _close(upstream)
                     return
                 self._open.update((client, upstream))
+            muted = threading.Event()
+
+            def inspect(data: bytes, muted: threading.Event = muted) -> None:
+                self._count(data)
+                if self._hold is not None and self._hold(data):
+                    with self._lock:
+                        self.held += 1
+                    muted.set()
+
+            threading.Thread(target=_pump, args=(client, upstream, inspect), daemon=True).start()
             threading.Thread(
-                target=_pump, args=(client, upstream, self._count), daemon=True
+                target=_pump, args=(upstream, client, None, muted), daemon=True
             ).start()
-            threading.Thread(target=_pump, args=(upstream, client), daemon=True).start()
 
     def _count(self, data: bytes) -> None:
         with self._lock:
@@ -89,12 +109,14 @@ def _pump(
     source: socket.socket,
     target: socket.socket,
     inspect: Callable[[bytes], None] | None = None,
+    muted: threading.Event | None = None,
 ) -> None:
     try:
         while data := source.recv(65536):
             if inspect is not None:
                 inspect(data)
-            target.sendall(data)
+            if muted is None or not muted.is_set():
+                target.sendall(data)
     except OSError:
         pass
     finally:

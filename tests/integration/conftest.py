@@ -31,6 +31,25 @@ def docker_client() -> Iterator[docker.DockerClient]:
     client.close()
 
 
+@pytest.fixture(scope="session")
+def second_engine(docker_client: docker.DockerClient) -> str:
+    """The DOCKER_HOST of a second, independent engine holding the demo image (no bridge network)."""
+    return engine_host(restart=False)
+
+
+def engine_host(*, restart: bool, same_id: bool = False, stop: bool = False) -> str:
+    """Start, restart or stop the second engine, with ``scripts/ensure-second-docker.sh``."""
+    args = [str(ROOT / "scripts" / "ensure-second-docker.sh")]
+    if restart:
+        args.append("--restart")
+    if same_id:
+        args.append("--same-id")
+    if stop:
+        args.append("--stop")
+    result = subprocess.run(args, check=True, capture_output=True, text=True)
+    return result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+
+
 @pytest.fixture(params=BACKENDS)
 def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh database of each backend in turn: every test here runs on both."""
@@ -71,7 +90,7 @@ def start_worker(docker_store: Store, worker_settings: Settings) -> Iterator[Wor
 
     def start(**overrides: object) -> Worker:
         settings = worker_settings.model_copy(update=overrides)
-        executor = DockerExecutor()
+        executor = DockerExecutor(settings.docker_host)
         worker = Worker(settings, docker_store, executor)
         worker.start()
         started.append((worker, executor))

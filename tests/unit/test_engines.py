@@ -221,3 +221,32 @@ def test_given_no_other_worker_on_the_engine_then_the_check_asks_nothing(store: 
     executor = FakeExecutor(engine="engine-x")
     check_engine_identity(store, executor, "worker-2", 15, threading.Event(), 5)
     assert store.probes_for("worker-1") == []
+
+
+def test_given_a_claim_taken_over_and_ended_when_the_slow_runner_reports_then_it_removes_nothing(
+    clocked_store: Store, clock: ManualClock
+) -> None:
+    # Given a runner whose lease ran out while it was starting the container,
+    store = clocked_store
+    _define(store)
+    execution = store.enqueue("shop", "mail", DEFAULT_QUEUE, {})
+    slow = store.claim("runner-1", lease_seconds=2, engine="engine-a")
+    assert slow is not None
+    clock.advance(3)
+    # and another runner that took it over, adopted the container, and saw the job end,
+    fast = store.claim("runner-2", lease_seconds=2, engine="engine-a")
+    assert fast is not None and fast.attempt_id == slow.attempt_id
+    assert store.mark_running(fast.attempt_id, "container-1", "engine-a", clock.now).value == (
+        "running"
+    )
+    store.record_outcome(
+        fast.attempt_id, Outcome(Status.SUCCESS, "exited 0", 0), output_pending=True
+    )
+
+    # When the slow runner reports the same container as started,
+    result = store.mark_running(slow.attempt_id, "container-1", "engine-a", clock.now)
+
+    # then it is told the container is another runner's (whose output reader removes it),
+    # not that the attempt was cancelled (which would have it remove the container).
+    assert result.value == "already running"
+    assert store.get_execution(execution.message_id).output_pending

@@ -46,7 +46,7 @@ class MarkResult(StrEnum):
 
     RUNNING = "running"  # stored: the attempt now runs in this container
     ALREADY_RUNNING = "already running"  # another runner adopted the container and stored it
-    ENDED = "ended"  # the attempt ended meanwhile (cancelled): stop this container
+    ENDED = "ended"  # the attempt ended before any container was stored (cancelled): remove it
 
 
 @dataclass(frozen=True)
@@ -179,10 +179,15 @@ def mark_running(
         .returning(attempts.c.execution_id)
     ).scalar()
     if execution_id is None:
-        state = conn.execute(
-            sa.select(attempts.c.state).where(attempts.c.id == attempt_id)
-        ).scalar_one()
-        return MarkResult.ENDED if state == AttemptState.ENDED.value else MarkResult.ALREADY_RUNNING
+        current = conn.execute(
+            sa.select(attempts.c.state, attempts.c.container_id).where(attempts.c.id == attempt_id)
+        ).one()
+        if current.container_id is not None:
+            # Another runner took the claim over and stored the container (the same one,
+            # adopted by name): it is that runner's, even if it has ended since.
+            return MarkResult.ALREADY_RUNNING
+        ended = current.state == AttemptState.ENDED.value
+        return MarkResult.ENDED if ended else MarkResult.ALREADY_RUNNING
     e = job_executions.c
     conn.execute(
         job_executions.update()

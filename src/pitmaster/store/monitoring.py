@@ -116,6 +116,7 @@ def pending_reason(
             job_executions.c.runnable,
             job_executions.c.claimed_by,
             job_executions.c.lease_expires_at,
+            job_executions.c.current_attempt_id,
         ).where(job_executions.c.id == execution.id)
     ).one()
     if not claim.runnable:
@@ -126,9 +127,13 @@ def pending_reason(
     if claim.lease_expires_at is not None and claim.lease_expires_at >= now:
         return f"being started by worker {claim.claimed_by}"
     if claim.claimed_by is not None:
+        engine = conn.execute(
+            sa.select(attempts.c.docker_host).where(attempts.c.id == claim.current_attempt_id)
+        ).scalar()
+        where = f"on engine {engine} " if engine else ""
         return (
             f"worker {claim.claimed_by} claimed it but did not start it; "
-            "the next free runner takes it over"
+            f"the next free runner {where}takes it over"
         )
     limits = read_limits(conn, global_limit)
     over = full_reason(limits, count_in_flight(conn), execution.queue, execution.application)

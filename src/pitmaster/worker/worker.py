@@ -290,7 +290,8 @@ class Worker:
                 self._doorbell.ring()
             if self._identity_checked.is_set():  # a clone must not remove what is not its own
                 self._poller.remove_left_behind()
-            self._next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
+            every = min(HOUSEKEEPING_SECONDS, self._settings.engine_silent_after / 4)
+            self._next_housekeeping = time.monotonic() + every
 
     # -- heartbeat and wake-ups ------------------------------------------------------
 
