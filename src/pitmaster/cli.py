@@ -175,7 +175,6 @@ def _show_first_token(token: str) -> None:
 @contextmanager
 def _running_worker(settings: Settings, store: Store) -> Iterator[Worker]:
     from pitmaster.executors.docker import DockerExecutor
-    from pitmaster.worker.identity import EngineIdentityConflict
     from pitmaster.worker.worker import Worker, engine_pool_size
 
     executor = DockerExecutor(
@@ -184,12 +183,7 @@ def _running_worker(settings: Settings, store: Store) -> Iterator[Worker]:
         max_pool_size=engine_pool_size(settings.runner_threads),
     )
     worker = Worker(settings, store, executor)
-    try:
-        worker.start()
-    except EngineIdentityConflict as conflict:
-        executor.close()
-        typer.echo(f"pitmaster: this worker cannot start: {conflict}", err=True)
-        raise typer.Exit(3) from conflict
+    worker.start()
     try:
         yield worker
     finally:

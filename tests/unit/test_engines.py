@@ -204,16 +204,50 @@ def test_given_a_live_worker_on_a_cloned_engine_then_the_second_worker_is_refuse
     assert "docker volume rm pitmaster-engine-identity" in message
 
 
-def test_given_a_peer_that_never_answers_then_the_check_refuses_after_waiting(
+@contextmanager
+def heartbeating(store: Store, worker_id: str, engine: str) -> Iterator[None]:
+    """A live peer that sends heartbeats but never answers probes (an old version, say)."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(0.05):
+            store.heartbeat(worker_id, "host-1", engine, None)
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_given_a_live_peer_that_never_answers_then_the_check_refuses_after_waiting(
     store: Store,
 ) -> None:
     store.heartbeat("worker-1", "host-1", "engine-x", None)
     started = time.monotonic()
-    with pytest.raises(EngineIdentityConflict, match="did not confirm within 1 s"):
+    with (
+        heartbeating(store, "worker-1", "engine-x"),
+        pytest.raises(EngineIdentityConflict, match="did not confirm within 1 s"),
+    ):
         check_engine_identity(
             store, FakeExecutor(engine="engine-x"), "worker-2", 15, threading.Event(), 1
         )
     assert time.monotonic() - started >= 1
+
+
+def test_given_a_dead_peer_whose_row_has_not_expired_then_the_check_passes_after_waiting(
+    store: Store,
+) -> None:
+    # Given a worker killed a moment ago: its heartbeat is recent, but it sends no more.
+    store.heartbeat("worker-1", "host-1", "engine-x", None)
+    started = time.monotonic()
+    check_engine_identity(
+        store, FakeExecutor(engine="engine-x"), "worker-2", 15, threading.Event(), 1
+    )
+    # Then the new worker waited for an answer, and went on once none came.
+    assert 1 <= time.monotonic() - started < 10
 
 
 def test_given_no_other_worker_on_the_engine_then_the_check_asks_nothing(store: Store) -> None:

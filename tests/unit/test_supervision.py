@@ -154,8 +154,7 @@ def test_given_a_loop_that_keeps_failing_then_the_worker_reports_itself_unhealth
 
     # Then after three failures in a row the worker is unhealthy: in its heartbeat, and on /healthz.
     def unhealthy_row() -> bool:
-        [row] = store.list_workers()
-        return not row.healthy
+        return any(not row.healthy for row in store.list_workers())
 
     wait_until(unhealthy_row, "the heartbeat to say unhealthy")
     [row] = store.list_workers()
@@ -171,8 +170,7 @@ def test_given_a_loop_that_keeps_failing_then_the_worker_reports_itself_unhealth
         executor.faults[("poller", "engine_id")] = 0
 
     def healthy_row() -> bool:
-        [row] = store.list_workers()
-        return row.healthy
+        return all(row.healthy for row in store.list_workers())
 
     wait_until(healthy_row, "the heartbeat to say healthy again")
     assert _healthz(worker)[0].startswith("200")

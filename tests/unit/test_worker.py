@@ -230,6 +230,7 @@ def test_given_rare_sweeps_when_a_container_exits_then_its_exit_event_alone_reco
     worker = Worker(_slow_sweeps(settings), store, executor)
     worker.start()
     try:
+        wait_until(worker.ready.is_set, "the worker's first sweep")
         execution = store.enqueue("shop", "mail", DEFAULT_QUEUE, None)
         worker.wake()
         attempt = _running_attempt(store, execution)
@@ -257,6 +258,7 @@ def test_given_jobs_that_exit_before_they_are_stored_as_running_then_each_is_rec
     worker.start()
     try:
         wait_until(lambda: executor.calls.exits == 1, "the worker to follow exit events")
+        wait_until(worker.ready.is_set, "the worker's first sweep")
         executions = [store.enqueue("shop", "mail", DEFAULT_QUEUE, n) for n in range(6)]
         worker.wake()
 

@@ -28,6 +28,7 @@ class PeerWorker:
     id: str
     host: str
     started_at: datetime
+    last_seen_at: datetime
 
 
 def engine_reached(conn: sa.Connection, now: datetime, engine: str, description: str) -> None:
@@ -51,13 +52,13 @@ def live_peers(
     """The other workers seen within ``alive_seconds`` that report ``engine``."""
     w = workers.c
     rows = conn.execute(
-        sa.select(w.id, w.host, w.started_at).where(
+        sa.select(w.id, w.host, w.started_at, w.last_seen_at).where(
             w.engine == engine,
             w.id != worker_id,
             w.last_seen_at >= now - timedelta(seconds=alive_seconds),
         )
     ).all()
-    return [PeerWorker(row.id, row.host, row.started_at) for row in rows]
+    return [PeerWorker(row.id, row.host, row.started_at, row.last_seen_at) for row in rows]
 
 
 def ask_probe(

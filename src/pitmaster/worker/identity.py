@@ -51,8 +51,10 @@ def check_engine_identity(
     """Raise EngineIdentityConflict if a live worker claims this engine's identity elsewhere.
 
     Other workers answer from their heartbeat loop (``answer_probes``), so
-    this waits up to ``wait_seconds`` for their answers. A peer that stops
-    being alive meanwhile no longer counts.
+    this waits up to ``wait_seconds`` for their answers. A peer that has not
+    answered by then and has not sent a heartbeat since it was asked is taken
+    for a dead worker whose row has not expired yet (one killed just before
+    this one started, say), and no longer counts.
     """
     engine = executor.engine_id()
     peers = {peer.id: peer for peer in store.live_peers(engine, worker_id, alive_seconds)}
@@ -68,16 +70,23 @@ def check_engine_identity(
             elsewhere = [peers[w] for w, seen in answers.items() if seen is False and w in peers]
             if elsewhere:
                 raise EngineIdentityConflict(_conflict_message(engine, elsewhere))
-            live = {p.id for p in store.live_peers(engine, worker_id, alive_seconds)}
-            waiting = [w for w, seen in answers.items() if seen is None and w in live]
+            waiting = [w for w, seen in answers.items() if seen is None and w in peers]
             if not waiting:
                 return
             if time.monotonic() > deadline:
-                raise EngineIdentityConflict(
-                    f"workers {', '.join(sorted(waiting))} report this engine's identity and did "
-                    f"not confirm within {wait_seconds:.0f} s that they run on this same engine; "
-                    + _remedy(engine)
+                now_seen = {
+                    p.id: p.last_seen_at for p in store.live_peers(engine, worker_id, alive_seconds)
+                }
+                silent = sorted(
+                    w for w in waiting if w in now_seen and now_seen[w] > peers[w].last_seen_at
                 )
+                if silent:
+                    raise EngineIdentityConflict(
+                        f"workers {', '.join(silent)} report this engine's identity and did "
+                        f"not confirm within {wait_seconds:.0f} s that they run on this same "
+                        "engine; " + _remedy(engine)
+                    )
+                return
             stopping.wait(PROBE_POLL_SECONDS)
     finally:
         executor.remove_probe(probe)

@@ -103,25 +103,21 @@ class Worker:
         self._exit_stream: ExitStream | None = None
         self._lock = threading.Lock()
         self._identity_checked = threading.Event()
+        # Set once the engine's identity is checked and the first sweep is done.
+        self.ready = threading.Event()
         self.refused: EngineIdentityConflict | None = None  # why it stopped itself, if it did
         self._next_housekeeping = 0.0
 
     def start(self) -> None:
-        """Start the loops; raise EngineIdentityConflict if a clone of this engine is in use.
+        """Start the loops and return.
 
-        The identity check needs the engine; if it does not answer now, the
-        runners make the check before their first claim instead.
+        Runners and the poller wait until the engine's identity is checked
+        (``worker/identity.py``); if another engine claims it, the worker stops
+        itself and says why in ``refused``.
         """
         logger.info("worker %s starting", self._settings.worker_id)
-        self.supervisor.guard("heartbeat", self._heartbeat)  # peers must see us to answer
         self._spawn("heartbeat", self._heartbeat_loop)
-        try:
-            self._check_identity()
-        except EngineIdentityConflict:
-            self.stop()
-            raise
-        except ExecutorError as exc:
-            logger.warning("engine identity not checked yet (%s); runners check it first", exc)
+        self._spawn("identity", self._identity_loop)
         for number in range(self._settings.runner_threads):
             self._spawn(f"runner-{number}", self._run_loop)
         for number in range(self._settings.runner_threads):
@@ -167,19 +163,32 @@ class Worker:
 
     # -- engine identity ---------------------------------------------------------
 
+    def _identity_loop(self) -> None:
+        while not (self._stopping.is_set() or self._identity_checked.is_set() or self.refused):
+            self.supervisor.guard("identity", self._check_identity)
+
     def _check_identity(self) -> None:
-        if self._identity_checked.is_set():
-            return
         settings = self._settings
-        check_engine_identity(
-            self._store,
-            self.executor,
-            settings.worker_id,
-            settings.worker_alive_seconds,
-            self._stopping,
-            wait_seconds=settings.worker_alive_seconds,
-        )
+        self._heartbeat()  # the peers must know this worker to answer it
+        try:
+            check_engine_identity(
+                self._store,
+                self.executor,
+                settings.worker_id,
+                settings.worker_alive_seconds,
+                self._stopping,
+                # Long enough for a live peer to answer, and to show it is alive.
+                wait_seconds=2 * settings.heartbeat_interval + 1,
+            )
+        except EngineIdentityConflict as conflict:
+            self._refuse(conflict)
+            return
         self._identity_checked.set()
+        self._doorbell.ring_everyone()
+
+    def _ready(self) -> bool:
+        """Whether this worker may claim and sweep: its engine's identity is checked."""
+        return self._identity_checked.wait(self._settings.poll_interval)
 
     def _refuse(self, conflict: EngineIdentityConflict) -> None:
         """Stop this worker for good: its engine's identity is another engine's too."""
@@ -195,10 +204,7 @@ class Worker:
             self.supervisor.guard("runner", self._run_step, instance)
 
     def _run_step(self) -> None:
-        try:
-            self._check_identity()
-        except EngineIdentityConflict as conflict:
-            self._refuse(conflict)
+        if not self._ready():
             return
         if self._runner.run_once():
             self._doorbell.ring()  # there may be more: let another runner look too
@@ -283,13 +289,15 @@ class Worker:
                 self._exit_seen.clear()
 
     def _poll_step(self) -> None:
+        if not self._ready():  # a clone must not record another engine's attempts
+            return
         if self._poller.sweep():
             self._doorbell.ring()  # slots were freed: limited work may start
+        self.ready.set()
         if time.monotonic() >= self._next_housekeeping:
             if self._poller.end_stranded(self._settings.engine_silent_after):
                 self._doorbell.ring()
-            if self._identity_checked.is_set():  # a clone must not remove what is not its own
-                self._poller.remove_left_behind()
+            self._poller.remove_left_behind()
             every = min(HOUSEKEEPING_SECONDS, self._settings.engine_silent_after / 4)
             self._next_housekeeping = time.monotonic() + every
 
