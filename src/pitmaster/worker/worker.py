@@ -337,8 +337,10 @@ class Worker:
             answer_probes(self._store, self.executor, self._settings.worker_id)
 
     def _listen_loop(self) -> None:
-        # Returns at once on SQLite, which has no notifications: runners poll instead.
+        # SQLite has no notifications (listening returns at once): runners poll instead.
         self.supervisor.guard("listener", self._listen)
+        while not self._stopping.is_set() and self._store.dialect == "postgresql":
+            self.supervisor.guard("listener", self._listen)
 
     def _listen(self) -> None:
         self._store.listen_for_work(self.wake, self._stopping)
