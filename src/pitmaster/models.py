@@ -189,6 +189,8 @@ class Execution:
     finished_at: datetime | None
     # Its last attempt ended (from the exit event); its output is being read.
     output_pending: bool = False
+    # The app it belongs to, by identity; None once that app has been deleted.
+    app_id: int | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Execution:
@@ -207,6 +209,7 @@ class Execution:
             started_at=row["started_at"],
             finished_at=row["finished_at"],
             output_pending=bool(row["output_pending"]),
+            app_id=row.get("app_id"),
         )
 
 
@@ -376,6 +379,8 @@ class ApiToken:
     last_used_at: datetime | None
     revoked_at: datetime | None
     token_hash: str = field(repr=False)
+    # The app of an app token, by identity (its name may be reused once it is deleted).
+    app_id: int | None = None
 
     @property
     def active(self) -> bool:
@@ -392,4 +397,5 @@ class ApiToken:
             last_used_at=row["last_used_at"],
             revoked_at=row["revoked_at"],
             token_hash=row["token_hash"],
+            app_id=row.get("app_id"),
         )

@@ -114,6 +114,7 @@ def _guard(app: FastAPI, settings: Settings, docs_policy: str) -> None:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.rate_limit > 0:
         limiter = RateLimiter(settings.rate_limit, settings.rate_limit_burst)
+        app.state.rate_limiter = limiter  # authentication tells it which tokens are real
         app.add_middleware(RateLimit, limiter=limiter, exempt=frozenset({"/healthz"}))
     app.add_middleware(SecurityHeaders, headers_for=headers_for(docs_policy))
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pitmaster.api.ratelimit import RateLimiter, caller_of
+from pitmaster.api.ratelimit import RateLimiter
 
 HeadersFor = Callable[[str], Iterable[tuple[str, str]]]
 
@@ -67,7 +67,7 @@ class RateLimit:
         if scope["type"] != "http" or scope["path"] in self.exempt:
             await self.app(scope, receive, send)
             return
-        wait = self.limiter.take(caller_of(scope))
+        wait = self.limiter.take(self.limiter.caller_of(scope))
         if wait > 0:
             retry_after = max(1, math.ceil(wait))
             await send_error(

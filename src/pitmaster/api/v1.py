@@ -159,7 +159,12 @@ def unlock_revision(name: str, services: ServicesDep, caller: CallerDep) -> AppO
 
 @admin_router.delete("/apps/{name}", status_code=204, responses=_DELETE, tags=["apps"])
 def delete_app(name: str, services: ServicesDep) -> Response:
-    """Delete an app and its job definitions; its executions stay as history."""
+    """Delete an app with its job definitions, secrets and tokens.
+
+    Its waiting executions are cancelled and its running ones stopped; the
+    executions stay as history that only admins see. An app made again under
+    the same name neither sees nor runs any of them.
+    """
     services.store.delete_app(name)
     return Response(status_code=204)
 

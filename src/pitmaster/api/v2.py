@@ -69,6 +69,7 @@ def enqueue(
         delay_seconds=request.delay_seconds,
         idempotency_key=key,
         run_at=request.run_at,
+        app_id=caller.app_id,
     )
     logger.info(
         "execution %s enqueued for %s/%s on %s",

@@ -177,9 +177,7 @@ def app_show(
         app=app,
         definitions=services.store.list_job_definitions(name),
         secrets=services.store.list_secrets(name),
-        executions=services.store.list_executions(
-            ExecutionFilter(application=name), limit=20
-        ).items,
+        executions=services.store.list_executions(ExecutionFilter(app_id=app.id), limit=20).items,
     )
 
 
@@ -303,13 +301,14 @@ def job_definition_show(
     definition = store.get_job_definition(app, job)
     now = store.now()
     day, week = views.window(now, 23), views.window(now, 24 * 7 - 1)
-    buckets = stats.endings_per_hour(store, app, job, day.replace(minute=0, second=0))
-    weekly = stats.endings_per_hour(store, app, job, week.replace(minute=0, second=0))
+    app_id = store.get_app(app).id
+    buckets = stats.endings_per_hour(store, app_id, job, day.replace(minute=0, second=0))
+    weekly = stats.endings_per_hour(store, app_id, job, week.replace(minute=0, second=0))
     return render(
         request,
         "job_definition.html",
         definition=definition,
-        executions=store.list_executions(ExecutionFilter(application=app, job=job), limit=20).items,
+        executions=store.list_executions(ExecutionFilter(app_id=app_id, job=job), limit=20).items,
         day_charts=views.job_charts(buckets, day, now, "last 24 hours"),
         week_charts=views.job_charts(weekly, week, now, "last 7 days"),
     )
