@@ -52,6 +52,7 @@ from pitmaster.models import (
     Execution,
     Status,
     image_at_revision,
+    readable_message,
 )
 from pitmaster.store.store import ExecutionFilter
 
@@ -354,7 +355,7 @@ def get_execution(
         execution, settings.max_concurrent_executions, settings.worker_alive_seconds
     )
     if "message" in requested:
-        out.message = execution.message
+        out.message = readable_message(execution.message)
     if "html_url" in requested:
         out.html_url = _html_url(request, services, execution)
     if requested & {"stdout", "stderr", "attempts", "retries"}:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Header
 from pitmaster.api.deps import CallerDep, ServicesDep
 from pitmaster.api.schemas import WITH_BODY, EnqueueRequest, EnqueueResponse, error_responses
 from pitmaster.errors import InvalidInput, TooLarge
-from pitmaster.models import MAX_MESSAGE_BYTES
+from pitmaster.models import MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH, json_depth
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v2", tags=["executions"])
@@ -57,6 +57,9 @@ def enqueue(
     An app token enqueues into its own app only: any other is not found.
     """
     caller.require_app(request.application)
+    depth = json_depth(request.message)
+    if depth > MAX_MESSAGE_DEPTH:
+        raise InvalidInput(f"message is nested {depth} levels deep; at most {MAX_MESSAGE_DEPTH}")
     size = message_size(request.message)
     if size > MAX_MESSAGE_BYTES:
         raise TooLarge(f"message is {size} bytes; the limit is {MAX_MESSAGE_BYTES}")
