@@ -26,7 +26,7 @@ from pitmaster.api.middleware import BodyLimit, RateLimit, SecurityHeaders
 from pitmaster.api.ratelimit import RateLimiter
 from pitmaster.api.schemas import ErrorOut, json_error_responses
 from pitmaster.api.validation import describe_validation_error
-from pitmaster.errors import PitmasterError, Unauthenticated
+from pitmaster.errors import ExecutorError, PitmasterError, StoreError, Unauthenticated
 from pitmaster.executors.base import Executor
 from pitmaster.metrics import Metrics
 from pitmaster.settings import Settings
@@ -125,17 +125,30 @@ def _error(
     return JSONResponse(status_code=status_code, content={"error": message}, headers=headers)
 
 
+# What a caller is told when a backend fails: the detail (hosts, ports, the
+# driver's words) goes to the server's log only.
+_UNAVAILABLE = {StoreError: "database unavailable", ExecutorError: "container engine unavailable"}
+RETRY_AFTER_SECONDS = 5
+
+
 async def _pitmaster_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PitmasterError)
+    message, headers = str(exc), dict[str, str]()
     if exc.http_status >= 500:
         logger.error("request failed: %s", exc)
+        kind = next((k for k in _UNAVAILABLE if isinstance(exc, k)), None)
+        if kind is not None:
+            message = _UNAVAILABLE[kind]
+            headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     if isinstance(exc, sessions.LoginRequired) and pages.is_console_page(request):
         return RedirectResponse(sessions.login_url(request), status_code=303)
     if pages.is_console_page(request):
-        return pages.error_page(request, exc.http_status, str(exc))
+        response = pages.error_page(request, exc.http_status, message)
+        response.headers.update(headers)
+        return response
     if isinstance(exc, Unauthenticated):
-        return _error(exc.http_status, str(exc), headers={"WWW-Authenticate": "Bearer"})
-    return _error(exc.http_status, str(exc))
+        headers["WWW-Authenticate"] = "Bearer"
+    return _error(exc.http_status, message, headers=headers)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
