@@ -7,15 +7,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
 
 from pitmaster import auth
+from pitmaster.api.app import create_app
 from pitmaster.models import MAX_MESSAGE_DEPTH
 from pitmaster.settings import Settings
 from pitmaster.store.store import ExecutionFilter, Store
 
+from ..credentials import ADMIN
 from .conftest import log_in, serving
 
 
@@ -76,3 +79,47 @@ def test_given_a_deep_message_stored_before_the_limit_then_every_read_of_it_answ
     with serving(settings, store) as console:
         log_in(console)
         assert console.get(f"/job_executions/{stored}").status_code == 200
+
+
+# -- 7: non-ASCII CSRF tokens; every 500 shaped like every other error -----------------
+
+
+@pytest.mark.parametrize(("cookie", "field"), [("é", "é"), ("a" * 64, "é"), ("é", "a" * 64)])
+def test_given_a_non_ascii_csrf_token_when_a_form_is_posted_then_403_not_500(
+    settings: Settings, store: Store, cookie: str, field: str
+) -> None:
+    with serving(settings, store, token=None) as client:
+        response = client.post(
+            "/login",
+            content=f"token=x&next=/&csrf_token={quote(field)}",
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Cookie": f"pitmaster_csrf={quote(cookie)}",
+            },
+        )
+    assert response.status_code == 403
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_given_an_unexpected_failure_then_the_500_is_json_or_the_error_page_with_headers(
+    settings: Settings, store: Store
+) -> None:
+    # Given a route that fails unexpectedly, under the API and in the console.
+    auth.ensure_admin_tokens(settings, store)
+    app = create_app(settings, store)
+
+    def fail() -> None:
+        raise RuntimeError("unexpected, with a detail the caller must not see")
+
+    app.add_api_route("/v1/fails", fail)
+    app.add_api_route("/fails", fail)
+    with TestClient(app, raise_server_exceptions=False, headers=ADMIN) as client:
+        api = client.get("/v1/fails")
+        page = client.get("/fails")
+
+    assert api.status_code == 500 and api.json() == {"error": "internal error"}
+    assert page.status_code == 500 and page.headers["content-type"].startswith("text/html")
+    for response in (api, page):
+        assert "detail the caller" not in response.text
+        assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
+        assert response.headers["X-Content-Type-Options"] == "nosniff"

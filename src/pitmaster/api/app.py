@@ -17,12 +17,13 @@ from fastapi.responses import (
 )
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from pitmaster import __version__
 from pitmaster.api import tokens, v1, v2
 from pitmaster.api.deps import Services, require_admin
 from pitmaster.api.headers import DOCS_PATH, docs_page, headers_for
-from pitmaster.api.middleware import BodyLimit, RateLimit, SecurityHeaders
+from pitmaster.api.middleware import BodyLimit, RateLimit, SecurityHeaders, ServerErrors
 from pitmaster.api.ratelimit import RateLimiter
 from pitmaster.api.schemas import ErrorOut, json_error_responses
 from pitmaster.api.validation import describe_validation_error
@@ -106,11 +107,12 @@ def create_app(
 
 
 def _guard(app: FastAPI, settings: Settings, docs_policy: str) -> None:
-    """Wrap the app, outermost first: security headers, rate limit, body cap.
+    """Wrap the app, outermost first: security headers, rate limit, body cap, server errors.
 
     The headers go on every answer, the middleware's own 429 and 413 included;
     a caller over its rate is turned away before its body is read.
     """
+    app.add_middleware(ServerErrors, answer=_server_error)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.rate_limit > 0:
         limiter = RateLimiter(settings.rate_limit, settings.rate_limit_burst)
@@ -149,6 +151,17 @@ async def _pitmaster_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = "Bearer"
     return _error(exc.http_status, message, headers=headers)
+
+
+def _server_error(scope: Scope) -> Response:
+    """What a request that failed unexpectedly is answered: JSON, or the console's page."""
+    request = Request(scope)
+    if pages.is_console_page(request):
+        try:
+            return pages.error_page(request, 500, "internal error")
+        except Exception:  # the page itself failed: the plain answer below
+            logger.exception("the error page could not be rendered")
+    return _error(500, "internal error")
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable, Iterable
 
 from starlette.datastructures import MutableHeaders
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pitmaster.api.ratelimit import RateLimiter
@@ -53,6 +54,34 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class ServerErrors:
+    """An unexpected exception is answered as every error is (``answer(scope)``), inside
+    the security headers; then raised on, for the server to log."""
+
+    def __init__(self, app: ASGIApp, answer: Callable[[Scope], Response]) -> None:
+        self.app = app
+        self.answer = answer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            if not started:
+                await self.answer(scope)(scope, receive, send)
+            raise
 
 
 class RateLimit:

@@ -42,7 +42,8 @@ def remember(request: Request, response: Response) -> None:
 
 def check(request: Request, submitted: str | None) -> None:
     cookie = request.cookies.get(COOKIE)
-    if not cookie or not submitted or not hmac.compare_digest(cookie, submitted):
+    # Compared as bytes: compare_digest refuses str with characters beyond ASCII.
+    if not cookie or not submitted or not hmac.compare_digest(cookie.encode(), submitted.encode()):
         raise CsrfRejected(
             "this form has expired or did not come from this console; reload the page and retry"
         )
