@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from pitmaster import auth
 from pitmaster.api.app import create_app
+from pitmaster.api.schemas import MAX_MEMORY
 from pitmaster.models import MAX_MESSAGE_DEPTH
 from pitmaster.settings import Settings
 from pitmaster.store.store import ExecutionFilter, Store
@@ -123,3 +124,48 @@ def test_given_an_unexpected_failure_then_the_500_is_json_or_the_error_page_with
         assert "detail the caller" not in response.text
         assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
         assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+# -- 8: numbers past what Docker takes, and form input built to break the parser --------
+
+
+@pytest.mark.parametrize("memory", [2**63, 2**63 - 1, 2**70, MAX_MEMORY + 1])
+def test_given_a_memory_beyond_the_bound_when_defined_then_422_and_nothing_made(
+    client: TestClient, store: Store, memory: int
+) -> None:
+    store.create_app("shop", "shop:1")
+    body = {"job": "mail", "command": ["m"], "memory": memory}
+
+    response = client.post("/v1/apps/shop/job_definitions", json=body)
+
+    assert response.status_code == 422 and "memory" in response.json()["error"]
+    assert store.list_job_definitions("shop") == []
+
+
+@pytest.mark.parametrize(
+    ("memory", "command"),
+    [
+        ("9" * 5000, "m"),
+        ("99999999999999999999g", "m"),
+        ("1099511627777", "m"),
+        ("", "[" * 100_000),
+    ],
+)
+def test_given_hostile_job_definition_form_input_then_the_form_says_why_and_nothing_made(
+    client: TestClient, store: Store, memory: str, command: str
+) -> None:
+    store.create_app("shop", "shop:1")
+    log_in(client)
+    client.get("/")
+    form = {
+        "app": "shop",
+        "job": "mail",
+        "command": command,
+        "memory": memory,
+        "csrf_token": client.cookies["pitmaster_csrf"],
+    }
+
+    response = client.post("/job_definitions", data=form)
+
+    assert response.status_code == 422, response.text[:200]
+    assert store.list_job_definitions("shop") == []
