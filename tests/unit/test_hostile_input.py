@@ -169,3 +169,22 @@ def test_given_hostile_job_definition_form_input_then_the_form_says_why_and_noth
 
     assert response.status_code == 422, response.text[:200]
     assert store.list_job_definitions("shop") == []
+
+
+# -- 13: one rule for the idempotency key, header or field --------------------------------
+
+
+@pytest.mark.parametrize("key", ["a\x01b", "\x1f", "esc\x1b[31m", "del\x7f"])
+def test_given_a_key_with_control_characters_then_header_and_field_are_both_refused(
+    shop_client: TestClient, store: Store, key: str
+) -> None:
+    body = {"application": "shop", "job": "mail"}
+
+    by_field = shop_client.post("/v2/job_executions", json={**body, "idempotency_key": key})
+    by_header = shop_client.post(
+        "/v2/job_executions", json=body, headers=[("Idempotency-Key", key)]
+    )
+
+    assert (by_field.status_code, by_header.status_code) == (422, 422), by_header.text
+    assert "idempotency" in by_header.json()["error"].lower()
+    assert store.list_executions(ExecutionFilter(), limit=10).items == []

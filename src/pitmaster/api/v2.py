@@ -9,7 +9,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header
 
 from pitmaster.api.deps import CallerDep, ServicesDep
-from pitmaster.api.schemas import WITH_BODY, EnqueueRequest, EnqueueResponse, error_responses
+from pitmaster.api.schemas import (
+    PRINTABLE_PATTERN,
+    WITH_BODY,
+    EnqueueRequest,
+    EnqueueResponse,
+    error_responses,
+)
 from pitmaster.errors import InvalidInput, TooLarge
 from pitmaster.models import MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH, json_depth
 
@@ -47,7 +53,13 @@ def enqueue(
     caller: CallerDep,
     idempotency_key: Annotated[
         str | None,
-        Header(max_length=255, description="the same key, the same execution (kept for good)"),
+        # One rule for the header and the field (``IdempotencyKey``): no control characters.
+        Header(
+            pattern=PRINTABLE_PATTERN,
+            min_length=1,
+            max_length=255,
+            description="the same key, the same execution (kept for good)",
+        ),
     ] = None,
 ) -> EnqueueResponse:
     """Enqueue a message for a job; answered only once the execution is committed.
