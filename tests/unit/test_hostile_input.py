@@ -188,3 +188,20 @@ def test_given_a_key_with_control_characters_then_header_and_field_are_both_refu
     assert (by_field.status_code, by_header.status_code) == (422, 422), by_header.text
     assert "idempotency" in by_header.json()["error"].lower()
     assert store.list_executions(ExecutionFilter(), limit=10).items == []
+
+
+# -- 14: no cache keeps a page ---------------------------------------------------------------
+
+
+def test_given_an_execution_then_its_pages_are_never_cached(
+    client: TestClient, store: Store
+) -> None:
+    store.create_app("shop", "shop:1")
+    store.create_job_definition("shop", "mail", ["m"])
+    message_id = store.enqueue("shop", "mail", "default", {"card": "4242"}).message_id
+    log_in(client)
+
+    for path in (f"/job_executions/{message_id}", "/job_executions", "/", "/apps/shop"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert response.headers["Cache-Control"] == "no-store", path

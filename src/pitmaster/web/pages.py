@@ -83,7 +83,9 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         caller=getattr(request.state, "caller", None),
         **context,
     )
-    response = HTMLResponse(html, status_code=status_code)
+    # Every page shows one caller's view (messages, output, the CSRF token in its
+    # forms): no browser or proxy cache keeps it.
+    response = HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
     csrf.remember(request, response)
     return response
 
