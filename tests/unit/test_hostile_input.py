@@ -18,6 +18,7 @@ from pitmaster.api.schemas import MAX_MEMORY
 from pitmaster.models import MAX_MESSAGE_DEPTH
 from pitmaster.settings import Settings
 from pitmaster.store.store import ExecutionFilter, Store
+from pitmaster.web import pages
 
 from ..credentials import ADMIN
 from .conftest import log_in, serving
@@ -205,3 +206,34 @@ def test_given_an_execution_then_its_pages_are_never_cached(
         response = client.get(path)
         assert response.status_code == 200, path
         assert response.headers["Cache-Control"] == "no-store", path
+
+
+# -- 9: an app's session and token see its own world only ------------------------------------
+
+
+def test_given_an_app_session_then_no_other_apps_definitions_queues_or_workers_show(
+    settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given pages of two definitions, blog's before shop's, and a queue only admins know.
+    monkeypatch.setattr(pages, "NAMES_PAGE_SIZE", 2)
+    store.create_app("blog", "blog:1")
+    for job in ("a-secret-job", "b-secret-job"):
+        store.create_job_definition("blog", job, ["m"])
+    store.create_app("shop", "shop:1")
+    store.create_job_definition("shop", "mail", ["m"])
+    store.create_queue("blog-private-queue")
+    shop_token = auth.issue(store, "shop", "")[1]
+    waiting = store.enqueue("shop", "mail", "default", None).message_id
+    assert store.claim("worker-on-host-17", 60) is not None  # being started, under a lease
+
+    with serving(settings, store, token=shop_token) as client:
+        log_in(client, shop_token)
+        definitions = client.get("/job_definitions").text
+        executions = client.get("/job_executions").text
+        page = client.get(f"/job_executions/{waiting}").text
+        read = client.get(f"/v1/job_executions/{waiting}").json()
+
+    assert "mail" in definitions and "secret-job" not in definitions
+    assert "blog-private-queue" not in executions
+    assert "worker-on-host-17" not in page and "worker-on-host-17" not in read["pending_reason"]
+    assert read["pending_reason"] == "being started by a worker"

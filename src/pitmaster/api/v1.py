@@ -352,7 +352,10 @@ def get_execution(
     out = ExecutionOut.of(execution)
     settings = services.settings
     out.pending_reason = services.store.pending_reason(
-        execution, settings.max_concurrent_executions, settings.worker_alive_seconds
+        execution,
+        settings.max_concurrent_executions,
+        settings.worker_alive_seconds,
+        name_workers=caller.is_admin,
     )
     if "message" in requested:
         out.message = readable_message(execution.message)

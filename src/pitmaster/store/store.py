@@ -926,12 +926,16 @@ class Store:
             return monitoring.list_workers(conn, _page_size(limit), after)
 
     def pending_reason(
-        self, execution: Execution, global_limit: int | None, worker_alive_seconds: float
+        self,
+        execution: Execution,
+        global_limit: int | None,
+        worker_alive_seconds: float,
+        name_workers: bool = True,
     ) -> str | None:
         """Why a pending execution has not started yet, in words; None if it is not pending."""
         with self._read() as conn:
             return monitoring.pending_reason(
-                conn, self._now(), execution, global_limit, worker_alive_seconds
+                conn, self._now(), execution, global_limit, worker_alive_seconds, name_workers
             )
 
     # -- wake-ups --------------------------------------------------------------------

@@ -233,13 +233,20 @@ def job_definitions_index(
 ) -> HTMLResponse:
     """Every app's job definitions; ``after`` is the ``app/job`` the page before ended with."""
     app, _, job = after.partition("/")
-    page = services.store.list_all_job_definitions(NAMES_PAGE_SIZE, (app, job) if after else None)
+    if caller.app is None:
+        page = services.store.list_all_job_definitions(
+            NAMES_PAGE_SIZE, (app, job) if after else None
+        )
+    else:  # an app pages through its own definitions only
+        mine = app == caller.app and after
+        page = services.store.list_job_definitions(
+            caller.app, NAMES_PAGE_SIZE, job if mine else None
+        )
     next_url = None
     if page:
         last = page[-1]
         next_url = _next_page("/job_definitions", page, f"{last.app}/{last.job}")
-    definitions = [definition for definition in page if caller.may_see(definition.app)]
-    return render(request, "job_definitions.html", definitions=definitions, next_url=next_url)
+    return render(request, "job_definitions.html", definitions=page, next_url=next_url)
 
 
 def _definition_form(
@@ -480,7 +487,8 @@ def executions_index(
         next_url=next_url,
         first_url="/job_executions?" + urlencode(given) if cursor else None,
         apps=[app for app in services.store.list_apps() if caller.may_see(app.name)],
-        queues=services.store.list_queues(),
+        # Queues are admin business (the API answers 403 for them): an app sees none.
+        queues=services.store.list_queues() if caller.is_admin else [],
         statuses=[s.value for s in Status],
         retried=retried,
     )
@@ -513,7 +521,10 @@ def execution_show(
     execution = caller.visible(store.get_execution(message_id), message_id)
     attempts = store.attempts_of(execution.id)
     pending_reason = store.pending_reason(
-        execution, settings.max_concurrent_executions, settings.worker_alive_seconds
+        execution,
+        settings.max_concurrent_executions,
+        settings.worker_alive_seconds,
+        name_workers=caller.is_admin,
     )
     return render(
         request,
@@ -536,7 +547,10 @@ def execution_live(
     execution = caller.visible(store.get_execution(message_id), message_id)
     attempts = store.attempts_of(execution.id)
     pending_reason = store.pending_reason(
-        execution, settings.max_concurrent_executions, settings.worker_alive_seconds
+        execution,
+        settings.max_concurrent_executions,
+        settings.worker_alive_seconds,
+        name_workers=caller.is_admin,
     )
     return JSONResponse(
         views.live_state(execution, attempts, pending_reason, _running_output(services, attempts)),
