@@ -55,6 +55,19 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def bearer_token(header: str) -> str | None:
+    """The token of an ``Authorization: Bearer TOKEN`` header, as authentication reads it.
+
+    The scheme is matched in any case and the token stripped, so ``bearer T``
+    and ``BEARER  T`` give the same token: whatever keys on the token (the rate
+    limit) must read it this way too. None if the header is not of that form.
+    """
+    scheme, _, presented = header.partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        return None
+    return presented.strip()
+
+
 @dataclass(frozen=True)
 class Caller:
     """Who a request speaks for: an admin, or one app."""
@@ -64,10 +77,18 @@ class Caller:
     # None when authentication is off (``PITMASTER_AUTH=none``).
     token_id: str | None = None
     description: str = ""
+    # The app's identity: what it made is its own, whatever app later takes its name.
+    app_id: int | None = None
 
     @classmethod
     def of(cls, token: ApiToken) -> Caller:
-        return cls(kind=token.kind, app=token.app, token_id=token.id, description=token.description)
+        return cls(
+            kind=token.kind,
+            app=token.app,
+            token_id=token.id,
+            description=token.description,
+            app_id=token.app_id,
+        )
 
     @property
     def is_admin(self) -> bool:
@@ -88,19 +109,23 @@ class Caller:
             raise NotFound(f"application {application!r} does not exist")
 
     def visible(self, execution: Execution, reference: str) -> Execution:
-        """The execution, if this caller may see it; another app's is not found."""
-        if not self.may_see(execution.application):
+        """The execution, if this caller may see it; another app's is not found.
+
+        An app sees what its app (by id) made: not what a deleted app of the
+        same name made before it.
+        """
+        if self.app is not None and execution.app_id != self.app_id:
             raise NotFound(f"job execution {reference!r} does not exist")
         return execution
 
     def scoped(self, where: ExecutionFilter) -> ExecutionFilter | None:
-        """The filter narrowed to this caller's app; None when it can match nothing."""
+        """The filter narrowed to this caller's app (by id); None when it can match nothing."""
         if self.app is None:
             return where
         if where.application is not None and where.application != self.app:
             return None
         return ExecutionFilter(
-            application=self.app, job=where.job, queue=where.queue, status=where.status
+            app_id=self.app_id, job=where.job, queue=where.queue, status=where.status
         )
 
 

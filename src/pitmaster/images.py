@@ -15,6 +15,11 @@ A rule is one of:
   That repository at any tag or digest, and the repositories below it
   (``team/app/worker``), but not ``team/app-other``.
 - a repository with a tag or digest: ``alpine:3.20``. Exactly that image.
+
+Under an allow-list an image ID is refused, whatever the rules: Docker runs
+``sha256:<id>``, a 64-hex ID, or the first hex digits of a local image's ID
+(a bare ``3f9a1c2b7d4e``, when no image of that name exists) as that image,
+whichever repository it came from, so its name says nothing about it.
 """
 
 from __future__ import annotations
@@ -101,10 +106,24 @@ def rule_allows(rule: str, image: str) -> bool:
     return name == allowed or name.startswith(f"{allowed}/")
 
 
+def looks_like_image_id(image: str) -> bool:
+    """Whether Docker may read ``image`` as an image ID: ``sha256:...``, or hex digits alone."""
+    text = image.strip().lower()
+    if text.startswith("sha256:"):
+        return True
+    name, suffix = _split_reference(text)
+    return not suffix and "/" not in name and bool(name) and all(c in _HEX for c in name)
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
 def image_allowed(image: str, rules: Sequence[str] | None) -> bool:
     """Whether ``image`` may run; ``rules`` None (the default) allows every image."""
     if rules is None:
         return True
+    if looks_like_image_id(image):
+        return False
     return any(rule_allows(rule, image) for rule in rules)
 
 
@@ -120,6 +139,11 @@ def check_image_allowed(image: str, rules: Sequence[str] | None) -> None:
     """Refuse an image the settings do not allow, saying which are."""
     if not image_allowed(image, rules):
         assert rules is not None
+        if looks_like_image_id(image):
+            raise InvalidInput(
+                f"image {image!r} is an image ID (or may be read as one): with "
+                "PITMASTER_ALLOWED_IMAGES set, name an image by repository and tag"
+            )
         raise InvalidInput(
             f"image {image!r} is not allowed here: PITMASTER_ALLOWED_IMAGES allows only "
             + ", ".join(rules)

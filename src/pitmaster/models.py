@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,6 +14,8 @@ DEFAULT_QUEUE = "default"
 MAX_DELAY_SECONDS = 30 * 24 * 3600
 # A message's size as compact UTF-8 JSON; enqueue refuses larger ones (413).
 MAX_MESSAGE_BYTES = 256 * 1024
+# How deeply a message's arrays and objects may nest; enqueue refuses deeper ones (422).
+MAX_MESSAGE_DEPTH = 64
 # The most rows one page of any list (API or console) holds.
 MAX_PAGE_SIZE = 500
 
@@ -189,6 +192,8 @@ class Execution:
     finished_at: datetime | None
     # Its last attempt ended (from the exit event); its output is being read.
     output_pending: bool = False
+    # The app it belongs to, by identity; None once that app has been deleted.
+    app_id: int | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Execution:
@@ -207,6 +212,7 @@ class Execution:
             started_at=row["started_at"],
             finished_at=row["finished_at"],
             output_pending=bool(row["output_pending"]),
+            app_id=row.get("app_id"),
         )
 
 
@@ -380,6 +386,8 @@ class ApiToken:
     last_used_at: datetime | None
     revoked_at: datetime | None
     token_hash: str = field(repr=False)
+    # The app of an app token, by identity (its name may be reused once it is deleted).
+    app_id: int | None = None
 
     @property
     def active(self) -> bool:
@@ -396,4 +404,35 @@ class ApiToken:
             last_used_at=row["last_used_at"],
             revoked_at=row["revoked_at"],
             token_hash=row["token_hash"],
+            app_id=row.get("app_id"),
         )
+
+
+def json_depth(value: Any) -> int:
+    """How deeply arrays and objects nest in ``value`` (a scalar: 0), without recursing."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        depth += 1
+        deepest = max(deepest, depth)
+        stack.extend((child, depth) for child in children)
+    return deepest
+
+
+def readable_message(message: Any) -> Any:
+    """A stored message as it can be answered: one nested deeper than enqueue now
+    takes (stored before the limit) comes back as its JSON text, or a note if even
+    that cannot be made."""
+    if json_depth(message) <= MAX_MESSAGE_DEPTH:
+        return message
+    try:
+        return json.dumps(message, ensure_ascii=False)
+    except (RecursionError, ValueError):
+        return f"(a message nested more than {MAX_MESSAGE_DEPTH} levels deep)"

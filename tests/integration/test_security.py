@@ -302,6 +302,25 @@ def test_given_an_image_the_worker_no_longer_allows_when_its_job_starts_then_err
     assert docker_client.containers.list(all=True, filters={"label": label}) == []
 
 
+def test_given_an_allow_list_when_an_apps_image_is_an_id_then_the_worker_refuses_it(
+    docker_store: Store, start_worker: WorkerFactory, docker_client: docker.DockerClient
+) -> None:
+    # Given an app whose image is the demo image's ID (set before the allow-list was),
+    image_id = docker_client.images.get(DEMO_IMAGE).id
+    docker_store.update_app("demo", {"docker_image": image_id})
+    docker_store.create_job_definition("demo", "hello", ["echo", "hi"])
+    execution = docker_store.enqueue("demo", "hello", "default", None)
+    # when a worker allowing the official images and the demo image takes it,
+    start_worker(allowed_images="docker.io/library/,pitmaster-demo")
+
+    # then the execution ends error saying why, and no container was made.
+    ended = wait_until_ended(docker_store, execution.message_id)
+    assert ended.status is Status.ERROR
+    assert ended.reason is not None and "image ID" in ended.reason
+    label = f"pitmaster.installation={docker_store.installation_id()}"
+    assert docker_client.containers.list(all=True, filters={"label": label}) == []
+
+
 # -- secrets -------------------------------------------------------------------------
 
 

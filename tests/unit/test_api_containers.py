@@ -56,6 +56,25 @@ def test_given_allowed_images_when_an_app_uses_another_then_422_naming_the_rules
     assert store.list_apps() == []
 
 
+@pytest.mark.parametrize(
+    "image", ["sha256:" + "3f" * 32, "3f" * 32, "3f9a1c2b7d4e", "SHA256:3f9a", "abc"]
+)
+def test_given_allowed_images_when_an_app_names_an_image_id_then_422_and_nothing_made(
+    settings: Settings, store: Store, image: str
+) -> None:
+    # Given Docker Hub's official images allowed (a bare hex name reads as one of them),
+    allowed = settings.model_copy(update={"allowed_images": "docker.io/library/"})
+    with serving(allowed, store) as client:
+        # when an app is given an image ID, then 422 saying so, and no app.
+        response = client.post("/v1/apps", json={"name": "shop", "docker_image": image})
+        assert response.status_code == 422, response.text
+        assert "image ID" in response.json()["error"]
+        assert store.list_apps() == []
+        # Without an allow-list an ID is any image, as Docker takes it.
+    with serving(settings, store) as client:
+        assert client.post("/v1/apps", json={"name": "shop", "docker_image": image}).is_success
+
+
 def test_given_allowed_images_when_an_apps_image_is_changed_to_another_then_422_and_unchanged(
     restricted: TestClient, store: Store
 ) -> None:

@@ -123,10 +123,27 @@ def test_given_a_public_https_url_behind_a_proxy_then_the_session_cookie_is_secu
     public = settings.model_copy(update={"public_url": "https://jobs.example.com"})
     auth.ensure_admin_tokens(public, store)
     with TestClient(create_app(public, store), follow_redirects=False) as client:
+        # The browser sees https (the proxy ends it), so it sends back the Secure CSRF
+        # cookie, which this client over plain http would not: it is sent by hand.
+        token = csrf(client)
+        client.cookies.clear()
         response = client.post(
-            "/login", data={"token": ADMIN_TOKEN, "csrf_token": csrf(client), "next": "/"}
+            "/login",
+            data={"token": ADMIN_TOKEN, "csrf_token": token, "next": "/"},
+            headers={"Cookie": f"pitmaster_csrf={token}"},
         )
     assert session_cookie(response)["pitmaster_session"]["secure"] is True
+
+
+def test_given_a_public_https_url_then_the_csrf_cookie_is_secure_as_the_session_cookie_is(
+    settings: Settings, store: Store
+) -> None:
+    public = settings.model_copy(update={"public_url": "https://jobs.example.com"})
+    with TestClient(create_app(public, store), follow_redirects=False) as client:
+        response = client.get("/login")
+    set_cookie = response.headers["set-cookie"]
+    assert set_cookie.startswith("pitmaster_csrf=")
+    assert "secure" in set_cookie.lower() and "httponly" in set_cookie.lower()
 
 
 @pytest.mark.parametrize(

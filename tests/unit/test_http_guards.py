@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pitmaster import auth
-from pitmaster.api.ratelimit import RateLimiter, TokenBucket, caller_of
+from pitmaster.api.ratelimit import RateLimiter, TokenBucket
 from pitmaster.errors import InvalidInput
 from pitmaster.models import MAX_MESSAGE_BYTES, MAX_PAGE_SIZE
 from pitmaster.settings import MIN_BODY_BYTES, Settings
@@ -131,14 +131,20 @@ def test_given_more_callers_than_kept_then_memory_stays_bounded() -> None:
     assert len(limiter) == 100
 
 
-def test_given_a_bearer_token_then_the_caller_is_a_hash_of_it_never_the_token() -> None:
+def test_given_a_bearer_token_then_the_caller_is_a_hash_of_it_only_once_verified() -> None:
+    limiter = RateLimiter(rate=1.0, burst=1, clock=Clock())
     scope = {"headers": [(b"authorization", b"Bearer s3cret-token")], "client": ("10.0.0.1", 1)}
+    # Given a token not (yet) verified, then its request counts against its address.
+    assert limiter.caller_of(scope) == "address:10.0.0.1"
 
-    caller = caller_of(scope)
+    limiter.verified(hashlib.sha256(b"s3cret-token").hexdigest())
+    caller = limiter.caller_of(scope)
 
     assert "s3cret" not in caller
-    assert caller == "token:" + hashlib.sha256(b"Bearer s3cret-token").hexdigest()
-    assert caller_of({"headers": [], "client": ("10.0.0.1", 1)}) == "address:10.0.0.1"
+    assert caller == "token:" + hashlib.sha256(b"s3cret-token").hexdigest()
+    respelled = {"headers": [(b"authorization", b"BEARER   s3cret-token ")], "client": ("x", 1)}
+    assert limiter.caller_of(respelled) == caller
+    assert limiter.caller_of({"headers": [], "client": ("10.0.0.1", 1)}) == "address:10.0.0.1"
 
 
 # -- rate limit over HTTP -----------------------------------------------------------
@@ -173,6 +179,59 @@ def test_given_two_tokens_then_each_is_limited_on_its_own(
     assert limited.get("/v1/apps", headers=alice).status_code == 429
 
     assert limited.get("/v1/apps", headers=bob).status_code == 200
+
+
+def test_given_one_token_spelled_twenty_ways_then_it_has_one_bucket(
+    settings: Settings, store: Store
+) -> None:
+    # Given a limit of one request in 100 s in bursts of 5, and one token.
+    token = auth.issue(store, None, "respelled")[1]
+    spellings = [
+        f"{scheme}{' ' * spaces}{token}{' ' * trailing}"
+        for scheme in ("Bearer", "bearer", "BEARER", "bEaReR", "BeArEr")
+        for spaces in (1, 2)
+        for trailing in (0, 1)
+    ]
+    assert len(set(spellings)) == 20
+    for client in _client(settings, store, rate_limit=0.01, rate_limit_burst=5, admin_token=None):
+        # When it is sent 20 times, each spelled differently,
+        statuses = [
+            client.get("/v1/apps", headers={"Authorization": header}).status_code
+            for header in spellings
+        ]
+    # then the token's one bucket lets its burst through, and no more.
+    assert statuses.count(200) == 5, statuses
+    assert statuses.count(429) == 15, statuses
+
+
+def test_given_random_tokens_and_failed_logins_then_the_address_pays_for_them(
+    settings: Settings, store: Store
+) -> None:
+    # Given a limit of one request in 100 s, in bursts of 5 (slow enough that no
+    # token comes back while the test runs, however loaded the machine is).
+    for client in _client(settings, store, rate_limit=0.01, rate_limit_burst=5, admin_token=None):
+        # When one address sends 20 requests, each with a random token,
+        guesses = [
+            client.get(
+                "/v1/apps", headers={"Authorization": f"Bearer pm_{n:012x}_{'x' * 40}"}
+            ).status_code
+            for n in range(20)
+        ]
+        # then after its burst it is refused, whatever token it sends next;
+        assert guesses.count(401) <= 5 and guesses.count(429) >= 15, guesses
+    for client in _client(settings, store, rate_limit=0.01, rate_limit_burst=5, admin_token=None):
+        # and failed login guesses, each with a random Authorization header, fare no better.
+        client.get("/login")
+        csrf_token = client.cookies["pitmaster_csrf"]
+        logins = [
+            client.post(
+                "/login",
+                data={"token": f"guess-{n}", "csrf_token": csrf_token, "next": "/"},
+                headers={"Authorization": f"Bearer random-{n}"},
+            ).status_code
+            for n in range(20)
+        ]
+        assert logins.count(401) <= 4 and logins.count(429) >= 15, logins
 
 
 def test_given_rate_limit_zero_then_nothing_is_limited(settings: Settings, store: Store) -> None:

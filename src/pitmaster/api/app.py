@@ -17,16 +17,17 @@ from fastapi.responses import (
 )
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from pitmaster import __version__
 from pitmaster.api import tokens, v1, v2
 from pitmaster.api.deps import Services, require_admin
 from pitmaster.api.headers import DOCS_PATH, docs_page, headers_for
-from pitmaster.api.middleware import BodyLimit, RateLimit, SecurityHeaders
+from pitmaster.api.middleware import BodyLimit, RateLimit, SecurityHeaders, ServerErrors
 from pitmaster.api.ratelimit import RateLimiter
 from pitmaster.api.schemas import ErrorOut, json_error_responses
 from pitmaster.api.validation import describe_validation_error
-from pitmaster.errors import PitmasterError, Unauthenticated
+from pitmaster.errors import ExecutorError, PitmasterError, StoreError, Unauthenticated
 from pitmaster.executors.base import Executor
 from pitmaster.metrics import Metrics
 from pitmaster.settings import Settings
@@ -106,14 +107,16 @@ def create_app(
 
 
 def _guard(app: FastAPI, settings: Settings, docs_policy: str) -> None:
-    """Wrap the app, outermost first: security headers, rate limit, body cap.
+    """Wrap the app, outermost first: security headers, rate limit, body cap, server errors.
 
     The headers go on every answer, the middleware's own 429 and 413 included;
     a caller over its rate is turned away before its body is read.
     """
+    app.add_middleware(ServerErrors, answer=_server_error)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.rate_limit > 0:
         limiter = RateLimiter(settings.rate_limit, settings.rate_limit_burst)
+        app.state.rate_limiter = limiter  # authentication tells it which tokens are real
         app.add_middleware(RateLimit, limiter=limiter, exempt=frozenset({"/healthz"}))
     app.add_middleware(SecurityHeaders, headers_for=headers_for(docs_policy))
 
@@ -124,17 +127,41 @@ def _error(
     return JSONResponse(status_code=status_code, content={"error": message}, headers=headers)
 
 
+# What a caller is told when a backend fails: the detail (hosts, ports, the
+# driver's words) goes to the server's log only.
+_UNAVAILABLE = {StoreError: "database unavailable", ExecutorError: "container engine unavailable"}
+RETRY_AFTER_SECONDS = 5
+
+
 async def _pitmaster_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PitmasterError)
+    message, headers = str(exc), dict[str, str]()
     if exc.http_status >= 500:
         logger.error("request failed: %s", exc)
+        kind = next((k for k in _UNAVAILABLE if isinstance(exc, k)), None)
+        if kind is not None:
+            message = _UNAVAILABLE[kind]
+            headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     if isinstance(exc, sessions.LoginRequired) and pages.is_console_page(request):
         return RedirectResponse(sessions.login_url(request), status_code=303)
     if pages.is_console_page(request):
-        return pages.error_page(request, exc.http_status, str(exc))
+        response = pages.error_page(request, exc.http_status, message)
+        response.headers.update(headers)
+        return response
     if isinstance(exc, Unauthenticated):
-        return _error(exc.http_status, str(exc), headers={"WWW-Authenticate": "Bearer"})
-    return _error(exc.http_status, str(exc))
+        headers["WWW-Authenticate"] = "Bearer"
+    return _error(exc.http_status, message, headers=headers)
+
+
+def _server_error(scope: Scope) -> Response:
+    """What a request that failed unexpectedly is answered: JSON, or the console's page."""
+    request = Request(scope)
+    if pages.is_console_page(request):
+        try:
+            return pages.error_page(request, 500, "internal error")
+        except Exception:  # the page itself failed: the plain answer below
+            logger.exception("the error page could not be rendered")
+    return _error(500, "internal error")
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -10,6 +10,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from pitmaster import auth
+from pitmaster.api.ratelimit import RateLimiter, client_address
 from pitmaster.auth import Caller
 from pitmaster.errors import Unauthenticated
 from pitmaster.executors.base import Executor
@@ -50,10 +51,18 @@ def _caller(
         raise Unauthenticated(
             "authentication required: send the header Authorization: Bearer TOKEN"
         )
-    scheme, _, presented = header.partition(" ")
-    if scheme.lower() != "bearer" or not presented.strip():
+    presented = auth.bearer_token(header)
+    if presented is None:
         raise Unauthenticated("the Authorization header must be 'Bearer TOKEN'")
-    caller = auth.authenticate(services.store, presented.strip())
+    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    try:
+        caller = auth.authenticate(services.store, presented)
+    except Unauthenticated:
+        if limiter is not None:
+            limiter.refused(auth.hash_token(presented), client_address(request.scope))
+        raise
+    if limiter is not None:  # its next requests count against the token, not the address
+        limiter.verified(auth.hash_token(presented))
     request.state.caller = caller
     return caller
 

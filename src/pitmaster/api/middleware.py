@@ -11,9 +11,10 @@ import math
 from collections.abc import Callable, Iterable
 
 from starlette.datastructures import MutableHeaders
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pitmaster.api.ratelimit import RateLimiter, caller_of
+from pitmaster.api.ratelimit import RateLimiter
 
 HeadersFor = Callable[[str], Iterable[tuple[str, str]]]
 
@@ -55,6 +56,34 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class ServerErrors:
+    """An unexpected exception is answered as every error is (``answer(scope)``), inside
+    the security headers; then raised on, for the server to log."""
+
+    def __init__(self, app: ASGIApp, answer: Callable[[Scope], Response]) -> None:
+        self.app = app
+        self.answer = answer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            if not started:
+                await self.answer(scope)(scope, receive, send)
+            raise
+
+
 class RateLimit:
     """429 with Retry-After for a caller over its rate; ``exempt`` paths are never limited."""
 
@@ -67,7 +96,7 @@ class RateLimit:
         if scope["type"] != "http" or scope["path"] in self.exempt:
             await self.app(scope, receive, send)
             return
-        wait = self.limiter.take(caller_of(scope))
+        wait = self.limiter.take(self.limiter.caller_of(scope))
         if wait > 0:
             retry_after = max(1, math.ceil(wait))
             await send_error(

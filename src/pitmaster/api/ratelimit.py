@@ -1,13 +1,15 @@
 """Rate limits per caller: a token bucket each, kept in this process's memory.
 
-A caller is its API token (only a hash of it is kept) or, without one, its
-address. The limit is per server process: N processes behind a load balancer
+A caller is an API token this process has verified (only a hash of it is
+kept), or else its address: a request without a token, with a token not (yet)
+verified, and every failed authentication count against the address, so
+neither re-spelling a token's header nor sending random tokens gets a fresh
+bucket. The limit is per server process: N processes behind a load balancer
 let a caller make up to N times as many requests.
 """
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections import OrderedDict
@@ -15,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from starlette.types import Scope
+
+from pitmaster.auth import bearer_token, hash_token
 
 # Beyond this many callers seen recently, the one seen longest ago is forgotten.
 MAX_CALLERS = 10_000
@@ -74,7 +78,43 @@ class RateLimiter:
         self._max_callers = max_callers
         # Least recently seen first.
         self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+        # Hashes of tokens that authenticated here, least recently verified first.
+        self._verified: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
+
+    def verified(self, token_hash: str) -> None:
+        """A token authenticated: from now on its requests have a bucket of their own.
+
+        The request that verified it went through on its address's bucket; it
+        is counted against the token's too, so a token gets its burst, not one more.
+        """
+        with self._lock:
+            known = token_hash in self._verified
+            self._verified[token_hash] = None
+            self._verified.move_to_end(token_hash)
+            if len(self._verified) > self._max_callers:
+                self._verified.popitem(last=False)
+        if not known:
+            self.take(f"token:{token_hash}")
+
+    def refused(self, token_hash: str, address: str) -> None:
+        """A token failed to authenticate: it is no longer trusted, and its address pays."""
+        with self._lock:
+            self._verified.pop(token_hash, None)
+        self.take(f"address:{address}")
+
+    def caller_of(self, scope: Scope) -> str:
+        """Who this request counts against: its token, if verified here, else its address."""
+        for name, value in scope.get("headers", ()):
+            if name == b"authorization":
+                token = bearer_token(value.decode("latin-1"))
+                if token is not None:
+                    token_hash = hash_token(token)
+                    with self._lock:
+                        if token_hash in self._verified:
+                            return f"token:{token_hash}"
+                break
+        return f"address:{client_address(scope)}"
 
     def take(self, caller: str) -> float:
         """A request by ``caller``: 0.0 if it may go ahead, else seconds until it may."""
@@ -102,10 +142,7 @@ class RateLimiter:
             self._buckets.popitem(last=False)
 
 
-def caller_of(scope: Scope) -> str:
-    """Who makes this request: a hash of its Authorization header, or its address."""
-    for name, value in scope.get("headers", ()):
-        if name == b"authorization":
-            return "token:" + hashlib.sha256(value).hexdigest()
+def client_address(scope: Scope) -> str:
+    """The client's address (the proxy's, unless uvicorn trusts it to forward the client's)."""
     client = scope.get("client")
-    return f"address:{client[0] if client else 'unknown'}"
+    return str(client[0]) if client else "unknown"

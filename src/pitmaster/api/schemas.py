@@ -170,6 +170,7 @@ PidsLimit = Annotated[StrictInt, Field(ge=16, le=4_194_304)]
 Seconds = Annotated[float, Field(ge=0, le=MAX_DELAY_SECONDS, allow_inf_nan=False)]
 ExitCode = Annotated[StrictInt, Field(ge=1, le=255)]
 MIN_MEMORY = 6 * 1024 * 1024  # Docker refuses less
+MAX_MEMORY = 1024**4  # 1 TiB: beyond any host's memory, and within Docker's int64
 
 
 class JobPolicy(BaseModel):
@@ -191,7 +192,7 @@ class JobPolicy(BaseModel):
     stop_grace_seconds: Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False)] = Field(
         default=10.0, description="seconds between SIGTERM and SIGKILL when stopping"
     )
-    memory: Annotated[StrictInt, Field(ge=MIN_MEMORY)] | None = Field(
+    memory: Annotated[StrictInt, Field(ge=MIN_MEMORY, le=MAX_MEMORY)] | None = Field(
         default=None, description="memory limit in bytes; beyond it the job is OOM-killed"
     )
     cpus: Cpus | None = Field(
@@ -240,7 +241,7 @@ class JobDefinitionUpdate(Update):
     stop_grace_seconds: (
         Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False)] | SkipJsonSchema[None]
     ) = None
-    memory: Annotated[StrictInt, Field(ge=MIN_MEMORY)] | None = None
+    memory: Annotated[StrictInt, Field(ge=MIN_MEMORY, le=MAX_MEMORY)] | None = None
     cpus: Cpus | None = None
     pids_limit: PidsLimit | None = None
     network: Network | None = None

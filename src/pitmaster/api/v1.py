@@ -52,6 +52,7 @@ from pitmaster.models import (
     Execution,
     Status,
     image_at_revision,
+    readable_message,
 )
 from pitmaster.store.store import ExecutionFilter
 
@@ -159,7 +160,12 @@ def unlock_revision(name: str, services: ServicesDep, caller: CallerDep) -> AppO
 
 @admin_router.delete("/apps/{name}", status_code=204, responses=_DELETE, tags=["apps"])
 def delete_app(name: str, services: ServicesDep) -> Response:
-    """Delete an app and its job definitions; its executions stay as history."""
+    """Delete an app with its job definitions, secrets and tokens.
+
+    Its waiting executions are cancelled and its running ones stopped; the
+    executions stay as history that only admins see. An app made again under
+    the same name neither sees nor runs any of them.
+    """
     services.store.delete_app(name)
     return Response(status_code=204)
 
@@ -346,10 +352,13 @@ def get_execution(
     out = ExecutionOut.of(execution)
     settings = services.settings
     out.pending_reason = services.store.pending_reason(
-        execution, settings.max_concurrent_executions, settings.worker_alive_seconds
+        execution,
+        settings.max_concurrent_executions,
+        settings.worker_alive_seconds,
+        name_workers=caller.is_admin,
     )
     if "message" in requested:
-        out.message = execution.message
+        out.message = readable_message(execution.message)
     if "html_url" in requested:
         out.html_url = _html_url(request, services, execution)
     if requested & {"stdout", "stderr", "attempts", "retries"}:

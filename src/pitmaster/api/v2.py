@@ -9,9 +9,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header
 
 from pitmaster.api.deps import CallerDep, ServicesDep
-from pitmaster.api.schemas import WITH_BODY, EnqueueRequest, EnqueueResponse, error_responses
+from pitmaster.api.schemas import (
+    PRINTABLE_PATTERN,
+    WITH_BODY,
+    EnqueueRequest,
+    EnqueueResponse,
+    error_responses,
+)
 from pitmaster.errors import InvalidInput, TooLarge
-from pitmaster.models import MAX_MESSAGE_BYTES
+from pitmaster.models import MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH, json_depth
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v2", tags=["executions"])
@@ -47,7 +53,13 @@ def enqueue(
     caller: CallerDep,
     idempotency_key: Annotated[
         str | None,
-        Header(max_length=255, description="the same key, the same execution (kept for good)"),
+        # One rule for the header and the field (``IdempotencyKey``): no control characters.
+        Header(
+            pattern=PRINTABLE_PATTERN,
+            min_length=1,
+            max_length=255,
+            description="the same key, the same execution (kept for good)",
+        ),
     ] = None,
 ) -> EnqueueResponse:
     """Enqueue a message for a job; answered only once the execution is committed.
@@ -57,6 +69,9 @@ def enqueue(
     An app token enqueues into its own app only: any other is not found.
     """
     caller.require_app(request.application)
+    depth = json_depth(request.message)
+    if depth > MAX_MESSAGE_DEPTH:
+        raise InvalidInput(f"message is nested {depth} levels deep; at most {MAX_MESSAGE_DEPTH}")
     size = message_size(request.message)
     if size > MAX_MESSAGE_BYTES:
         raise TooLarge(f"message is {size} bytes; the limit is {MAX_MESSAGE_BYTES}")
@@ -69,6 +84,7 @@ def enqueue(
         delay_seconds=request.delay_seconds,
         idempotency_key=key,
         run_at=request.run_at,
+        app_id=caller.app_id,
     )
     logger.info(
         "execution %s enqueued for %s/%s on %s",

@@ -39,6 +39,7 @@ from pitmaster.store.schema import apps, attempts, job_definitions, job_executio
 
 RETRYABLE_BY_HAND = (Status.FAILED.value, Status.ERROR.value, Status.CANCELLED.value)
 _CLAIMABLE_ATTEMPT_STATES = (AttemptState.QUEUED.value, AttemptState.STARTING.value)
+_LIVE_EXECUTION_STATUSES = (Status.PENDING.value, Status.RUNNING.value, Status.RETRIED.value)
 
 
 class MarkResult(StrEnum):
@@ -106,15 +107,21 @@ _INSERT_ATTEMPT = attempts.insert().returning(attempts.c.id)
 _MAKE_CURRENT = job_executions.update().where(job_executions.c.id == sa.bindparam("execution"))
 
 
-def definition_of(conn: sa.Connection, application: str, job: str) -> JobDefinition | None:
-    found = definition_and_image(conn, application, job)
+def definition_of(conn: sa.Connection, app_id: int | None, job: str) -> JobDefinition | None:
+    found = definition_and_image(conn, app_id, job)
     return found[0] if found is not None else None
 
 
 def definition_and_image(
-    conn: sa.Connection, application: str, job: str
+    conn: sa.Connection, app_id: int | None, job: str
 ) -> tuple[JobDefinition, str] | None:
-    """A job's definition and its app's image, in one query; None if either is gone."""
+    """A job's definition and its app's image, in one query; None if either is gone.
+
+    The app is the execution's by id: an app of the same name made after it was
+    deleted is another app, and never runs its executions.
+    """
+    if app_id is None:
+        return None
     row = (
         conn.execute(
             sa.select(
@@ -124,7 +131,7 @@ def definition_and_image(
                 apps.c.revision_lock,
             )
             .join(apps, apps.c.id == job_definitions.c.app_id)
-            .where(apps.c.name == application, job_definitions.c.job == job)
+            .where(apps.c.id == app_id, job_definitions.c.job == job)
         )
         .mappings()
         .first()
@@ -255,7 +262,7 @@ def record_outcome(
     if ended is None:
         return False
     execution = conn.execute(
-        sa.select(job_executions.c.application, job_executions.c.job).where(
+        sa.select(job_executions.c.app_id, job_executions.c.job).where(
             job_executions.c.id == ended["execution_id"]
         )
     ).one()
@@ -270,7 +277,7 @@ def record_outcome(
         "updated_at": now,
     }
     retry_delay = _automatic_retry_delay(
-        conn, execution.application, execution.job, int(ended["number"]), outcome
+        conn, execution.app_id, execution.job, int(ended["number"]), outcome
     )
     if retry_delay is None:
         values |= {"status": outcome.status.value, "runnable": False}
@@ -336,7 +343,7 @@ def _follow(
 
 def _automatic_retry_delay(
     conn: sa.Connection,
-    application: str,
+    app_id: int | None,
     job: str,
     retries: int,
     outcome: Outcome,
@@ -345,7 +352,7 @@ def _automatic_retry_delay(
     ending = ending_of(outcome.status, outcome.reason)
     if ending is None:
         return None
-    definition = definition_of(conn, application, job)
+    definition = definition_of(conn, app_id, job)
     if definition is None:
         return None
     policy = RetryPolicy.of(definition)
@@ -435,6 +442,60 @@ def cancel(conn: sa.Connection, now: datetime, execution_id: int) -> None:
             updated_at=now,
         )
     )
+
+
+def cancel_all_of_app(conn: sa.Connection, now: datetime, app_id: int) -> int:
+    """Cancel every execution of an app that has not ended (``cancel`` for each, in bulk).
+
+    Waiting ones (``runnable``: queued, or claimed and not yet started) end
+    cancelled at once; a runner starting one finds its attempt ended and removes
+    the container. Running ones get a stop request that the poller carries out.
+    Returns how many executions were cancelled or asked to stop.
+    """
+    e = job_executions.c
+    live = sa.and_(e.app_id == app_id, e.status.in_(_LIVE_EXECUTION_STATUSES))
+    current = sa.select(e.current_attempt_id).where(live).scalar_subquery()
+    # Lock the attempts first, as ``cancel`` does, so a runner storing its
+    # container waits for this and then finds its attempt ended.
+    conn.execute(sa.select(attempts.c.id).where(attempts.c.id.in_(current)).with_for_update()).all()
+    conn.execute(
+        attempts.update()
+        .where(attempts.c.id.in_(current), attempts.c.state.in_(_CLAIMABLE_ATTEMPT_STATES))
+        .values(
+            state=AttemptState.ENDED.value,
+            status=Status.CANCELLED.value,
+            reason="cancelled",
+            recorded_at=now,
+            updated_at=now,
+        )
+    )
+    stopping: int = conn.execute(
+        attempts.update()
+        .where(
+            attempts.c.id.in_(current),
+            attempts.c.state == AttemptState.RUNNING.value,
+            sa.or_(attempts.c.stop_reason.is_(None), attempts.c.stop_reason != CANCELLED),
+        )
+        .values(
+            stop_reason=CANCELLED,
+            stop_requested_at=sa.func.coalesce(attempts.c.stop_requested_at, now),
+            updated_at=now,
+        )
+    ).rowcount
+    waiting: int = conn.execute(
+        job_executions.update()
+        .where(live, e.runnable.is_(True))
+        .values(
+            status=Status.CANCELLED.value,
+            reason="cancelled",
+            runnable=False,
+            claimed_by=None,
+            lease_expires_at=None,
+            finished_at=now,
+            updated_at=now,
+        )
+    ).rowcount
+    return waiting + stopping
 
 
 def request_stop(conn: sa.Connection, now: datetime, attempt_id: int, reason: str) -> bool:

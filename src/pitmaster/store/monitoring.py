@@ -110,7 +110,9 @@ def pending_reason(
     execution: Execution,
     global_limit: int | None,
     worker_alive_seconds: float,
+    name_workers: bool = True,
 ) -> str | None:
+    """Why it waits, in words; workers by id only when ``name_workers`` (for admins)."""
     claim = conn.execute(
         sa.select(
             job_executions.c.runnable,
@@ -124,16 +126,16 @@ def pending_reason(
     if execution.run_after > now:
         what = "retry" if execution.status is Status.RETRIED else "delayed"
         return f"{what} until {execution.run_after.isoformat()}"
+    worker = f"worker {claim.claimed_by}" if name_workers else "a worker"
     if claim.lease_expires_at is not None and claim.lease_expires_at >= now:
-        return f"being started by worker {claim.claimed_by}"
+        return f"being started by {worker}"
     if claim.claimed_by is not None:
         engine = conn.execute(
             sa.select(attempts.c.docker_host).where(attempts.c.id == claim.current_attempt_id)
         ).scalar()
-        where = f"on engine {engine} " if engine else ""
+        where = f"on engine {engine} " if engine and name_workers else ""
         return (
-            f"worker {claim.claimed_by} claimed it but did not start it; "
-            f"the next free runner {where}takes it over"
+            f"{worker} claimed it but did not start it; the next free runner {where}takes it over"
         )
     limits = read_limits(conn, global_limit)
     over = full_reason(limits, count_in_flight(conn), execution.queue, execution.application)

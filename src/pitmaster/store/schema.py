@@ -161,13 +161,19 @@ engine_probes = sa.Table(
 )
 
 # Executions keep the app, job and queue by name, so that history outlives a
-# deleted definition; the runner looks the definition up when it claims.
+# deleted definition; the runner looks the definition up when it claims. They
+# belong to their app by its id (``app_id``), never by its name: deleting the
+# app sets it to NULL (``Store.delete_app``, in the transaction that deletes it),
+# so an app made again under the same name owns none of them. There is no
+# foreign key: SQLite can add one only by rebuilding the table, which would
+# delete every attempt (their key cascades); PostgreSQL never reuses an id.
 job_executions = sa.Table(
     "job_executions",
     metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("message_id", sa.String(36), nullable=False, unique=True),
     sa.Column("application", sa.String(255), nullable=False),
+    sa.Column("app_id", Id, nullable=True),
     sa.Column("job", sa.String(255), nullable=False),
     sa.Column("queue", sa.String(255), nullable=False),
     sa.Column("message", sa.JSON(none_as_null=False), nullable=True),
@@ -191,6 +197,7 @@ job_executions = sa.Table(
     sa.UniqueConstraint("application", "idempotency_key"),
     sa.Index(None, "application", "job", "id"),
     sa.Index(None, "queue", "id"),
+    sa.Index(None, "app_id", "id"),
 )
 
 attempts = sa.Table(

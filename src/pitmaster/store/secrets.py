@@ -71,12 +71,10 @@ def names(conn: sa.Connection, app: str) -> list[AppSecret]:
     ]
 
 
-def sealed_of_app(conn: sa.Connection, app: str) -> Mapping[str, str]:
-    """An app's sealed values by name, for the runner to open and hand to a job."""
+def sealed_of_app(conn: sa.Connection, app_id: int | None) -> Mapping[str, str]:
+    """An app's sealed values by name (the app by id), for the runner to open for a job."""
     s = app_secrets.c
-    rows = conn.execute(
-        sa.select(s.name, s.ciphertext).join(apps, apps.c.id == s.app_id).where(apps.c.name == app)
-    ).all()
+    rows = conn.execute(sa.select(s.name, s.ciphertext).where(s.app_id == app_id)).all()
     return {row.name: row.ciphertext for row in rows}
 
 

@@ -86,6 +86,8 @@ def app_summaries(
     e = job_executions.c
     page = store.list_apps(limit, after)
     names = [app.name for app in page]
+    ids = [app.id for app in page]
+    name_of = {app.id: app.name for app in page}
     with store.reading() as conn:
         jobs: dict[str, int] = dict(
             conn.execute(
@@ -95,24 +97,27 @@ def app_summaries(
                 .group_by(apps.c.name)
             ).all()
         )
-        running: dict[str, int] = dict(
-            conn.execute(
-                sa.select(e.application, sa.func.count())
-                .where(e.status == Status.RUNNING.value, e.application.in_(names))
-                .group_by(e.application)
+        # Counted by the app's id: a deleted app of the same name is not this one.
+        running: dict[str, int] = {
+            name_of[app_id]: count
+            for app_id, count in conn.execute(
+                sa.select(e.app_id, sa.func.count())
+                .where(e.status == Status.RUNNING.value, e.app_id.in_(ids))
+                .group_by(e.app_id)
             ).all()
-        )
-        failed: dict[str, int] = dict(
-            conn.execute(
-                sa.select(e.application, sa.func.count())
+        }
+        failed: dict[str, int] = {
+            name_of[app_id]: count
+            for app_id, count in conn.execute(
+                sa.select(e.app_id, sa.func.count())
                 .where(
                     e.status == Status.FAILED.value,
                     e.finished_at >= since,
-                    e.application.in_(names),
+                    e.app_id.in_(ids),
                 )
-                .group_by(e.application)
+                .group_by(e.app_id)
             ).all()
-        )
+        }
     return [
         AppSummary(
             app=app,
@@ -188,8 +193,11 @@ def _aware(value: Any) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def endings_per_hour(store: Store, app: str, job: str, since: datetime) -> list[HourlyBucket]:
-    """A job's ended executions per hour they ended in, by status, with average durations."""
+def endings_per_hour(store: Store, app_id: int, job: str, since: datetime) -> list[HourlyBucket]:
+    """A job's ended executions per hour they ended in, by status, with average durations.
+
+    The app is given by its id: a deleted app's executions of the same name are not its own.
+    """
     e = job_executions.c
     dialect = store.dialect
     hour = _hour_of(e.finished_at, dialect).label("hour")
@@ -197,7 +205,7 @@ def endings_per_hour(store: Store, app: str, job: str, since: datetime) -> list[
     query = (
         sa.select(hour, e.status, sa.func.count(), sa.func.avg(duration))
         .where(
-            e.application == app,
+            e.app_id == app_id,
             e.job == job,
             e.finished_at >= since,
             e.status.in_([status.value for status in ENDED_STATUSES]),

@@ -84,6 +84,8 @@ class ExecutionFilter:
     job: str | None = None
     queue: str | None = None
     status: Status | None = None
+    # The app by identity (what an app token sees): a deleted app's executions have none.
+    app_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -240,12 +242,30 @@ class Store:
         )
         return self.get_app(name)
 
-    def delete_app(self, name: str) -> None:
-        """Delete an app and its job definitions; its executions stay as history."""
+    def delete_app(self, name: str) -> int:
+        """Delete an app with its job definitions, secrets and tokens; how many it cancelled.
+
+        Its waiting executions are cancelled and its running ones asked to stop
+        (the poller stops their containers), in the same transaction. What stays
+        is history for admins: the executions keep the app's name, but no longer
+        its id (``app_id`` becomes NULL), so an app made again under the same
+        name neither sees them nor runs them. Their idempotency keys are freed.
+        """
         with self._write() as conn:
-            deleted = conn.execute(apps.delete().where(apps.c.name == name)).rowcount
-        if deleted == 0:
-            raise NotFound(f"app {name!r} does not exist")
+            app_id = conn.execute(
+                sa.select(apps.c.id).where(apps.c.name == name).with_for_update()
+            ).scalar()
+            if app_id is None:
+                raise NotFound(f"app {name!r} does not exist")
+            cancelled = lifecycle.cancel_all_of_app(conn, self._now(), app_id)
+            conn.execute(
+                job_executions.update()
+                .where(job_executions.c.app_id == app_id)
+                .values(app_id=None, idempotency_key=None, request_hash=None)
+            )
+            conn.execute(apps.delete().where(apps.c.id == app_id))
+        logger.info("deleted app %s; cancelled %d of its executions", name, cancelled)
+        return cancelled
 
     def _update_by_name(
         self, table: sa.Table, name: str, changes: Mapping[str, Any], missing: str
@@ -470,13 +490,15 @@ class Store:
         delay_seconds: float = 0,
         idempotency_key: str | None = None,
         run_at: datetime | None = None,
+        app_id: int | None = None,
     ) -> Execution:
         """Store a new pending execution; it is durable once this returns.
 
         With an ``idempotency_key``, enqueueing the same request again returns
         the execution the first one made (a unique index decides, so even
         concurrent requests make one); the same key with another request is a
-        Conflict.
+        Conflict. With ``app_id`` (an app token's app), the app of that name
+        must be that very app, not one made again under its name.
         """
         if not 0 <= delay_seconds <= MAX_DELAY_SECONDS:  # also refuses NaN
             raise InvalidInput(
@@ -497,11 +519,12 @@ class Store:
         request_hash = _request_hash(application, job, queue, message, when)
         try:
             with self._write() as conn:
-                self._check_enqueue_target(conn, application, job, queue)
+                found_app_id = self._check_enqueue_target(conn, application, job, queue, app_id)
                 message_id = lifecycle.new_message_id()
                 row = {
                     "message_id": message_id,
                     "application": application,
+                    "app_id": found_app_id,
                     "job": job,
                     "queue": queue,
                     "message": message,
@@ -518,10 +541,12 @@ class Store:
         except sa.exc.IntegrityError as exc:
             if idempotency_key is None:
                 raise StoreError(f"could not store the execution: {exc.orig}") from exc
-            return self._replay(application, idempotency_key, request_hash)
+            return self._replay(application, idempotency_key, request_hash, app_id)
         return Execution.from_row(inserted)
 
-    def _replay(self, application: str, idempotency_key: str, request_hash: str) -> Execution:
+    def _replay(
+        self, application: str, idempotency_key: str, request_hash: str, app_id: int | None
+    ) -> Execution:
         with self._read() as conn:
             row = (
                 conn.execute(
@@ -533,6 +558,8 @@ class Store:
                 .mappings()
                 .one()
             )
+        if app_id is not None and row["app_id"] != app_id:
+            raise NotFound(f"application {application!r} does not exist")
         if row["request_hash"] != request_hash:
             raise Conflict(
                 f"idempotency key {idempotency_key!r} was used for a different request "
@@ -541,17 +568,21 @@ class Store:
         return Execution.from_row(row)
 
     @staticmethod
-    def _check_enqueue_target(conn: sa.Connection, application: str, job: str, queue: str) -> None:
+    def _check_enqueue_target(
+        conn: sa.Connection, application: str, job: str, queue: str, expected_app_id: int | None
+    ) -> int:
+        """The app's id, once the app, the job and the queue are known to exist."""
         found = conn.execute(
             _ENQUEUE_TARGET, {"application": application, "job": job, "queue": queue}
         ).one()
         app_id, job_id, queue_id = found
-        if app_id is None:
+        if app_id is None or (expected_app_id is not None and app_id != expected_app_id):
             raise NotFound(f"application {application!r} does not exist")
         if job_id is None:
             raise NotFound(f"job {job!r} is not defined for application {application!r}")
         if queue_id is None:
             raise NotFound(f"job queue {queue!r} does not exist")
+        return int(app_id)
 
     def get_execution(self, reference: str) -> Execution:
         """Find an execution by its message_id, or by its numeric id."""
@@ -670,8 +701,8 @@ class Store:
                     updated_at=now,
                 )
             )
-            found = lifecycle.definition_and_image(conn, execution.application, execution.job)
-            sealed = secret_rows.sealed_of_app(conn, execution.application) if found else {}
+            found = lifecycle.definition_and_image(conn, execution.app_id, execution.job)
+            sealed = secret_rows.sealed_of_app(conn, execution.app_id) if found else {}
         definition, image = found if found is not None else (None, None)
         return Claim(
             installation=self.installation_id(),
@@ -783,11 +814,10 @@ class Store:
                 job_definitions.c.stop_grace_seconds,
             )
             .join(job_executions, job_executions.c.id == attempts.c.execution_id)
-            .outerjoin(apps, apps.c.name == job_executions.c.application)
             .outerjoin(
                 job_definitions,
                 sa.and_(
-                    job_definitions.c.app_id == apps.c.id,
+                    job_definitions.c.app_id == job_executions.c.app_id,
                     job_definitions.c.job == job_executions.c.job,
                 ),
             )
@@ -973,12 +1003,16 @@ class Store:
             return monitoring.list_workers(conn, _page_size(limit), after)
 
     def pending_reason(
-        self, execution: Execution, global_limit: int | None, worker_alive_seconds: float
+        self,
+        execution: Execution,
+        global_limit: int | None,
+        worker_alive_seconds: float,
+        name_workers: bool = True,
     ) -> str | None:
         """Why a pending execution has not started yet, in words; None if it is not pending."""
         with self._read() as conn:
             return monitoring.pending_reason(
-                conn, self._now(), execution, global_limit, worker_alive_seconds
+                conn, self._now(), execution, global_limit, worker_alive_seconds, name_workers
             )
 
     # -- wake-ups --------------------------------------------------------------------
@@ -1009,6 +1043,8 @@ def _filtered(query: sa.Select[Any], where: ExecutionFilter) -> sa.Select[Any]:
     e = job_executions.c
     if where.application is not None:
         query = query.where(e.application == where.application)
+    if where.app_id is not None:
+        query = query.where(e.app_id == where.app_id)
     if where.job is not None:
         query = query.where(e.job == where.job)
     if where.queue is not None:

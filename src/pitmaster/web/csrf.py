@@ -37,12 +37,26 @@ def token_for(request: Request) -> str:
 def remember(request: Request, response: Response) -> None:
     token: str | None = getattr(request.state, "csrf_token", None)
     if token is not None:
-        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/")
+        response.set_cookie(
+            COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            path="/",
+            secure=over_https(request),  # as the session cookie is
+        )
+
+
+def over_https(request: Request) -> bool:
+    """Whether cookies go out ``Secure``: over HTTPS, or behind a proxy that ends it."""
+    public = request.app.state.services.settings.public_url or ""
+    return request.url.scheme == "https" or str(public).startswith("https://")
 
 
 def check(request: Request, submitted: str | None) -> None:
     cookie = request.cookies.get(COOKIE)
-    if not cookie or not submitted or not hmac.compare_digest(cookie, submitted):
+    # Compared as bytes: compare_digest refuses str with characters beyond ASCII.
+    if not cookie or not submitted or not hmac.compare_digest(cookie.encode(), submitted.encode()):
         raise CsrfRejected(
             "this form has expired or did not come from this console; reload the page and retry"
         )

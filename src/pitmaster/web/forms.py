@@ -25,7 +25,8 @@ from pitmaster.retry import Ending
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 MAX_FORM_BYTES = 1024 * 1024
-_MEMORY = re.compile(r"^\s*(\d+)\s*([kmg]?)i?b?\s*$", re.IGNORECASE)
+# At most 20 digits: more is far past any memory, and int() of thousands of digits raises.
+_MEMORY = re.compile(r"^\s*(\d{1,20})\s*([kmg]?)i?b?\s*$", re.IGNORECASE)
 _MEMORY_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
 
@@ -127,6 +128,8 @@ def parse_command(text: str) -> list[str]:
             parsed = json.loads(stripped)
         except json.JSONDecodeError as exc:
             raise FormInvalid([f"command looks like JSON but is not: {exc}"]) from exc
+        except RecursionError as exc:
+            raise FormInvalid(["command as JSON must be an array of strings"]) from exc
         if not isinstance(parsed, list) or not all(isinstance(a, str) for a in parsed):
             raise FormInvalid(["command as JSON must be an array of strings"])
         return parsed

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from pitmaster import auth
 from pitmaster.api.deps import ServicesDep
+from pitmaster.api.ratelimit import RateLimiter, client_address
 from pitmaster.errors import Unauthenticated
 from pitmaster.web import csrf, sessions
 from pitmaster.web.pages import PostedForm, render
@@ -34,9 +35,13 @@ def login(request: Request, form: PostedForm, services: ServicesDep) -> Response
     target = sessions.safe_next(form.get("next"))
     if services.settings.auth == "none":
         return RedirectResponse(target, status_code=303)
+    presented = form.get("token").strip()
     try:
-        caller = auth.authenticate(services.store, form.get("token").strip())
+        caller = auth.authenticate(services.store, presented)
     except Unauthenticated as exc:
+        limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+        if limiter is not None:  # a failed guess costs its address one more request
+            limiter.refused(auth.hash_token(presented), client_address(request.scope))
         return render(request, "login.html", 401, next=target, error=str(exc))
     response = RedirectResponse(target, status_code=303)
     sessions.start(request, response, services, caller)

@@ -11,6 +11,8 @@ import json
 import re
 from typing import Any
 
+from pitmaster.models import readable_message
+
 # CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \), and two-byte ESC sequences.
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -34,4 +36,8 @@ def clean_output(text: str | None) -> str:
 
 def format_message(message: Any) -> str:
     """The message as indented JSON, its text cleaned like output."""
-    return clean_output(json.dumps(message, indent=2, ensure_ascii=False, sort_keys=True))
+    try:
+        text = json.dumps(message, indent=2, ensure_ascii=False, sort_keys=True)
+    except (RecursionError, ValueError):  # stored before enqueue limited the depth
+        text = str(readable_message(message))
+    return clean_output(text)

@@ -83,7 +83,9 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         caller=getattr(request.state, "caller", None),
         **context,
     )
-    response = HTMLResponse(html, status_code=status_code)
+    # Every page shows one caller's view (messages, output, the CSRF token in its
+    # forms): no browser or proxy cache keeps it.
+    response = HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
     csrf.remember(request, response)
     return response
 
@@ -177,9 +179,7 @@ def app_show(
         app=app,
         definitions=services.store.list_job_definitions(name),
         secrets=services.store.list_secrets(name),
-        executions=services.store.list_executions(
-            ExecutionFilter(application=name), limit=20
-        ).items,
+        executions=services.store.list_executions(ExecutionFilter(app_id=app.id), limit=20).items,
     )
 
 
@@ -233,13 +233,20 @@ def job_definitions_index(
 ) -> HTMLResponse:
     """Every app's job definitions; ``after`` is the ``app/job`` the page before ended with."""
     app, _, job = after.partition("/")
-    page = services.store.list_all_job_definitions(NAMES_PAGE_SIZE, (app, job) if after else None)
+    if caller.app is None:
+        page = services.store.list_all_job_definitions(
+            NAMES_PAGE_SIZE, (app, job) if after else None
+        )
+    else:  # an app pages through its own definitions only
+        mine = app == caller.app and after
+        page = services.store.list_job_definitions(
+            caller.app, NAMES_PAGE_SIZE, job if mine else None
+        )
     next_url = None
     if page:
         last = page[-1]
         next_url = _next_page("/job_definitions", page, f"{last.app}/{last.job}")
-    definitions = [definition for definition in page if caller.may_see(definition.app)]
-    return render(request, "job_definitions.html", definitions=definitions, next_url=next_url)
+    return render(request, "job_definitions.html", definitions=page, next_url=next_url)
 
 
 def _definition_form(
@@ -303,13 +310,14 @@ def job_definition_show(
     definition = store.get_job_definition(app, job)
     now = store.now()
     day, week = views.window(now, 23), views.window(now, 24 * 7 - 1)
-    buckets = stats.endings_per_hour(store, app, job, day.replace(minute=0, second=0))
-    weekly = stats.endings_per_hour(store, app, job, week.replace(minute=0, second=0))
+    app_id = store.get_app(app).id
+    buckets = stats.endings_per_hour(store, app_id, job, day.replace(minute=0, second=0))
+    weekly = stats.endings_per_hour(store, app_id, job, week.replace(minute=0, second=0))
     return render(
         request,
         "job_definition.html",
         definition=definition,
-        executions=store.list_executions(ExecutionFilter(application=app, job=job), limit=20).items,
+        executions=store.list_executions(ExecutionFilter(app_id=app_id, job=job), limit=20).items,
         day_charts=views.job_charts(buckets, day, now, "last 24 hours"),
         week_charts=views.job_charts(weekly, week, now, "last 7 days"),
     )
@@ -479,7 +487,8 @@ def executions_index(
         next_url=next_url,
         first_url="/job_executions?" + urlencode(given) if cursor else None,
         apps=[app for app in services.store.list_apps() if caller.may_see(app.name)],
-        queues=services.store.list_queues(),
+        # Queues are admin business (the API answers 403 for them): an app sees none.
+        queues=services.store.list_queues() if caller.is_admin else [],
         statuses=[s.value for s in Status],
         retried=retried,
     )
@@ -512,7 +521,10 @@ def execution_show(
     execution = caller.visible(store.get_execution(message_id), message_id)
     attempts = store.attempts_of(execution.id)
     pending_reason = store.pending_reason(
-        execution, settings.max_concurrent_executions, settings.worker_alive_seconds
+        execution,
+        settings.max_concurrent_executions,
+        settings.worker_alive_seconds,
+        name_workers=caller.is_admin,
     )
     return render(
         request,
@@ -535,7 +547,10 @@ def execution_live(
     execution = caller.visible(store.get_execution(message_id), message_id)
     attempts = store.attempts_of(execution.id)
     pending_reason = store.pending_reason(
-        execution, settings.max_concurrent_executions, settings.worker_alive_seconds
+        execution,
+        settings.max_concurrent_executions,
+        settings.worker_alive_seconds,
+        name_workers=caller.is_admin,
     )
     return JSONResponse(
         views.live_state(execution, attempts, pending_reason, _running_output(services, attempts)),

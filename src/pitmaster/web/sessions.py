@@ -21,6 +21,7 @@ from pitmaster import auth
 from pitmaster.api.deps import Services, ServicesDep
 from pitmaster.auth import Caller
 from pitmaster.errors import Unauthenticated
+from pitmaster.web import csrf
 
 COOKIE = "pitmaster_session"
 LIFETIME = timedelta(hours=12)
@@ -71,7 +72,7 @@ def start(request: Request, response: Response, services: Services, caller: Call
         path="/",
         httponly=True,
         samesite="lax",
-        secure=_over_https(request, services),
+        secure=csrf.over_https(request),
     )
 
 
@@ -80,11 +81,6 @@ def end(request: Request, response: Response, services: Services) -> None:
     if secret and len(secret) <= 128:
         services.store.tokens.end_session(auth.hash_token(secret))
     response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax")
-
-
-def _over_https(request: Request, services: Services) -> bool:
-    public = services.settings.public_url or ""
-    return request.url.scheme == "https" or public.startswith("https://")
 
 
 def safe_next(target: str | None) -> str:
