@@ -63,6 +63,7 @@ class Worker:
         self.metrics = metrics or Metrics()
         self._store = store
         self._stopping = threading.Event()
+        self._stopped = threading.Event()
         self.supervisor = Supervisor(
             self.metrics, self._stopping, settings.unhealthy_after_failures
         )
@@ -136,8 +137,13 @@ class Worker:
         self._doorbell.ring()
 
     def stop(self) -> None:
-        """Stop claiming and return within about ``shutdown_grace`` seconds; jobs keep running."""
+        """Stop claiming and return within about ``shutdown_grace`` seconds; jobs keep running.
+
+        A second call (while the worker stops itself, say) waits for the first to finish.
+        """
         if self._stopping.is_set():
+            if threading.current_thread() not in self._threads:
+                self._stopped.wait(self._settings.shutdown_grace + 5)
             return
         logger.info("worker %s stopping; running jobs are left to Docker", self._settings.worker_id)
         self._stopping.set()
@@ -154,6 +160,8 @@ class Worker:
             self._store.remove_worker(self._settings.worker_id)
         except PitmasterError as exc:
             logger.warning("could not remove this worker's heartbeat: %s", exc)
+        finally:
+            self._stopped.set()
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
         # Daemon threads: a call stuck on a dead engine must not hold the process.
@@ -194,7 +202,7 @@ class Worker:
         """Stop this worker for good: its engine's identity is another engine's too."""
         logger.error("worker %s refuses to run: %s", self._settings.worker_id, conflict)
         self.refused = conflict
-        threading.Thread(target=self.stop, name="pitmaster-refusal", daemon=True).start()
+        self._spawn("refusal", self.stop)
 
     # -- runners -------------------------------------------------------------------
 
