@@ -349,13 +349,22 @@ def retry_all(
     ] = None,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
-    """Retry, once each, every execution that matches (by default every failed one)."""
+    """Retry, once each, every execution that matches (by default every failed one).
+
+    The server retries a few thousand a call; this goes on until none remain.
+    """
     body = _present(
         application=application, job=job, queue=queue, status=status, created_since=since
     )
+    retried = 0
     with _client(url) as client:
-        result = client.request("POST", "/v1/job_executions/retries", json=body)
-    typer.echo(f"retried {result['retried']}")
+        while True:  # the server retries at most a few thousand a call: go on after them
+            result = client.request("POST", "/v1/job_executions/retries", json=body)
+            retried += result["retried"]
+            if result.get("next_after_id") is None:
+                break
+            body["after_id"] = result["next_after_id"]
+    typer.echo(f"retried {retried}")
 
 
 _FINAL_EXIT_CODES = {"success": 0, "failed": 1, "error": 2, "cancelled": 3}

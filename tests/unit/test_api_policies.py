@@ -461,6 +461,11 @@ def test_given_a_bad_retry_body_then_4xx_and_nothing_scheduled(
 # -- bulk retry -------------------------------------------------------------------------
 
 
+def bulk_answer(retried: int) -> dict[str, Any]:
+    """The answer of a bulk retry that retried every one that matched."""
+    return {"retried": retried, "matched": retried, "remaining": 0, "next_after_id": None}
+
+
 @pytest.mark.usefixtures("shop")
 def test_given_failed_and_other_executions_when_retried_in_bulk_then_the_count_of_matches(
     client: TestClient, store: Store
@@ -479,13 +484,13 @@ def test_given_failed_and_other_executions_when_retried_in_bulk_then_the_count_o
     client.post(f"/v1/job_executions/{cancelled}/cancel")
 
     shop_only = client.post("/v1/job_executions/retries", json={"application": "shop"})
-    assert (shop_only.status_code, shop_only.json()) == (200, {"retried": 2})
+    assert (shop_only.status_code, shop_only.json()) == (200, bulk_answer(2))
     again = client.post("/v1/job_executions/retries", json={"application": "shop"})
-    assert again.json() == {"retried": 0}
+    assert again.json() == bulk_answer(0)
     everything_failed = client.post("/v1/job_executions/retries", json={})
-    assert everything_failed.json() == {"retried": 1}
+    assert everything_failed.json() == bulk_answer(1)
     by_status = client.post("/v1/job_executions/retries", json={"status": "cancelled"})
-    assert by_status.json() == {"retried": 1}
+    assert by_status.json() == bulk_answer(1)
 
     def status(mid: str) -> str:
         result: str = client.get(f"/v1/job_executions/{mid}").json()["status"]
@@ -508,9 +513,33 @@ def test_given_a_created_since_when_retried_in_bulk_then_only_newer_failures(
 
     response = client.post("/v1/job_executions/retries", json={"created_since": since.isoformat()})
 
-    assert response.json() == {"retried": 1}
+    assert response.json() == bulk_answer(1)
     assert client.get(f"/v1/job_executions/{new}").json()["status"] == "retried"
     assert client.get(f"/v1/job_executions/{old}").json()["status"] == "failed"
+
+
+@pytest.mark.usefixtures("shop")
+def test_given_more_matches_than_the_limit_when_retried_in_bulk_then_the_rest_on_the_next_call(
+    client: TestClient,
+) -> None:
+    # Given three cancelled executions.
+    mids = [enqueue(client).json()["message_id"] for _ in range(3)]
+    for mid in mids:
+        client.post(f"/v1/job_executions/{mid}/cancel")
+    ids = [client.get(f"/v1/job_executions/{mid}").json()["id"] for mid in mids]
+    body: dict[str, Any] = {"status": "cancelled", "limit": 2}
+
+    # When a bulk retry may retry two: the two oldest are, and the answer says one remains.
+    first = client.post("/v1/job_executions/retries", json=body)
+    assert first.json() == {"retried": 2, "matched": 3, "remaining": 1, "next_after_id": ids[1]}
+
+    # When it goes on after them: the third is, and nothing remains.
+    body["after_id"] = first.json()["next_after_id"]
+    second = client.post("/v1/job_executions/retries", json=body)
+    assert second.json() == {"retried": 1, "matched": 1, "remaining": 0, "next_after_id": None}
+    assert all(
+        client.get(f"/v1/job_executions/{mid}").json()["status"] == "retried" for mid in mids
+    )
 
 
 @pytest.mark.parametrize(
@@ -520,8 +549,11 @@ def test_given_a_created_since_when_retried_in_bulk_then_only_newer_failures(
         ({"status": "pending"}, 422, "status"),
         ({"created_since": "2026-01-01T00:00:00"}, 422, "created_since"),
         ({"app": "shop"}, 400, "app"),
+        ({"limit": 5001}, 422, "limit"),
+        ({"limit": 0}, 422, "limit"),
+        ({"after_id": -1}, 422, "after_id"),
     ],
-    ids=["success", "pending", "naive-since", "unknown-field"],
+    ids=["success", "pending", "naive-since", "unknown-field", "over-5000", "zero", "negative"],
 )
 @pytest.mark.usefixtures("shop")
 def test_given_a_bad_bulk_retry_body_then_4xx_and_nothing_retried(

@@ -105,8 +105,9 @@ def test_given_an_app_token_then_another_apps_executions_are_as_if_they_did_not_
     asked = client.get("/v1/job_executions", headers=shop, params={"application": "blog"})
     assert asked.json() == {"items": [], "next_cursor": None}
     bulk = client.post("/v1/job_executions/retries", headers=shop, json={"application": "blog"})
-    assert bulk.json() == {"retried": 0}
-    assert client.post("/v1/job_executions/retries", headers=shop, json={}).json() == {"retried": 0}
+    nothing = {"retried": 0, "matched": 0, "remaining": 0, "next_after_id": None}
+    assert bulk.json() == nothing
+    assert client.post("/v1/job_executions/retries", headers=shop, json={}).json() == nothing
 
     # And nothing of blog's changed.
     assert store.get_execution(blog_failed).status is Status.FAILED

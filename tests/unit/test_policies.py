@@ -27,8 +27,9 @@ from pitmaster.models import (
     container_name,
 )
 from pitmaster.store import lifecycle
+from pitmaster.store.engine import WRITE_INTENT
 from pitmaster.store.lifecycle import MarkResult
-from pitmaster.store.store import ExecutionFilter, Store
+from pitmaster.store.store import BulkRetry, ExecutionFilter, Store
 from pitmaster.testing import FakeContainer, FakeExecutor
 from pitmaster.worker.poller import Poller
 from pitmaster.worker.runner import Runner, run_spec
@@ -981,15 +982,17 @@ def test_given_executions_that_ended_in_many_ways_when_retried_in_bulk_then_only
 
     # When shop's failures since a moment are retried, only the newer shop failure is.
     assert (
-        clocked_store.retry_all(ExecutionFilter(application="shop", status=Status.FAILED), since)
+        clocked_store.retry_all(
+            ExecutionFilter(application="shop", status=Status.FAILED), since
+        ).retried
         == 1
     )
     assert status_of(clocked_store, new_failure) is Status.RETRIED
     assert status_of(clocked_store, old_failure) is Status.FAILED
 
     # When every failure is retried, the rest are, once each; other endings are untouched.
-    assert clocked_store.retry_all(ExecutionFilter(status=Status.FAILED)) == 2
-    assert clocked_store.retry_all(ExecutionFilter(status=Status.FAILED)) == 0
+    assert clocked_store.retry_all(ExecutionFilter(status=Status.FAILED)).retried == 2
+    assert clocked_store.retry_all(ExecutionFilter(status=Status.FAILED)).retried == 0
     for execution in (old_failure, new_failure, blog_failure):
         assert status_of(clocked_store, execution) is Status.RETRIED
         assert len(attempts(clocked_store, execution)) == 2
@@ -998,12 +1001,45 @@ def test_given_executions_that_ended_in_many_ways_when_retried_in_bulk_then_only
     assert status_of(clocked_store, pending) is Status.PENDING
 
     # Cancelled ones are retried when asked for by status.
-    assert clocked_store.retry_all(ExecutionFilter(status=Status.CANCELLED)) == 1
+    assert clocked_store.retry_all(ExecutionFilter(status=Status.CANCELLED)).retried == 1
     assert status_of(clocked_store, cancelled) is Status.RETRIED
     started = 0
     while runner(clocked_store, executor).run_once():
         started += 1
     assert started == 5  # four retries and the pending one
+
+
+def test_given_many_to_retry_when_retried_in_bulk_then_short_transactions_up_to_the_limit(
+    store: Store,
+) -> None:
+    # Given seven cancelled executions.
+    define(store)
+    executions = [store.enqueue("shop", "mail", DEFAULT_QUEUE, None) for _ in range(7)]
+    for execution in executions:
+        store.cancel(execution.message_id)
+    writes: list[int] = []
+
+    def count_write(conn: sa.Connection) -> None:
+        if conn.get_execution_options().get(WRITE_INTENT):
+            writes.append(1)
+
+    sa.event.listen(store._engine, "begin", count_write)
+    cancelled = ExecutionFilter(status=Status.CANCELLED)
+
+    # When at most five are retried, two to a transaction.
+    done = store.retry_all(cancelled, limit=5, batch_size=2)
+
+    # Then the five oldest are, in three write transactions, and the answer says two remain.
+    assert done == BulkRetry(matched=7, retried=5, remaining=2, next_after_id=executions[4].id)
+    assert len(writes) == 3
+    assert [status_of(store, e) for e in executions] == [Status.RETRIED] * 5 + [
+        Status.CANCELLED
+    ] * 2
+
+    # When it goes on after the last one retried, the rest are, and nothing remains.
+    rest = store.retry_all(cancelled, after_id=done.next_after_id, limit=5, batch_size=2)
+    assert rest == BulkRetry(matched=2, retried=2, remaining=0, next_after_id=None)
+    assert all(status_of(store, e) is Status.RETRIED for e in executions)
 
 
 # -- idempotent enqueue ----------------------------------------------------------------

@@ -204,3 +204,27 @@ def test_every_page_renders(console: TestClient, store: Store) -> None:
         response = console.get(path)
         assert response.status_code == 200, path
     assert "<svg" in console.get("/monitors").text
+
+
+def test_the_bulk_retry_form_goes_on_after_the_id_it_is_given(
+    console: TestClient, store: Store
+) -> None:
+    # Given two cancelled executions.
+    store.create_app("shop", "shop:1")
+    store.create_job_definition("shop", "mail", ["m"])
+    first, second = (store.enqueue("shop", "mail", "default", None) for _ in range(2))
+    for execution in (first, second):
+        store.cancel(execution.message_id)
+
+    # When the form is sent with after_id (as the page carries after a call that was cut short).
+    data = {"status": "cancelled", "after_id": str(first.id), "csrf_token": token(console)}
+    page = console.post("/job_executions/retries", data=data)
+
+    # Then only the later one is retried, and the page says so.
+    assert "Retried 1 execution." in page.text
+    assert store.get_execution(first.message_id).status is Status.CANCELLED
+    assert store.get_execution(second.message_id).status is Status.RETRIED
+    # And an after_id that is no id is refused.
+    data["after_id"] = "1e3"
+    refused = console.post("/job_executions/retries", data=data)
+    assert refused.status_code in (400, 422)

@@ -38,6 +38,7 @@ from pitmaster.models import (
     TokenKind,
 )
 from pitmaster.retry import Ending
+from pitmaster.store.store import BULK_RETRY_LIMIT
 
 _NAME = r"^[A-Za-z0-9_.-]+$"
 # Text the database and the engine can both carry: no NUL, no C0 control but tab and newline.
@@ -382,10 +383,18 @@ class BulkRetryRequest(Input):
     queue: Name | None = None
     status: Literal[Status.FAILED, Status.ERROR, Status.CANCELLED] = Status.FAILED
     created_since: AwareDatetime | None = None
+    # Resume a bulk retry: only executions whose id is above this (``next_after_id``).
+    after_id: int | None = Field(default=None, ge=0, le=2**63 - 1)
+    limit: int = Field(default=BULK_RETRY_LIMIT, ge=1, le=BULK_RETRY_LIMIT)
 
 
 class BulkRetryResponse(BaseModel):
     retried: int
+    matched: int = Field(description="how many matched when the retry began")
+    remaining: int = Field(description="how many of those this call left, past its limit")
+    next_after_id: int | None = Field(
+        description="send as after_id to retry the remaining ones; null when none remain"
+    )
 
 
 class EnqueueResponse(BaseModel):

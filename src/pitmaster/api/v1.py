@@ -411,9 +411,11 @@ def retry_execution(
 def retry_executions(
     body: BulkRetryRequest, services: ServicesDep, caller: CallerDep
 ) -> BulkRetryResponse:
-    """Retry, once each, every execution that matches the filter (by default: failed ones).
+    """Retry, once each, the executions that match the filter (by default: failed ones).
 
-    With an app token, only that app's executions match.
+    At most ``limit`` (5000) a call, oldest first, in short transactions of 500; the answer
+    says how many matched, how many were retried and how many remain: send its
+    ``next_after_id`` as ``after_id`` to go on. With an app token, only that app's match.
     """
     where = caller.scoped(
         ExecutionFilter(
@@ -421,8 +423,19 @@ def retry_executions(
         )
     )
     if where is None:
-        return BulkRetryResponse(retried=0)
-    return BulkRetryResponse(retried=services.store.retry_all(where, body.created_since))
+        return BulkRetryResponse(retried=0, matched=0, remaining=0, next_after_id=None)
+    done = services.store.retry_all(
+        where, body.created_since, after_id=body.after_id, limit=body.limit
+    )
+    logger.info(
+        "bulk retry: %d of %d retried, %d remain", done.retried, done.matched, done.remaining
+    )
+    return BulkRetryResponse(
+        retried=done.retried,
+        matched=done.matched,
+        remaining=done.remaining,
+        next_after_id=done.next_after_id,
+    )
 
 
 @router.get("/job_executions", responses=_LIST, tags=["executions"])

@@ -89,12 +89,27 @@ class ExecutionFilter:
 
 
 @dataclass(frozen=True)
+class BulkRetry:
+    """What one bulk retry did: ``matched`` the filter when it began, ``retried`` of them,
+    ``remaining`` past this call's limit, to resume with ``after_id=next_after_id``."""
+
+    matched: int
+    retried: int
+    remaining: int
+    next_after_id: int | None
+
+
+@dataclass(frozen=True)
 class ExecutionPage:
     items: list[Execution]
     next_cursor: str | None
 
 
 _MAX_ID = 2**63 - 1
+# One bulk retry retries at most this many executions (the rest: call again), this many
+# per write transaction (about a third of a second on SQLite).
+BULK_RETRY_LIMIT = 5000
+BULK_RETRY_BATCH = 500
 _ACTIVE_STATUSES = (Status.PENDING.value, Status.RUNNING.value, Status.RETRIED.value)
 # A claim skips a candidate over its limit (seen only under the locks) and tries
 # the next one; after this many it gives up until the next round.
@@ -899,25 +914,55 @@ class Store:
             wakeups.notify_work(conn)
         return scheduled.message_id
 
-    def retry_all(self, where: ExecutionFilter, created_since: datetime | None = None) -> int:
-        """Retry every execution that matches and ended failed, error or cancelled; how many."""
+    def retry_all(
+        self,
+        where: ExecutionFilter,
+        created_since: datetime | None = None,
+        *,
+        after_id: int | None = None,
+        limit: int = BULK_RETRY_LIMIT,
+        batch_size: int = BULK_RETRY_BATCH,
+    ) -> BulkRetry:
+        """Retry, once each, up to ``limit`` executions that match and ended failed, error or
+        cancelled, oldest (lowest id) first and after ``after_id`` when given.
+
+        Each ``batch_size`` of them is its own short write transaction, so a bulk retry of
+        any size never holds the write lock (SQLite's is the whole database) for long.
+        What the limit leaves is in ``remaining``; ``next_after_id`` resumes after it.
+        """
         e = job_executions.c
         query = sa.select(e.id).where(e.status.in_(lifecycle.RETRYABLE_BY_HAND))
         query = _filtered(query, where)
         if created_since is not None:
             query = query.where(e.created_at >= created_since)
+        if after_id is not None:
+            query = query.where(e.id > after_id)
+        with self._read() as conn:
+            matched = conn.execute(
+                sa.select(sa.func.count()).select_from(query.subquery())
+            ).scalar_one()
+            chosen = list(conn.execute(query.order_by(e.id).limit(limit)).scalars())
         retried = 0
-        with self._write() as conn:
-            now = self._now()
-            for execution_id in conn.execute(query).scalars().all():
-                try:
-                    lifecycle.retry_by_hand(conn, now, execution_id, 0)
-                except Conflict:
-                    continue  # changed since it was selected: it is no longer retryable
-                retried += 1
-            if retried:
-                wakeups.notify_work(conn)
-        return retried
+        for start in range(0, len(chosen), batch_size):
+            with self._write() as conn:
+                now = self._now()
+                done = 0
+                for execution_id in chosen[start : start + batch_size]:
+                    try:
+                        lifecycle.retry_by_hand(conn, now, execution_id, 0)
+                    except Conflict:
+                        continue  # changed since it was selected: it is no longer retryable
+                    done += 1
+                if done:
+                    wakeups.notify_work(conn)
+            retried += done
+        remaining = max(matched - len(chosen), 0) if len(chosen) == limit else 0
+        return BulkRetry(
+            matched=matched,
+            retried=retried,
+            remaining=remaining,
+            next_after_id=chosen[-1] if remaining else None,
+        )
 
     def backlog(self) -> Backlog:
         """What waits and what runs now, by queue and app (for metrics)."""

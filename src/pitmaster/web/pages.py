@@ -469,6 +469,8 @@ def executions_index(
     status: str = "",
     cursor: str = "",
     retried: int | None = None,
+    remaining: int | None = None,
+    after_id: int | None = None,
 ) -> HTMLResponse:
     where = caller.scoped(_filter_of(application, job, queue, status))
     page = ExecutionPage(items=[], next_cursor=None)
@@ -491,6 +493,8 @@ def executions_index(
         queues=services.store.list_queues() if caller.is_admin else [],
         statuses=[s.value for s in Status],
         retried=retried,
+        remaining=remaining,
+        after_id=after_id if remaining else None,
     )
 
 
@@ -505,11 +509,19 @@ def executions_retry_all(
     where = caller.scoped(
         _filter_of(form.get("application"), form.get("job"), form.get("queue"), status)
     )
-    retried = services.store.retry_all(where) if where is not None else 0
+    after = form.get("after_id") or ""
+    if after and not (after.isascii() and after.isdigit() and len(after) <= 19):
+        raise InvalidInput("after_id must be an execution id")
+    retried, remaining, next_after_id = 0, 0, None
+    if where is not None:
+        done = services.store.retry_all(where, after_id=int(after) if after else None)
+        retried, remaining, next_after_id = done.retried, done.remaining, done.next_after_id
     given = {name: form.get(name) for name in ("application", "job", "queue") if form.get(name)} | {
         "status": status,
         "retried": str(retried),
     }
+    if next_after_id is not None:
+        given |= {"remaining": str(remaining), "after_id": str(next_after_id)}
     return _redirect("/job_executions?" + urlencode(given))
 
 
