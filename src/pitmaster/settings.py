@@ -63,6 +63,16 @@ class Settings(BaseSettings):
     log_limit_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="bytes of stdout and of stderr kept per attempt"
     )
+    live_output_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        description="bytes of stdout and of stderr one console refresh shows of a running job",
+    )
+    live_output_readers: int = Field(
+        default=4,
+        ge=1,
+        description="console refreshes of running jobs' output read at once, per server process",
+    )
     docker_host: str | None = Field(
         default=None, description="Docker engine to run jobs on (default: DOCKER_HOST or local)"
     )

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from pitmaster.errors import ExecutorError, ImageUnavailable
 from pitmaster.executors.base import (
+    LIVE_TAIL_LINES,
     ContainerState,
     ExitEvent,
     Logs,
@@ -151,6 +152,18 @@ class FakeExecutor:
         if container is None:
             return Logs(stdout="", stderr="")
         return Logs(stdout=container.stdout[-limit:], stderr=container.stderr[-limit:])
+
+    def recent_logs(self, handle: str, limit: int) -> Logs:
+        self._check_reachable()
+        self.calls.logs += 1
+        container = self.by_handle(handle)
+        if container is None:
+            return Logs(stdout="", stderr="")
+
+        def tail(text: str) -> str:
+            return "".join(text.splitlines(keepends=True)[-LIVE_TAIL_LINES:])[-limit:]
+
+        return Logs(stdout=tail(container.stdout), stderr=tail(container.stderr))
 
     def kill(self, handle: str, signal: str) -> None:
         """Record the signal; SIGKILL ends the container (137), SIGTERM if it obeys (143)."""

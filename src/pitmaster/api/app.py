@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -56,7 +57,11 @@ def create_app(
         redoc_url=None,
     )
     app.state.services = Services(
-        settings=settings, store=store, on_enqueue=on_enqueue, log_reader=log_reader
+        settings=settings,
+        store=store,
+        on_enqueue=on_enqueue,
+        log_reader=log_reader,
+        live_reads=threading.BoundedSemaphore(settings.live_output_readers),
     )
     if settings.auth == "none":
         logger.warning(

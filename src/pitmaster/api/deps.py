@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -25,6 +26,10 @@ class Services:
     on_enqueue: Callable[[], None] | None
     # An engine this process can read running jobs' output from (``up``); None: none.
     log_reader: Executor | None = None
+    # Bounds the live output reads under way at once (``settings.live_output_readers``).
+    live_reads: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(4)
+    )
 
 
 def _services(request: Request) -> Services:

@@ -88,6 +88,10 @@ class ExitStream(Protocol):
     def close(self) -> None: ...
 
 
+# How many lines of a running job's output one live read asks the engine for.
+LIVE_TAIL_LINES = 2000
+
+
 class Executor(Protocol):
     def engine_id(self) -> str:
         """The identity pitmaster keeps on the engine, stored with each attempt it claims.
@@ -130,6 +134,11 @@ class Executor(Protocol):
         ...
 
     def logs(self, handle: str, limit: int) -> Logs: ...
+
+    def recent_logs(self, handle: str, limit: int) -> Logs:
+        """The end of a running container's output: its last ``LIVE_TAIL_LINES`` lines, of
+        which the last ``limit`` bytes, read without going through what came before."""
+        ...
 
     def kill(self, handle: str, signal: str) -> None:
         """Send a signal ("SIGTERM", "SIGKILL") to the container's main process."""

@@ -9,7 +9,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import docker
 import docker.errors
@@ -18,6 +18,7 @@ from docker.types import LogConfig
 
 from pitmaster.errors import ExecutorError, ImageUnavailable
 from pitmaster.executors.base import (
+    LIVE_TAIL_LINES,
     ContainerState,
     ExitEvent,
     Logs,
@@ -414,11 +415,19 @@ class DockerExecutor:
         )
 
     def logs(self, handle: str, limit: int) -> Logs:
+        return self._read_logs(handle, limit, tail="all")
+
+    def recent_logs(self, handle: str, limit: int) -> Logs:
+        # Docker reads a tail from the end of its log file: the cost does not grow
+        # with what the job printed before.
+        return self._read_logs(handle, limit, tail=LIVE_TAIL_LINES)
+
+    def _read_logs(self, handle: str, limit: int, tail: int | Literal["all"]) -> Logs:
         def read(stdout: bool) -> str:
             # follow=False explicitly: docker-py follows a streamed log by default,
             # which would block until a running container exits.
             chunks = self._api.logs(
-                handle, stdout=stdout, stderr=not stdout, stream=True, follow=False
+                handle, stdout=stdout, stderr=not stdout, stream=True, follow=False, tail=tail
             )
             return capped_text(chunks, limit, "stdout" if stdout else "stderr")
 

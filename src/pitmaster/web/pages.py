@@ -544,7 +544,7 @@ def execution_show(
         execution=execution,
         attempts=attempts,
         live=views.live_state(
-            execution, attempts, pending_reason, _running_output(services, attempts)
+            execution, attempts, pending_reason, _running_output(services, attempts, wait=True)
         ),
         message=format_message(execution.message),
     )
@@ -564,25 +564,50 @@ def execution_live(
         settings.worker_alive_seconds,
         name_workers=caller.is_admin,
     )
+    try:
+        output = _running_output(services, attempts)
+    except _ReadersBusy:
+        return JSONResponse(
+            {"error": "too many live output reads under way; retry shortly"},
+            status_code=429,
+            headers={"Retry-After": str(LIVE_RETRY_AFTER_SECONDS), "Cache-Control": "no-store"},
+        )
     return JSONResponse(
-        views.live_state(execution, attempts, pending_reason, _running_output(services, attempts)),
+        views.live_state(execution, attempts, pending_reason, output),
         headers={"Cache-Control": "no-store"},
     )
 
 
-def _running_output(services: Services, attempts: Sequence[Attempt]) -> Logs | None:
-    """The running attempt's output so far, if its container is on an engine this process reads."""
+LIVE_RETRY_AFTER_SECONDS = 2
+
+
+class _ReadersBusy(Exception):
+    """Every live output reader of this process is busy."""
+
+
+def _running_output(
+    services: Services, attempts: Sequence[Attempt], *, wait: bool = False
+) -> Logs | None:
+    """The end of the running attempt's output so far, if its container is on an engine this
+    process reads. At most ``live_output_readers`` such reads run at once: beyond them,
+    ``_ReadersBusy`` (or, with ``wait``, a wait of up to a second, then no output)."""
     reader = services.log_reader
     running = next((a for a in attempts if a.state is AttemptState.RUNNING), None)
     if reader is None or running is None or running.container_id is None:
         return None
+    if not services.live_reads.acquire(timeout=1 if wait else None, blocking=wait):
+        if wait:
+            return None
+        raise _ReadersBusy
     try:
         if running.docker_host != reader.engine_id():
             return None
-        return reader.logs(running.container_id, services.settings.log_limit_bytes)
+        return reader.recent_logs(running.container_id, services.settings.live_output_bytes)
     except PitmasterError as exc:
         logger.info("output of %s not readable now: %s", running.container_id[:12], exc)
         return None
+    finally:
+        services.live_reads.release()
 
 
 @router.post("/job_executions/{message_id}/retry")

@@ -118,7 +118,7 @@ def live_state(
     elif execution.output_pending:
         note = "(its output is being read; this page refreshes itself)"
     elif running_output is not None:
-        note = "(live: the running attempt's output so far)"
+        note = "(live: the end of the running attempt's output so far)"
     else:
         note = "(shown when the attempt ends; this page refreshes itself)"
     return {
