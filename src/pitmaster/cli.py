@@ -18,6 +18,7 @@ import typer
 from pitmaster import __version__
 from pitmaster.client import DEFAULT_URL, Client
 from pitmaster.errors import PitmasterError
+from pitmaster.inert import clean_output
 
 # The server-side modules are imported inside the commands that run them, so
 # that client commands (enqueue, status, ...) start quickly.
@@ -410,9 +411,17 @@ def logs(
     reference: Annotated[str, typer.Argument(metavar="ID", help="message_id or numeric id")],
     wait: Annotated[bool, typer.Option("--wait", help="block until the execution ends")] = False,
     timeout: Annotated[float | None, typer.Option(help="with --wait: give up after")] = None,
+    raw: Annotated[
+        bool, typer.Option("--raw", help="the output as stored, escape sequences and all")
+    ] = False,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
-    """Print an execution's stdout and stderr, each under its own label."""
+    """Print an execution's stdout and stderr, each under its own label.
+
+    On a terminal the output is made inert first (no escape sequences, carriage
+    returns as line breaks, control characters shown as symbols); --raw prints it
+    as stored. Into a pipe or a file it goes as stored.
+    """
     fields = "__default__,stdout,stderr"
     with _client(url) as client:
         if wait:
@@ -420,10 +429,14 @@ def logs(
         else:
             execution = client.execution(reference, fields=fields)
     for stream in ("stdout", "stderr"):
-        typer.echo(f"--- {stream} ---")
+        sys.stdout.write(f"--- {stream} ---\n")
         text = execution.get(stream) or ""
+        if not raw and sys.stdout.isatty():
+            text = clean_output(text)
         if text:
-            typer.echo(text, nl=not text.endswith("\n"))
+            # Not typer.echo: it strips some escape sequences, and only into a pipe.
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+            sys.stdout.flush()
 
 
 @app.command("list")

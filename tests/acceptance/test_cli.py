@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
 import signal
 import subprocess
 import time
@@ -13,7 +15,7 @@ import docker
 import pytest
 
 from ..databases import ROOT
-from ..processes import Deployment
+from ..processes import PITMASTER, Deployment
 
 pytestmark = pytest.mark.docker
 
@@ -125,3 +127,61 @@ def test_given_separate_server_and_worker_when_the_worker_is_stopped_mid_job_the
     shown = json.loads(result.stdout)
     assert shown["status"] == "success"
     assert deployment.cli("logs", nap_id).stdout.startswith("--- stdout ---\nrested\n")
+
+
+FANCY_FILE = r"""
+apps:
+  - name: shop
+    docker_image: pitmaster-demo:latest
+    job_definitions:
+      - job: fancy
+        command: [sh, -c, 'printf "\033[31mred\033[0m \033]8;;http://evil.example/\033\\\\link\033]8;;\033\\\\ secret\rshown\n"']
+"""
+
+
+def _on_a_terminal(deployment: Deployment, *args: str) -> str:
+    """What ``pitmaster ARGS`` writes when its stdout is a terminal (a pseudo-terminal)."""
+    leader, follower = pty.openpty()
+    try:
+        result = subprocess.run(
+            [*PITMASTER, *args], env=deployment.env, stdout=follower, timeout=60, check=True
+        )
+        assert result.returncode == 0
+        os.close(follower)
+        follower = -1
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the terminal has no writer any more
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(leader)
+        if follower >= 0:
+            os.close(follower)
+    # The terminal turns each line break into CR LF (onlcr).
+    return b"".join(chunks).decode().replace("\r\n", "\n")
+
+
+def test_given_output_with_escape_sequences_when_logs_go_to_a_terminal_then_they_are_inert(
+    deployment: Deployment,
+) -> None:
+    # Given a job whose output colours, links and overwrites a line.
+    deployment.wait_healthy(deployment.start("up", "--port", str(deployment.port)))
+    (deployment.directory / "fancy.yaml").write_text(FANCY_FILE)
+    deployment.cli("apply", "-f", str(deployment.directory / "fancy.yaml"))
+    fancy_id = deployment.cli("enqueue", "shop", "fancy").stdout.strip()
+    assert "success" in deployment.cli("status", "--wait", "--timeout", "60", fancy_id).stdout
+
+    # When its logs are written to a terminal: no escape sequence, no overwriting CR.
+    shown = _on_a_terminal(deployment, "logs", fancy_id)
+    assert shown == "--- stdout ---\nred link secret\nshown\n--- stderr ---\n"
+
+    # When asked for --raw, or written into a pipe: the bytes as stored.
+    raw = _on_a_terminal(deployment, "logs", "--raw", fancy_id)
+    assert "\x1b[31mred" in raw and "\x1b]8;;http://evil.example/" in raw and "secret\rshown" in raw
+    piped = deployment.cli("logs", fancy_id).stdout
+    assert "\x1b[31mred" in piped and "\x1b]8;;http://evil.example/" in piped
