@@ -145,7 +145,9 @@ def take_current_attempt(
             attempts.update()
             .where(attempts.c.id == attempt_id, attempts.c.state.in_(_CLAIMABLE_ATTEMPT_STATES))
             .values(state=AttemptState.STARTING.value, worker_id=worker_id, updated_at=now)
-            .returning(attempts.c.id, attempts.c.number, attempts.c.message_id)
+            .returning(
+                attempts.c.id, attempts.c.number, attempts.c.message_id, attempts.c.created_at
+            )
         )
         .mappings()
         .first()
