@@ -21,18 +21,14 @@ from pitmaster.settings import MIN_BODY_BYTES, Settings
 from pitmaster.store.store import ExecutionFilter, Store
 from pitmaster.web import pages
 
+from ..api_errors import error_text
 from .conftest import log_in, serving
 
 # -- helpers ------------------------------------------------------------------------
 
 
 def _error(response: httpx.Response, status: int, *words: str) -> str:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"}, body
-    for word in words:
-        assert word.lower() in body["error"].lower(), f"{word!r} not in {body['error']!r}"
-    return str(body["error"])
+    return error_text(response, status, *words)
 
 
 def _executions(store: Store) -> int:
