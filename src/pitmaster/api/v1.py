@@ -330,7 +330,7 @@ def _html_url(request: Request, services: ServicesDep, execution: Execution) -> 
 
 @router.get(
     "/job_executions/{message_id}",
-    responses=_READ,
+    responses=error_responses(400, 404),
     response_model=ExecutionOut,
     response_model_exclude_unset=True,
     tags=["executions"],
