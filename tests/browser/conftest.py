@@ -149,7 +149,12 @@ def define_job(api: httpx.Client, app: str, job: str, script: str, **policy: obj
 def enqueue(api: httpx.Client, app: str, job: str, message: object = None, delay: float = 0) -> str:
     response = api.post(
         "/v2/job_executions",
-        json={"application": app, "job": job, "message": message, "delay_seconds": delay},
+        json={
+            "application": app,
+            "job": job,
+            "message": {} if message is None else message,
+            "delay_seconds": delay,
+        },
     )
     assert response.status_code == 201, response.text
     message_id: str = response.json()["message_id"]

@@ -9,9 +9,8 @@ import docker
 import pytest
 
 from pitmaster.executors.docker import parse_docker_time
-from pitmaster.models import AttemptState, Status, container_name
+from pitmaster.models import MESSAGE_ENV_LIMIT, AttemptState, Status, container_name
 from pitmaster.store.store import Store
-from pitmaster.worker.runner import MESSAGE_ENV_LIMIT
 
 from .conftest import WorkerFactory, wait_for, wait_until_ended
 

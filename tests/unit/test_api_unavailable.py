@@ -22,7 +22,9 @@ def test_given_an_unreachable_database_when_enqueueing_then_503_saying_so(tmp_pa
     # The token cannot be checked either: that too is a 503, never a 401.
     client = TestClient(create_app(Settings(database_url=url), store), headers=ADMIN)
 
-    response = client.post("/v2/job_executions", json={"application": "shop", "job": "mail"})
+    response = client.post(
+        "/v2/job_executions", json={"application": "shop", "job": "mail", "message": {}}
+    )
 
     assert response.status_code == 503
     # It says so, and when to try again, but not where the database is nor the driver's words.

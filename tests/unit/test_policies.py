@@ -144,7 +144,8 @@ def test_given_a_retry_policy_when_an_attempt_fails_then_a_new_queued_attempt_af
     # and while it runs, the execution still shows "retried".
     assert status_of(clocked_store, execution) is Status.RETRIED
     assert second.spec.environment["BARBEQUE_RETRY_COUNT"] == "1"
-    assert second.spec.environment["BARBEQUE_MESSAGE_ID"] == retry.message_id
+    assert second.spec.environment["BARBEQUE_MESSAGE_ID"] == execution.message_id
+    assert second.spec.environment["PITMASTER_ATTEMPT_ID"] == retry.message_id
 
     # When the second attempt fails, the third waits min(2**1 * 10, 15) = 15 s.
     executor.finish(second.spec.name, 2)
@@ -188,7 +189,7 @@ def test_given_a_failing_attempt_when_a_retry_succeeds_then_the_execution_ends_s
     assert runner(clocked_store, executor).run_once() is False
 
 
-def test_given_retries_when_each_attempt_runs_then_its_environment_carries_its_own_identity(
+def test_given_retries_when_each_attempt_runs_then_it_sees_the_executions_id_and_its_own_time(
     clocked_store: Store, clock: ManualClock, executor: FakeExecutor
 ) -> None:
     define(clocked_store, retry_limit=2, base_delay=1)
@@ -202,12 +203,15 @@ def test_given_retries_when_each_attempt_runs_then_its_environment_carries_its_o
 
     made = attempts(clocked_store, execution)
     assert [s.environment["BARBEQUE_RETRY_COUNT"] for s in specs] == ["0", "1", "2"]
-    assert [s.environment["BARBEQUE_MESSAGE_ID"] for s in specs] == [a.message_id for a in made]
-    assert specs[0].environment["BARBEQUE_MESSAGE_ID"] == execution.message_id
-    assert len({s.environment["BARBEQUE_MESSAGE_ID"] for s in specs}) == 3
+    # barbeque's: every attempt has the execution's message_id (ActiveJob's job_id).
+    assert {s.environment["BARBEQUE_MESSAGE_ID"] for s in specs} == {execution.message_id}
+    assert [s.environment["PITMASTER_ATTEMPT_ID"] for s in specs] == [a.message_id for a in made]
     assert len({s.name for s in specs}) == 3  # one container name per attempt
-    sent = {s.environment["BARBEQUE_SENT_TIMESTAMP"] for s in specs}
-    assert sent == {str(int(execution.created_at.timestamp() * 1000))}  # when it was sent
+    # Each attempt was sent when it was queued: the enqueue, then each failure's retry.
+    sent = [int(s.environment["BARBEQUE_SENT_TIMESTAMP"]) for s in specs]
+    assert sent[0] == int(execution.created_at.timestamp() * 1000)
+    assert sent[1] >= sent[0]  # the first failure, recorded as soon as it ran
+    assert sent[2] - sent[1] == 60_000  # the second failure, a minute later
     for spec in specs:
         assert json.loads(spec.environment["BARBEQUE_MESSAGE"]) == message
 
@@ -894,7 +898,8 @@ def test_given_a_failed_execution_when_retried_by_hand_then_a_new_attempt_runs_a
     assert runner(clocked_store, executor).run_once() is False
     clock.advance(1)
     running = start(clocked_store, executor, execution)
-    assert running.spec.environment["BARBEQUE_MESSAGE_ID"] == retry_id
+    assert running.spec.environment["BARBEQUE_MESSAGE_ID"] == execution.message_id
+    assert running.spec.environment["PITMASTER_ATTEMPT_ID"] == retry_id
     assert running.spec.environment["BARBEQUE_RETRY_COUNT"] == "1"
     executor.finish(running.spec.name, 0)
     assert poller(clocked_store, executor, clock).sweep() == 1
@@ -912,7 +917,8 @@ def test_given_a_cancelled_execution_when_retried_by_hand_then_it_runs(
 
     assert status_of(clocked_store, execution) is Status.RETRIED
     running = start(clocked_store, executor, execution)
-    assert running.spec.environment["BARBEQUE_MESSAGE_ID"] == retry_id
+    assert running.spec.environment["BARBEQUE_MESSAGE_ID"] == execution.message_id
+    assert running.spec.environment["PITMASTER_ATTEMPT_ID"] == retry_id
 
 
 def test_given_an_error_execution_when_retried_by_hand_then_it_runs(
