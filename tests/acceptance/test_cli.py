@@ -12,6 +12,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from ..containers import remove_labelled
 from ..databases import ROOT
 from ..processes import Deployment
 
@@ -47,8 +48,7 @@ def deployment(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[D
     store = Store(deployment.env["PITMASTER_DATABASE_URL"])
     label = f"pitmaster.installation={store.installation_id()}"
     store.close()
-    for container in docker_client.containers.list(all=True, filters={"label": label}):
-        container.remove(force=True)
+    remove_labelled(docker_client, label)
 
 
 def test_given_pitmaster_up_when_a_user_applies_enqueues_and_waits_then_the_cli_shows_each_ending(

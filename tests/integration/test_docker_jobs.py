@@ -13,6 +13,7 @@ from pitmaster.models import AttemptState, Status, container_name
 from pitmaster.store.store import Store
 from pitmaster.worker.runner import MESSAGE_ENV_LIMIT
 
+from ..containers import labelled
 from .conftest import WorkerFactory, wait_for, wait_until_ended
 
 pytestmark = pytest.mark.docker
@@ -39,7 +40,7 @@ def test_given_a_job_exiting_0_when_run_then_success_with_its_output_and_no_cont
     assert attempt.stderr == ""
     # The container is removed right after the ending is recorded.
     label = f"pitmaster.installation={docker_store.installation_id()}"
-    wait_for(lambda: docker_client.containers.list(all=True, filters={"label": label}) == [])
+    wait_for(lambda: labelled(docker_client, label) == [])
 
 
 def test_given_a_failing_job_when_run_then_failed_with_its_exit_code_and_streams_apart(

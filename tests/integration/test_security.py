@@ -27,6 +27,7 @@ from pitmaster.models import Attempt, Status
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 
+from ..containers import labelled
 from ..credentials import ADMIN, ADMIN_TOKEN
 from ..databases import dump_all_rows
 from .conftest import DEMO_IMAGE, WorkerFactory, wait_for, wait_until_ended
@@ -258,8 +259,7 @@ def test_given_a_network_that_does_not_exist_when_the_job_starts_then_error_nami
     assert "pitmaster-test-no-such-network" in ended.reason
     assert "not found" in ended.reason
     label = f"pitmaster.installation={docker_store.installation_id()}"
-    # The plain listing: containers.list() inspects each one, and races its removal.
-    wait_for(lambda: docker_client.api.containers(all=True, filters={"label": label}) == [])
+    wait_for(lambda: labelled(docker_client, label) == [])
 
 
 def test_given_a_named_network_when_the_job_runs_then_its_container_is_on_it(
@@ -302,7 +302,7 @@ def test_given_an_image_the_worker_no_longer_allows_when_its_job_starts_then_err
     assert f"'{DEMO_IMAGE}' is not allowed" in ended.reason
     assert docker_store.attempts_of(ended.id)[-1].container_id is None
     label = f"pitmaster.installation={docker_store.installation_id()}"
-    assert docker_client.containers.list(all=True, filters={"label": label}) == []
+    assert labelled(docker_client, label) == []
 
 
 # -- secrets -------------------------------------------------------------------------
@@ -324,7 +324,7 @@ def test_given_an_app_with_secrets_and_a_worker_without_the_key_then_error_and_n
     assert ended.reason is not None and "PITMASTER_SECRETS_KEY" in ended.reason
     assert SECRET not in ended.reason
     label = f"pitmaster.installation={docker_store.installation_id()}"
-    assert docker_client.containers.list(all=True, filters={"label": label}) == []
+    assert labelled(docker_client, label) == []
 
 
 def test_given_an_apps_secret_when_its_job_runs_then_it_reads_the_file_and_the_value_is_nowhere_else(
