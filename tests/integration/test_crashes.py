@@ -19,6 +19,7 @@ from pitmaster.models import Execution, Status, container_name
 from pitmaster.store.store import Store
 from pitmaster.worker.worker import Worker
 
+from ..containers import labelled
 from ..docker_proxy import DockerRelay
 from ..processes import Deployment
 from .conftest import WorkerFactory, installation_label, wait_for, wait_until_ended
@@ -121,7 +122,11 @@ def test_given_a_worker_died_after_making_the_container_when_another_runs_then_i
     [attempt] = docker_store.attempts_of(execution.id)
     assert attempt.id == claim.attempt_id
     assert attempt.stdout == "ran\n"
+    # The container the dead worker made is the one that ran, and it is gone now:
+    # no other container was made for the attempt, and none is left behind.
+    assert attempt.container_id == container.id
     assert container_starts(docker_client, label, since) == 1
+    wait_for(lambda: labelled(docker_client, label) == [])
 
 
 def test_given_a_worker_died_after_claiming_when_its_lease_ends_then_the_job_runs_once(

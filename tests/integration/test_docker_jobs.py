@@ -218,7 +218,7 @@ def test_given_a_worker_died_after_creating_the_container_when_the_lease_ends_th
     claim = docker_store.claim("dead-worker", lease_seconds=1)
     assert claim is not None
     name = container_name(docker_store.installation_id(), claim.attempt_id)
-    docker_client.containers.create(
+    container = docker_client.containers.create(
         "pitmaster-demo:latest",
         ["sh", "-c", "echo ran"],
         name=name,
@@ -235,6 +235,10 @@ def test_given_a_worker_died_after_creating_the_container_when_the_lease_ends_th
     attempts = docker_store.attempts_of(execution.id)
     assert [a.id for a in attempts] == [claim.attempt_id]
     assert attempts[0].stdout == "ran\n"
+    # The pre-made container is the attempt's, and nothing is left behind.
+    assert attempts[0].container_id == container.id
+    label = f"pitmaster.installation={docker_store.installation_id()}"
+    wait_for(lambda: labelled(docker_client, label) == [])
 
 
 def test_given_default_settings_when_a_job_runs_then_its_container_is_hardened(
