@@ -262,6 +262,23 @@ def test_given_a_network_that_does_not_exist_when_the_job_starts_then_error_nami
     wait_for(lambda: labelled(docker_client, label) == [])
 
 
+def test_given_more_cpus_than_the_engine_has_when_the_job_starts_then_error_with_its_message(
+    docker_store: Store, start_worker: WorkerFactory, docker_client: docker.DockerClient
+) -> None:
+    available = int(docker_client.info()["NCPU"])
+    docker_store.create_job_definition("demo", "greedy", ["true"], cpus=available + 1.0)
+    execution = docker_store.enqueue("demo", "greedy", "default", None)
+    start_worker()
+
+    ended = wait_until_ended(docker_store, execution.message_id)
+
+    assert ended.status is Status.ERROR
+    assert ended.reason is not None
+    assert "CPU" in ended.reason, ended.reason  # the engine's own words
+    label = f"pitmaster.installation={docker_store.installation_id()}"
+    wait_for(lambda: labelled(docker_client, label) == [])
+
+
 def test_given_a_named_network_when_the_job_runs_then_its_container_is_on_it(
     docker_store: Store, start_worker: WorkerFactory, docker_client: docker.DockerClient
 ) -> None:
