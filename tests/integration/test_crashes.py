@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Collection
@@ -13,15 +12,17 @@ from pathlib import Path
 
 import docker
 import pytest
+from sqlalchemy.engine import make_url
 
 from pitmaster.executors.docker import DockerExecutor, parse_docker_time
 from pitmaster.models import Execution, Status, container_name
+from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 from pitmaster.worker.worker import Worker
 
 from ..containers import labelled
-from ..docker_proxy import DockerRelay
-from ..processes import Deployment
+from ..processes import Deployment, free_port
+from ..relays import DockerRelay, TcpRelay
 from .conftest import WorkerFactory, installation_label, wait_for, wait_until_ended
 
 pytestmark = pytest.mark.docker
@@ -174,15 +175,13 @@ def test_given_a_container_removed_from_outside_when_swept_then_lost_and_its_slo
     wait_for(lambda: docker_store.get_execution(second.message_id).status is Status.RUNNING)
 
 
-def test_given_the_engine_unreachable_for_30s_when_it_returns_then_the_worker_resumes_and_nothing_failed(
+def test_given_the_engine_unreachable_while_jobs_end_when_it_returns_then_the_worker_resumes_and_nothing_failed(
     docker_store: Store,
-    worker_settings: object,
+    worker_settings: Settings,
+    docker_client: docker.DockerClient,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from pitmaster.settings import Settings
-
-    assert isinstance(worker_settings, Settings)
     docker_store.create_job_definition("demo", "nap", ["sh", "-c", "sleep 3; echo rested"])
     relay = DockerRelay(tmp_path / "docker.sock")
     relay.start()
@@ -196,7 +195,7 @@ def test_given_the_engine_unreachable_for_30s_when_it_returns_then_the_worker_re
         ]
         wait_for(lambda: all_have_status(docker_store, running, Status.RUNNING))
 
-        # When the engine is out of reach for 30 s, while those jobs end and more arrive,
+        # When the engine is out of reach while those jobs end and more arrive,
         relay.cut()
         waiting = [
             docker_store.enqueue("demo", "nap", "default", None).message_id for _ in range(2)
@@ -212,13 +211,25 @@ def test_given_the_engine_unreachable_for_30s_when_it_returns_then_the_worker_re
 
         watcher = threading.Thread(target=watch)
         watcher.start()
-        outage_over.wait(30)
-        outage_over.set()
-        watcher.join()
+        # The outage lasts until the jobs have ended on the engine, and both the
+        # sweeps and the starts of the new work have failed on the way to it.
+        try:
+            label = installation_label(docker_store)
+            wait_for(
+                lambda: (
+                    len(labelled(docker_client, label)) == 3
+                    and all(c.attrs["State"] == "exited" for c in labelled(docker_client, label))
+                ),
+                timeout=60,
+            )
+            for loop in ("poller", "runner"):
+                wait_for(lambda loop=loop: _logged(caplog, f"{loop}: Docker engine"), timeout=30)
+        finally:
+            outage_over.set()
+            watcher.join()
 
         # then nothing was marked failed meanwhile, the worker said what happened,
         assert statuses_seen <= {Status.PENDING, Status.RUNNING}
-        assert any("Docker engine" in record.getMessage() for record in caplog.records)
 
         # and once the engine is back every job is recorded as it really ended.
         relay.restore()
@@ -235,32 +246,63 @@ def test_given_the_engine_unreachable_for_30s_when_it_returns_then_the_worker_re
 
 
 @pytest.mark.parametrize("backend_url", ["postgresql"], indirect=True)
-def test_given_postgresql_restarts_while_jobs_run_then_workers_reconnect_and_record_each_once(
-    docker_store: Store, start_worker: WorkerFactory, docker_client: docker.DockerClient
+def test_given_postgresql_out_of_reach_while_jobs_run_then_the_worker_reconnects_and_records_each_once(
+    docker_store: Store,
+    worker_settings: Settings,
+    docker_client: docker.DockerClient,
+    backend_url: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    docker_store.create_job_definition("demo", "nap", ["sh", "-c", "sleep 4; echo rested"])
+    # The worker reaches PostgreSQL through a relay: cutting it is a restart as the
+    # worker sees it (every connection dropped, new ones refused), which the other
+    # tests running meanwhile on the same server do not see.
+    direct = make_url(backend_url)
+    relay = TcpRelay(direct.host or "localhost", direct.port or 5432, free_port())
+    relay.start()
+    relayed = direct.set(host="127.0.0.1", port=relay.port).render_as_string(hide_password=False)
+    worker_store = Store(relayed)
+    executor = DockerExecutor()
+    worker = Worker(
+        worker_settings.model_copy(update={"database_url": relayed}), worker_store, executor
+    )
+    docker_store.create_job_definition("demo", "nap", ["sh", "-c", "sleep 2; echo rested"])
+    label = installation_label(docker_store)
     since = datetime.now(UTC)
     ids = [docker_store.enqueue("demo", "nap", "default", None).message_id for _ in range(5)]
-    start_worker()
-    wait_for(lambda: all_have_status(docker_store, ids, Status.RUNNING), timeout=60)
+    caplog.set_level(logging.WARNING)
+    try:
+        worker.start()
+        wait_for(lambda: all_have_status(docker_store, ids, Status.RUNNING), timeout=60)
 
-    restart_postgres()
-    later = [docker_store.enqueue("demo", "nap", "default", None).message_id for _ in range(2)]
+        # When the database is out of the worker's reach while those jobs end and more arrive,
+        relay.cut()
+        later = [docker_store.enqueue("demo", "nap", "default", None).message_id for _ in range(2)]
+        wait_for(
+            lambda: (
+                len(labelled(docker_client, label)) == 5
+                and all(c.attrs["State"] == "exited" for c in labelled(docker_client, label))
+            ),
+            timeout=60,
+        )
+        wait_for(lambda: any("database unavailable" in r.getMessage() for r in caplog.records))
+        relay.restore()
 
-    wait_for(lambda: all_ended(docker_store, ids + later), timeout=90)
-    for message_id in ids + later:
-        execution = docker_store.get_execution(message_id)
-        assert execution.status is Status.SUCCESS
-        assert len(docker_store.attempts_of(execution.id)) == 1
-    assert container_starts(docker_client, installation_label(docker_store), since) == 7
+        # Then the worker reconnects and records each ending once, and runs the later work.
+        wait_for(lambda: all_ended(docker_store, ids + later), timeout=90)
+        for message_id in ids + later:
+            execution = docker_store.get_execution(message_id)
+            assert execution.status is Status.SUCCESS
+            assert len(docker_store.attempts_of(execution.id)) == 1
+        assert container_starts(docker_client, label, since) == 7
+    finally:
+        worker.stop()
+        executor.close()
+        worker_store.close()
+        relay.stop()
 
 
-def restart_postgres() -> None:
-    clusters = subprocess.run(
-        ["pg_lsclusters", "-h"], check=True, capture_output=True, text=True
-    ).stdout.split()
-    version, cluster = clusters[0], clusters[1]
-    subprocess.run(["pg_ctlcluster", version, cluster, "restart"], check=True)
+def _logged(caplog: pytest.LogCaptureFixture, start: str) -> bool:
+    return any(record.getMessage().startswith(start) for record in caplog.records)
 
 
 class CountingExecutor(DockerExecutor):
