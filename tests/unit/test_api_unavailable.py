@@ -57,7 +57,7 @@ def database_fails_on(statement_start: str) -> Iterator[list[str]]:
         if failed or not statement.lstrip().upper().startswith(statement_start.upper()):
             return
         failed.append(statement)
-        dbapi = conn.connection.dbapi_connection
+        dbapi: Any = conn.connection.dbapi_connection
         if conn.dialect.name == "postgresql":
             with psycopg.connect(postgres_admin_url(), autocommit=True) as admin:
                 admin.execute("SELECT pg_terminate_backend(%s, 5000)", (dbapi.info.backend_pid,))
