@@ -31,7 +31,7 @@ apps:
       - job: crash
         command: [sh, -c, 'exit 4']
       - job: nap
-        command: [sh, -c, 'sleep 3; echo rested']
+        command: [sh, -c, 'while [ ! -e /tmp/release ]; do sleep 0.1; done; echo rested']
 """
 
 
@@ -118,6 +118,8 @@ def test_given_separate_server_and_worker_when_the_worker_is_stopped_mid_job_the
     label = f"pitmaster.execution={nap_id}"
     [container] = docker_client.containers.list(filters={"label": label})
     assert container.status == "running"
+    # (The job runs until released, so however slow the machine, it ran through the stop.)
+    assert container.exec_run(["touch", "/tmp/release"]).exit_code == 0
 
     # Then a new worker records how it ended.
     deployment.start("worker")

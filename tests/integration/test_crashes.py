@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
-import time
-from collections.abc import Collection
-from datetime import UTC, datetime
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 
 import docker
@@ -28,6 +27,10 @@ from .conftest import WorkerFactory, installation_label, wait_for, wait_until_en
 pytestmark = pytest.mark.docker
 
 
+# A job that runs until the test releases it: no race between a job's length and the test.
+RELEASE = "while [ ! -e /tmp/release ]; do sleep 0.1; done"
+
+
 def all_have_status(store: Store, message_ids: Collection[str], status: Status) -> bool:
     return all(store.get_execution(m).status is status for m in message_ids)
 
@@ -38,26 +41,61 @@ def all_ended(store: Store, message_ids: Collection[str]) -> bool:
     return all(e.status.is_terminal and not e.output_pending for e in executions)
 
 
-def container_starts(client: docker.DockerClient, label: str, since: datetime) -> int:
-    # Docker takes whole seconds: look one second past now so nothing just seen is cut off.
-    events = client.api.events(
-        since=since,
-        until=int(time.time()) + 1,
-        filters={"type": "container", "event": "start", "label": label},
-        decode=True,
-    )
-    return sum(1 for _ in events)
+class StartCounter:
+    """Counts the starts of containers carrying ``label``, following the engine's events live.
+
+    Looking back with ``since`` is not enough: the engine keeps only its last 256
+    events, which the tests running beside this one use up within seconds.
+    """
+
+    def __init__(self, client: docker.DockerClient, label: str) -> None:
+        self.starts = 0
+        filters = {"type": "container", "event": "start", "label": label}
+        self._stream = client.api.events(filters=filters, decode=True)  # subscribed on return
+        threading.Thread(target=self._follow, daemon=True).start()
+
+    def _follow(self) -> None:
+        with contextlib.suppress(Exception):  # the stream ends when closed
+            for _ in self._stream:
+                self.starts += 1
+
+    def total(self, expected: int) -> int:
+        """The starts seen, once at least ``expected`` are in (the events come a moment late)."""
+        with contextlib.suppress(AssertionError):
+            wait_for(lambda: self.starts >= expected, timeout=10)
+        return self.starts
+
+    def close(self) -> None:
+        self._stream.close()
 
 
+@pytest.fixture
+def count_starts(docker_client: docker.DockerClient) -> Iterator[Callable[[str], StartCounter]]:
+    """Start counting the starts of containers with a label from now; stopped at teardown."""
+    counters: list[StartCounter] = []
+
+    def count(label: str) -> StartCounter:
+        counters.append(StartCounter(docker_client, label))
+        return counters[-1]
+
+    yield count
+    for counter in counters:
+        counter.close()
+
+
+@pytest.mark.xdist_group("engine-heavy")
 def test_given_20_running_jobs_when_their_worker_is_killed_then_a_new_worker_records_each_once(
-    docker_store: Store, deployment: Deployment, docker_client: docker.DockerClient
+    docker_store: Store,
+    deployment: Deployment,
+    docker_client: docker.DockerClient,
+    count_starts: Callable[[str], StartCounter],
 ) -> None:
     docker_store.create_job_definition(
         "demo",
         "sleep-exit",
-        ["sh", "-c", "sleep 6; exit $(( BARBEQUE_MESSAGE % 4 ))"],
+        ["sh", "-c", f"{RELEASE}; exit $(( BARBEQUE_MESSAGE % 4 ))"],
     )
-    since = datetime.now(UTC)
+    starts = count_starts(installation_label(docker_store))
     executions = [docker_store.enqueue("demo", "sleep-exit", "default", n) for n in range(20)]
     ids = [execution.message_id for execution in executions]
     first = deployment.start("worker", env={"PITMASTER_RUNNER_THREADS": "4"})
@@ -70,6 +108,8 @@ def test_given_20_running_jobs_when_their_worker_is_killed_then_a_new_worker_rec
     containers = docker_client.containers.list(all=True, filters={"label": label})
     assert len(containers) == 20
     docker_finished = {}
+    for container in containers:
+        assert container.exec_run(["touch", "/tmp/release"]).exit_code == 0
     for container in containers:
         container.wait(timeout=60)
         container.reload()
@@ -86,7 +126,7 @@ def test_given_20_running_jobs_when_their_worker_is_killed_then_a_new_worker_rec
         assert execution.status is (Status.SUCCESS if number % 4 == 0 else Status.FAILED)
         assert execution.finished_at == docker_finished[message_id]
         assert len(docker_store.attempts_of(execution.id)) == 1
-    assert container_starts(docker_client, label, since) == 20
+    assert starts.total(20) == 20
 
 
 @pytest.mark.parametrize("started", [False, True], ids=["created", "started"])
@@ -95,9 +135,10 @@ def test_given_a_worker_died_after_making_the_container_when_another_runs_then_i
     docker_store: Store,
     start_worker: WorkerFactory,
     docker_client: docker.DockerClient,
+    count_starts: Callable[[str], StartCounter],
 ) -> None:
     docker_store.create_job_definition("demo", "once", ["sh", "-c", "echo ran"])
-    since = datetime.now(UTC)
+    starts = count_starts(installation_label(docker_store))
     execution = docker_store.enqueue("demo", "once", "default", None)
     # A worker claims, creates (and maybe starts) the container, then dies before storing its id.
     claim = docker_store.claim("dead-worker", lease_seconds=1)
@@ -126,15 +167,18 @@ def test_given_a_worker_died_after_making_the_container_when_another_runs_then_i
     # The container the dead worker made is the one that ran, and it is gone now:
     # no other container was made for the attempt, and none is left behind.
     assert attempt.container_id == container.id
-    assert container_starts(docker_client, label, since) == 1
+    assert starts.total(1) == 1
     wait_for(lambda: labelled(docker_client, label) == [])
 
 
 def test_given_a_worker_died_after_claiming_when_its_lease_ends_then_the_job_runs_once(
-    docker_store: Store, start_worker: WorkerFactory, docker_client: docker.DockerClient
+    docker_store: Store,
+    start_worker: WorkerFactory,
+    docker_client: docker.DockerClient,
+    count_starts: Callable[[str], StartCounter],
 ) -> None:
     docker_store.create_job_definition("demo", "once", ["sh", "-c", "echo ran"])
-    since = datetime.now(UTC)
+    starts = count_starts(installation_label(docker_store))
     execution = docker_store.enqueue("demo", "once", "default", None)
     claim = docker_store.claim("dead-worker", lease_seconds=2)
     assert claim is not None
@@ -146,7 +190,7 @@ def test_given_a_worker_died_after_claiming_when_its_lease_ends_then_the_job_run
     [attempt] = docker_store.attempts_of(execution.id)
     assert attempt.id == claim.attempt_id
     assert attempt.started_at is not None and attempt.started_at >= claim.execution.created_at
-    assert container_starts(docker_client, installation_label(docker_store), since) == 1
+    assert starts.total(1) == 1
 
 
 def test_given_a_container_removed_from_outside_when_swept_then_lost_and_its_slot_is_freed(
@@ -252,6 +296,7 @@ def test_given_postgresql_out_of_reach_while_jobs_run_then_the_worker_reconnects
     docker_client: docker.DockerClient,
     backend_url: str,
     caplog: pytest.LogCaptureFixture,
+    count_starts: Callable[[str], StartCounter],
 ) -> None:
     # The worker reaches PostgreSQL through a relay: cutting it is a restart as the
     # worker sees it (every connection dropped, new ones refused), which the other
@@ -267,7 +312,7 @@ def test_given_postgresql_out_of_reach_while_jobs_run_then_the_worker_reconnects
     )
     docker_store.create_job_definition("demo", "nap", ["sh", "-c", "sleep 2; echo rested"])
     label = installation_label(docker_store)
-    since = datetime.now(UTC)
+    starts = count_starts(installation_label(docker_store))
     ids = [docker_store.enqueue("demo", "nap", "default", None).message_id for _ in range(5)]
     caplog.set_level(logging.WARNING)
     try:
@@ -293,7 +338,7 @@ def test_given_postgresql_out_of_reach_while_jobs_run_then_the_worker_reconnects
             execution = docker_store.get_execution(message_id)
             assert execution.status is Status.SUCCESS
             assert len(docker_store.attempts_of(execution.id)) == 1
-        assert container_starts(docker_client, label, since) == 7
+        assert starts.total(7) == 7
     finally:
         worker.stop()
         executor.close()

@@ -80,6 +80,7 @@ SECRET = "sk-live-7d1f0c2e9b-pitmaster-secret"
 # -- processes ------------------------------------------------------------------------
 
 
+@pytest.mark.xdist_group("engine-heavy")
 def test_given_a_fork_bomb_when_it_runs_then_the_pids_limit_stops_it_and_the_host_keeps_working(
     docker_store: Store, start_worker: WorkerFactory, docker_client: docker.DockerClient
 ) -> None:
