@@ -31,6 +31,13 @@ pytestmark = pytest.mark.docker
 RELEASE = "while [ ! -e /tmp/release ]; do sleep 0.1; done"
 
 
+def _release_all(client: docker.DockerClient, label: str) -> None:
+    """Let every running job carrying ``label`` end (see ``RELEASE``)."""
+    for container in labelled(client, label):
+        if container.attrs["State"] == "running":
+            assert container.exec_run(["touch", "/tmp/release"]).exit_code == 0
+
+
 def all_have_status(store: Store, message_ids: Collection[str], status: Status) -> bool:
     return all(store.get_execution(m).status is status for m in message_ids)
 
@@ -226,7 +233,8 @@ def test_given_the_engine_unreachable_while_jobs_end_when_it_returns_then_the_wo
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    docker_store.create_job_definition("demo", "nap", ["sh", "-c", "sleep 3; echo rested"])
+    docker_store.create_job_definition("demo", "held", ["sh", "-c", f"{RELEASE}; echo rested"])
+    docker_store.create_job_definition("demo", "nap", ["sh", "-c", "echo rested"])
     relay = DockerRelay(tmp_path / "docker.sock")
     relay.start()
     executor = DockerExecutor(relay.url)
@@ -235,12 +243,13 @@ def test_given_the_engine_unreachable_while_jobs_end_when_it_returns_then_the_wo
     try:
         worker.start()
         running = [
-            docker_store.enqueue("demo", "nap", "default", None).message_id for _ in range(3)
+            docker_store.enqueue("demo", "held", "default", None).message_id for _ in range(3)
         ]
         wait_for(lambda: all_have_status(docker_store, running, Status.RUNNING))
 
         # When the engine is out of reach while those jobs end and more arrive,
         relay.cut()
+        _release_all(docker_client, installation_label(docker_store))
         waiting = [
             docker_store.enqueue("demo", "nap", "default", None).message_id for _ in range(2)
         ]
@@ -310,10 +319,11 @@ def test_given_postgresql_out_of_reach_while_jobs_run_then_the_worker_reconnects
     worker = Worker(
         worker_settings.model_copy(update={"database_url": relayed}), worker_store, executor
     )
-    docker_store.create_job_definition("demo", "nap", ["sh", "-c", "sleep 2; echo rested"])
+    docker_store.create_job_definition("demo", "held", ["sh", "-c", f"{RELEASE}; echo rested"])
+    docker_store.create_job_definition("demo", "nap", ["sh", "-c", "echo rested"])
     label = installation_label(docker_store)
     starts = count_starts(installation_label(docker_store))
-    ids = [docker_store.enqueue("demo", "nap", "default", None).message_id for _ in range(5)]
+    ids = [docker_store.enqueue("demo", "held", "default", None).message_id for _ in range(5)]
     caplog.set_level(logging.WARNING)
     try:
         worker.start()
@@ -321,6 +331,7 @@ def test_given_postgresql_out_of_reach_while_jobs_run_then_the_worker_reconnects
 
         # When the database is out of the worker's reach while those jobs end and more arrive,
         relay.cut()
+        _release_all(docker_client, label)
         later = [docker_store.enqueue("demo", "nap", "default", None).message_id for _ in range(2)]
         wait_for(
             lambda: (
