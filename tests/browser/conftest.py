@@ -16,6 +16,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from pitmaster.store.store import Store
 
+from ..containers import remove_labelled
 from ..credentials import ADMIN, ADMIN_TOKEN
 from ..databases import ROOT
 from ..processes import Deployment
@@ -53,8 +54,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     label = f"pitmaster.installation={store.installation_id()}"
     store.close()
     client = docker.from_env()
-    for container in client.containers.list(all=True, filters={"label": label}):
-        container.remove(force=True)
+    remove_labelled(client, label)
     client.close()
 
 

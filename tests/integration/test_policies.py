@@ -254,6 +254,7 @@ def test_given_a_retry_waiting_to_start_when_cancelled_then_it_never_starts(
 # -- idempotency under concurrency ----------------------------------------------------------
 
 
+@pytest.mark.xdist_group("engine-heavy")
 def test_given_100_concurrent_requests_with_one_idempotency_key_then_one_execution(
     docker_store: Store, deployment: Deployment
 ) -> None:

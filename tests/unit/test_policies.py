@@ -1087,6 +1087,58 @@ def test_given_two_apps_when_they_use_the_same_key_then_each_gets_its_own_execut
     assert clocked_store.enqueue("blog", "mail", DEFAULT_QUEUE, None, idempotency_key="k") == blog
 
 
+RACERS = 16
+RACES = 5
+
+
+def _race(stores: list[Store], key: str) -> list[Execution | BaseException]:
+    """Each store enqueues the same request with ``key``, all released at one instant."""
+    barrier = threading.Barrier(len(stores))
+    results: list[Execution | BaseException] = [RuntimeError("no answer")] * len(stores)
+
+    def enqueue(number: int, racer: Store) -> None:
+        barrier.wait(timeout=30)
+        try:
+            results[number] = racer.enqueue(
+                "shop", "mail", DEFAULT_QUEUE, {"n": 1}, idempotency_key=key
+            )
+        except Exception as exc:
+            results[number] = exc
+
+    threads = [threading.Thread(target=enqueue, args=(n, s)) for n, s in enumerate(stores)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_given_concurrent_enqueues_with_one_key_on_postgresql_then_one_execution_for_all(
+    store: Store, database_url: str
+) -> None:
+    # Given many servers (each its own store and connection pool) on one database.
+    define(store)
+    stores = [Store(database_url) for _ in range(RACERS)]
+    try:
+        for other in stores:
+            other.installation_id()  # each has its connection open before the race
+        for race in range(RACES):
+            # When they all enqueue the same request with one key at the same instant.
+            results = _race(stores, f"race-{race}")
+
+            # Then every one of them got the same execution, and only it was stored.
+            executions = [r for r in results if isinstance(r, Execution)]
+            assert len(executions) == RACERS, [r for r in results if not isinstance(r, Execution)]
+            assert {e.message_id for e in executions} == {executions[0].message_id}
+            stored = store.list_executions(ExecutionFilter()).items
+            assert len(stored) == race + 1, f"race {race}: {len(stored) - race} executions"
+            assert len(attempts(store, executions[0])) == 1
+    finally:
+        for other in stores:
+            other.close()
+
+
 def test_given_no_key_when_the_same_request_comes_twice_then_two_executions(
     clocked_store: Store,
 ) -> None:
