@@ -83,7 +83,8 @@ class Pitmaster:
 
     def enqueue(self, app: str, job: str, message: object = None) -> str:
         answer = self.client.post(
-            "/v2/job_executions", json={"application": app, "job": job, "message": message}
+            "/v2/job_executions",
+            json={"application": app, "job": job, "message": {} if message is None else message},
         )
         answer.raise_for_status()
         return str(answer.json()["message_id"])

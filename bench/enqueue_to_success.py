@@ -55,7 +55,9 @@ def pitmaster_runs(url: str, runs: int) -> list[float]:
     timings = []
     for _ in range(runs):
         started = time.perf_counter()
-        answer = client.post("/v2/job_executions", json={"application": "bench", "job": "noop"})
+        answer = client.post(
+            "/v2/job_executions", json={"application": "bench", "job": "noop", "message": {}}
+        )
         message_id = answer.json()["message_id"]
         while True:
             status = client.get(f"/v1/job_executions/{message_id}").json()["status"]

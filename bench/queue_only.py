@@ -33,7 +33,8 @@ def http_enqueues(url: str, count: int) -> float:
             with httpx.Client(base_url=server.url, headers=ADMIN) as client:
                 for _ in range(count // CLIENTS):
                     client.post(
-                        "/v2/job_executions", json={"application": "bench", "job": "noop"}
+                        "/v2/job_executions",
+                        json={"application": "bench", "job": "noop", "message": {}},
                     ).raise_for_status()
 
         started = time.perf_counter()

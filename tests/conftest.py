@@ -16,17 +16,23 @@ from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 
 from .credentials import ADMIN_TOKEN
-from .databases import BACKENDS, database
+from .databases import BACKENDS, database, drop_templates
 
 # -- database ---------------------------------------------------------------------
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Each test process drops the database templates it made."""
+    drop_templates()
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh database of this test's own, shared by ``store`` and ``settings``.
+    """A fresh, migrated database of this test's own, shared by ``store`` and ``settings``.
 
     Every test that uses it runs twice: on a SQLite file and on a PostgreSQL
-    database made for it (and dropped afterwards).
+    database made for it (and dropped afterwards), each a copy of a migrated
+    template (``tests/databases.py``).
     """
     with database(request.param, tmp_path) as url:
         yield url
@@ -34,7 +40,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def store(database_url: str) -> Iterator[Store]:
-    """A migrated store on a fresh SQLite file, with the real clock."""
+    """A store on ``database_url``, with the real clock."""
     store = Store(database_url)
     store.migrate()
     yield store

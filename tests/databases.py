@@ -1,14 +1,23 @@
 """Test databases: a SQLite file, or a PostgreSQL database made for one test and dropped after.
 
+A test gets its database already migrated: each test process migrates one
+template per backend once (a SQLite file, a PostgreSQL database) and every
+test gets a copy of it (a file copy, ``CREATE DATABASE ... TEMPLATE``), with an
+installation id of its own so that container names and labels stay apart.
+``migrated=False`` gives an empty one, for tests of the migrations themselves.
+
 PostgreSQL is installed and started by ``scripts/ensure-postgres.sh`` when it
 is not running; if that fails the tests fail. They never skip.
 """
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 import subprocess
+import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -29,27 +38,96 @@ def postgres_admin_url() -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    """A new, empty PostgreSQL database for one test; dropped afterwards."""
-    admin = postgres_admin_url()
-    name = f"pitmaster_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+def _new_installation_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def _postgres_url(name: str) -> str:
+    return make_url(postgres_admin_url()).set(database=name).render_as_string(hide_password=False)
+
+
+def _migrate(url: str) -> None:
+    from pitmaster.store.store import Store
+
+    store = Store(url)
     try:
-        yield make_url(admin).set(database=name).render_as_string(hide_password=False)
+        store.migrate()
     finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        store.close()  # a template must have no connection left when it is copied
+
+
+_TEMPLATES: list[Callable[[], None]] = []
+
+
+def drop_templates() -> None:
+    """Remove the templates this process made (at the end of its test session)."""
+    while _TEMPLATES:
+        _TEMPLATES.pop()()
+    _postgres_template.cache_clear()
+    _sqlite_template.cache_clear()
+
+
+@cache
+def _postgres_template() -> str:
+    """The name of this process's migrated PostgreSQL template, dropped when it exits."""
+    name = f"pitmaster_template_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_admin_url(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    _TEMPLATES.append(lambda: _drop_postgres_database(name))
+    _migrate(_postgres_url(name))
+    return name
+
+
+@cache
+def _sqlite_template() -> Path:
+    """This process's migrated SQLite file, removed when it exits."""
+    directory = Path(tempfile.mkdtemp(prefix="pitmaster-template-"))
+    _TEMPLATES.append(lambda: shutil.rmtree(directory, ignore_errors=True))
+    path = directory / "template.db"
+    _migrate(f"sqlite:///{path}")
+    return path
+
+
+def _drop_postgres_database(name: str) -> None:
+    with psycopg.connect(postgres_admin_url(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextmanager
-def database(backend: str, directory: Path) -> Iterator[str]:
-    """A fresh database of the given backend, as a URL."""
+def postgres_database(*, migrated: bool = True) -> Iterator[str]:
+    """A new PostgreSQL database for one test (migrated unless told not); dropped afterwards."""
+    name = f"pitmaster_test_{uuid.uuid4().hex[:12]}"
+    template = f' TEMPLATE "{_postgres_template()}"' if migrated else ""
+    with psycopg.connect(postgres_admin_url(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"{template}')
+    try:
+        url = _postgres_url(name)
+        if migrated:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("UPDATE installation SET id = %s", (_new_installation_id(),))
+        yield url
+    finally:
+        _drop_postgres_database(name)
+
+
+def sqlite_database(directory: Path, *, migrated: bool = True) -> str:
+    """The URL of a SQLite file in ``directory`` (a migrated copy unless told not)."""
+    path = directory / "pitmaster.db"
+    if migrated:
+        shutil.copyfile(_sqlite_template(), path)
+        with sqlite3.connect(path) as conn:
+            conn.execute("UPDATE installation SET id = ?", (_new_installation_id(),))
+        conn.close()
+    return f"sqlite:///{path}"
+
+
+@contextmanager
+def database(backend: str, directory: Path, *, migrated: bool = True) -> Iterator[str]:
+    """A fresh database of the given backend, as a URL (migrated unless told not)."""
     if backend == "sqlite":
-        yield f"sqlite:///{directory}/pitmaster.db"
+        yield sqlite_database(directory, migrated=migrated)
     elif backend == "postgresql":
-        with postgres_database() as url:
+        with postgres_database(migrated=migrated) as url:
             yield url
     else:
         raise ValueError(f"unknown database backend {backend!r}")

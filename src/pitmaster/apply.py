@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import yaml
 from pydantic import Field, ValidationError
@@ -69,7 +70,7 @@ def _ensure(
     report: Callable[[str], None],
     key: str = "name",
 ) -> None:
-    path = f"{collection}/{wanted[key]}"
+    path = f"{collection}/{quote(wanted[key], safe='')}"
     current = client.find(path)
     if current is None:
         client.request("POST", collection, json=wanted)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import quote
 
 import typer
 
@@ -82,6 +83,13 @@ PidsLimitOption = Annotated[
 NetworkOption = Annotated[
     str | None,
     typer.Option("--network", help="Docker network: bridge (the default), none, or a name"),
+]
+MessageDeliveryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--message-delivery",
+        help="env (BARBEQUE_MESSAGE only, as barbeque), file, or auto (env when it fits)",
+    ),
 ]
 
 
@@ -289,7 +297,9 @@ def enqueue(
     application: Annotated[str, typer.Argument(help="app name")],
     job: Annotated[str, typer.Argument(help="job name")],
     queue: Annotated[str, typer.Option("--queue", "-q", help="job queue")] = "default",
-    message: Annotated[str, typer.Option("--message", "-m", help="the message, as JSON")] = "null",
+    message: Annotated[
+        str, typer.Option("--message", "-m", help="the message, as JSON (not null)")
+    ] = "{}",
     delay: Annotated[float, typer.Option("--delay", help="seconds to wait before running")] = 0,
     run_at: Annotated[
         str | None, typer.Option("--run-at", help="RFC 3339 time to run at, instead of --delay")
@@ -569,7 +579,7 @@ def jobs_show(
     app_name: Annotated[str, typer.Argument(metavar="APP")], job: str, url: UrlOption = DEFAULT_URL
 ) -> None:
     """Show one job definition."""
-    _call(url, "GET", f"/v1/apps/{app_name}/job_definitions/{job}")
+    _call(url, "GET", f"/v1/apps/{app_name}/job_definitions/{quote(job, safe='')}")
 
 
 @jobs_cli.command("create")
@@ -587,6 +597,7 @@ def jobs_create(
     cpus: CpusOption = None,
     pids_limit: PidsLimitOption = None,
     network: NetworkOption = None,
+    message_delivery: MessageDeliveryOption = None,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
     """Define JOB for APP: pitmaster jobs create APP JOB -- CMD [ARG...].
@@ -603,6 +614,7 @@ def jobs_create(
         cpus=cpus,
         pids_limit=pids_limit,
         network=network,
+        message_delivery=message_delivery,
     )
     _call(url, "POST", f"/v1/apps/{app_name}/job_definitions", body)
 
@@ -622,6 +634,7 @@ def jobs_update(
     cpus: CpusOption = None,
     pids_limit: PidsLimitOption = None,
     network: NetworkOption = None,
+    message_delivery: MessageDeliveryOption = None,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
     """Change a job definition's command, description or policy."""
@@ -635,8 +648,9 @@ def jobs_update(
         cpus=cpus,
         pids_limit=pids_limit,
         network=network,
+        message_delivery=message_delivery,
     )
-    _call(url, "PATCH", f"/v1/apps/{app_name}/job_definitions/{job}", body)
+    _call(url, "PATCH", f"/v1/apps/{app_name}/job_definitions/{quote(job, safe='')}", body)
 
 
 @jobs_cli.command("delete")
@@ -644,7 +658,7 @@ def jobs_delete(
     app_name: Annotated[str, typer.Argument(metavar="APP")], job: str, url: UrlOption = DEFAULT_URL
 ) -> None:
     """Delete a job definition (its executions stay)."""
-    _call(url, "DELETE", f"/v1/apps/{app_name}/job_definitions/{job}")
+    _call(url, "DELETE", f"/v1/apps/{app_name}/job_definitions/{quote(job, safe='')}")
     typer.echo(f"deleted job definition {app_name}/{job}")
 
 

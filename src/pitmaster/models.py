@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+from unicodedata import category
 
 NAME_MAX_LENGTH = 255
 DEFAULT_QUEUE = "default"
@@ -18,6 +19,52 @@ MAX_MESSAGE_BYTES = 256 * 1024
 MAX_MESSAGE_DEPTH = 64
 # The most rows one page of any list (API or console) holds.
 MAX_PAGE_SIZE = 500
+# One environment string may hold at most 128 KiB on Linux (MAX_ARG_STRLEN): the most
+# of a message, as UTF-8 JSON, that BARBEQUE_MESSAGE carries.
+MESSAGE_ENV_LIMIT = 120 * 1024
+# barbeque's delays (SQS's): 0 to 900 seconds; pitmaster takes longer ones too.
+BARBEQUE_MAX_DELAY_SECONDS = 900
+
+
+class MessageDelivery(StrEnum):
+    """How a job definition's jobs get their message.
+
+    ``env``: always in BARBEQUE_MESSAGE, as barbeque does (a larger message is refused
+    at enqueue); ``file``: always in a file named by PITMASTER_MESSAGE_FILE; ``auto``:
+    the environment when it fits, else the file.
+    """
+
+    ENV = "env"
+    FILE = "file"
+    AUTO = "auto"
+
+
+# Unicode categories no job name may hold: controls, format characters (such as the
+# bidirectional overrides), surrogates, private use, unassigned, line and paragraph breaks.
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def job_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a job's name, or None when it can.
+
+    barbeque's job column takes any text up to 255 characters, and ActiveJob sends
+    class names such as ``Admin::NotifyJob``. A job name appears in URLs, container
+    labels and the job's environment (never in a container's name, which comes from
+    the attempt id), so it may hold any printable character except ``/``.
+    """
+    if not name:
+        return "must not be empty"
+    if len(name) > NAME_MAX_LENGTH:
+        return f"must be at most {NAME_MAX_LENGTH} characters"
+    if "/" in name:
+        return "must not contain '/' (it separates the parts of a URL)"
+    if any(category(char) in _UNSAFE_CATEGORIES for char in name):
+        return "must not contain control or invisible formatting characters"
+    if name != name.strip():
+        return "must not start or end with whitespace"
+    if set(name) == {"."}:
+        return "cannot be only dots: it reads as a path"
+    return None
 
 
 class Status(StrEnum):
@@ -112,6 +159,7 @@ class JobDefinition:
     network: str | None  # a Docker network; None: the engine's default bridge
     created_at: datetime
     updated_at: datetime
+    message_delivery: MessageDelivery = MessageDelivery.AUTO
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> JobDefinition:
@@ -135,6 +183,7 @@ class JobDefinition:
             network=row["network"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
+            message_delivery=MessageDelivery(row["message_delivery"]),
         )
 
 
@@ -317,6 +366,9 @@ class Claim:
     network: str | None = None
     # The app's secrets by name, still sealed: the runner opens them.
     sealed_secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    message_delivery: MessageDelivery = MessageDelivery.AUTO
+    # When this attempt was queued: the enqueue, or the retry (BARBEQUE_SENT_TIMESTAMP).
+    attempt_queued_at: datetime | None = None
 
     @property
     def container_name(self) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from ..containers import remove_labelled
 from ..databases import ROOT
 from ..processes import PITMASTER, Deployment
 
@@ -32,7 +33,7 @@ apps:
       - job: crash
         command: [sh, -c, 'exit 4']
       - job: nap
-        command: [sh, -c, 'sleep 3; echo rested']
+        command: [sh, -c, 'while [ ! -e /tmp/release ]; do sleep 0.1; done; echo rested']
 """
 
 
@@ -49,8 +50,7 @@ def deployment(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[D
     store = Store(deployment.env["PITMASTER_DATABASE_URL"])
     label = f"pitmaster.installation={store.installation_id()}"
     store.close()
-    for container in docker_client.containers.list(all=True, filters={"label": label}):
-        container.remove(force=True)
+    remove_labelled(docker_client, label)
 
 
 def test_given_pitmaster_up_when_a_user_applies_enqueues_and_waits_then_the_cli_shows_each_ending(
@@ -120,6 +120,8 @@ def test_given_separate_server_and_worker_when_the_worker_is_stopped_mid_job_the
     label = f"pitmaster.execution={nap_id}"
     [container] = docker_client.containers.list(filters={"label": label})
     assert container.status == "running"
+    # (The job runs until released, so however slow the machine, it ran through the stop.)
+    assert container.exec_run(["touch", "/tmp/release"]).exit_code == 0
 
     # Then a new worker records how it ended.
     deployment.start("worker")

@@ -14,6 +14,7 @@ import pytest
 from pitmaster.app_secrets import SecretBox
 from pitmaster.store.store import Store
 
+from ..containers import remove_labelled
 from ..databases import ROOT, dump_all_rows
 from ..processes import Deployment
 
@@ -32,8 +33,7 @@ def deployment(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[D
     store = Store(deployment.env["PITMASTER_DATABASE_URL"])
     label = f"pitmaster.installation={store.installation_id()}"
     store.close()
-    for container in docker_client.containers.list(all=True, filters={"label": label}):
-        container.remove(force=True)
+    remove_labelled(docker_client, label)
 
 
 def test_given_a_key_when_an_operator_sets_secrets_then_the_job_reads_them_and_no_command_shows_them(

@@ -16,6 +16,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from pitmaster.store.store import Store
 
+from ..containers import remove_labelled
 from ..credentials import ADMIN, ADMIN_TOKEN
 from ..databases import ROOT
 from ..processes import Deployment
@@ -53,8 +54,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     label = f"pitmaster.installation={store.installation_id()}"
     store.close()
     client = docker.from_env()
-    for container in client.containers.list(all=True, filters={"label": label}):
-        container.remove(force=True)
+    remove_labelled(client, label)
     client.close()
 
 
@@ -149,7 +149,12 @@ def define_job(api: httpx.Client, app: str, job: str, script: str, **policy: obj
 def enqueue(api: httpx.Client, app: str, job: str, message: object = None, delay: float = 0) -> str:
     response = api.post(
         "/v2/job_executions",
-        json={"application": app, "job": job, "message": message, "delay_seconds": delay},
+        json={
+            "application": app,
+            "job": job,
+            "message": {} if message is None else message,
+            "delay_seconds": delay,
+        },
     )
     assert response.status_code == 201, response.text
     message_id: str = response.json()["message_id"]

@@ -8,9 +8,13 @@ from __future__ import annotations
 import re
 
 import httpx
+import pytest
 from playwright.sync_api import expect
 
 from .conftest import ConsolePage, define_job, enqueue
+
+# One test process runs every browser test: they share one `pitmaster up` and one Chromium.
+pytestmark = pytest.mark.xdist_group("browser")
 
 LONG = 30_000
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 import re
 
 import httpx
+import pytest
 from playwright.sync_api import expect
 
 from ..credentials import ADMIN_TOKEN
 from .conftest import ConsolePage, define_job, enqueue
+
+# One test process runs every browser test: they share one `pitmaster up` and one Chromium.
+pytestmark = pytest.mark.xdist_group("browser")
 
 
 def test_log_in_through_the_form_come_back_to_the_page_asked_for_and_log_out(

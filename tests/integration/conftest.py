@@ -16,6 +16,7 @@ from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 from pitmaster.worker.worker import Worker
 
+from ..containers import remove_labelled
 from ..databases import BACKENDS, ROOT, database
 from ..processes import Deployment
 
@@ -65,8 +66,7 @@ def docker_store(backend_url: str, docker_client: docker.DockerClient) -> Iterat
     store.create_app("demo", DEMO_IMAGE)
     yield store
     label = f"pitmaster.installation={store.installation_id()}"
-    for container in docker_client.containers.list(all=True, filters={"label": label}):
-        container.remove(force=True)
+    remove_labelled(docker_client, label)
     store.close()
 
 

@@ -9,10 +9,10 @@ import docker
 import pytest
 
 from pitmaster.executors.docker import parse_docker_time
-from pitmaster.models import AttemptState, Status, container_name
+from pitmaster.models import MESSAGE_ENV_LIMIT, AttemptState, Status, container_name
 from pitmaster.store.store import Store
-from pitmaster.worker.runner import MESSAGE_ENV_LIMIT
 
+from ..containers import labelled
 from .conftest import WorkerFactory, wait_for, wait_until_ended
 
 pytestmark = pytest.mark.docker
@@ -39,7 +39,7 @@ def test_given_a_job_exiting_0_when_run_then_success_with_its_output_and_no_cont
     assert attempt.stderr == ""
     # The container is removed right after the ending is recorded.
     label = f"pitmaster.installation={docker_store.installation_id()}"
-    wait_for(lambda: docker_client.containers.list(all=True, filters={"label": label}) == [])
+    wait_for(lambda: labelled(docker_client, label) == [])
 
 
 def test_given_a_failing_job_when_run_then_failed_with_its_exit_code_and_streams_apart(
@@ -141,8 +141,14 @@ def test_given_a_command_missing_from_the_image_when_run_then_error_saying_why(
 def test_given_output_over_the_limit_when_recorded_then_the_tail_is_kept_with_a_mark(
     docker_store: Store, start_worker: WorkerFactory
 ) -> None:
-    # 200,000 lines of 7 bytes each: 1.4 MB, over the 64 KiB the fixture allows.
-    define(docker_store, "chatty", "seq 100001 300000; echo last-line")
+    # 1,500 lines of 1,000 bytes each: 1.5 MB, over the 64 KiB the fixture allows
+    # (long lines: the engine's cost is per line, and 200,000 short ones took 15 s).
+    pad = "x" * 994
+    define(
+        docker_store,
+        "chatty",
+        f'for i in $(seq 1 1500); do printf "%04d {pad}\\n" $i; done; echo last-line',
+    )
     execution = docker_store.enqueue("demo", "chatty", "default", None)
     start_worker()
 
@@ -153,7 +159,7 @@ def test_given_output_over_the_limit_when_recorded_then_the_tail_is_kept_with_a_
     mark, _, kept = attempt.stdout.partition("\n")
     assert mark.startswith("[pitmaster: stdout truncated")
     assert len(kept.encode()) == 64 * 1024
-    assert kept.endswith("299999\n300000\nlast-line\n")
+    assert kept.endswith(f"1499 {pad}\n1500 {pad}\nlast-line\n")
 
 
 def test_given_a_running_job_when_its_worker_stops_and_another_starts_then_recorded_once_with_dockers_finish_time(
@@ -217,7 +223,7 @@ def test_given_a_worker_died_after_creating_the_container_when_the_lease_ends_th
     claim = docker_store.claim("dead-worker", lease_seconds=1)
     assert claim is not None
     name = container_name(docker_store.installation_id(), claim.attempt_id)
-    docker_client.containers.create(
+    container = docker_client.containers.create(
         "pitmaster-demo:latest",
         ["sh", "-c", "echo ran"],
         name=name,
@@ -234,6 +240,10 @@ def test_given_a_worker_died_after_creating_the_container_when_the_lease_ends_th
     attempts = docker_store.attempts_of(execution.id)
     assert [a.id for a in attempts] == [claim.attempt_id]
     assert attempts[0].stdout == "ran\n"
+    # The pre-made container is the attempt's, and nothing is left behind.
+    assert attempts[0].container_id == container.id
+    label = f"pitmaster.installation={docker_store.installation_id()}"
+    wait_for(lambda: labelled(docker_client, label) == [])
 
 
 def test_given_default_settings_when_a_job_runs_then_its_container_is_hardened(

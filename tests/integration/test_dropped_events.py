@@ -15,7 +15,8 @@ from pitmaster.worker.worker import Worker
 
 from .conftest import wait_for
 
-pytestmark = pytest.mark.docker
+# Heavy on the engine: one test process runs all such tests, one at a time (docs/testing.md).
+pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("engine-heavy")]
 
 
 class SilentStream:

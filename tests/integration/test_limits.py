@@ -17,7 +17,8 @@ from ..databases import ROOT
 from ..processes import Deployment
 from .conftest import installation_label, wait_for
 
-pytestmark = pytest.mark.docker
+# Heavy on the engine: one test process runs all such tests, one at a time (docs/testing.md).
+pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("engine-heavy")]
 
 APPS = ("shop", "blog")
 QUEUES = ("mail", "reports")

@@ -57,7 +57,8 @@ def test_given_a_job_failing_twice_when_retried_with_backoff_then_the_third_atte
     define(
         docker_store,
         "flaky",
-        'echo "try $BARBEQUE_RETRY_COUNT $BARBEQUE_MESSAGE_ID"; [ "$BARBEQUE_RETRY_COUNT" -ge 2 ]',
+        'echo "try $BARBEQUE_RETRY_COUNT $BARBEQUE_MESSAGE_ID $PITMASTER_ATTEMPT_ID";'
+        ' [ "$BARBEQUE_RETRY_COUNT" -ge 2 ]',
         retry_limit=3,
         base_delay=1,
         jitter=False,
@@ -74,7 +75,9 @@ def test_given_a_job_failing_twice_when_retried_with_backoff_then_the_third_atte
         (1, Status.FAILED, 1),
         (2, Status.SUCCESS, 0),
     ]
-    assert [a.stdout for a in made] == [f"try {a.number} {a.message_id}\n" for a in made]
+    assert [a.stdout for a in made] == [
+        f"try {a.number} {execution.message_id} {a.message_id}\n" for a in made
+    ]
     assert len({a.message_id for a in made}) == 3
     assert made[0].message_id == execution.message_id
     policy = RetryPolicy(retry_limit=3, base_delay=1)
@@ -251,6 +254,7 @@ def test_given_a_retry_waiting_to_start_when_cancelled_then_it_never_starts(
 # -- idempotency under concurrency ----------------------------------------------------------
 
 
+@pytest.mark.xdist_group("engine-heavy")
 def test_given_100_concurrent_requests_with_one_idempotency_key_then_one_execution(
     docker_store: Store, deployment: Deployment
 ) -> None:

@@ -27,6 +27,7 @@ from pitmaster.models import Attempt, Status
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 
+from ..containers import labelled
 from ..credentials import ADMIN, ADMIN_TOKEN
 from ..databases import dump_all_rows
 from .conftest import DEMO_IMAGE, WorkerFactory, wait_for, wait_until_ended
@@ -79,6 +80,7 @@ SECRET = "sk-live-7d1f0c2e9b-pitmaster-secret"
 # -- processes ------------------------------------------------------------------------
 
 
+@pytest.mark.xdist_group("engine-heavy")
 def test_given_a_fork_bomb_when_it_runs_then_the_pids_limit_stops_it_and_the_host_keeps_working(
     docker_store: Store, start_worker: WorkerFactory, docker_client: docker.DockerClient
 ) -> None:
@@ -204,27 +206,31 @@ def test_given_a_job_when_it_looks_for_the_docker_socket_or_host_mounts_then_it_
 # -- network ------------------------------------------------------------------------
 
 
-def _bridge_gateway(docker_client: docker.DockerClient) -> str:
-    config = docker_client.networks.get("bridge").attrs["IPAM"]["Config"]
-    gateway = next(entry["Gateway"] for entry in config if entry.get("Gateway"))
-    assert isinstance(gateway, str)
-    return gateway
-
-
 def test_given_network_none_when_the_job_runs_then_it_has_no_interface_but_lo_and_no_route(
     docker_store: Store, start_worker: WorkerFactory, docker_client: docker.DockerClient
 ) -> None:
-    gateway = _bridge_gateway(docker_client)
+    # The control first: on the engine's bridge the same image does have eth0, and
+    # the engine tells a container on a network its gateway (the network's IPAM
+    # config need not name one: engines that pick the address themselves leave it out).
+    docker_store.create_job_definition(
+        "demo", "online", ["sh", "-c", f"ls /sys/class/net; {RELEASE}"]
+    )
+    online = docker_store.enqueue("demo", "online", "default", None)
+    start_worker()
+    attempt = _running_attempt(docker_store, online.message_id)
+    assert attempt.container_id is not None
+    networks = docker_client.containers.get(attempt.container_id).attrs["NetworkSettings"]
+    gateway = networks["Networks"]["bridge"]["Gateway"]
+    assert gateway, networks
+    _release(docker_client, attempt)
+
     # Without a route the kernel refuses the connection at once: no packet leaves.
     script = (
         "ls /sys/class/net; echo routes: $(ip route | wc -l);"
         f" nc -w 2 {gateway} 80 </dev/null 2>&1; echo nc: $?"
     )
     docker_store.create_job_definition("demo", "offline", ["sh", "-c", script], network="none")
-    docker_store.create_job_definition("demo", "online", ["ls", "/sys/class/net"])
     offline = docker_store.enqueue("demo", "offline", "default", None)
-    online = docker_store.enqueue("demo", "online", "default", None)
-    start_worker()
 
     assert wait_until_ended(docker_store, offline.message_id).status is Status.SUCCESS
     assert wait_until_ended(docker_store, online.message_id).status is Status.SUCCESS
@@ -235,7 +241,6 @@ def test_given_network_none_when_the_job_runs_then_it_has_no_interface_but_lo_an
     assert "routes: 0" in lines
     assert "Network is unreachable" in stdout
     assert lines[-1] == "nc: 1"
-    # The control: on the engine's bridge the same image does have eth0.
     assert "eth0" in (_output(docker_store, online.message_id).stdout or "").split()
 
 
@@ -255,8 +260,24 @@ def test_given_a_network_that_does_not_exist_when_the_job_starts_then_error_nami
     assert "pitmaster-test-no-such-network" in ended.reason
     assert "not found" in ended.reason
     label = f"pitmaster.installation={docker_store.installation_id()}"
-    # The plain listing: containers.list() inspects each one, and races its removal.
-    wait_for(lambda: docker_client.api.containers(all=True, filters={"label": label}) == [])
+    wait_for(lambda: labelled(docker_client, label) == [])
+
+
+def test_given_more_cpus_than_the_engine_has_when_the_job_starts_then_error_with_its_message(
+    docker_store: Store, start_worker: WorkerFactory, docker_client: docker.DockerClient
+) -> None:
+    available = int(docker_client.info()["NCPU"])
+    docker_store.create_job_definition("demo", "greedy", ["true"], cpus=available + 1.0)
+    execution = docker_store.enqueue("demo", "greedy", "default", None)
+    start_worker()
+
+    ended = wait_until_ended(docker_store, execution.message_id)
+
+    assert ended.status is Status.ERROR
+    assert ended.reason is not None
+    assert "CPU" in ended.reason, ended.reason  # the engine's own words
+    label = f"pitmaster.installation={docker_store.installation_id()}"
+    wait_for(lambda: labelled(docker_client, label) == [])
 
 
 def test_given_a_named_network_when_the_job_runs_then_its_container_is_on_it(
@@ -299,7 +320,7 @@ def test_given_an_image_the_worker_no_longer_allows_when_its_job_starts_then_err
     assert f"'{DEMO_IMAGE}' is not allowed" in ended.reason
     assert docker_store.attempts_of(ended.id)[-1].container_id is None
     label = f"pitmaster.installation={docker_store.installation_id()}"
-    assert docker_client.containers.list(all=True, filters={"label": label}) == []
+    assert labelled(docker_client, label) == []
 
 
 def test_given_an_allow_list_when_an_apps_image_is_an_id_then_the_worker_refuses_it(
@@ -340,7 +361,7 @@ def test_given_an_app_with_secrets_and_a_worker_without_the_key_then_error_and_n
     assert ended.reason is not None and "PITMASTER_SECRETS_KEY" in ended.reason
     assert SECRET not in ended.reason
     label = f"pitmaster.installation={docker_store.installation_id()}"
-    assert docker_client.containers.list(all=True, filters={"label": label}) == []
+    assert labelled(docker_client, label) == []
 
 
 def test_given_an_apps_secret_when_its_job_runs_then_it_reads_the_file_and_the_value_is_nowhere_else(

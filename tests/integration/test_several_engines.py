@@ -21,8 +21,8 @@ from pitmaster.executors.docker import ENGINE_IDENTITY_LABEL, ENGINE_IDENTITY_VO
 from pitmaster.models import Execution, Status
 from pitmaster.store.store import Store
 
-from ..docker_proxy import DockerRelay
 from ..processes import Deployment
+from ..relays import DockerRelay
 from .conftest import WorkerFactory, engine_host, installation_label, wait_for, wait_until_ended
 
 pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("second_engine")]

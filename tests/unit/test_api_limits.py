@@ -14,6 +14,7 @@ from pitmaster.settings import Settings
 from pitmaster.store.lifecycle import MarkResult
 from pitmaster.store.store import Store
 
+from ..api_errors import error_text
 from .conftest import serving as _serving
 
 LEASE = 30.0
@@ -31,17 +32,7 @@ def defined(client: TestClient) -> None:
 
 def _assert_error(response: httpx.Response, status: int | None, *words: str) -> str:
     """A JSON ``{"error": "..."}`` (this status, or any 4xx for None) naming each of ``words``."""
-    if status is None:
-        assert 400 <= response.status_code < 500, response.text
-    else:
-        assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"}, body
-    text = body["error"]
-    assert isinstance(text, str)
-    for word in words:
-        assert word.lower() in text.lower(), f"{word!r} not in {text!r}"
-    return text
+    return error_text(response, status, *words)
 
 
 def _create(client: TestClient, kind: str, name: str, **fields: Any) -> httpx.Response:
@@ -249,7 +240,13 @@ def test_given_a_delayed_execution_then_its_pending_reason_is_the_delay_until_it
     # Given an execution delayed by an hour.
     enqueued = client.post(
         "/v2/job_executions",
-        json={"application": "shop", "job": "mail", "queue": "mailers", "delay_seconds": 3600},
+        json={
+            "application": "shop",
+            "job": "mail",
+            "queue": "mailers",
+            "delay_seconds": 3600,
+            "message": {},
+        },
     )
     assert enqueued.status_code == 201
     message_id = enqueued.json()["message_id"]
@@ -295,7 +292,8 @@ def test_given_a_runnable_execution_then_its_pending_reason_follows_claims_and_w
 ) -> None:
     # Given a runnable execution in 'mailers' and no worker.
     enqueued = client.post(
-        "/v2/job_executions", json={"application": "shop", "job": "mail", "queue": "mailers"}
+        "/v2/job_executions",
+        json={"application": "shop", "job": "mail", "queue": "mailers", "message": {}},
     ).json()
     path = f"/v1/job_executions/{enqueued['message_id']}"
     assert client.get(path).json()["pending_reason"] == "no worker is serving queue 'mailers'"
@@ -326,7 +324,7 @@ def test_given_a_full_queue_then_waiting_work_says_the_queue_is_at_its_limit(
         client.patch("/v1/job_queues/mailers", json={"max_concurrent_executions": 1}).status_code
         == 200
     )
-    body = {"application": "shop", "job": "mail", "queue": "mailers"}
+    body = {"application": "shop", "job": "mail", "queue": "mailers", "message": {}}
     first = client.post("/v2/job_executions", json=body).json()
     waiting = client.post("/v2/job_executions", json=body).json()
     store.heartbeat("w", "host", "engine", None)
@@ -348,7 +346,7 @@ def test_given_a_global_limit_setting_then_waiting_work_says_pitmaster_is_at_it(
     settings: Settings, store: Store, client: TestClient
 ) -> None:
     # Given a server whose settings carry a global limit of 1, with one attempt live.
-    body = {"application": "shop", "job": "mail"}
+    body = {"application": "shop", "job": "mail", "message": {}}
     client.post("/v2/job_executions", json=body)
     waiting = client.post("/v2/job_executions", json=body).json()
     store.heartbeat("w", "host", "engine", None)
@@ -405,7 +403,7 @@ def test_given_a_worker_running_work_then_workers_counts_it_until_removed(
     client: TestClient, store: Store
 ) -> None:
     # Given a worker that runs one execution and holds a claim on another.
-    body = {"application": "shop", "job": "mail"}
+    body = {"application": "shop", "job": "mail", "message": {}}
     client.post("/v2/job_executions", json=body)
     client.post("/v2/job_executions", json=body)
     store.heartbeat("w1", "host", "engine", None)

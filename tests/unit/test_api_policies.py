@@ -19,6 +19,8 @@ from pitmaster.testing import FakeExecutor
 from pitmaster.worker.poller import Poller
 from pitmaster.worker.runner import Runner
 
+from ..api_errors import error_text
+
 MIB = 1024 * 1024
 POLICY: dict[str, Any] = {
     "retry_limit": 4,
@@ -65,13 +67,7 @@ def shop(client: TestClient) -> None:
 
 def assert_error(response: httpx.Response, status: int, *words: str) -> str:
     """A JSON ``{"error": "..."}`` with this status, whose text names each of ``words``."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"}, body
-    text: str = body["error"]
-    for word in words:
-        assert word.lower() in text.lower(), f"{word!r} not in {text!r}"
-    return text
+    return error_text(response, status, *words)
 
 
 def enqueue(

@@ -23,6 +23,7 @@ from pitmaster.models import Outcome, Status, TokenKind
 from pitmaster.settings import Settings
 from pitmaster.store.store import ExecutionFilter, Store
 
+from ..api_errors import error_text
 from ..conftest import ManualClock
 from ..credentials import ADMIN_TOKEN, bearer
 from .conftest import serving
@@ -82,22 +83,25 @@ def test_given_an_app_token_then_another_apps_executions_are_as_if_they_did_not_
     # then each answer is the one for something that does not exist.
     for reference in (blog_failed, str(store.get_execution(blog_failed).id)):
         read = client.get(f"/v1/job_executions/{reference}", headers=shop)
-        assert body_of(read) == (404, {"error": f"job execution {reference!r} does not exist"})
-    assert client.get(f"/v1/job_executions/{unknown}", headers=shop).json() == {
-        "error": f"job execution {unknown!r} does not exist"
-    }
+        assert error_text(read, 404) == f"job execution {reference!r} does not exist"
+    unknown_read = client.get(f"/v1/job_executions/{unknown}", headers=shop)
+    assert error_text(unknown_read, 404) == f"job execution {unknown!r} does not exist"
     retried = client.post(f"/v1/job_executions/{blog_failed}/retries", headers=shop, json={})
-    assert body_of(retried) == (404, {"error": f"job execution {blog_failed!r} does not exist"})
+    assert error_text(retried, 404) == f"job execution {blog_failed!r} does not exist"
     cancelled = client.post(f"/v1/job_executions/{blog_pending}/cancel", headers=shop)
     assert body_of(cancelled) == (404, {"error": f"job execution {blog_pending!r} does not exist"})
     into_blog = client.post(
-        "/v2/job_executions", headers=shop, json={"application": "blog", "job": "mail"}
+        "/v2/job_executions",
+        headers=shop,
+        json={"application": "blog", "job": "mail", "message": {}},
     )
     into_nothing = client.post(
-        "/v2/job_executions", headers=shop, json={"application": "ghost", "job": "mail"}
+        "/v2/job_executions",
+        headers=shop,
+        json={"application": "ghost", "job": "mail", "message": {}},
     )
-    assert body_of(into_blog) == (404, {"error": "application 'blog' does not exist"})
-    assert body_of(into_nothing) == (404, {"error": "application 'ghost' does not exist"})
+    assert error_text(into_blog, 404) == "application 'blog' does not exist"
+    assert error_text(into_nothing, 404) == "application 'ghost' does not exist"
 
     # And the lists leave blog's out, even when asked for them by name.
     listed = client.get("/v1/job_executions", headers=shop).json()["items"]
@@ -123,7 +127,9 @@ def test_given_an_app_token_then_it_enqueues_reads_retries_and_cancels_its_own(
     failed = failed_execution(store, "shop")
 
     enqueued = client.post(
-        "/v2/job_executions", headers=shop, json={"application": "shop", "job": "mail"}
+        "/v2/job_executions",
+        headers=shop,
+        json={"application": "shop", "job": "mail", "message": {}},
     )
     assert enqueued.status_code == 201
     message_id = enqueued.json()["message_id"]
@@ -209,10 +215,10 @@ def test_given_an_app_token_then_it_locks_its_own_apps_revision_but_no_other(
     other = client.post("/v1/apps/blog/revision_lock", headers=shop, json={"revision": "v2"})
     unlock_other = client.delete("/v1/apps/blog/revision_lock", headers=shop)
 
-    assert own.status_code == 200 and own.json()["revision_lock"] == "v2"
+    assert own.status_code == 201 and own.json() == {"revision": "v2"}
     assert other.status_code == 403 and unlock_other.status_code == 403
     assert store.get_app("blog").revision_lock is None
-    assert client.delete("/v1/apps/shop/revision_lock", headers=shop).status_code == 200
+    assert client.delete("/v1/apps/shop/revision_lock", headers=shop).status_code == 204
 
 
 # -- who is refused ------------------------------------------------------------------------
@@ -251,7 +257,7 @@ def test_given_no_valid_token_then_every_api_route_is_401_with_www_authenticate(
         response = anonymous.request(method, _concrete(path), headers=headers, json={})
         assert response.status_code == 401, (method, path, response.text)
         assert response.headers["www-authenticate"] == "Bearer"
-        assert set(response.json()) == {"error"}
+        error_text(response, 401)
 
     assert (store.list_apps(), len(store.list_executions(ExecutionFilter()).items)) == before
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from importlib import resources
+from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from alembic import command as alembic_command
 from alembic.autogenerate import compare_metadata
@@ -13,6 +16,15 @@ from alembic.migration import MigrationContext
 from pitmaster.store.engine import create_engine
 from pitmaster.store.schema import metadata
 from pitmaster.store.store import Store
+
+from ..databases import BACKENDS, database
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database, not a copy of a migrated one: here the migrations themselves run."""
+    with database(request.param, tmp_path, migrated=False) as url:
+        yield url
 
 
 def _differences(database_url: str) -> list[object]:

@@ -145,7 +145,8 @@ def test_given_a_retry_policy_when_an_attempt_fails_then_a_new_queued_attempt_af
     # and while it runs, the execution still shows "retried".
     assert status_of(clocked_store, execution) is Status.RETRIED
     assert second.spec.environment["BARBEQUE_RETRY_COUNT"] == "1"
-    assert second.spec.environment["BARBEQUE_MESSAGE_ID"] == retry.message_id
+    assert second.spec.environment["BARBEQUE_MESSAGE_ID"] == execution.message_id
+    assert second.spec.environment["PITMASTER_ATTEMPT_ID"] == retry.message_id
 
     # When the second attempt fails, the third waits min(2**1 * 10, 15) = 15 s.
     executor.finish(second.spec.name, 2)
@@ -189,7 +190,7 @@ def test_given_a_failing_attempt_when_a_retry_succeeds_then_the_execution_ends_s
     assert runner(clocked_store, executor).run_once() is False
 
 
-def test_given_retries_when_each_attempt_runs_then_its_environment_carries_its_own_identity(
+def test_given_retries_when_each_attempt_runs_then_it_sees_the_executions_id_and_its_own_time(
     clocked_store: Store, clock: ManualClock, executor: FakeExecutor
 ) -> None:
     define(clocked_store, retry_limit=2, base_delay=1)
@@ -203,12 +204,15 @@ def test_given_retries_when_each_attempt_runs_then_its_environment_carries_its_o
 
     made = attempts(clocked_store, execution)
     assert [s.environment["BARBEQUE_RETRY_COUNT"] for s in specs] == ["0", "1", "2"]
-    assert [s.environment["BARBEQUE_MESSAGE_ID"] for s in specs] == [a.message_id for a in made]
-    assert specs[0].environment["BARBEQUE_MESSAGE_ID"] == execution.message_id
-    assert len({s.environment["BARBEQUE_MESSAGE_ID"] for s in specs}) == 3
+    # barbeque's: every attempt has the execution's message_id (ActiveJob's job_id).
+    assert {s.environment["BARBEQUE_MESSAGE_ID"] for s in specs} == {execution.message_id}
+    assert [s.environment["PITMASTER_ATTEMPT_ID"] for s in specs] == [a.message_id for a in made]
     assert len({s.name for s in specs}) == 3  # one container name per attempt
-    sent = {s.environment["BARBEQUE_SENT_TIMESTAMP"] for s in specs}
-    assert sent == {str(int(execution.created_at.timestamp() * 1000))}  # when it was sent
+    # Each attempt was sent when it was queued: the enqueue, then each failure's retry.
+    sent = [int(s.environment["BARBEQUE_SENT_TIMESTAMP"]) for s in specs]
+    assert sent[0] == int(execution.created_at.timestamp() * 1000)
+    assert sent[1] >= sent[0]  # the first failure, recorded as soon as it ran
+    assert sent[2] - sent[1] == 60_000  # the second failure, a minute later
     for spec in specs:
         assert json.loads(spec.environment["BARBEQUE_MESSAGE"]) == message
 
@@ -895,7 +899,8 @@ def test_given_a_failed_execution_when_retried_by_hand_then_a_new_attempt_runs_a
     assert runner(clocked_store, executor).run_once() is False
     clock.advance(1)
     running = start(clocked_store, executor, execution)
-    assert running.spec.environment["BARBEQUE_MESSAGE_ID"] == retry_id
+    assert running.spec.environment["BARBEQUE_MESSAGE_ID"] == execution.message_id
+    assert running.spec.environment["PITMASTER_ATTEMPT_ID"] == retry_id
     assert running.spec.environment["BARBEQUE_RETRY_COUNT"] == "1"
     executor.finish(running.spec.name, 0)
     assert poller(clocked_store, executor, clock).sweep() == 1
@@ -913,7 +918,8 @@ def test_given_a_cancelled_execution_when_retried_by_hand_then_it_runs(
 
     assert status_of(clocked_store, execution) is Status.RETRIED
     running = start(clocked_store, executor, execution)
-    assert running.spec.environment["BARBEQUE_MESSAGE_ID"] == retry_id
+    assert running.spec.environment["BARBEQUE_MESSAGE_ID"] == execution.message_id
+    assert running.spec.environment["PITMASTER_ATTEMPT_ID"] == retry_id
 
 
 def test_given_an_error_execution_when_retried_by_hand_then_it_runs(
@@ -1115,6 +1121,58 @@ def test_given_two_apps_when_they_use_the_same_key_then_each_gets_its_own_execut
     assert shop.id != blog.id
     assert (shop.application, blog.application) == ("shop", "blog")
     assert clocked_store.enqueue("blog", "mail", DEFAULT_QUEUE, None, idempotency_key="k") == blog
+
+
+RACERS = 16
+RACES = 5
+
+
+def _race(stores: list[Store], key: str) -> list[Execution | BaseException]:
+    """Each store enqueues the same request with ``key``, all released at one instant."""
+    barrier = threading.Barrier(len(stores))
+    results: list[Execution | BaseException] = [RuntimeError("no answer")] * len(stores)
+
+    def enqueue(number: int, racer: Store) -> None:
+        barrier.wait(timeout=30)
+        try:
+            results[number] = racer.enqueue(
+                "shop", "mail", DEFAULT_QUEUE, {"n": 1}, idempotency_key=key
+            )
+        except Exception as exc:
+            results[number] = exc
+
+    threads = [threading.Thread(target=enqueue, args=(n, s)) for n, s in enumerate(stores)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_given_concurrent_enqueues_with_one_key_on_postgresql_then_one_execution_for_all(
+    store: Store, database_url: str
+) -> None:
+    # Given many servers (each its own store and connection pool) on one database.
+    define(store)
+    stores = [Store(database_url) for _ in range(RACERS)]
+    try:
+        for other in stores:
+            other.installation_id()  # each has its connection open before the race
+        for race in range(RACES):
+            # When they all enqueue the same request with one key at the same instant.
+            results = _race(stores, f"race-{race}")
+
+            # Then every one of them got the same execution, and only it was stored.
+            executions = [r for r in results if isinstance(r, Execution)]
+            assert len(executions) == RACERS, [r for r in results if not isinstance(r, Execution)]
+            assert {e.message_id for e in executions} == {executions[0].message_id}
+            stored = store.list_executions(ExecutionFilter()).items
+            assert len(stored) == race + 1, f"race {race}: {len(stored) - race} executions"
+            assert len(attempts(store, executions[0])) == 1
+    finally:
+        for other in stores:
+            other.close()
 
 
 def test_given_no_key_when_the_same_request_comes_twice_then_two_executions(

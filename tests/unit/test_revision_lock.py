@@ -8,6 +8,8 @@ from fastapi.testclient import TestClient
 from pitmaster.models import DEFAULT_QUEUE, image_at_revision
 from pitmaster.store.store import Store
 
+from ..api_errors import error_text
+
 
 @pytest.mark.parametrize(
     ("image", "revision", "expected"),
@@ -44,16 +46,17 @@ def test_given_a_locked_app_when_its_job_is_claimed_then_it_runs_the_locked_tag(
     store.create_job_definition("blog", "notify", ["notify"])
 
     locked = client.post("/v1/apps/blog/revision_lock", json={"revision": "2024-06-01"})
-    assert locked.status_code == 200
-    assert locked.json()["revision_lock"] == "2024-06-01"
-    assert locked.json()["docker_image"] == "blog:latest"
+    assert locked.status_code == 201
+    assert locked.json() == {"revision": "2024-06-01"}
+    assert client.get("/v1/apps/blog").json()["docker_image"] == "blog:latest"
     store.enqueue("blog", "notify", DEFAULT_QUEUE, None)
     claim = store.claim("w", 60)
     assert claim is not None and claim.docker_image == "blog:2024-06-01"
 
     # When unlocked, the next job runs the image as given again.
     unlocked = client.delete("/v1/apps/blog/revision_lock")
-    assert unlocked.status_code == 200 and unlocked.json()["revision_lock"] is None
+    assert unlocked.status_code == 204 and unlocked.content == b""
+    assert store.get_app("blog").revision_lock is None
     store.enqueue("blog", "notify", DEFAULT_QUEUE, None)
     claim = store.claim("w", 60)
     assert claim is not None and claim.docker_image == "blog:latest"
@@ -67,13 +70,11 @@ def test_given_a_bad_revision_when_locked_then_422_and_nothing_changes(
 
     response = client.post("/v1/apps/blog/revision_lock", json={"revision": revision})
 
-    assert response.status_code == 422
-    assert "revision" in response.json()["error"]
+    error_text(response, 422, "revision")
     assert store.get_app("blog").revision_lock is None
 
 
 def test_given_no_such_app_when_locked_then_404(client: TestClient) -> None:
     response = client.post("/v1/apps/ghost/revision_lock", json={"revision": "v1"})
 
-    assert response.status_code == 404
-    assert response.json() == {"error": "app 'ghost' does not exist"}
+    assert error_text(response, 404) == "app 'ghost' does not exist"

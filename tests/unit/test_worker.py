@@ -67,6 +67,16 @@ def _status_is(store: Store, execution: Execution, status: Status) -> Callable[[
     return lambda: store.get_execution(execution.message_id).status is status
 
 
+def _recorded(store: Store, execution: Execution, status: Status, what: str) -> Execution:
+    """Wait until ``execution`` ended in ``status`` with its output stored (it follows the ending)."""
+
+    def recorded() -> Execution | None:
+        now = store.get_execution(execution.message_id)
+        return now if now.status is status and not now.output_pending else None
+
+    return wait_until(recorded, what)
+
+
 def _running_attempt(store: Store, execution: Execution) -> Attempt:
     def attempt() -> Attempt | None:
         attempts = store.attempts_of(execution.id)
@@ -101,10 +111,7 @@ def test_given_a_worker_when_a_job_is_enqueued_and_exits_then_its_outcome_is_rec
     assert executor.containers[name].spec.command == ("send-mail",)
 
     executor.finish(name, exit_code, stdout="hello\n", stderr="oops\n")
-    wait_until(_status_is(store, execution, status), f"status {status}")
-    wait_until(lambda: not store.get_execution(execution.message_id).output_pending, "output")
-
-    finished = store.get_execution(execution.message_id)
+    finished = _recorded(store, execution, status, f"status {status} and the output")
     assert finished.exit_code == exit_code
     (recorded,) = store.attempts_of(execution.id)
     assert (recorded.stdout, recorded.stderr, recorded.worker_id) == (
@@ -169,7 +176,8 @@ def test_given_a_running_job_when_the_worker_stops_then_it_returns_fast_and_the_
     executor.finish(name, 0, stdout="survived")
 
     # Then the second worker records it, and runs the work enqueued after the stop.
-    wait_until(_status_is(store, execution, Status.SUCCESS), "the second worker to record it")
+    # (The output is stored just after the ending: wait for both.)
+    _recorded(store, execution, Status.SUCCESS, "the second worker to record it")
     (recorded,) = store.attempts_of(execution.id)
     assert recorded.stdout == "survived"
     later_attempt = _running_attempt(store, later)

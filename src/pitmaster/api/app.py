@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
 from pitmaster import __version__
-from pitmaster.api import tokens, v1, v2
+from pitmaster.api import barbeque, tokens, v1, v2
 from pitmaster.api.deps import Services, require_admin
 from pitmaster.api.headers import DOCS_PATH, docs_page, headers_for
 from pitmaster.api.middleware import BodyLimit, RateLimit, SecurityHeaders, ServerErrors
@@ -127,8 +127,15 @@ def _guard(app: FastAPI, settings: Settings, docs_policy: str) -> None:
 
 
 def _error(
-    status_code: int, message: str, headers: Mapping[str, str] | None = None
+    request: Request,
+    status_code: int,
+    message: str,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
+    """``{"error": "..."}``; on barbeque's routes, barbeque's status and keys as well."""
+    if barbeque.is_barbeque_route(request.method, request.url.path):
+        status, content = barbeque.error_body(status_code, message)
+        return JSONResponse(status_code=status, content=content, headers=headers)
     return JSONResponse(status_code=status_code, content={"error": message}, headers=headers)
 
 
@@ -155,7 +162,7 @@ async def _pitmaster_error(request: Request, exc: Exception) -> Response:
         return response
     if isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = "Bearer"
-    return _error(exc.http_status, message, headers=headers)
+    return _error(request, exc.http_status, message, headers=headers)
 
 
 def _server_error(scope: Scope) -> Response:
@@ -166,7 +173,7 @@ def _server_error(scope: Scope) -> Response:
             return pages.error_page(request, 500, "internal error")
         except Exception:  # the page itself failed: the plain answer below
             logger.exception("the error page could not be rendered")
-    return _error(500, "internal error")
+    return _error(request, 500, "internal error")
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -175,7 +182,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         response = pages.error_page(request, exc.status_code, str(exc.detail))
         response.headers.update(exc.headers or {})
         return response
-    return _error(exc.status_code, str(exc.detail), headers=exc.headers)
+    return _error(request, exc.status_code, str(exc.detail), headers=exc.headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
@@ -189,12 +196,16 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
         message = "; ".join(describe_validation_error(error) for error in unknown)
         if request.method == "POST" and request.url.path == v2.ENQUEUE_PATH:
             message += f" ({v2.MESSAGE_IS_DATA})"
-        return _error(400, message)
+        return _error(request, 400, message)
     if any(error.get("type") in _MALFORMED_BODY_TYPES for error in errors):
         first = next(e for e in errors if e.get("type") in _MALFORMED_BODY_TYPES)
         if first["type"] == "json_invalid":
             return _error(
-                400, f"request body is not valid JSON: {first.get('ctx', {}).get('error', '')}"
+                request,
+                400,
+                f"request body is not valid JSON: {first.get('ctx', {}).get('error', '')}",
             )
-        return _error(400, "request body must be a JSON object (Content-Type: application/json)")
-    return _error(422, "; ".join(describe_validation_error(error) for error in errors))
+        return _error(
+            request, 400, "request body must be a JSON object (Content-Type: application/json)"
+        )
+    return _error(request, 422, "; ".join(describe_validation_error(error) for error in errors))

@@ -34,8 +34,10 @@ from pitmaster.models import (
     Execution,
     JobDefinition,
     JobQueue,
+    MessageDelivery,
     Status,
     TokenKind,
+    job_name_problem,
 )
 from pitmaster.retry import Ending
 from pitmaster.store.store import BULK_RETRY_LIMIT
@@ -69,6 +71,21 @@ Name = Annotated[
     StringConstraints(pattern=_NAME, min_length=1, max_length=NAME_MAX_LENGTH),
     AfterValidator(_not_only_dots),
 ]
+
+
+def _a_job_name(name: str) -> str:
+    problem = job_name_problem(name)
+    if problem is not None:
+        raise ValueError(f"a job name {problem}")
+    return name
+
+
+def job_name_filter(name: str | None) -> str | None:
+    return None if name is None else _a_job_name(name)
+
+
+# A job's name: barbeque takes any text, and ActiveJob sends class names (Admin::NotifyJob).
+JobName = Annotated[str, StringConstraints(max_length=NAME_MAX_LENGTH), AfterValidator(_a_job_name)]
 DockerImage = Annotated[str, StringConstraints(pattern=_IMAGE, min_length=1, max_length=1024)]
 Description = Annotated[str, StringConstraints(pattern=_PRINTABLE, max_length=10_000)]
 Argument = Annotated[str, StringConstraints(pattern=_PRINTABLE, max_length=100_000)]
@@ -122,6 +139,12 @@ class RevisionLock(Input):
     """barbeque's revision lock: run this tag of the app's image."""
 
     revision: Revision
+
+
+class RevisionLockOut(BaseModel):
+    """barbeque's answer to a revision lock: the tag now run."""
+
+    revision: str
 
 
 class AppUpdate(Update):
@@ -206,10 +229,15 @@ class JobPolicy(BaseModel):
         default=None,
         description="Docker network: bridge, none or one of your own (null: the engine's bridge)",
     )
+    message_delivery: MessageDelivery = Field(
+        default=MessageDelivery.AUTO,
+        description="env: always BARBEQUE_MESSAGE (as barbeque; a larger message is refused "
+        "with 413); file: always the file PITMASTER_MESSAGE_FILE; auto: env when it fits",
+    )
 
 
 class JobDefinitionCreate(JobPolicy, Input):
-    job: Name
+    job: JobName
     command: Command
     description: Description = ""
 
@@ -246,6 +274,7 @@ class JobDefinitionUpdate(Update):
     cpus: Cpus | None = None
     pids_limit: PidsLimit | None = None
     network: Network | None = None
+    message_delivery: MessageDelivery | SkipJsonSchema[None] = None
 
 
 class JobDefinitionOut(JobPolicy):
@@ -283,6 +312,7 @@ class JobDefinitionOut(JobPolicy):
             cpus=definition.cpus,
             pids_limit=definition.pids_limit,
             network=definition.network,
+            message_delivery=definition.message_delivery,
             created_at=definition.created_at,
             updated_at=definition.updated_at,
         )
@@ -354,12 +384,31 @@ class QueueOut(BaseModel):
 IdempotencyKey = Annotated[str, StringConstraints(pattern=_PRINTABLE, min_length=1, max_length=255)]
 
 
+def _not_null(message: Any) -> Any:
+    if message is None:
+        raise ValueError("message is required and cannot be null (barbeque refuses it too)")
+    return message
+
+
+# barbeque's delays are whole seconds up to 900 (SQS's limit); pitmaster takes fractions
+# and up to MAX_DELAY_SECONDS. null is "not given", as every optional field here.
+Delay = Annotated[float, Field(ge=0, le=MAX_DELAY_SECONDS, allow_inf_nan=False)]
+
+
 class EnqueueRequest(Input):
+    """barbeque's enqueue: null for an optional field means it was not given."""
+
     application: Name
-    job: Name
-    queue: Name = DEFAULT_QUEUE
-    message: Any = None
-    delay_seconds: float = Field(default=0, ge=0, le=MAX_DELAY_SECONDS, allow_inf_nan=False)
+    job: JobName
+    queue: Name | None = Field(default=None, description=f"null: {DEFAULT_QUEUE}")
+    message: Annotated[Any, AfterValidator(_not_null)] = Field(
+        description="free-form JSON, the job's BARBEQUE_MESSAGE (required, not null)"
+    )
+    delay_seconds: Delay | None = Field(
+        default=None,
+        description="seconds before it may run (barbeque: 0 to 900; pitmaster: up to "
+        f"{MAX_DELAY_SECONDS}); null: 0",
+    )
     run_at: AwareDatetime | None = Field(
         default=None, description="RFC 3339 time to run at, instead of delay_seconds"
     )
@@ -369,7 +418,7 @@ class EnqueueRequest(Input):
 
 
 class RetryRequest(Input):
-    delay_seconds: float = Field(default=0, ge=0, le=MAX_DELAY_SECONDS, allow_inf_nan=False)
+    delay_seconds: Delay | None = Field(default=None, description="null: 0")
 
 
 class RetryResponse(BaseModel):
@@ -379,7 +428,7 @@ class RetryResponse(BaseModel):
 
 class BulkRetryRequest(Input):
     application: Name | None = None
-    job: Name | None = None
+    job: JobName | None = None
     queue: Name | None = None
     status: Literal[Status.FAILED, Status.ERROR, Status.CANCELLED] = Status.FAILED
     created_since: AwareDatetime | None = None

@@ -13,7 +13,10 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import AfterValidator
 
+from pitmaster.api import fields as garage_fields
 from pitmaster.api.deps import CallerDep, ServicesDep, require_admin
 from pitmaster.api.schemas import (
     NAME_PATTERN,
@@ -37,14 +40,16 @@ from pitmaster.api.schemas import (
     RetryRequest,
     RetryResponse,
     RevisionLock,
+    RevisionLockOut,
     SecretName,
     SecretOut,
     SecretValue,
     WorkerOut,
     error_responses,
+    job_name_filter,
 )
 from pitmaster.app_secrets import SECRETS_PER_APP_MAX, require_box
-from pitmaster.errors import Forbidden, InvalidInput
+from pitmaster.errors import Forbidden
 from pitmaster.images import check_image_allowed
 from pitmaster.models import (
     MAX_PAGE_SIZE,
@@ -72,6 +77,7 @@ _NAME_AFTER = Query(
     description="the last name of the page before: this page starts after it",
 )
 _NAME_FILTER = Query(pattern=NAME_PATTERN, max_length=NAME_MAX_LENGTH)
+_JOB_FILTER = Query(max_length=NAME_MAX_LENGTH)
 PageSize = Annotated[
     int,
     Query(ge=1, le=MAX_PAGE_SIZE, description=f"most items in the page (at most {MAX_PAGE_SIZE})"),
@@ -88,7 +94,15 @@ def _link_next(
     response.headers["Link"] = f'<{request.url.path}?{query}>; rel="next"'
 
 
-DEFAULT_FIELDS = "__default__"
+# An execution's fields shown unless ?fields= leaves them out, and those shown only if named.
+DEFAULT_FIELDS = frozenset(ExecutionOut.model_fields) - {
+    "message",
+    "stdout",
+    "stderr",
+    "html_url",
+    "retries",
+    "attempts",
+}
 EXTRA_FIELDS = ("message", "stdout", "stderr", "html_url", "retries", "attempts")
 
 
@@ -137,25 +151,30 @@ def _own_app(caller: CallerDep, name: str) -> None:
         raise Forbidden(f"this token may only change app {caller.app!r}")
 
 
-@router.post("/apps/{name}/revision_lock", responses=_CHANGE, tags=["apps"])
+@router.post("/apps/{name}/revision_lock", status_code=201, responses=_CHANGE, tags=["apps"])
 def lock_revision(
     name: str, body: RevisionLock, services: ServicesDep, caller: CallerDep
-) -> AppOut:
-    """Run the app's jobs in this tag of its image until unlocked (barbeque-compatible).
+) -> RevisionLockOut:
+    """Run the app's jobs in this tag of its image until unlocked (barbeque's answer).
 
     An app token may lock its own app (a deploy does), no other.
     """
     _own_app(caller, name)
     locked = image_at_revision(services.store.get_app(name).docker_image, body.revision)
     check_image_allowed(locked, services.settings.allowed_image_rules)
-    return AppOut.of(services.store.lock_revision(name, body.revision))
+    services.store.lock_revision(name, body.revision)
+    return RevisionLockOut(revision=body.revision)
 
 
-@router.delete("/apps/{name}/revision_lock", responses=_DELETE, tags=["apps"])
-def unlock_revision(name: str, services: ServicesDep, caller: CallerDep) -> AppOut:
-    """Run the app's jobs in its docker_image as given again."""
+@router.delete("/apps/{name}/revision_lock", status_code=204, responses=_DELETE, tags=["apps"])
+def unlock_revision(name: str, services: ServicesDep, caller: CallerDep) -> Response:
+    """Run the app's jobs in its docker_image as configured again (204, as barbeque).
+
+    barbeque sets the image's tag to ``latest`` instead: see docs/barbeque.md.
+    """
     _own_app(caller, name)
-    return AppOut.of(services.store.lock_revision(name, None))
+    services.store.lock_revision(name, None)
+    return Response(status_code=204)
 
 
 @admin_router.delete("/apps/{name}", status_code=204, responses=_DELETE, tags=["apps"])
@@ -310,19 +329,6 @@ def delete_queue(name: str, services: ServicesDep) -> Response:
 # -- job executions -------------------------------------------------------------
 
 
-def _requested_fields(fields: str | None) -> set[str]:
-    if not fields:
-        return set()
-    requested = {part.strip() for part in fields.split(",") if part.strip()}
-    unknown = requested - {DEFAULT_FIELDS, *EXTRA_FIELDS}
-    if unknown:
-        raise InvalidInput(
-            f"unknown fields {sorted(unknown)}; fields takes {DEFAULT_FIELDS} and "
-            + ", ".join(EXTRA_FIELDS)
-        )
-    return requested
-
-
 def _html_url(request: Request, services: ServicesDep, execution: Execution) -> str:
     base = services.settings.public_url or str(request.base_url)
     return f"{base.rstrip('/')}/job_executions/{execution.message_id}"
@@ -330,7 +336,8 @@ def _html_url(request: Request, services: ServicesDep, execution: Execution) -> 
 
 @router.get(
     "/job_executions/{message_id}",
-    responses=_READ,
+    responses=error_responses(400, 404),
+    response_model=ExecutionOut,
     response_model_exclude_unset=True,
     tags=["executions"],
 )
@@ -342,12 +349,14 @@ def get_execution(
     fields: Annotated[
         str | None,
         Query(
-            description="comma-separated: __default__, message, stdout, stderr, html_url, attempts"
+            description="Garage's field selection: absent, the default fields; a list, only "
+            "those (__default__ for the default ones); * for all. Shown only when named: "
+            + ", ".join(EXTRA_FIELDS)
         ),
     ] = None,
-) -> ExecutionOut:
-    """An execution by its message_id (or numeric id), with the extra ``fields`` asked for."""
-    requested = _requested_fields(fields)
+) -> Response:
+    """An execution by its message_id (or numeric id, or a retry's message_id)."""
+    requested = garage_fields.select(fields, DEFAULT_FIELDS, EXTRA_FIELDS)
     execution = caller.visible(services.store.get_execution(message_id), message_id)
     out = ExecutionOut.of(execution)
     settings = services.settings
@@ -373,7 +382,7 @@ def get_execution(
             out.attempts = [AttemptOut.of(attempt) for attempt in attempts]
         if "retries" in requested:
             out.retries = [AttemptOut.of(attempt) for attempt in attempts]
-    return out
+    return JSONResponse(out.model_dump(mode="json", include=requested))
 
 
 @router.post(
@@ -400,7 +409,7 @@ def retry_execution(
     message_id: str, services: ServicesDep, caller: CallerDep, body: RetryRequest | None = None
 ) -> RetryResponse:
     """Retry an execution that ended failed, error or cancelled (barbeque-compatible)."""
-    delay = body.delay_seconds if body is not None else 0
+    delay = body.delay_seconds if body is not None and body.delay_seconds is not None else 0
     found = caller.visible(services.store.get_execution(message_id), message_id)
     retry_id = services.store.retry(found.message_id, delay)
     logger.info("execution %s: retry %s scheduled by hand", message_id, retry_id)
@@ -443,7 +452,7 @@ def list_executions(
     services: ServicesDep,
     caller: CallerDep,
     application: Annotated[str | None, _NAME_FILTER] = None,
-    job: Annotated[str | None, _NAME_FILTER] = None,
+    job: Annotated[str | None, _JOB_FILTER, AfterValidator(job_name_filter)] = None,
     queue: Annotated[str | None, _NAME_FILTER] = None,
     status: Status | None = None,
     cursor: Annotated[str | None, Query(description="next_cursor of the page before")] = None,

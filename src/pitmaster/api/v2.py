@@ -17,7 +17,15 @@ from pitmaster.api.schemas import (
     error_responses,
 )
 from pitmaster.errors import InvalidInput, TooLarge
-from pitmaster.models import MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH, json_depth
+from pitmaster.models import (
+    DEFAULT_QUEUE,
+    MAX_MESSAGE_BYTES,
+    MAX_MESSAGE_DEPTH,
+    MESSAGE_ENV_LIMIT,
+    MessageDelivery,
+    json_depth,
+)
+from pitmaster.store.store import Store
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v2", tags=["executions"])
@@ -38,6 +46,23 @@ def message_size(message: Any) -> int:
         raise InvalidInput(f"message is not storable as JSON: {exc}") from exc
     except RecursionError as exc:
         raise InvalidInput("message is nested too deeply") from exc
+
+
+def check_message_fits(store: Store, application: str, job: str, size: int) -> None:
+    """TooLarge if the job takes its message in BARBEQUE_MESSAGE only and it cannot fit there.
+
+    Only a message too big for the environment costs the lookup of its job definition.
+    """
+    if size <= MESSAGE_ENV_LIMIT:
+        return
+    definition = store.get_job_definition(application, job)
+    if definition.message_delivery is MessageDelivery.ENV:
+        raise TooLarge(
+            f"message is {size} bytes, and job {application}/{job} takes its message in the "
+            f"environment variable BARBEQUE_MESSAGE only (message_delivery: env), which holds "
+            f"at most {MESSAGE_ENV_LIMIT} bytes: send a smaller message, or set the job "
+            "definition's message_delivery to auto or file"
+        )
 
 
 def _one_key(header: str | None, field: str | None) -> str | None:
@@ -64,6 +89,8 @@ def enqueue(
 ) -> EnqueueResponse:
     """Enqueue a message for a job; answered only once the execution is committed.
 
+    barbeque's clients send optional fields as null: null means not given. A message
+    too big for the environment, for a job that takes it there only, is refused (413).
     With an Idempotency-Key header (or ``idempotency_key``), repeating a request
     returns the execution the first one made; the same key on another request is 409.
     An app token enqueues into its own app only: any other is not found.
@@ -75,13 +102,14 @@ def enqueue(
     size = message_size(request.message)
     if size > MAX_MESSAGE_BYTES:
         raise TooLarge(f"message is {size} bytes; the limit is {MAX_MESSAGE_BYTES}")
+    check_message_fits(services.store, request.application, request.job, size)
     key = _one_key(idempotency_key, request.idempotency_key)
     execution = services.store.enqueue(
         application=request.application,
         job=request.job,
-        queue=request.queue,
+        queue=request.queue or DEFAULT_QUEUE,
         message=request.message,
-        delay_seconds=request.delay_seconds,
+        delay_seconds=request.delay_seconds or 0,
         idempotency_key=key,
         run_at=request.run_at,
         app_id=caller.app_id,

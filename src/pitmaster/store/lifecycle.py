@@ -157,7 +157,9 @@ def take_current_attempt(
                 docker_host=engine,
                 updated_at=now,
             )
-            .returning(attempts.c.id, attempts.c.number, attempts.c.message_id)
+            .returning(
+                attempts.c.id, attempts.c.number, attempts.c.message_id, attempts.c.created_at
+            )
         )
         .mappings()
         .first()

@@ -91,6 +91,8 @@ job_definitions = sa.Table(
     sa.Column("cpus", sa.Float(), nullable=True),
     sa.Column("pids_limit", sa.Integer(), nullable=True),
     sa.Column("network", sa.String(255), nullable=True),
+    # How the message reaches the job: env, file or auto (models.MessageDelivery).
+    sa.Column("message_delivery", sa.String(8), nullable=False, server_default="auto"),
     *_timestamps(),
     sa.UniqueConstraint("app_id", "job"),
 )

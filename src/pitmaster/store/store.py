@@ -36,6 +36,7 @@ from pitmaster.models import (
     Execution,
     JobDefinition,
     JobQueue,
+    MessageDelivery,
     Outcome,
     Output,
     RunningAttempt,
@@ -732,6 +733,8 @@ class Store:
             pids_limit=definition.pids_limit if definition else None,
             network=definition.network if definition else None,
             sealed_secrets=sealed,
+            message_delivery=definition.message_delivery if definition else MessageDelivery.AUTO,
+            attempt_queued_at=attempt["created_at"],
         )
 
     def _claim_candidate(

@@ -20,39 +20,60 @@ from pitmaster.errors import ExecutorError, ImageUnavailable, InvalidInput
 from pitmaster.executors.base import Executor, RunSpec, StartFailed
 from pitmaster.images import check_image_allowed
 from pitmaster.metrics import Metrics
-from pitmaster.models import Claim, Outcome, Status
+from pitmaster.models import MESSAGE_ENV_LIMIT, Claim, MessageDelivery, Outcome, Status
 from pitmaster.store.lifecycle import MarkResult
 from pitmaster.store.store import Store
 
 logger = logging.getLogger(__name__)
 
 MESSAGE_FILE = "/run/pitmaster/message.json"
-# One environment string may hold at most 128 KiB on Linux (MAX_ARG_STRLEN).
-# A message that fits goes in BARBEQUE_MESSAGE; a bigger one is copied into
-# the container as a file instead (which costs the engine an extra call).
-MESSAGE_ENV_LIMIT = 120 * 1024
 _T = TypeVar("_T")
 
 
 def message_delivery(claim: Claim) -> tuple[dict[str, str], dict[str, bytes]]:
-    """How the message reaches the job: environment variables, and files to copy in."""
+    """How the message reaches the job: environment variables, and files to copy in.
+
+    ``env`` (barbeque's way): BARBEQUE_MESSAGE, which holds at most MESSAGE_ENV_LIMIT
+    bytes (Linux's limit on one environment string); a message that does not fit is an
+    InvalidInput (enqueue refuses it first). ``file``: copied into the container, named
+    by PITMASTER_MESSAGE_FILE (an extra engine call). ``auto``: env when it fits.
+    """
     message = json.dumps(claim.execution.message, ensure_ascii=False)
     encoded = message.encode()
+    as_file = {"PITMASTER_MESSAGE_FILE": MESSAGE_FILE}, {MESSAGE_FILE: encoded}
+    if claim.message_delivery is MessageDelivery.FILE:
+        return as_file
     if len(encoded) <= MESSAGE_ENV_LIMIT:
         return {"BARBEQUE_MESSAGE": message}, {}
-    return {"PITMASTER_MESSAGE_FILE": MESSAGE_FILE}, {MESSAGE_FILE: encoded}
+    if claim.message_delivery is MessageDelivery.ENV:
+        raise InvalidInput(
+            f"the message is {len(encoded)} bytes, over the {MESSAGE_ENV_LIMIT} bytes "
+            "BARBEQUE_MESSAGE holds, and this job takes it there only (message_delivery: env)"
+        )
+    return as_file
+
+
+def _epoch_ms(moment: datetime) -> str:
+    return str(int(moment.timestamp() * 1000))
 
 
 def job_environment(claim: Claim) -> dict[str, str]:
-    """The job's environment, barbeque-compatible: the message is data, never argv."""
+    """The job's environment, as barbeque's jobs see it: the message is data, never argv.
+
+    Every attempt gets the execution's message_id (ActiveJob's job_id, the id a job
+    retries itself by), the number of retries so far, and when this attempt was sent
+    (the enqueue, or its retry). The attempt's own id is PITMASTER_ATTEMPT_ID.
+    """
     execution = claim.execution
+    sent_at = claim.attempt_queued_at or execution.created_at
     return {
         "BARBEQUE_JOB": execution.job,
-        "BARBEQUE_MESSAGE_ID": claim.attempt_message_id,
+        "BARBEQUE_MESSAGE_ID": execution.message_id,
         "BARBEQUE_QUEUE_NAME": execution.queue,
         "BARBEQUE_RETRY_COUNT": str(claim.attempt_number),
-        "BARBEQUE_SENT_TIMESTAMP": str(int(execution.created_at.timestamp() * 1000)),
+        "BARBEQUE_SENT_TIMESTAMP": _epoch_ms(sent_at),
         "PITMASTER_APPLICATION": execution.application,
+        "PITMASTER_ATTEMPT_ID": claim.attempt_message_id,
     }
 
 
@@ -178,12 +199,14 @@ class Runner:
         try:
             check_image_allowed(claim.docker_image, self._allowed_images)
             secrets = self._open_secrets(claim)
+            spec = run_spec(
+                claim, claim.docker_image, claim.command, self._container_defaults, secrets
+            )
         except (InvalidInput, SecretUnreadable) as exc:
             self._end(claim, Outcome(Status.ERROR, str(exc)))
             # A claim taken over from a dead worker may already have its container.
             self._executor.remove(claim.container_name)
             return True
-        spec = run_spec(claim, claim.docker_image, claim.command, self._container_defaults, secrets)
         try:
             started = self._executor.start(spec)
         except (ImageUnavailable, StartFailed) as exc:

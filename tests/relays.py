@@ -1,12 +1,15 @@
-"""A Unix-socket relay in front of the real Docker socket, which a test can cut and restore.
+"""Relays in front of a real service, which a test can cut and restore.
 
-A worker pointed at the relay sees the engine vanish (connections dropped,
-new ones refused) and come back, while the engine itself and its containers
-go on untouched: an outage of the engine as the worker sees it.
+A worker pointed at a relay sees the service vanish (connections dropped, new
+ones refused) and come back, while the service itself goes on untouched: an
+outage as the worker sees it, which no other test running meanwhile sees.
+``DockerRelay`` stands before the Docker socket, ``TcpRelay`` before a TCP
+service such as PostgreSQL.
 
-With ``hold``, a request it matches reaches the engine but its answer never
-comes back (nor anything after it on that connection): the caller hangs just
-after the engine did what it asked, as a worker killed at that instant would.
+With ``hold``, a request a ``DockerRelay`` matches reaches the engine but its
+answer never comes back (nor anything after it on that connection): the
+caller hangs just after the engine did what it asked, as a worker killed at
+that instant would.
 """
 
 from __future__ import annotations
@@ -43,13 +46,30 @@ class DockerRelay:
 
     def start(self) -> None:
         with self._lock:
-            if self.path.exists():
-                self.path.unlink()
-            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            listener.bind(str(self.path))
-            listener.listen(64)
+            listener = self._listen()
             self._listener = listener
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def _listen(self) -> socket.socket:
+        if self.path.exists():
+            self.path.unlink()
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(self.path))
+        listener.listen(64)
+        return listener
+
+    def _connect_upstream(self) -> socket.socket:
+        upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            upstream.connect(self.upstream)
+        except OSError:
+            upstream.close()
+            raise
+        return upstream
+
+    def _forget_listener(self) -> None:
+        if self.path.exists():
+            os.unlink(self.path)
 
     def cut(self) -> None:
         """Drop every connection and refuse new ones (the socket file disappears)."""
@@ -58,8 +78,7 @@ class DockerRelay:
             sockets, self._open = self._open, set()
         if listener is not None:
             listener.close()
-        if self.path.exists():
-            os.unlink(self.path)
+        self._forget_listener()
         for sock in sockets:
             _close(sock)
 
@@ -74,9 +93,8 @@ class DockerRelay:
                 client, _ = listener.accept()
             except OSError:
                 return  # cut
-            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                upstream.connect(self.upstream)
+                upstream = self._connect_upstream()
             except OSError:
                 _close(client)
                 continue
@@ -103,6 +121,33 @@ class DockerRelay:
     def _count(self, data: bytes) -> None:
         with self._lock:
             self.requests += data.count(b" HTTP/1.1\r\n")
+
+
+class TcpRelay(DockerRelay):
+    """A relay on 127.0.0.1:``port`` to ``host``:``upstream_port`` (the same port when restored)."""
+
+    def __init__(self, host: str, upstream_port: int, port: int) -> None:
+        super().__init__(Path(f"tcp-{port}"))
+        self.host = host
+        self.upstream_port = upstream_port
+        self.port = port
+
+    @property
+    def url(self) -> str:
+        return f"tcp://127.0.0.1:{self.port}"
+
+    def _listen(self) -> socket.socket:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        return listener
+
+    def _connect_upstream(self) -> socket.socket:
+        return socket.create_connection((self.host, self.upstream_port))
+
+    def _forget_listener(self) -> None:
+        pass
 
 
 def _pump(
