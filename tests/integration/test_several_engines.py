@@ -182,7 +182,14 @@ def test_given_worker_b_killed_after_creating_containers_then_no_attempt_runs_tw
             assert ended.reason is not None
             assert "unreachable: no worker reached it" in ended.reason
         # and when a worker of engine B starts later, it removes the containers left there.
-        deployment.start("worker", env={**b_env, "PITMASTER_DOCKER_HOST": second_engine})
+        deployment.start(
+            "worker",
+            env={
+                **b_env,
+                "PITMASTER_DOCKER_HOST": second_engine,
+                "PITMASTER_ENGINE_SILENT_AFTER": str(silent_after),
+            },
+        )
         wait_for(lambda: not _containers(engine_b, docker_store), timeout=60)
         for execution in b_jobs:
             assert docker_store.get_execution(execution.message_id).status is Status.ERROR

@@ -128,9 +128,10 @@ def test_given_an_engine_still_reached_then_its_long_running_attempts_are_left_a
 
 
 def test_given_a_container_whose_attempt_already_ended_then_the_sweep_removes_it(
-    store: Store,
+    clocked_store: Store, clock: ManualClock
 ) -> None:
     # Given an attempt that ended while its engine was away, and its container on the engine,
+    store = clocked_store
     _define(store)
     engine = FakeExecutor(engine="engine-b")
     execution = store.enqueue("shop", "mail", DEFAULT_QUEUE, {})
@@ -141,8 +142,11 @@ def test_given_a_container_whose_attempt_already_ended_then_the_sweep_removes_it
     other = store.enqueue("shop", "mail", DEFAULT_QUEUE, {"other": True})
     assert Runner(store, engine, "worker-b", 60).run_once()
 
-    # When the engine's poller looks for containers left behind,
-    removed = Poller(store, engine, 1024).remove_left_behind()
+    # When the engine's poller looks for containers left behind, at once and a minute later,
+    poller = Poller(store, engine, 1024)
+    assert poller.remove_left_behind(60) == 0  # just ended: the recording worker's to remove
+    clock.advance(61)
+    removed = poller.remove_left_behind(60)
 
     # then only the ended attempt's container is removed, and its ending stands.
     assert removed == 1

@@ -144,22 +144,33 @@ def end_stranded(conn: sa.Connection, now: datetime, stranded: Stranded) -> bool
     return lifecycle.record_outcome(conn, now, stranded.attempt_id, Outcome(Status.ERROR, reason))
 
 
-def left_behind(conn: sa.Connection, attempt_ids: Collection[int]) -> set[int]:
+def left_behind(
+    conn: sa.Connection, now: datetime, attempt_ids: Collection[int], settled_seconds: float
+) -> set[int]:
     """Of these attempts, the ones whose container nobody needs any more.
 
-    Ended, with their output stored (or never to be): a container of theirs
-    was left behind, e.g. by an engine that came back after its attempt was
-    ended for its silence. Ids of no attempt at all count too.
+    Ended more than ``settled_seconds`` ago, with their output stored (or
+    never to be): a container of theirs was left behind, e.g. by an engine
+    that came back after its attempt was ended for its silence. A container
+    whose attempt ended just now is the recording worker's to remove, so it
+    is left to that worker. Ids of no attempt at all count too.
     """
     wanted = set(attempt_ids)
     if not wanted:
         return set()
     a = attempts.c
+    settled = sa.func.coalesce(a.output_recorded_at, a.recorded_at) < now - timedelta(
+        seconds=settled_seconds
+    )
     needed = set(
         conn.execute(
             sa.select(a.id).where(
                 a.id.in_(wanted),
-                sa.or_(a.state != AttemptState.ENDED.value, a.output_pending.is_(True)),
+                sa.or_(
+                    a.state != AttemptState.ENDED.value,
+                    a.output_pending.is_(True),
+                    sa.not_(sa.func.coalesce(settled, False)),
+                ),
             )
         ).scalars()
     )

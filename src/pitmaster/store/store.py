@@ -1034,10 +1034,10 @@ class Store:
                     ended.append(stranded)
         return ended
 
-    def left_behind(self, attempt_ids: Collection[int]) -> set[int]:
+    def left_behind(self, attempt_ids: Collection[int], settled_seconds: float = 60) -> set[int]:
         """Of these attempts, those whose containers nobody needs any more."""
         with self._read() as conn:
-            return engine_rows.left_behind(conn, attempt_ids)
+            return engine_rows.left_behind(conn, self._now(), attempt_ids, settled_seconds)
 
     def remove_worker(self, worker_id: str) -> None:
         with self._write() as conn:

@@ -182,15 +182,16 @@ class Poller:
             )
         return len(stranded)
 
-    def remove_left_behind(self) -> int:
-        """Remove this engine's containers whose attempts no longer need them.
+    def remove_left_behind(self, settled_seconds: float = 60) -> int:
+        """Remove this engine's containers whose attempts ended over ``settled_seconds`` ago.
 
         Such a container was made for an attempt that ended without it: its
         engine was silent for too long and the attempt ended in error, and the
         engine came back. Its run is not recorded (the attempt's ending stands).
+        One whose attempt ended just now is left to the worker that recorded it.
         """
         containers = self._executor.attempt_containers(self._store.installation_id())
-        unneeded = self._store.left_behind(set(containers.values()))
+        unneeded = self._store.left_behind(set(containers.values()), settled_seconds)
         for handle, attempt_id in containers.items():
             if attempt_id in unneeded:
                 logger.warning(

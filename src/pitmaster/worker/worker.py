@@ -305,7 +305,7 @@ class Worker:
         if time.monotonic() >= self._next_housekeeping:
             if self._poller.end_stranded(self._settings.engine_silent_after):
                 self._doorbell.ring()
-            self._poller.remove_left_behind()
+            self._poller.remove_left_behind(min(60.0, self._settings.engine_silent_after))
             every = min(HOUSEKEEPING_SECONDS, self._settings.engine_silent_after / 4)
             self._next_housekeeping = time.monotonic() + every
 
