@@ -36,19 +36,41 @@ scripts/ensure-docker.sh
 
 restart=false
 same_id=()
+pidfile=/var/run/docker-h2.pid
+
+stop_engine() {
+    # The tool gives up waiting after 20 s; a loaded dockerd can take longer to
+    # stop its containers, so wait for the process itself before going on.
+    local pid=""
+    [ -f "$pidfile" ] && pid=$(cat "$pidfile")
+    "$tool" stop >/dev/null
+    if [ -n "$pid" ]; then
+        for _ in $(seq 1 300); do
+            kill -0 "$pid" 2>/dev/null || return 0
+            sleep 0.2
+        done
+        log "the second engine (pid $pid) did not stop within a minute"
+        exit 1
+    fi
+}
+
 for arg in "$@"; do
     case "$arg" in
     --restart) restart=true ;;
     --same-id) same_id=(--same-id) ;;
-    --stop) exec "$tool" stop ;;
+    --stop) stop_engine; exit 0 ;;
     *) log "unknown argument $arg"; exit 2 ;;
     esac
 done
 
 if $restart; then
-    "$tool" stop >/dev/null
+    stop_engine
 fi
 host=$("$tool" start "${same_id[@]}" | tail -n 1)
+for _ in $(seq 1 150); do
+    docker -H "$host" info >/dev/null 2>&1 && break
+    sleep 0.2
+done
 
 image=pitmaster-demo:latest
 if ! docker -H "$host" image inspect "$image" >/dev/null 2>&1; then

@@ -34,8 +34,22 @@ def docker_client() -> Iterator[docker.DockerClient]:
 
 @pytest.fixture(scope="session")
 def second_engine(docker_client: docker.DockerClient) -> str:
-    """The DOCKER_HOST of a second, independent engine holding the demo image (no bridge network)."""
-    return engine_host(restart=False)
+    """The DOCKER_HOST of a second, independent engine holding the demo image (no bridge network).
+
+    If a test run was killed while engine B carried engine A's identity (the
+    test of cloned hosts), B gets an identity of its own again first.
+    """
+    host = engine_host(restart=False)
+    identity = "pitmaster-engine-identity"
+    engine_b = docker.DockerClient(base_url=host)
+    try:
+        own = engine_b.volumes.list(filters={"name": identity})
+        theirs = docker_client.volumes.list(filters={"name": identity})
+        if own and theirs and own[0].attrs["Labels"] == theirs[0].attrs["Labels"]:
+            own[0].remove()
+    finally:
+        engine_b.close()
+    return host
 
 
 def engine_host(*, restart: bool, same_id: bool = False, stop: bool = False) -> str:

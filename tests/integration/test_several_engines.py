@@ -246,12 +246,11 @@ def test_given_engine_bs_data_cloned_from_engine_a_then_a_worker_on_b_refuses_to
     second_engine: str,
 ) -> None:
     # Given a worker on engine A, and engine B carrying engine A's identity (a cloned disk),
-    start_worker(heartbeat_interval=0.5)
+    worker_a = start_worker(heartbeat_interval=0.5)
+    wait_for(worker_a.ready.is_set, timeout=30)  # engine A's identity is made by now
     identity = docker_client.volumes.get(ENGINE_IDENTITY_VOLUME).attrs["Labels"]
     assert identity[ENGINE_IDENTITY_LABEL]
-    own = engine_b.volumes.list(filters={"name": ENGINE_IDENTITY_VOLUME})
-    for volume in own:
-        volume.remove()
+    _forget_identity(engine_b)
     engine_b.volumes.create(ENGINE_IDENTITY_VOLUME, labels=identity)
     try:
         # When a worker starts on engine B,
@@ -267,7 +266,13 @@ def test_given_engine_bs_data_cloned_from_engine_a_then_a_worker_on_b_refuses_to
         # and it claimed nothing and no longer counts as a worker.
         assert "worker-b" not in {w.id for w in docker_store.list_workers()}
     finally:
-        engine_b.volumes.get(ENGINE_IDENTITY_VOLUME).remove()
+        _forget_identity(engine_b)
+
+
+def _forget_identity(engine: docker.DockerClient) -> None:
+    """Remove the engine's identity volume, if it has one: the next worker makes a new one."""
+    for volume in engine.volumes.list(filters={"name": ENGINE_IDENTITY_VOLUME}):
+        volume.remove(force=True)
 
 
 def test_given_engine_b_stopped_longer_than_the_lease_then_its_jobs_get_their_real_endings(

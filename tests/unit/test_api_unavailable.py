@@ -37,7 +37,8 @@ def test_given_an_unreachable_database_when_enqueueing_then_503_saying_so(tmp_pa
 
     assert response.status_code == 503
     # It says so, and when to try again, but not where the database is nor the driver's words.
-    assert response.json() == {"error": "database unavailable"}
+    assert response.json()["error"] == "database unavailable"
+    assert response.json()["message"] == "database unavailable"  # barbeque's key, same words
     assert response.headers["Retry-After"].isdigit()
     assert str(port) not in response.text and "127.0.0.1" not in response.text
     health = client.get("/healthz")

@@ -71,7 +71,8 @@ def test_given_an_unreachable_engine_when_the_worker_loops_then_engine_errors_ar
     worker.start()
     try:
         registry = worker.metrics.registry
-        labels = {"component": "runner"}
+        # Before anything else a worker learns its engine's identity, which fails first.
+        labels = {"component": "identity"}
         wait_for(
             lambda: (
                 (registry.get_sample_value("pitmaster_docker_api_errors_total", labels) or 0) >= 1
