@@ -383,6 +383,30 @@ def retry_by_hand(
     return scheduled
 
 
+def _cancelled_attempt(now: datetime) -> dict[str, Any]:
+    """An attempt that never started, ended by a cancel."""
+    return {
+        "state": AttemptState.ENDED.value,
+        "status": Status.CANCELLED.value,
+        "reason": CANCELLED,
+        "recorded_at": now,
+        "updated_at": now,
+    }
+
+
+def _cancelled_execution(now: datetime) -> dict[str, Any]:
+    """An execution cancelled while it waited: it will never run."""
+    return {
+        "status": Status.CANCELLED.value,
+        "reason": CANCELLED,
+        "runnable": False,
+        "claimed_by": None,
+        "lease_expires_at": None,
+        "finished_at": now,
+        "updated_at": now,
+    }
+
+
 def cancel(conn: sa.Connection, now: datetime, execution_id: int) -> None:
     """Cancel an execution: at once if it waits, by stopping its container if it runs.
 
@@ -423,26 +447,10 @@ def cancel(conn: sa.Connection, now: datetime, execution_id: int) -> None:
             attempts.c.id == row.current_attempt_id,
             attempts.c.state.in_(_CLAIMABLE_ATTEMPT_STATES),
         )
-        .values(
-            state=AttemptState.ENDED.value,
-            status=Status.CANCELLED.value,
-            reason="cancelled",
-            recorded_at=now,
-            updated_at=now,
-        )
+        .values(**_cancelled_attempt(now))
     )
     conn.execute(
-        job_executions.update()
-        .where(e.id == execution_id)
-        .values(
-            status=Status.CANCELLED.value,
-            reason="cancelled",
-            runnable=False,
-            claimed_by=None,
-            lease_expires_at=None,
-            finished_at=now,
-            updated_at=now,
-        )
+        job_executions.update().where(e.id == execution_id).values(**_cancelled_execution(now))
     )
 
 
@@ -463,13 +471,7 @@ def cancel_all_of_app(conn: sa.Connection, now: datetime, app_id: int) -> int:
     conn.execute(
         attempts.update()
         .where(attempts.c.id.in_(current), attempts.c.state.in_(_CLAIMABLE_ATTEMPT_STATES))
-        .values(
-            state=AttemptState.ENDED.value,
-            status=Status.CANCELLED.value,
-            reason="cancelled",
-            recorded_at=now,
-            updated_at=now,
-        )
+        .values(**_cancelled_attempt(now))
     )
     stopping: int = conn.execute(
         attempts.update()
@@ -487,15 +489,7 @@ def cancel_all_of_app(conn: sa.Connection, now: datetime, app_id: int) -> int:
     waiting: int = conn.execute(
         job_executions.update()
         .where(live, e.runnable.is_(True))
-        .values(
-            status=Status.CANCELLED.value,
-            reason="cancelled",
-            runnable=False,
-            claimed_by=None,
-            lease_expires_at=None,
-            finished_at=now,
-            updated_at=now,
-        )
+        .values(**_cancelled_execution(now))
     ).rowcount
     return waiting + stopping
 

@@ -108,6 +108,7 @@ class Worker:
         self.ready = threading.Event()
         self.refused: EngineIdentityConflict | None = None  # why it stopped itself, if it did
         self._next_housekeeping = 0.0
+        self._engine_description: str | None = None
 
     def start(self) -> None:
         """Start the loops and return.
@@ -328,7 +329,10 @@ class Worker:
         try:
             engine = self.executor.engine_id()
             self.executor.ping()
-            description = self.executor.describe()
+            # What people know the engine by does not change: ask the engine once.
+            if self._engine_description is None:
+                self._engine_description = self.executor.describe()
+            description = self._engine_description
         except ExecutorError as exc:
             logger.warning("heartbeat: the engine does not answer: %s", exc)
         self._store.heartbeat(
