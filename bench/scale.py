@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from bench.common import database, pitmaster, remove_containers
-from tests.docker_proxy import DockerRelay
+from tests.relays import DockerRelay
 
 
 def _cpu_seconds(pid: int) -> float:
