@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 import docker
 import pytest
@@ -181,6 +180,7 @@ def test_given_a_running_job_when_its_worker_stops_and_another_starts_then_recor
     assert container.status == "running"
     assert container.wait(timeout=30)["StatusCode"] == 0
     container.reload()
+    docker_started_at = parse_docker_time(container.attrs["State"]["StartedAt"])
     docker_finished_at = parse_docker_time(container.attrs["State"]["FinishedAt"])
     assert docker_store.get_execution(execution.message_id).status is Status.RUNNING
 
@@ -189,9 +189,8 @@ def test_given_a_running_job_when_its_worker_stops_and_another_starts_then_recor
     ended = wait_until_ended(docker_store, execution.message_id)
 
     assert ended.status is Status.SUCCESS
-    assert ended.finished_at == docker_finished_at
-    assert ended.started_at is not None and docker_finished_at is not None
-    assert docker_finished_at - ended.started_at >= timedelta(seconds=5)
+    # (Docker's times on both ends: its StartedAt can fall a few ms into the sleep)
+    assert (ended.started_at, ended.finished_at) == (docker_started_at, docker_finished_at)
     [recorded] = docker_store.attempts_of(execution.id)
     assert recorded.stdout == "begun\ndone\n"
     assert recorded.recorded_at is not None and recorded.recorded_at >= docker_finished_at

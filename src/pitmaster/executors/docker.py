@@ -8,7 +8,7 @@ import tarfile
 import uuid
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 import docker
@@ -40,6 +40,11 @@ DEFAULT_POOL_SIZE = 10
 # `docker rm -f` marks the container for removal before it kills it, so a
 # container removed from outside is seen as lost, not as killed (exit 137).
 _BEING_REMOVED = ("removing", "dead")
+_SIGKILLED = 137
+# How long after a SIGKILLed container's exit its `oom` event may still come: the
+# engine can record the exit before it hears of the OOM kill, and then inspect too
+# says OOMKilled false.
+_LATE_OOM_EVENT = timedelta(seconds=2)
 _ZERO_TIME_PREFIX = "0001-01-01"
 _T = TypeVar("_T")
 
@@ -405,14 +410,40 @@ class DockerExecutor:
             return Observation(state=ContainerState.RUNNING)
         if state.get("Status") == "created":
             return Observation(state=ContainerState.CREATED)
+        exit_code = int(state.get("ExitCode", -1))
+        started_at = parse_docker_time(state.get("StartedAt"))
+        finished_at = parse_docker_time(state.get("FinishedAt"))
+        oom_killed = bool(state.get("OOMKilled"))
+        if exit_code == _SIGKILLED and not oom_killed and started_at and finished_at:
+            oom_killed = self._oom_event_seen(handle, started_at, finished_at)
         return Observation(
             state=ContainerState.EXITED,
-            exit_code=int(state.get("ExitCode", -1)),
-            started_at=parse_docker_time(state.get("StartedAt")),
-            finished_at=parse_docker_time(state.get("FinishedAt")),
-            oom_killed=bool(state.get("OOMKilled")),
+            exit_code=exit_code,
+            started_at=started_at,
+            finished_at=finished_at,
+            oom_killed=oom_killed,
             error=state.get("Error") or None,
         )
+
+    def _oom_event_seen(self, handle: str, started_at: datetime, finished_at: datetime) -> bool:
+        """Whether the engine reported an OOM kill of the container, waiting briefly for it.
+
+        Asking with ``until`` in the future makes the engine hold the answer until
+        then, so a fresh exit waits up to ``_LATE_OOM_EVENT`` and an old one not at all.
+        """
+        events = _translate(
+            "read past events",
+            lambda: self._api.events(
+                since=started_at,
+                until=finished_at + _LATE_OOM_EVENT,
+                filters={"type": "container", "event": "oom", "container": handle},
+                decode=True,
+            ),
+        )
+        try:
+            return any(True for _ in events)
+        finally:
+            events.close()
 
     def logs(self, handle: str, limit: int) -> Logs:
         return self._read_logs(handle, limit, tail="all")
