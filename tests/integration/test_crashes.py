@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import signal
 import threading
@@ -19,7 +18,7 @@ from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 from pitmaster.worker.worker import Worker
 
-from ..containers import labelled
+from ..containers import EventCounter, labelled
 from ..processes import Deployment, free_port
 from ..relays import DockerRelay, TcpRelay
 from .conftest import WorkerFactory, installation_label, wait_for, wait_until_ended
@@ -48,41 +47,13 @@ def all_ended(store: Store, message_ids: Collection[str]) -> bool:
     return all(e.status.is_terminal and not e.output_pending for e in executions)
 
 
-class StartCounter:
-    """Counts the starts of containers carrying ``label``, following the engine's events live.
-
-    Looking back with ``since`` is not enough: the engine keeps only its last 256
-    events, which the tests running beside this one use up within seconds.
-    """
-
-    def __init__(self, client: docker.DockerClient, label: str) -> None:
-        self.starts = 0
-        filters = {"type": "container", "event": "start", "label": label}
-        self._stream = client.api.events(filters=filters, decode=True)  # subscribed on return
-        threading.Thread(target=self._follow, daemon=True).start()
-
-    def _follow(self) -> None:
-        with contextlib.suppress(Exception):  # the stream ends when closed
-            for _ in self._stream:
-                self.starts += 1
-
-    def total(self, expected: int) -> int:
-        """The starts seen, once at least ``expected`` are in (the events come a moment late)."""
-        with contextlib.suppress(AssertionError):
-            wait_for(lambda: self.starts >= expected, timeout=10)
-        return self.starts
-
-    def close(self) -> None:
-        self._stream.close()
-
-
 @pytest.fixture
-def count_starts(docker_client: docker.DockerClient) -> Iterator[Callable[[str], StartCounter]]:
+def count_starts(docker_client: docker.DockerClient) -> Iterator[Callable[[str], EventCounter]]:
     """Start counting the starts of containers with a label from now; stopped at teardown."""
-    counters: list[StartCounter] = []
+    counters: list[EventCounter] = []
 
-    def count(label: str) -> StartCounter:
-        counters.append(StartCounter(docker_client, label))
+    def count(label: str) -> EventCounter:
+        counters.append(EventCounter(docker_client, label, "start"))
         return counters[-1]
 
     yield count
@@ -95,7 +66,7 @@ def test_given_20_running_jobs_when_their_worker_is_killed_then_a_new_worker_rec
     docker_store: Store,
     deployment: Deployment,
     docker_client: docker.DockerClient,
-    count_starts: Callable[[str], StartCounter],
+    count_starts: Callable[[str], EventCounter],
 ) -> None:
     docker_store.create_job_definition(
         "demo",
@@ -142,7 +113,7 @@ def test_given_a_worker_died_after_making_the_container_when_another_runs_then_i
     docker_store: Store,
     start_worker: WorkerFactory,
     docker_client: docker.DockerClient,
-    count_starts: Callable[[str], StartCounter],
+    count_starts: Callable[[str], EventCounter],
 ) -> None:
     docker_store.create_job_definition("demo", "once", ["sh", "-c", "echo ran"])
     starts = count_starts(installation_label(docker_store))
@@ -182,7 +153,7 @@ def test_given_a_worker_died_after_claiming_when_its_lease_ends_then_the_job_run
     docker_store: Store,
     start_worker: WorkerFactory,
     docker_client: docker.DockerClient,
-    count_starts: Callable[[str], StartCounter],
+    count_starts: Callable[[str], EventCounter],
 ) -> None:
     docker_store.create_job_definition("demo", "once", ["sh", "-c", "echo ran"])
     starts = count_starts(installation_label(docker_store))
@@ -305,7 +276,7 @@ def test_given_postgresql_out_of_reach_while_jobs_run_then_the_worker_reconnects
     docker_client: docker.DockerClient,
     backend_url: str,
     caplog: pytest.LogCaptureFixture,
-    count_starts: Callable[[str], StartCounter],
+    count_starts: Callable[[str], EventCounter],
 ) -> None:
     # The worker reaches PostgreSQL through a relay: cutting it is a restart as the
     # worker sees it (every connection dropped, new ones refused), which the other

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import signal
 import time
-from collections import Counter
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
@@ -21,6 +19,7 @@ from pitmaster.executors.docker import ENGINE_IDENTITY_LABEL, ENGINE_IDENTITY_VO
 from pitmaster.models import Execution, Status
 from pitmaster.store.store import Store
 
+from ..containers import EventCounter
 from ..processes import Deployment
 from ..relays import DockerRelay
 from .conftest import WorkerFactory, engine_host, installation_label, wait_for, wait_until_ended
@@ -54,15 +53,18 @@ def _containers(client: docker.DockerClient, store: Store) -> list[str]:
     return [container.id for container in listed]
 
 
-def _creations(client: docker.DockerClient, store: Store, since: datetime) -> Counter[str]:
-    """Containers the engine created since ``since``, counted by attempt id."""
-    events = client.api.events(
-        since=since,
-        until=int(time.time()) + 1,
-        filters={"type": "container", "event": "create", "label": installation_label(store)},
-        decode=True,
-    )
-    return Counter(event["Actor"]["Attributes"]["pitmaster.attempt"] for event in events)
+@pytest.fixture
+def count_creations() -> Iterator[Callable[[docker.DockerClient, Store], EventCounter]]:
+    """Count the containers an engine creates for a store's attempts, from now; stopped after."""
+    counters: list[EventCounter] = []
+
+    def count(client: docker.DockerClient, store: Store) -> EventCounter:
+        counters.append(EventCounter(client, installation_label(store), "create"))
+        return counters[-1]
+
+    yield count
+    for counter in counters:
+        counter.close()
 
 
 def _define(store: Store, job: str, script: str) -> None:
@@ -88,10 +90,12 @@ def test_given_two_engines_with_a_worker_each_then_40_jobs_run_exactly_once_on_b
     docker_client: docker.DockerClient,
     engine_b: docker.DockerClient,
     second_engine: str,
+    count_creations: Callable[[docker.DockerClient, Store], EventCounter],
 ) -> None:
     # Given one worker on each engine, sharing the database,
     _define(docker_store, "quick", 'echo "$BARBEQUE_MESSAGE"')
-    since = datetime.now(UTC)
+    created_on_a = count_creations(docker_client, docker_store)
+    created_on_b = count_creations(engine_b, docker_store)
     start_worker(runner_threads=4)
     start_worker(runner_threads=4, docker_host=second_engine, worker_id="worker-b")
 
@@ -104,8 +108,8 @@ def test_given_two_engines_with_a_worker_each_then_40_jobs_run_exactly_once_on_b
     attempts = [a for e in ended for a in docker_store.attempts_of(e.id)]
     assert len(attempts) == 40
     assert {a.stdout for a in attempts} == {f'{{"n": {n}}}\n' for n in range(40)}
-    on_a = _creations(docker_client, docker_store, since)
-    on_b = _creations(engine_b, docker_store, since)
+    wait_for(lambda: created_on_a.total(0, 0) + created_on_b.total(0, 0) >= 40, timeout=10)
+    on_a, on_b = created_on_a.by_attempt(0, 0), created_on_b.by_attempt(0, 0)
     assert not set(on_a) & set(on_b)
     assert sorted((on_a + on_b).values()) == [1] * 40
     assert sorted(on_a + on_b) == sorted(str(a.id) for a in attempts)
@@ -128,10 +132,12 @@ def test_given_worker_b_killed_after_creating_containers_then_no_attempt_runs_tw
     docker_client: docker.DockerClient,
     engine_b: docker.DockerClient,
     second_engine: str,
+    count_creations: Callable[[docker.DockerClient, Store], EventCounter],
 ) -> None:
     _define(docker_store, "slow", "sleep 1; echo ran")
     _define(docker_store, "quick", "echo quick")
-    since = datetime.now(UTC)
+    created_on_a = count_creations(docker_client, docker_store)
+    created_on_b = count_creations(engine_b, docker_store)
     # Given worker B, whose engine starts each container but whose answer never comes back,
     relay = DockerRelay(tmp_path / "b.sock", upstream=SECOND_SOCKET, hold=_is_start)
     relay.start()
@@ -195,8 +201,8 @@ def test_given_worker_b_killed_after_creating_containers_then_no_attempt_runs_tw
             assert docker_store.get_execution(execution.message_id).status is Status.ERROR
 
     # No attempt ever had a second container, on either engine, and nothing is left behind.
-    on_a = _creations(docker_client, docker_store, since)
-    on_b = _creations(engine_b, docker_store, since)
+    on_a = created_on_a.by_attempt(0)
+    on_b = created_on_b.by_attempt(4)
     b_attempts = {str(a.id) for e in b_jobs for a in docker_store.attempts_of(e.id)}
     assert not b_attempts & set(on_a)
     assert [on_b[attempt] for attempt in sorted(b_attempts)] == [1, 1, 1, 1]
