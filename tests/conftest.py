@@ -18,6 +18,27 @@ from pitmaster.store.store import Store
 from .credentials import ADMIN_TOKEN
 from .databases import BACKENDS, database, drop_templates
 
+# -- test processes -----------------------------------------------------------------
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse to run if ``--dist loadgroup`` would ignore the ``xdist_group`` marks.
+
+    Tests sharing a group (one second Docker engine, one browser) must run in
+    one process, one after another; pytest-xdist marks them by renaming their
+    node ids, which some pytest releases silently undo (9.2 does).
+    """
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        if item.get_closest_marker("xdist_group") and "@" not in item.nodeid:
+            raise pytest.UsageError(
+                f"{item.nodeid}: its xdist_group mark is ignored by this pytest and"
+                " pytest-xdist; pin versions that keep it (see pyproject.toml)"
+            )
+
+
 # -- database ---------------------------------------------------------------------
 
 
