@@ -61,8 +61,16 @@ def _failures_of(
     except Unsatisfiable:  # nothing invalid to make of it: nothing to check
         return None
     except (Exception, BaseExceptionGroup) as exc:  # schemathesis groups what it found
-        return f"{operation.label} ({mode.value}): {exc}"
+        return f"{operation.label} ({mode.value}): {_described(exc)}"
     return None
+
+
+def _described(exc: BaseException) -> str:
+    """The failure with every failure grouped in it (a flaky one hides them otherwise)."""
+    if isinstance(exc, BaseExceptionGroup):
+        inner = "\n".join(f"  - {_described(e)}" for e in exc.exceptions)
+        return f"{exc}\n{inner}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _modes(operation: schemathesis.APIOperation) -> list[schemathesis.GenerationMode]:
