@@ -125,7 +125,9 @@ def pitmaster_latencies(database_url: str, runs: int) -> Latencies:
             while api.containers(all=True, filters={"label": label}):
                 time.sleep(0.01)
             execution = pm.execution(message_id, "__default__,retries")
-            [attempt] = execution["retries"]  # type: ignore[misc]
+            retries = execution["retries"]
+            assert isinstance(retries, list)
+            [attempt] = retries
             created = _parse(str(execution["created_at"])).timestamp()
             dispatch.append(_parse(attempt["started_at"]).timestamp() - created)
             detection.append(

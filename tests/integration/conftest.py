@@ -6,6 +6,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import docker
 import pytest
@@ -19,6 +20,8 @@ from pitmaster.worker.worker import Worker
 from ..containers import remove_labelled
 from ..databases import BACKENDS, ROOT, database
 from ..processes import Deployment
+
+T = TypeVar("T")
 
 DEMO_IMAGE = "pitmaster-demo:latest"
 
@@ -116,9 +119,7 @@ def start_worker(docker_store: Store, worker_settings: Settings) -> Iterator[Wor
         executor.close()
 
 
-def wait_for(
-    condition: Callable[[], Execution | bool | None], timeout: float = 30.0, interval: float = 0.05
-) -> object:
+def wait_for(condition: Callable[[], T], timeout: float = 30.0, interval: float = 0.05) -> T:
     """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -25,6 +25,7 @@ def test_given_a_job_that_printed_much_then_a_live_read_returns_only_its_end(
         detach=True,
         labels={"pitmaster.test": "live-output"},
     )
+    assert container.id is not None
     executor = DockerExecutor(None)
     try:
         wait_for(lambda: container.logs(stdout=True, stderr=False, tail=1) == f"{LINES}\n".encode())

@@ -67,6 +67,10 @@ def _status_is(store: Store, execution: Execution, status: Status) -> Callable[[
     return lambda: store.get_execution(execution.message_id).status is status
 
 
+def _output_stored(store: Store, execution: Execution) -> Callable[[], bool]:
+    return lambda: not store.attempts_of(execution.id)[0].output_pending
+
+
 def _recorded(store: Store, execution: Execution, status: Status, what: str) -> Execution:
     """Wait until ``execution`` ended in ``status`` with its output stored (it follows the ending)."""
 
@@ -274,7 +278,7 @@ def test_given_jobs_that_exit_before_they_are_stored_as_running_then_each_is_rec
             wait_until(_status_is(store, execution, Status.SUCCESS), f"{execution.message_id}")
         # Recorded from the events, whichever came first: no sweep was needed.
         for execution in executions:
-            wait_until(lambda e=execution: not store.attempts_of(e.id)[0].output_pending, "output")
+            wait_until(_output_stored(store, execution), "output")
         assert executor.calls.observe == 0
         assert all(store.attempts_of(e.id)[0].stdout == "quick\n" for e in executions)
     finally:
