@@ -19,7 +19,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from pitmaster.api.app import create_app
+from pitmaster.server.app import create_app
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 
