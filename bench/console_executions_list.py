@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import create_engine  # noqa: E402
 
 from pitmaster import auth  # noqa: E402
-from pitmaster.api.app import create_app  # noqa: E402
+from pitmaster.server.app import create_app  # noqa: E402
 from pitmaster.settings import Settings  # noqa: E402
 from pitmaster.store.schema import job_executions  # noqa: E402
 from pitmaster.store.store import Store  # noqa: E402

@@ -21,9 +21,9 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from pitmaster import auth
-from pitmaster.api.app import create_app
 from pitmaster.app_secrets import SECRETS_PER_APP_MAX, SecretBox, new_key
 from pitmaster.models import Attempt, Status
+from pitmaster.server.app import create_app
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 

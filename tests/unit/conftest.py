@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pitmaster import auth
-from pitmaster.api.app import create_app
+from pitmaster.server.app import create_app
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 

@@ -17,9 +17,9 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from pitmaster import auth
-from pitmaster.api.app import create_app
 from pitmaster.errors import Conflict
 from pitmaster.models import Outcome, Status, TokenKind
+from pitmaster.server.app import create_app
 from pitmaster.settings import Settings
 from pitmaster.store.store import ExecutionFilter, Store
 

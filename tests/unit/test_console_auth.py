@@ -12,8 +12,8 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from pitmaster import auth
-from pitmaster.api.app import create_app
 from pitmaster.models import Outcome, Status
+from pitmaster.server.app import create_app
 from pitmaster.settings import Settings
 from pitmaster.store.store import ExecutionFilter, Store
 from pitmaster.web import login, pages

@@ -13,12 +13,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pitmaster import auth
-from pitmaster.api.app import create_app
-from pitmaster.api.schemas import MAX_MEMORY
 from pitmaster.models import MAX_MESSAGE_DEPTH
+from pitmaster.server.app import create_app
+from pitmaster.services.inputs import MAX_MEMORY
 from pitmaster.settings import Settings
 from pitmaster.store.store import ExecutionFilter, Store
-from pitmaster.web import pages
+from pitmaster.web.pages import common as pages
 
 from ..credentials import ADMIN
 from .conftest import log_in, serving

@@ -23,7 +23,7 @@ from schemathesis import APIOperation
 from schemathesis.core.result import Err, Ok
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from pitmaster.api.app import create_app
+from pitmaster.server.app import create_app
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 

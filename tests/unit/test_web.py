@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pitmaster import auth
-from pitmaster.api.app import create_app
 from pitmaster.models import Outcome, Status
+from pitmaster.server.app import create_app
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 from pitmaster.web.output import clean_output

@@ -12,11 +12,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from pitmaster import auth
-from pitmaster.api.deps import ServicesDep
-from pitmaster.api.ratelimit import RateLimiter, client_address
 from pitmaster.errors import Unauthenticated
+from pitmaster.http_common.deps import ServicesDep
+from pitmaster.http_common.ratelimit import RateLimiter, client_address
 from pitmaster.web import csrf, sessions
-from pitmaster.web.pages import PostedForm, render
+from pitmaster.web.pages.common import PostedForm, render
 
 logger = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)

@@ -18,9 +18,9 @@ from urllib.parse import urlencode, urlsplit
 from fastapi import Depends, Request, Response
 
 from pitmaster import auth
-from pitmaster.api.deps import Services, ServicesDep
 from pitmaster.auth import Caller
 from pitmaster.errors import Unauthenticated
+from pitmaster.http_common.deps import Services, ServicesDep
 from pitmaster.web import csrf
 
 COOKIE = "pitmaster_session"
