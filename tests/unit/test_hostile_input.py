@@ -21,7 +21,7 @@ from pitmaster.store.store import ExecutionFilter, Store
 from pitmaster.web.pages import common as pages
 
 from ..credentials import ADMIN
-from .conftest import log_in, serving
+from .conftest import form_token, log_in, serving
 
 
 def _nested(depth: int) -> Any:
@@ -157,13 +157,12 @@ def test_given_hostile_job_definition_form_input_then_the_form_says_why_and_noth
 ) -> None:
     store.create_app("shop", "shop:1")
     log_in(client)
-    client.get("/")
     form = {
         "app": "shop",
         "job": "mail",
         "command": command,
         "memory": memory,
-        "csrf_token": client.cookies["pitmaster_csrf"],
+        "csrf_token": form_token(client, "/"),
     }
 
     response = client.post("/job_definitions", data=form)

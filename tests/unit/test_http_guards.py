@@ -22,7 +22,7 @@ from pitmaster.store.store import ExecutionFilter, Store
 from pitmaster.web.pages import common as pages
 
 from ..api_errors import error_text
-from .conftest import log_in, serving
+from .conftest import form_token, log_in, serving
 
 # -- helpers ------------------------------------------------------------------------
 
@@ -217,8 +217,7 @@ def test_given_random_tokens_and_failed_logins_then_the_address_pays_for_them(
         assert guesses.count(401) <= 5 and guesses.count(429) >= 15, guesses
     for client in _client(settings, store, rate_limit=0.01, rate_limit_burst=5, admin_token=None):
         # and failed login guesses, each with a random Authorization header, fare no better.
-        client.get("/login")
-        csrf_token = client.cookies["pitmaster_csrf"]
+        csrf_token = form_token(client)
         logins = [
             client.post(
                 "/login",

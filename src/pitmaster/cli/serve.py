@@ -83,33 +83,16 @@ def _serve(
     metrics: Metrics | None = None,
     log_reader: Executor | None = None,
 ) -> None:
-    import uvicorn
-
-    from pitmaster import auth
+    from pitmaster import auth, http_server
     from pitmaster.api.app import create_app
 
     first_token = auth.ensure_admin_tokens(settings, store)
     if first_token is not None:
         _show_first_token(first_token)
 
-    class Server(uvicorn.Server):
-        # uvicorn re-raises the signal that stopped it once it is done; run
-        # on_shutdown (stopping the worker cleanly) before that happens.
-        @contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            with super().capture_signals():
-                try:
-                    yield
-                finally:
-                    if on_shutdown is not None:
-                        on_shutdown()
-
     api = create_app(settings, store, on_enqueue=on_enqueue, metrics=metrics, log_reader=log_reader)
-    config = uvicorn.Config(
-        api, host=settings.host, port=settings.port, log_config=None, access_log=False
-    )
     logger.info("pitmaster %s listening on http://%s:%s", __version__, settings.host, settings.port)
-    Server(config).run()
+    http_server.serve(api, settings, on_shutdown)
 
 
 def _show_first_token(token: str) -> None:

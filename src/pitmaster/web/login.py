@@ -45,8 +45,8 @@ def login(request: Request, form: PostedForm, services: ServicesDep) -> Response
         return render(request, "login.html", 401, next=target, error=str(exc))
     response = RedirectResponse(target, status_code=303)
     sessions.start(request, response, services, caller)
-    # A fresh CSRF token for the new session: one planted before login is of no use.
-    response.delete_cookie(csrf.COOKIE, path="/")
+    # A fresh CSRF nonce for the new session: one planted before login is of no use.
+    csrf.forget(request, response)
     logger.info("console login with token %s", caller.token_id)
     return response
 
