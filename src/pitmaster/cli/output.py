@@ -25,5 +25,7 @@ def show_status(execution: dict[str, Any]) -> None:
         ("exit_code", execution.get("exit_code")),
         ("reason", execution.get("reason")),
     ]
+    if execution.get("pending_reason"):
+        lines.append(("waiting", execution["pending_reason"]))
     for label, value in lines:
         typer.echo(f"{label:<12} {'-' if value is None else value}")
