@@ -32,7 +32,25 @@ def load_settings(**overrides: Any) -> Settings:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if settings.log_level.upper() != "DEBUG":
+        _quiet_alembic()
     return settings
+
+
+def _only_upgrades(record: logging.LogRecord) -> bool:
+    return record.levelno > logging.INFO or record.getMessage().startswith("Running upgrade")
+
+
+def _quiet_alembic() -> None:
+    """Keep alembic's INFO lines to the upgrades it ran.
+
+    Otherwise every command that opens the database (``token list`` too) starts
+    with a dozen lines about alembic's plugins and its SQL dialect.
+    """
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    migration = logging.getLogger("alembic.runtime.migration")
+    if _only_upgrades not in migration.filters:
+        migration.addFilter(_only_upgrades)
 
 
 def open_store(settings: Settings) -> Store:
