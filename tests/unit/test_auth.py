@@ -19,9 +19,9 @@ from pydantic import ValidationError
 from pitmaster import auth
 from pitmaster.api.app import create_app
 from pitmaster.errors import Conflict
-from pitmaster.models import Outcome, Status, TokenKind
+from pitmaster.models import ExecutionFilter, Outcome, Status, TokenKind
 from pitmaster.settings import Settings
-from pitmaster.store.store import ExecutionFilter, Store
+from pitmaster.store.store import Store
 
 from ..api_errors import error_text
 from ..conftest import ManualClock

@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 from pitmaster import auth
 from pitmaster.api.app import create_app
 from pitmaster.api.schemas import MAX_MEMORY
-from pitmaster.models import MAX_MESSAGE_DEPTH
+from pitmaster.models import MAX_MESSAGE_DEPTH, ExecutionFilter
 from pitmaster.settings import Settings
-from pitmaster.store.store import ExecutionFilter, Store
+from pitmaster.store.store import Store
 from pitmaster.web import pages
 
 from ..credentials import ADMIN

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -14,6 +14,7 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StringConstraints,
+    create_model,
 )
 from pydantic.json_schema import SkipJsonSchema
 
@@ -24,9 +25,14 @@ from pitmaster.app_secrets import (
 )
 from pitmaster.errors import InvalidInput
 from pitmaster.models import (
+    BASE_DELAY_SECONDS,
+    BULK_RETRY_LIMIT,
     DEFAULT_QUEUE,
     MAX_DELAY_SECONDS,
     NAME_MAX_LENGTH,
+    RETRY_LIMIT,
+    RETRYABLE_STATUSES,
+    STOP_GRACE_SECONDS,
     ApiToken,
     App,
     AppSecret,
@@ -40,7 +46,6 @@ from pitmaster.models import (
     job_name_problem,
 )
 from pitmaster.retry import Ending
-from pitmaster.store.store import BULK_RETRY_LIMIT
 
 _NAME = r"^[A-Za-z0-9_.-]+$"
 # Text the database and the engine can both carry: no NUL, no C0 control but tab and newline.
@@ -200,8 +205,12 @@ MAX_MEMORY = 1024**4  # 1 TiB: beyond any host's memory, and within Docker's int
 class JobPolicy(BaseModel):
     """Retries, timeout and memory of a job definition (create: all optional, with defaults)."""
 
-    retry_limit: StrictInt = Field(default=0, ge=0, le=100, description="retries after the first")
-    base_delay: Seconds = Field(default=15.0, description="seconds before the first retry")
+    retry_limit: StrictInt = Field(
+        default=RETRY_LIMIT, ge=0, le=100, description="retries after the first"
+    )
+    base_delay: Seconds = Field(
+        default=BASE_DELAY_SECONDS, description="seconds before the first retry"
+    )
     max_delay: Seconds | None = Field(default=None, description="cap on the delay between retries")
     jitter: StrictBool = Field(default=False, description="wait uniform(0, delay) instead")
     retry_on: list[Ending] | None = Field(
@@ -214,7 +223,7 @@ class JobPolicy(BaseModel):
         Annotated[float, Field(gt=0, le=MAX_DELAY_SECONDS, allow_inf_nan=False)] | None
     ) = Field(default=None, description="stop the job (SIGTERM) after this long; null: never")
     stop_grace_seconds: Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False)] = Field(
-        default=10.0, description="seconds between SIGTERM and SIGKILL when stopping"
+        default=STOP_GRACE_SECONDS, description="seconds between SIGTERM and SIGKILL when stopping"
     )
     memory: Annotated[StrictInt, Field(ge=MIN_MEMORY, le=MAX_MEMORY)] | None = Field(
         default=None, description="memory limit in bytes; beyond it the job is OOM-killed"
@@ -242,7 +251,7 @@ class JobDefinitionCreate(JobPolicy, Input):
     description: Description = ""
 
 
-class JobDefinitionUpdate(Update):
+class _JobDefinitionChanges(Update):
     nullable: ClassVar[frozenset[str]] = frozenset(
         {
             "max_delay",
@@ -256,25 +265,42 @@ class JobDefinitionUpdate(Update):
         }
     )
 
-    command: Command | SkipJsonSchema[None] = None
-    description: Description | SkipJsonSchema[None] = None
-    retry_limit: Annotated[StrictInt, Field(ge=0, le=100)] | SkipJsonSchema[None] = None
-    base_delay: Seconds | SkipJsonSchema[None] = None
-    max_delay: Seconds | None = None
-    jitter: StrictBool | SkipJsonSchema[None] = None
-    retry_on: list[Ending] | None = None
-    retry_exit_codes: list[ExitCode] | None = None
-    timeout_seconds: (
-        Annotated[float, Field(gt=0, le=MAX_DELAY_SECONDS, allow_inf_nan=False)] | None
-    ) = None
-    stop_grace_seconds: (
-        Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False)] | SkipJsonSchema[None]
-    ) = None
-    memory: Annotated[StrictInt, Field(ge=MIN_MEMORY, le=MAX_MEMORY)] | None = None
-    cpus: Cpus | None = None
-    pids_limit: PidsLimit | None = None
-    network: Network | None = None
-    message_delivery: MessageDelivery | SkipJsonSchema[None] = None
+
+# Built from a field's type and constraints at run time, which only Any lets mypy accept.
+_ANNOTATED: Any = Annotated
+_SKIP_JSON_SCHEMA: Any = SkipJsonSchema
+_NOT_NULL: Any = _SKIP_JSON_SCHEMA[None]  # a field that may be left out, but not sent as null
+
+
+def _update_of(
+    name: str, create: type[BaseModel], base: type[Update], first: tuple[str, ...], skip: str
+) -> type[Update]:
+    """An update model of ``create``'s fields (``first`` first, ``skip`` left out): each
+    optional and unset unless given, with the same constraints; null only where ``base``
+    says a field is nullable (others take null out of the schema, and ``changes`` refuses it).
+    """
+    names = [*first, *(field for field in create.model_fields if field not in (*first, skip))]
+    fields: dict[str, Any] = {}
+    for field in names:
+        info = create.model_fields[field]
+        kind: Any = (
+            _ANNOTATED[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        )
+        absent: Any = None if field in base.nullable else _NOT_NULL
+        fields[field] = (kind | absent, None)
+    return create_model(name, __base__=base, __module__=__name__, **fields)
+
+
+if TYPE_CHECKING:
+    JobDefinitionUpdate = _JobDefinitionChanges
+else:
+    JobDefinitionUpdate = _update_of(
+        "JobDefinitionUpdate",
+        JobDefinitionCreate,
+        _JobDefinitionChanges,
+        first=("command", "description"),
+        skip="job",
+    )
 
 
 class JobDefinitionOut(JobPolicy):
@@ -426,11 +452,17 @@ class RetryResponse(BaseModel):
     status: Status
 
 
+if TYPE_CHECKING:
+    RetryableStatus = Status
+else:  # the statuses models.RETRYABLE_STATUSES holds, in Status's order, as the schema's enum
+    RetryableStatus = Literal[tuple(status for status in Status if status in RETRYABLE_STATUSES)]
+
+
 class BulkRetryRequest(Input):
     application: Name | None = None
     job: JobName | None = None
     queue: Name | None = None
-    status: Literal[Status.FAILED, Status.ERROR, Status.CANCELLED] = Status.FAILED
+    status: RetryableStatus = Status.FAILED
     created_since: AwareDatetime | None = None
     # Resume a bulk retry: only executions whose id is above this (``next_after_id``).
     after_id: int | None = Field(default=None, ge=0, le=2**63 - 1)
@@ -477,7 +509,7 @@ class AttemptOut(BaseModel):
             state=attempt.state.value,
             run_after=attempt.run_after,
             container=attempt.container_id,
-            engine=attempt.docker_host,
+            engine=attempt.engine_id,
             status=attempt.status,
             reason=attempt.reason,
             exit_code=attempt.exit_code,

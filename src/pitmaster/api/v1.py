@@ -55,11 +55,11 @@ from pitmaster.models import (
     MAX_PAGE_SIZE,
     NAME_MAX_LENGTH,
     Execution,
+    ExecutionFilter,
     Status,
     image_at_revision,
     readable_message,
 )
-from pitmaster.store.store import ExecutionFilter
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1")

@@ -28,9 +28,16 @@ from pitmaster.auth import Caller
 from pitmaster.errors import Conflict, InvalidInput, NotFound, PitmasterError
 from pitmaster.executors.base import Logs
 from pitmaster.images import check_image_allowed
-from pitmaster.models import MAX_PAGE_SIZE, Attempt, AttemptState, Status
-from pitmaster.store import stats
-from pitmaster.store.store import ExecutionFilter, ExecutionPage
+from pitmaster.models import (
+    MAX_PAGE_SIZE,
+    RETRYABLE_STATUSES,
+    Attempt,
+    AttemptState,
+    ExecutionFilter,
+    ExecutionPage,
+    Status,
+    status_values,
+)
 from pitmaster.web import csrf, forms, sessions, views
 from pitmaster.web.forms import Form, FormInvalid
 from pitmaster.web.output import format_message
@@ -136,7 +143,7 @@ def apps_index(
     request: Request, services: ServicesDep, caller: ConsoleCallerDep, after: str = ""
 ) -> HTMLResponse:
     since = services.store.now() - timedelta(hours=24)
-    page = stats.app_summaries(services.store, since, NAMES_PAGE_SIZE, after or None)
+    page = services.store.stats.app_summaries(since, NAMES_PAGE_SIZE, after or None)
     next_url = _next_page("/", page, page[-1].app.name) if page else None
     summaries = [summary for summary in page if caller.may_see(summary.app.name)]
     return render(request, "apps.html", summaries=summaries, next_url=next_url)
@@ -274,7 +281,7 @@ def _definition_form(
 @admin_router.get("/job_definitions/new", response_class=HTMLResponse)
 def job_definition_new(request: Request, services: ServicesDep, app: str = "") -> HTMLResponse:
     services.store.get_app(app)
-    defaults = {"retry_limit": 0, "base_delay": 15, "stop_grace_seconds": 10}
+    defaults = {name: f"{value:g}" for name, value in forms.POLICY_DEFAULTS.items()}
     return _definition_form(request, 200, app, None, defaults, [], None)
 
 
@@ -311,8 +318,8 @@ def job_definition_show(
     now = store.now()
     day, week = views.window(now, 23), views.window(now, 24 * 7 - 1)
     app_id = store.get_app(app).id
-    buckets = stats.endings_per_hour(store, app_id, job, day.replace(minute=0, second=0))
-    weekly = stats.endings_per_hour(store, app_id, job, week.replace(minute=0, second=0))
+    buckets = store.stats.endings_per_hour(app_id, job, day.replace(minute=0, second=0))
+    weekly = store.stats.endings_per_hour(app_id, job, week.replace(minute=0, second=0))
     return render(
         request,
         "job_definition.html",
@@ -388,7 +395,7 @@ def _queue_rows(services: Services, after: str | None = None) -> list[dict[str, 
     settings, store = services.settings, services.store
     now = store.now()
     rows = []
-    for summary in stats.queue_summaries(store, NAMES_PAGE_SIZE, after):
+    for summary in store.stats.queue_summaries(NAMES_PAGE_SIZE, after):
         reason = None
         if summary.oldest_pending is not None:
             reason = store.pending_reason(
@@ -425,7 +432,7 @@ def monitor(request: Request, services: ServicesDep) -> HTMLResponse:
     now = store.now()
     day = views.window(now, 23).replace(minute=0, second=0, microsecond=0)
     six = views.window(now, 5).replace(minute=0, second=0, microsecond=0)
-    buckets = stats.enqueued_per_hour_by_job(store, day)
+    buckets = store.stats.enqueued_per_hour_by_job(day)
     alive_for = timedelta(seconds=services.settings.worker_alive_seconds)
     workers = [
         {
@@ -504,7 +511,7 @@ def executions_retry_all(
 ) -> Response:
     """Retry every failed execution matching the list's filter (other statuses: as asked)."""
     status = form.get("status") or Status.FAILED.value
-    if status not in (Status.FAILED.value, Status.ERROR.value, Status.CANCELLED.value):
+    if status not in status_values(RETRYABLE_STATUSES):
         raise InvalidInput("only failed, error or cancelled executions can be retried")
     where = caller.scoped(
         _filter_of(form.get("application"), form.get("job"), form.get("queue"), status)
@@ -600,7 +607,7 @@ def _running_output(
             return None
         raise _ReadersBusy
     try:
-        if running.docker_host != reader.engine_id():
+        if running.engine_id != reader.engine_id():
             return None
         return reader.recent_logs(running.container_id, services.settings.live_output_bytes)
     except PitmasterError as exc:
