@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum, StrEnum
 from types import UnionType
 from typing import Any, Self, Union, get_args, get_origin, get_type_hints
@@ -461,6 +461,84 @@ class ApiToken(FromRow):
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What waits and what runs now, for metrics."""
+
+    pending_by_queue: dict[str, int]
+    pending_by_app: dict[str, int]
+    running_by_queue: dict[str, int]
+    running_by_app: dict[str, int]
+    oldest_pending_seconds: dict[str, float]
+
+
+@dataclass(frozen=True)
+class PeerWorker:
+    """Another live worker that reports the same engine identity."""
+
+    id: str
+    host: str
+    started_at: datetime
+    last_seen_at: datetime
+
+
+@dataclass(frozen=True)
+class Stranded:
+    """An attempt left on an engine no worker has reached for too long."""
+
+    attempt_id: int
+    message_id: str
+    engine: str
+    silent_since: datetime
+
+
+@dataclass(frozen=True)
+class SealedSecret:
+    """One stored secret as the key rotation sees it: where it is, and its sealed value."""
+
+    id: int
+    app: str
+    name: str
+    ciphertext: str
+
+
+@dataclass(frozen=True)
+class AppSummary:
+    app: App
+    jobs: int
+    running: int
+    failed_recently: int
+
+
+@dataclass(frozen=True)
+class QueueSummary:
+    queue: JobQueue
+    pending: int
+    running: int
+    oldest_pending_at: datetime | None
+    oldest_pending: Execution | None
+
+
+@dataclass(frozen=True)
+class HourlyBucket:
+    """Executions of one hour that share a key (a status, or ``app/job``)."""
+
+    hour: datetime
+    key: str
+    count: int
+    average_seconds: float | None
+
+
+def hours_between(since: datetime, until: datetime) -> list[datetime]:
+    """The start of every hour from the one holding ``since`` to the one holding ``until``."""
+    hour = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    hours = []
+    while hour <= until:
+        hours.append(hour)
+        hour += timedelta(hours=1)
+    return hours
 
 
 def json_depth(value: Any) -> int:

@@ -9,27 +9,16 @@ attempt ends in error here instead of waiting for ever.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from pitmaster.models import AttemptState, Outcome, Status
+from pitmaster.models import AttemptState, Outcome, PeerWorker, Status, Stranded
 from pitmaster.store import lifecycle, wakeups
 from pitmaster.store.database import Database
 from pitmaster.store.schema import attempts, engine_probes, engines, job_executions, workers
 
 _STALE_PROBE_AGE = timedelta(hours=1)
-
-
-@dataclass(frozen=True)
-class PeerWorker:
-    """Another live worker that reports the same engine identity."""
-
-    id: str
-    host: str
-    started_at: datetime
-    last_seen_at: datetime
 
 
 def engine_reached(conn: sa.Connection, now: datetime, engine: str, description: str) -> None:
@@ -103,16 +92,6 @@ def answer_probe(conn: sa.Connection, probe: str, worker_id: str, seen: bool) ->
 
 def forget_probe(conn: sa.Connection, probe: str) -> None:
     conn.execute(engine_probes.delete().where(engine_probes.c.probe == probe))
-
-
-@dataclass(frozen=True)
-class Stranded:
-    """An attempt left on an engine no worker has reached for too long."""
-
-    attempt_id: int
-    message_id: str
-    engine: str
-    silent_since: datetime
 
 
 def stranded_attempts(conn: sa.Connection, now: datetime, silent_seconds: float) -> list[Stranded]:

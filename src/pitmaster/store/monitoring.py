@@ -3,27 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from pitmaster.models import MAX_PAGE_SIZE, AttemptState, Execution, Status, WorkerInfo
+from pitmaster.models import MAX_PAGE_SIZE, AttemptState, Backlog, Execution, Status, WorkerInfo
 from pitmaster.store.database import Database, page_size
 from pitmaster.store.engines import engine_reached
 from pitmaster.store.limits import count_in_flight, full_reason, read_limits
 from pitmaster.store.schema import attempts, job_executions, workers
-
-
-@dataclass(frozen=True)
-class Backlog:
-    """What waits and what runs now, for metrics."""
-
-    pending_by_queue: dict[str, int]
-    pending_by_app: dict[str, int]
-    running_by_queue: dict[str, int]
-    running_by_app: dict[str, int]
-    oldest_pending_seconds: dict[str, float]
 
 
 def backlog(conn: sa.Connection, now: datetime) -> Backlog:

@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from pitmaster.errors import Conflict, InvalidInput, NotFound
-from pitmaster.models import AppSecret
+from pitmaster.models import AppSecret, SealedSecret
 from pitmaster.store.database import Database
 from pitmaster.store.schema import app_secrets, apps
 
 if TYPE_CHECKING:
     from pitmaster.store.catalog import Catalog
-
-
-@dataclass(frozen=True)
-class SealedSecret:
-    """One stored secret as the key rotation sees it: where it is, and its sealed value."""
-
-    id: int
-    app: str
-    name: str
-    ciphertext: str
 
 
 def put(conn: sa.Connection, now: datetime, app_id: int, name: str, ciphertext: str) -> bool:

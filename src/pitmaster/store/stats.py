@@ -7,8 +7,7 @@ buckets travel to Python.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,9 +15,10 @@ import sqlalchemy as sa
 from pitmaster.models import (
     MAX_PAGE_SIZE,
     TERMINAL_STATUSES,
-    App,
+    AppSummary,
     Execution,
-    JobQueue,
+    HourlyBucket,
+    QueueSummary,
     Status,
     status_values,
 )
@@ -28,43 +28,6 @@ from pitmaster.store.schema import apps, job_definitions, job_executions
 
 # A retry waiting for its turn is work waiting, like a fresh pending execution.
 _WAITING = (Status.PENDING.value, Status.RETRIED.value)
-
-
-@dataclass(frozen=True)
-class AppSummary:
-    app: App
-    jobs: int
-    running: int
-    failed_recently: int
-
-
-@dataclass(frozen=True)
-class QueueSummary:
-    queue: JobQueue
-    pending: int
-    running: int
-    oldest_pending_at: datetime | None
-    oldest_pending: Execution | None
-
-
-@dataclass(frozen=True)
-class HourlyBucket:
-    """Executions of one hour that share a key (a status, or ``app/job``)."""
-
-    hour: datetime
-    key: str
-    count: int
-    average_seconds: float | None
-
-
-def hours_between(since: datetime, until: datetime) -> list[datetime]:
-    """The start of every hour from the one holding ``since`` to the one holding ``until``."""
-    hour = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    hours = []
-    while hour <= until:
-        hours.append(hour)
-        hour += timedelta(hours=1)
-    return hours
 
 
 def _hour_of(column: Any, dialect: str) -> Any:

@@ -16,9 +16,10 @@ from pitmaster.models import (
     Attempt,
     AttemptState,
     Execution,
+    HourlyBucket,
     Status,
+    hours_between,
 )
-from pitmaster.store.stats import HourlyBucket, hours_between
 from pitmaster.web.charts import STATUS_COLOURS, Series, chart, palette
 from pitmaster.web.output import clean_output
 
