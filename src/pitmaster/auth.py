@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from pitmaster.errors import Forbidden, NotFound, Unauthenticated
-from pitmaster.models import ApiToken, Execution, TokenKind
+from pitmaster.models import ApiToken, Execution, ExecutionFilter, TokenKind
 from pitmaster.settings import Settings
-from pitmaster.store.store import ExecutionFilter, Store
+from pitmaster.store.store import Store
 
 logger = logging.getLogger(__name__)
 

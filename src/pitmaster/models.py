@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
-from enum import StrEnum
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from datetime import UTC, datetime, timedelta
+from enum import Enum, StrEnum
+from types import UnionType
+from typing import Any, Self, Union, get_args, get_origin, get_type_hints
 from unicodedata import category
 
 NAME_MAX_LENGTH = 255
@@ -24,6 +25,66 @@ MAX_PAGE_SIZE = 500
 MESSAGE_ENV_LIMIT = 120 * 1024
 # barbeque's delays (SQS's): 0 to 900 seconds; pitmaster takes longer ones too.
 BARBEQUE_MAX_DELAY_SECONDS = 900
+# A job definition's policy defaults, in one place: the API's and the console's forms,
+# the schema's column defaults and the worker's fallbacks all read these.
+RETRY_LIMIT = 0
+BASE_DELAY_SECONDS = 15.0
+STOP_GRACE_SECONDS = 10.0
+
+
+class FromRow:
+    """A dataclass built from a store row by field name; each field's type says how to
+    read its column (an enum from its value, a tuple from a JSON list, a bool from 0/1).
+    A column the row lacks takes the field's default."""
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> Self:
+        values = {}
+        for name, read, default in _readers(cls):
+            if name in row:
+                value = row[name]
+                values[name] = read(value) if value is not None else None
+            elif default is not MISSING:
+                values[name] = default
+            else:
+                raise KeyError(f"{cls.__name__}.from_row: the row has no {name!r}")
+        return cls(**values)
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _reader(hint: Any) -> Callable[[Any], Any]:
+    """How to read a column into a field of type ``hint`` (``None`` is read as None)."""
+    if get_origin(hint) in (UnionType, Union):
+        present = [arg for arg in get_args(hint) if arg is not type(None)]
+        return _reader(present[0]) if len(present) == 1 else _identity
+    if get_origin(hint) is tuple:
+        return tuple
+    if isinstance(hint, type) and issubclass(hint, Enum | bool):
+        return hint
+    return _identity
+
+
+_Readers = tuple[tuple[str, Callable[[Any], Any], Any], ...]
+_READERS: dict[type, _Readers] = {}
+
+
+def _readers(cls: type) -> _Readers:
+    """Each field's name, reader and default, worked out once per class."""
+    readers = _READERS.get(cls)
+    if readers is None:
+        hints = get_type_hints(cls)
+        readers = _READERS[cls] = tuple(
+            (
+                item.name,
+                _reader(hints[item.name]),
+                item.default_factory() if item.default_factory is not MISSING else item.default,
+            )
+            for item in fields(cls)
+        )
+    return readers
 
 
 class MessageDelivery(StrEnum):
@@ -83,7 +144,33 @@ class Status(StrEnum):
         return self in TERMINAL_STATUSES
 
 
+# The one set of each: an execution in a terminal status has ended for good (unless
+# retried by hand); an active one waits or runs; a retryable one may be retried by hand.
 TERMINAL_STATUSES = frozenset({Status.SUCCESS, Status.FAILED, Status.ERROR, Status.CANCELLED})
+ACTIVE_STATUSES = frozenset(Status) - TERMINAL_STATUSES
+RETRYABLE_STATUSES = frozenset({Status.FAILED, Status.ERROR, Status.CANCELLED})
+
+
+def status_values(statuses: Iterable[Status]) -> list[str]:
+    """Statuses as the database stores them, in a stable order (for ``IN`` clauses)."""
+    return sorted(status.value for status in statuses)
+
+
+class EndingReason(StrEnum):
+    """The reasons of an ending that mean something to pitmaster (stored as these values).
+
+    Any other reason is free text for people: ``exited 3``, an error's own words.
+    """
+
+    OOM = "oom"  # the engine killed it for using too much memory
+    LOST = "lost"  # its container disappeared
+    TIMEOUT = "timeout"  # it ran past timeout_seconds
+    CANCELLED = "cancelled"  # someone cancelled it
+
+    @property
+    def overrides_a_stop(self) -> bool:
+        """An ending the engine caused, which a timeout asked for meanwhile does not replace."""
+        return self in (EndingReason.OOM, EndingReason.LOST)
 
 
 class AttemptState(StrEnum):
@@ -95,8 +182,16 @@ class AttemptState(StrEnum):
     ENDED = "ended"
 
 
+class MarkResult(StrEnum):
+    """What became of a runner's report that its container started."""
+
+    RUNNING = "running"  # stored: the attempt now runs in this container
+    ALREADY_RUNNING = "already running"  # another runner adopted the container and stored it
+    ENDED = "ended"  # the attempt ended before any container was stored (cancelled): remove it
+
+
 @dataclass(frozen=True)
-class App:
+class App(FromRow):
     id: int
     name: str
     docker_image: str
@@ -109,19 +204,6 @@ class App:
     @property
     def image_to_run(self) -> str:
         return image_at_revision(self.docker_image, self.revision_lock)
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> App:
-        return cls(
-            id=row["id"],
-            name=row["name"],
-            docker_image=row["docker_image"],
-            description=row["description"],
-            max_concurrent_executions=row["max_concurrent_executions"],
-            revision_lock=row["revision_lock"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-        )
 
 
 def image_at_revision(docker_image: str, revision: str | None) -> str:
@@ -137,7 +219,7 @@ def image_at_revision(docker_image: str, revision: str | None) -> str:
 
 
 @dataclass(frozen=True)
-class JobDefinition:
+class JobDefinition(FromRow):
     """What a job runs, and its policies: retries, timeout, and its container's resources."""
 
     id: int
@@ -161,35 +243,6 @@ class JobDefinition:
     updated_at: datetime
     message_delivery: MessageDelivery = MessageDelivery.AUTO
 
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> JobDefinition:
-        return cls(
-            id=row["id"],
-            app=row["app"],
-            job=row["job"],
-            command=tuple(row["command"]),
-            description=row["description"],
-            retry_limit=row["retry_limit"],
-            base_delay=row["base_delay"],
-            max_delay=row["max_delay"],
-            jitter=bool(row["jitter"]),
-            retry_on=_tuple_or_none(row["retry_on"]),
-            retry_exit_codes=_tuple_or_none(row["retry_exit_codes"]),
-            timeout_seconds=row["timeout_seconds"],
-            stop_grace_seconds=row["stop_grace_seconds"],
-            memory=row["memory"],
-            cpus=row["cpus"],
-            pids_limit=row["pids_limit"],
-            network=row["network"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            message_delivery=MessageDelivery(row["message_delivery"]),
-        )
-
-
-def _tuple_or_none(value: Any) -> tuple[Any, ...] | None:
-    return tuple(value) if value is not None else None
-
 
 @dataclass(frozen=True)
 class AppSecret:
@@ -202,7 +255,7 @@ class AppSecret:
 
 
 @dataclass(frozen=True)
-class JobQueue:
+class JobQueue(FromRow):
     id: int
     name: str
     description: str
@@ -210,20 +263,9 @@ class JobQueue:
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> JobQueue:
-        return cls(
-            id=row["id"],
-            name=row["name"],
-            description=row["description"],
-            max_concurrent_executions=row["max_concurrent_executions"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-        )
-
 
 @dataclass(frozen=True)
-class Execution:
+class Execution(FromRow):
     """One enqueued message and how it ended; its output lives on its attempts."""
 
     id: int
@@ -244,29 +286,44 @@ class Execution:
     # The app it belongs to, by identity; None once that app has been deleted.
     app_id: int | None = None
 
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Execution:
-        return cls(
-            id=row["id"],
-            message_id=row["message_id"],
-            application=row["application"],
-            job=row["job"],
-            queue=row["queue"],
-            message=row["message"],
-            status=Status(row["status"]),
-            reason=row["reason"],
-            exit_code=row["exit_code"],
-            created_at=row["created_at"],
-            run_after=row["run_after"],
-            started_at=row["started_at"],
-            finished_at=row["finished_at"],
-            output_pending=bool(row["output_pending"]),
-            app_id=row.get("app_id"),
-        )
+
+@dataclass(frozen=True)
+class ExecutionFilter:
+    """Which executions a list or a bulk retry is about; None matches any."""
+
+    application: str | None = None
+    job: str | None = None
+    queue: str | None = None
+    status: Status | None = None
+    # The app by identity (what an app token sees): a deleted app's executions have none.
+    app_id: int | None = None
 
 
 @dataclass(frozen=True)
-class Attempt:
+class ExecutionPage:
+    items: list[Execution]
+    next_cursor: str | None
+
+
+# One bulk retry retries at most this many executions (the rest: call again), this many
+# per write transaction (about a third of a second on SQLite).
+BULK_RETRY_LIMIT = 5000
+BULK_RETRY_BATCH = 500
+
+
+@dataclass(frozen=True)
+class BulkRetry:
+    """What one bulk retry did: ``matched`` the filter when it began, ``retried`` of them,
+    ``remaining`` past this call's limit, to resume with ``after_id=next_after_id``."""
+
+    matched: int
+    retried: int
+    remaining: int
+    next_after_id: int | None
+
+
+@dataclass(frozen=True)
+class Attempt(FromRow):
     """One run of an execution in one container (see ``container_name``)."""
 
     id: int
@@ -276,7 +333,7 @@ class Attempt:
     state: AttemptState
     run_after: datetime | None
     worker_id: str | None
-    docker_host: str | None
+    engine_id: str | None
     container_id: str | None
     started_at: datetime | None
     finished_at: datetime | None
@@ -290,34 +347,9 @@ class Attempt:
     output_pending: bool = False  # ended from its exit event; the output is being read
     output_recorded_at: datetime | None = None
 
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Attempt:
-        return cls(
-            id=row["id"],
-            execution_id=row["execution_id"],
-            number=row["number"],
-            message_id=row["message_id"],
-            state=AttemptState(row["state"]),
-            run_after=row["run_after"],
-            worker_id=row["worker_id"],
-            docker_host=row["docker_host"],
-            container_id=row["container_id"],
-            started_at=row["started_at"],
-            finished_at=row["finished_at"],
-            recorded_at=row["recorded_at"],
-            exit_code=row["exit_code"],
-            status=Status(row["status"]) if row["status"] else None,
-            reason=row["reason"],
-            stdout=row["stdout"],
-            stderr=row["stderr"],
-            stop_reason=row["stop_reason"],
-            output_pending=bool(row["output_pending"]),
-            output_recorded_at=row["output_recorded_at"],
-        )
-
 
 @dataclass(frozen=True)
-class WorkerInfo:
+class WorkerInfo(FromRow):
     """A worker's last heartbeat; ``queues`` None means it serves every queue."""
 
     id: str
@@ -329,21 +361,6 @@ class WorkerInfo:
     running: int
     healthy: bool = True
     unhealthy_reason: str | None = None
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> WorkerInfo:
-        queues = row["queues"]
-        return cls(
-            id=row["id"],
-            host=row["host"],
-            engine=row["engine"],
-            queues=tuple(queues) if queues is not None else None,
-            started_at=row["started_at"],
-            last_seen_at=row["last_seen_at"],
-            running=row["running"],
-            healthy=bool(row.get("healthy", True)),
-            unhealthy_reason=row.get("unhealthy_reason"),
-        )
 
     def serves(self, queue: str) -> bool:
         return self.queues is None or queue in self.queues
@@ -385,7 +402,7 @@ class RunningAttempt:
     container_id: str
     started_at: datetime | None = None
     timeout_seconds: float | None = None
-    stop_grace_seconds: float = 10.0
+    stop_grace_seconds: float = STOP_GRACE_SECONDS
     stop_reason: str | None = None
     stop_signalled_at: datetime | None = None
 
@@ -427,7 +444,7 @@ class TokenKind(StrEnum):
 
 
 @dataclass(frozen=True)
-class ApiToken:
+class ApiToken(FromRow):
     """A stored API token: never its secret, only the SHA-256 of the whole token."""
 
     id: str
@@ -445,19 +462,83 @@ class ApiToken:
     def active(self) -> bool:
         return self.revoked_at is None
 
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> ApiToken:
-        return cls(
-            id=row["id"],
-            kind=TokenKind(row["kind"]),
-            app=row["app"],
-            description=row["description"],
-            created_at=row["created_at"],
-            last_used_at=row["last_used_at"],
-            revoked_at=row["revoked_at"],
-            token_hash=row["token_hash"],
-            app_id=row.get("app_id"),
-        )
+
+@dataclass(frozen=True)
+class Backlog:
+    """What waits and what runs now, for metrics."""
+
+    pending_by_queue: dict[str, int]
+    pending_by_app: dict[str, int]
+    running_by_queue: dict[str, int]
+    running_by_app: dict[str, int]
+    oldest_pending_seconds: dict[str, float]
+
+
+@dataclass(frozen=True)
+class PeerWorker:
+    """Another live worker that reports the same engine identity."""
+
+    id: str
+    host: str
+    started_at: datetime
+    last_seen_at: datetime
+
+
+@dataclass(frozen=True)
+class Stranded:
+    """An attempt left on an engine no worker has reached for too long."""
+
+    attempt_id: int
+    message_id: str
+    engine: str
+    silent_since: datetime
+
+
+@dataclass(frozen=True)
+class SealedSecret:
+    """One stored secret as the key rotation sees it: where it is, and its sealed value."""
+
+    id: int
+    app: str
+    name: str
+    ciphertext: str
+
+
+@dataclass(frozen=True)
+class AppSummary:
+    app: App
+    jobs: int
+    running: int
+    failed_recently: int
+
+
+@dataclass(frozen=True)
+class QueueSummary:
+    queue: JobQueue
+    pending: int
+    running: int
+    oldest_pending_at: datetime | None
+    oldest_pending: Execution | None
+
+
+@dataclass(frozen=True)
+class HourlyBucket:
+    """Executions of one hour that share a key (a status, or ``app/job``)."""
+
+    hour: datetime
+    key: str
+    count: int
+    average_seconds: float | None
+
+
+def hours_between(since: datetime, until: datetime) -> list[datetime]:
+    """The start of every hour from the one holding ``since`` to the one holding ``until``."""
+    hour = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    hours = []
+    while hour <= until:
+        hours.append(hour)
+        hour += timedelta(hours=1)
+    return hours
 
 
 def json_depth(value: Any) -> int:

@@ -11,17 +11,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from pitmaster.models import JobDefinition, Status
+from pitmaster.models import BASE_DELAY_SECONDS, RETRY_LIMIT, EndingReason, JobDefinition, Status
 
 
 class Ending(StrEnum):
     """The kinds of ending a retry policy can name in ``retry_on``."""
 
-    FAILED = "failed"  # the job exited non-zero
-    OOM = "oom"  # the engine killed it for using too much memory
-    TIMEOUT = "timeout"  # it ran past timeout_seconds
-    LOST = "lost"  # its container disappeared
-    ERROR = "error"  # it could not be started
+    FAILED = Status.FAILED.value  # the job exited non-zero
+    OOM = EndingReason.OOM.value  # the engine killed it for using too much memory
+    TIMEOUT = EndingReason.TIMEOUT.value  # it ran past timeout_seconds
+    LOST = EndingReason.LOST.value  # its container disappeared
+    ERROR = Status.ERROR.value  # it could not be started
 
 
 ALL_ENDINGS = frozenset(Ending)
@@ -29,8 +29,8 @@ ALL_ENDINGS = frozenset(Ending)
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    retry_limit: int = 0
-    base_delay: float = 15.0
+    retry_limit: int = RETRY_LIMIT
+    base_delay: float = BASE_DELAY_SECONDS
     max_delay: float | None = None
     jitter: bool = False
     retry_on: frozenset[Ending] = ALL_ENDINGS
@@ -77,11 +77,11 @@ class RetryPolicy:
 def ending_of(status: Status, reason: str | None) -> Ending | None:
     """The retry-relevant kind of an attempt's ending; None for success and cancellation."""
     if status is Status.FAILED:
-        if reason == "oom":
+        if reason == EndingReason.OOM:
             return Ending.OOM
-        if reason == "timeout":
+        if reason == EndingReason.TIMEOUT:
             return Ending.TIMEOUT
         return Ending.FAILED
     if status is Status.ERROR:
-        return Ending.LOST if reason == "lost" else Ending.ERROR
+        return Ending.LOST if reason == EndingReason.LOST else Ending.ERROR
     return None

@@ -11,18 +11,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pitmaster.models import Outcome, Status
-
-TIMEOUT = "timeout"
-CANCELLED = "cancelled"
+from pitmaster.models import EndingReason, Outcome, Status
 
 
 def settle(outcome: Outcome, stop_reason: str | None) -> Outcome:
     """The ending to record, given any stop asked of the attempt."""
     if stop_reason is None:
         return outcome
-    if stop_reason == CANCELLED:
-        return replace(outcome, status=Status.CANCELLED, reason=CANCELLED)
-    if stop_reason == TIMEOUT and outcome.reason not in ("oom", "lost"):
-        return replace(outcome, status=Status.FAILED, reason=TIMEOUT)
+    if stop_reason == EndingReason.CANCELLED:
+        return replace(outcome, status=Status.CANCELLED, reason=EndingReason.CANCELLED.value)
+    if stop_reason == EndingReason.TIMEOUT and not _engine_caused(outcome.reason):
+        return replace(outcome, status=Status.FAILED, reason=EndingReason.TIMEOUT.value)
     return outcome
+
+
+def _engine_caused(reason: str) -> bool:
+    return reason in set(EndingReason) and EndingReason(reason).overrides_a_stop

@@ -12,9 +12,9 @@ import docker
 import httpx
 import pytest
 
-from pitmaster.models import Attempt, AttemptState, Status
+from pitmaster.models import Attempt, AttemptState, ExecutionFilter, Status
 from pitmaster.retry import RetryPolicy
-from pitmaster.store.store import ExecutionFilter, Store
+from pitmaster.store.store import Store
 
 from ..credentials import ADMIN
 from ..processes import Deployment

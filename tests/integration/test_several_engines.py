@@ -115,7 +115,7 @@ def test_given_two_engines_with_a_worker_each_then_40_jobs_run_exactly_once_on_b
     assert sorted(on_a + on_b) == sorted(str(a.id) for a in attempts)
     # work landed on both engines, and each attempt records the engine it ran on;
     assert on_a and on_b
-    engines = {a.docker_host for a in attempts}
+    engines = {a.engine_id for a in attempts}
     assert len(engines) == 2
     # and nothing is left behind on either engine.
     wait_for(lambda: not _containers(docker_client, docker_store), timeout=30)
@@ -234,7 +234,7 @@ def test_given_two_engines_with_the_same_docker_id_then_nothing_is_recorded_lost
 
         # then every one succeeded (none recorded lost), on both engines, and none was left behind.
         assert [e.status for e in ended] == [Status.SUCCESS] * 16
-        hosts = {a.docker_host for e in ended for a in docker_store.attempts_of(e.id)}
+        hosts = {a.engine_id for e in ended for a in docker_store.attempts_of(e.id)}
         assert len(hosts) == 2
         wait_for(lambda: not _containers(engine_b, docker_store), timeout=30)
         wait_for(lambda: not _containers(docker_client, docker_store), timeout=30)

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from pitmaster.models import DEFAULT_QUEUE, Status
+from pitmaster.models import DEFAULT_QUEUE, ExecutionFilter, Status
 from pitmaster.settings import Settings
-from pitmaster.store.store import ExecutionFilter, Store
+from pitmaster.store.store import Store
 from pitmaster.testing import FakeExecutor
 from pitmaster.worker.poller import Poller
 from pitmaster.worker.runner import Runner

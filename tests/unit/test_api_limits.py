@@ -9,9 +9,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from pitmaster.models import DEFAULT_QUEUE, Outcome, Status
+from pitmaster.models import DEFAULT_QUEUE, MarkResult, Outcome, Status
 from pitmaster.settings import Settings
-from pitmaster.store.lifecycle import MarkResult
 from pitmaster.store.store import Store
 
 from ..api_errors import error_text

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from pitmaster.models import AttemptState
-from pitmaster.store.store import ExecutionFilter, Store
+from pitmaster.models import AttemptState, ExecutionFilter
+from pitmaster.store.store import Store
 from pitmaster.testing import FakeExecutor
 from pitmaster.worker.poller import Poller
 from pitmaster.worker.runner import Runner

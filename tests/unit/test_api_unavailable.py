@@ -132,3 +132,49 @@ def test_given_the_database_fails_inside_the_enqueue_transaction_then_503_and_no
     assert _rows(database_url, job_executions.name) == 1
     assert client.get(f"/v1/job_executions/{again.json()['message_id']}").status_code == 200
     client.close()
+
+
+# -- a bug in our own SQL is not an outage ------------------------------------------
+
+
+def test_given_a_statement_the_database_cannot_run_as_written_then_500_not_503(
+    settings: Settings, store: Store
+) -> None:
+    # Given an app, and a server whose token check has already succeeded.
+    store.create_app("shop", "shop:1")
+    store.create_job_definition("shop", "mail", ["send-mail"])
+    auth.ensure_admin_tokens(settings, store)
+    client = TestClient(create_app(settings, store), headers=ADMIN, raise_server_exceptions=False)
+    assert client.get("/v1/job_executions").status_code == 200
+    broken: list[str] = []
+
+    def parameters_that_do_not_fit(
+        conn: sa.Connection, cursor: Any, statement: str, parameters: Any, *_: object
+    ) -> tuple[str, Any]:
+        # A statement given parameters that do not fit its placeholders (one too many
+        # for SQLite's, one missing for PostgreSQL's): both drivers raise their
+        # ProgrammingError, as for any statement we wrote wrong.
+        if not broken and statement.lstrip().startswith(f"INSERT INTO {attempts.name}"):
+            broken.append(statement)
+            if isinstance(parameters, dict):
+                return statement, dict(list(parameters.items())[1:])
+            return statement, (*parameters, 1)
+        return statement, parameters
+
+    # When the enqueue's statement turns out to be wrong.
+    sa.event.listen(
+        store.db.engine, "before_cursor_execute", parameters_that_do_not_fit, retval=True
+    )
+    try:
+        response = client.post(
+            "/v2/job_executions", json={"application": "shop", "job": "mail", "message": {}}
+        )
+    finally:
+        sa.event.remove(store.db.engine, "before_cursor_execute", parameters_that_do_not_fit)
+
+    # Then it is the server's fault (500), not the database's absence (503, "try again").
+    assert broken, f"the enqueue never reached the attempt's insert: {response.text}"
+    assert response.status_code == 500, response.text
+    assert "Retry-After" not in response.headers
+    assert "unavailable" not in response.text
+    client.close()

@@ -18,10 +18,10 @@ from pydantic import ValidationError
 
 from pitmaster import auth
 from pitmaster.errors import Conflict
-from pitmaster.models import Outcome, Status, TokenKind
+from pitmaster.models import ExecutionFilter, Outcome, Status, TokenKind
 from pitmaster.server.app import create_app
 from pitmaster.settings import Settings
-from pitmaster.store.store import ExecutionFilter, Store
+from pitmaster.store.store import Store
 
 from ..api_errors import error_text
 from ..conftest import ManualClock

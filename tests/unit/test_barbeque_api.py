@@ -15,8 +15,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from pitmaster.models import MESSAGE_ENV_LIMIT, AttemptState, Outcome, Status
-from pitmaster.store.store import ExecutionFilter, Store
+from pitmaster.models import MESSAGE_ENV_LIMIT, AttemptState, ExecutionFilter, Outcome, Status
+from pitmaster.store.store import Store
 
 from ..credentials import ADMIN_TOKEN
 

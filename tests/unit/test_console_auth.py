@@ -13,10 +13,10 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from pitmaster import auth
-from pitmaster.models import Outcome, Status
+from pitmaster.models import ExecutionFilter, Outcome, Status
 from pitmaster.server.app import create_app
 from pitmaster.settings import Settings
-from pitmaster.store.store import ExecutionFilter, Store
+from pitmaster.store.store import Store
 from pitmaster.web import login, pages
 
 from ..credentials import ADMIN_TOKEN

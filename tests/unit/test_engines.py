@@ -36,7 +36,7 @@ def test_given_a_job_on_engine_a_when_engine_bs_poller_sweeps_then_it_is_left_al
     assert engine_b.calls.observe == 0
     assert store.get_execution(execution.message_id).status is Status.RUNNING
     [attempt] = store.attempts_of(execution.id)
-    assert attempt.docker_host == "engine-a"
+    assert attempt.engine_id == "engine-a"
     engine_a.finish(next(iter(engine_a.containers)), exit_code=0)
     assert Poller(store, engine_a, 1024).sweep() == 1
     assert store.get_execution(execution.message_id).status is Status.SUCCESS
@@ -57,7 +57,7 @@ def test_given_a_claim_on_engine_b_whose_lease_ran_out_then_only_engine_b_takes_
     claim = store.claim("worker-b", lease_seconds=5, engine="engine-b")
     assert claim is not None
     [attempt] = store.attempts_of(execution.id)
-    assert attempt.docker_host == "engine-b"  # recorded at the claim, before any container
+    assert attempt.engine_id == "engine-b"  # recorded at the claim, before any container
 
     # When its lease runs out,
     clock.advance(6)
@@ -76,7 +76,7 @@ def test_given_fresh_work_then_a_claim_on_any_engine_takes_it(store: Store) -> N
     claim = store.claim("worker-a", lease_seconds=5, engine="engine-a")
     assert claim is not None
     [attempt] = store.attempts_of(claim.execution.id)
-    assert attempt.docker_host == "engine-a"
+    assert attempt.engine_id == "engine-a"
 
 
 def test_given_attempts_on_an_engine_silent_for_too_long_then_they_end_in_error_once(

@@ -13,11 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pitmaster import auth
-from pitmaster.models import MAX_MESSAGE_DEPTH
+from pitmaster.models import MAX_MESSAGE_DEPTH, ExecutionFilter
 from pitmaster.server.app import create_app
 from pitmaster.services.inputs import MAX_MEMORY
 from pitmaster.settings import Settings
-from pitmaster.store.store import ExecutionFilter, Store
+from pitmaster.store.store import Store
 from pitmaster.web.pages import common as pages
 
 from ..credentials import ADMIN

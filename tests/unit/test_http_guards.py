@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 from pitmaster import auth
 from pitmaster.errors import InvalidInput
 from pitmaster.http_common.ratelimit import RateLimiter, TokenBucket
-from pitmaster.models import MAX_MESSAGE_BYTES, MAX_PAGE_SIZE
+from pitmaster.models import MAX_MESSAGE_BYTES, MAX_PAGE_SIZE, ExecutionFilter
 from pitmaster.settings import MIN_BODY_BYTES, Settings
-from pitmaster.store.store import ExecutionFilter, Store
+from pitmaster.store.store import Store
 from pitmaster.web.pages import common as pages
 
 from ..api_errors import error_text

@@ -17,11 +17,18 @@ import pytest
 import sqlalchemy as sa
 
 from pitmaster.executors.base import ContainerState
-from pitmaster.models import AttemptState, Claim, Execution, Outcome, Status
+from pitmaster.models import (
+    AttemptState,
+    Claim,
+    Execution,
+    ExecutionFilter,
+    MarkResult,
+    Outcome,
+    Status,
+)
 from pitmaster.store.engine import create_engine
-from pitmaster.store.lifecycle import MarkResult
 from pitmaster.store.schema import attempts, job_executions
-from pitmaster.store.store import ExecutionFilter, Store
+from pitmaster.store.store import Store
 from pitmaster.testing import FakeExecutor
 from pitmaster.worker.poller import Poller
 from pitmaster.worker.runner import Runner

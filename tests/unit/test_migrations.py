@@ -80,3 +80,31 @@ def test_given_job_definitions_and_secrets_when_0005_is_undone_and_redone_then_d
     assert (definition.cpus, definition.pids_limit, definition.network) == (None, None, None)
     assert store.list_secrets("shop") == []
     assert _differences(database_url) == []
+
+
+def test_given_a_claimed_attempt_when_0011_is_undone_and_redone_then_its_engine_stays(
+    store: Store, database_url: str
+) -> None:
+    # Given an attempt claimed for an engine (stored in attempts.engine_id).
+    store.create_app("shop", "shop:1")
+    store.create_job_definition("shop", "mail", ["m"])
+    store.enqueue("shop", "mail", "default", {})
+    claim = store.claim("worker-1", 60, engine="engine-a")
+    assert claim is not None
+
+    # When the rename is undone, the column is docker_host again, with the same value.
+    _migrate_to(database_url, "0010", down=True)
+    engine = create_engine(database_url)
+    try:
+        columns = {column["name"] for column in sa.inspect(engine).get_columns("attempts")}
+        with engine.connect() as conn:
+            before = conn.execute(sa.text("SELECT docker_host FROM attempts")).scalar_one()
+    finally:
+        engine.dispose()
+    assert "engine_id" not in columns and before == "engine-a"
+
+    # And when it is redone, the store finds the attempt on its engine, and the schema matches.
+    _migrate_to(database_url, "head", down=False)
+    attempt = store.attempts_of(claim.execution.id)[0]
+    assert attempt.engine_id == "engine-a"
+    assert _differences(database_url) == []

@@ -22,14 +22,16 @@ from pitmaster.models import (
     DEFAULT_QUEUE,
     Attempt,
     AttemptState,
+    BulkRetry,
     Execution,
+    ExecutionFilter,
+    MarkResult,
     Status,
     container_name,
 )
 from pitmaster.store import lifecycle
 from pitmaster.store.engine import WRITE_INTENT
-from pitmaster.store.lifecycle import MarkResult
-from pitmaster.store.store import BulkRetry, ExecutionFilter, Store
+from pitmaster.store.store import Store
 from pitmaster.testing import FakeContainer, FakeExecutor
 from pitmaster.worker.poller import Poller
 from pitmaster.worker.runner import Runner, run_spec
@@ -1033,7 +1035,7 @@ def test_given_many_to_retry_when_retried_in_bulk_then_short_transactions_up_to_
         if conn.get_execution_options().get(WRITE_INTENT):
             writes.append(1)
 
-    sa.event.listen(store._engine, "begin", count_write)
+    sa.event.listen(store.db.engine, "begin", count_write)
     cancelled = ExecutionFilter(status=Status.CANCELLED)
 
     # When at most five are retried, two to a transaction.

@@ -12,8 +12,7 @@ import pytest
 
 from pitmaster.errors import ExecutorError
 from pitmaster.executors.base import ExitEvent, Observation, RunSpec, Started
-from pitmaster.models import DEFAULT_QUEUE, AttemptState, Execution, Outcome, Status
-from pitmaster.store.lifecycle import MarkResult
+from pitmaster.models import DEFAULT_QUEUE, AttemptState, Execution, MarkResult, Outcome, Status
 from pitmaster.store.store import Store
 from pitmaster.testing import FakeExecutor
 from pitmaster.worker.poller import Poller, Settled
@@ -108,7 +107,7 @@ def test_given_a_started_container_then_execution_is_running_with_backend_times(
     container = executor.containers[name]
     (attempt,) = store.attempts_of(execution.id)
     assert attempt.state is AttemptState.RUNNING
-    assert (attempt.container_id, attempt.docker_host) == (container.handle, "engine-a")
+    assert (attempt.container_id, attempt.engine_id) == (container.handle, "engine-a")
     # While it runs, the start is the moment the engine acknowledged it...
     assert attempt.started_at is not None
     assert attempt.started_at >= container.started_at

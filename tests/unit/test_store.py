@@ -10,9 +10,16 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pitmaster.errors import Conflict, InvalidInput, NotFound
-from pitmaster.models import DEFAULT_QUEUE, AttemptState, Claim, Outcome, Status
-from pitmaster.store.lifecycle import MarkResult
-from pitmaster.store.store import ExecutionFilter, Store
+from pitmaster.models import (
+    DEFAULT_QUEUE,
+    AttemptState,
+    Claim,
+    ExecutionFilter,
+    MarkResult,
+    Outcome,
+    Status,
+)
+from pitmaster.store.store import Store
 
 if TYPE_CHECKING:
     from tests.conftest import ManualClock
@@ -579,7 +586,7 @@ def test_given_a_starting_attempt_when_marked_running_twice_then_only_first_coun
     )
 
     (attempt,) = store.attempts_of(claim.execution.id)
-    assert (attempt.state, attempt.container_id, attempt.docker_host, attempt.started_at) == (
+    assert (attempt.state, attempt.container_id, attempt.engine_id, attempt.started_at) == (
         AttemptState.RUNNING,
         "container-1",
         "engine-a",

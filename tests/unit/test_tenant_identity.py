@@ -13,10 +13,10 @@ import pytest
 
 from pitmaster import auth
 from pitmaster.errors import NotFound
-from pitmaster.models import AttemptState, Outcome, Status
+from pitmaster.models import AttemptState, ExecutionFilter, Outcome, Status
 from pitmaster.settings import Settings
 from pitmaster.store.schema import attempts, job_executions
-from pitmaster.store.store import ExecutionFilter, Store
+from pitmaster.store.store import Store
 
 from ..conftest import ManualClock
 from ..credentials import bearer

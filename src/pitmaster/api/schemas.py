@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -20,8 +20,10 @@ from pitmaster.app_secrets import (
     SECRET_VALUE_MAX_BYTES,
 )
 from pitmaster.models import (
+    BULK_RETRY_LIMIT,
     DEFAULT_QUEUE,
     MAX_DELAY_SECONDS,
+    RETRYABLE_STATUSES,
     ApiToken,
     App,
     AppSecret,
@@ -40,7 +42,6 @@ from pitmaster.services.inputs import (
     JobPolicy,
     Name,
 )
-from pitmaster.store.store import BULK_RETRY_LIMIT
 
 Revision = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
 
@@ -217,11 +218,17 @@ class RetryResponse(BaseModel):
     status: Status
 
 
+if TYPE_CHECKING:
+    RetryableStatus = Status
+else:  # the statuses models.RETRYABLE_STATUSES holds, in Status's order, as the schema's enum
+    RetryableStatus = Literal[tuple(status for status in Status if status in RETRYABLE_STATUSES)]
+
+
 class BulkRetryRequest(Input):
     application: Name | None = None
     job: JobName | None = None
     queue: Name | None = None
-    status: Literal[Status.FAILED, Status.ERROR, Status.CANCELLED] = Status.FAILED
+    status: RetryableStatus = Status.FAILED
     created_since: AwareDatetime | None = None
     # Resume a bulk retry: only executions whose id is above this (``next_after_id``).
     after_id: int | None = Field(default=None, ge=0, le=2**63 - 1)
@@ -268,7 +275,7 @@ class AttemptOut(BaseModel):
             state=attempt.state.value,
             run_after=attempt.run_after,
             container=attempt.container_id,
-            engine=attempt.docker_host,
+            engine=attempt.engine_id,
             status=attempt.status,
             reason=attempt.reason,
             exit_code=attempt.exit_code,

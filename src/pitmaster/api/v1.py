@@ -42,6 +42,7 @@ from pitmaster.models import (
     MAX_PAGE_SIZE,
     NAME_MAX_LENGTH,
     Execution,
+    ExecutionFilter,
     Status,
     readable_message,
 )
@@ -57,7 +58,6 @@ from pitmaster.services.inputs import (
     QueueUpdate,
     job_name_filter,
 )
-from pitmaster.store.store import ExecutionFilter
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1")

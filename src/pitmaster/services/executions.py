@@ -12,33 +12,27 @@ from typing import Any
 from pitmaster.auth import Caller
 from pitmaster.errors import InvalidInput, TooLarge
 from pitmaster.models import (
+    BULK_RETRY_LIMIT,
     DEFAULT_QUEUE,
     MAX_MESSAGE_BYTES,
     MAX_MESSAGE_DEPTH,
     MESSAGE_ENV_LIMIT,
+    RETRYABLE_STATUSES,
     Attempt,
+    BulkRetry,
     Execution,
+    ExecutionFilter,
+    ExecutionPage,
     MessageDelivery,
-    Status,
     json_depth,
 )
 from pitmaster.settings import Settings
-from pitmaster.store.lifecycle import RETRYABLE_BY_HAND
-from pitmaster.store.store import (
-    BULK_RETRY_LIMIT,
-    BulkRetry,
-    ExecutionFilter,
-    ExecutionPage,
-    Store,
-)
+from pitmaster.store.store import Store
 
 logger = logging.getLogger(__name__)
 
 Wakeup = Callable[[], None] | None
 """Wakes this process's worker at once (``up``), where one runs beside the server."""
-
-RETRYABLE_STATUSES = tuple(Status(status) for status in RETRYABLE_BY_HAND)
-"""The endings a retry by hand may follow: failed, error and cancelled."""
 
 
 def _wake(wakeup: Wakeup) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import (
     AfterValidator,
@@ -12,6 +12,7 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StringConstraints,
+    create_model,
 )
 from pydantic.json_schema import SkipJsonSchema
 
@@ -20,8 +21,11 @@ from pitmaster.app_secrets import (
 )
 from pitmaster.errors import InvalidInput
 from pitmaster.models import (
+    BASE_DELAY_SECONDS,
     MAX_DELAY_SECONDS,
     NAME_MAX_LENGTH,
+    RETRY_LIMIT,
+    STOP_GRACE_SECONDS,
     MessageDelivery,
     job_name_problem,
 )
@@ -148,8 +152,12 @@ MAX_MEMORY = 1024**4  # 1 TiB: beyond any host's memory, and within Docker's int
 class JobPolicy(BaseModel):
     """Retries, timeout and memory of a job definition (create: all optional, with defaults)."""
 
-    retry_limit: StrictInt = Field(default=0, ge=0, le=100, description="retries after the first")
-    base_delay: Seconds = Field(default=15.0, description="seconds before the first retry")
+    retry_limit: StrictInt = Field(
+        default=RETRY_LIMIT, ge=0, le=100, description="retries after the first"
+    )
+    base_delay: Seconds = Field(
+        default=BASE_DELAY_SECONDS, description="seconds before the first retry"
+    )
     max_delay: Seconds | None = Field(default=None, description="cap on the delay between retries")
     jitter: StrictBool = Field(default=False, description="wait uniform(0, delay) instead")
     retry_on: list[Ending] | None = Field(
@@ -162,7 +170,7 @@ class JobPolicy(BaseModel):
         Annotated[float, Field(gt=0, le=MAX_DELAY_SECONDS, allow_inf_nan=False)] | None
     ) = Field(default=None, description="stop the job (SIGTERM) after this long; null: never")
     stop_grace_seconds: Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False)] = Field(
-        default=10.0, description="seconds between SIGTERM and SIGKILL when stopping"
+        default=STOP_GRACE_SECONDS, description="seconds between SIGTERM and SIGKILL when stopping"
     )
     memory: Annotated[StrictInt, Field(ge=MIN_MEMORY, le=MAX_MEMORY)] | None = Field(
         default=None, description="memory limit in bytes; beyond it the job is OOM-killed"
@@ -190,7 +198,7 @@ class JobDefinitionCreate(JobPolicy, Input):
     description: Description = ""
 
 
-class JobDefinitionUpdate(Update):
+class _JobDefinitionChanges(Update):
     nullable: ClassVar[frozenset[str]] = frozenset(
         {
             "max_delay",
@@ -204,25 +212,42 @@ class JobDefinitionUpdate(Update):
         }
     )
 
-    command: Command | SkipJsonSchema[None] = None
-    description: Description | SkipJsonSchema[None] = None
-    retry_limit: Annotated[StrictInt, Field(ge=0, le=100)] | SkipJsonSchema[None] = None
-    base_delay: Seconds | SkipJsonSchema[None] = None
-    max_delay: Seconds | None = None
-    jitter: StrictBool | SkipJsonSchema[None] = None
-    retry_on: list[Ending] | None = None
-    retry_exit_codes: list[ExitCode] | None = None
-    timeout_seconds: (
-        Annotated[float, Field(gt=0, le=MAX_DELAY_SECONDS, allow_inf_nan=False)] | None
-    ) = None
-    stop_grace_seconds: (
-        Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False)] | SkipJsonSchema[None]
-    ) = None
-    memory: Annotated[StrictInt, Field(ge=MIN_MEMORY, le=MAX_MEMORY)] | None = None
-    cpus: Cpus | None = None
-    pids_limit: PidsLimit | None = None
-    network: Network | None = None
-    message_delivery: MessageDelivery | SkipJsonSchema[None] = None
+
+# Built from a field's type and constraints at run time, which only Any lets mypy accept.
+_ANNOTATED: Any = Annotated
+_SKIP_JSON_SCHEMA: Any = SkipJsonSchema
+_NOT_NULL: Any = _SKIP_JSON_SCHEMA[None]  # a field that may be left out, but not sent as null
+
+
+def _update_of(
+    name: str, create: type[BaseModel], base: type[Update], first: tuple[str, ...], skip: str
+) -> type[Update]:
+    """An update model of ``create``'s fields (``first`` first, ``skip`` left out): each
+    optional and unset unless given, with the same constraints; null only where ``base``
+    says a field is nullable (others take null out of the schema, and ``changes`` refuses it).
+    """
+    names = [*first, *(field for field in create.model_fields if field not in (*first, skip))]
+    fields: dict[str, Any] = {}
+    for field in names:
+        info = create.model_fields[field]
+        kind: Any = (
+            _ANNOTATED[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        )
+        absent: Any = None if field in base.nullable else _NOT_NULL
+        fields[field] = (kind | absent, None)
+    return create_model(name, __base__=base, __module__=__name__, **fields)
+
+
+if TYPE_CHECKING:
+    JobDefinitionUpdate = _JobDefinitionChanges
+else:
+    JobDefinitionUpdate = _update_of(
+        "JobDefinitionUpdate",
+        JobDefinitionCreate,
+        _JobDefinitionChanges,
+        first=("command", "description"),
+        skip="job",
+    )
 
 
 class QueueCreate(Input):

@@ -44,7 +44,7 @@ class LiveOutput:
                 return None
             raise ReadersBusy
         try:
-            if running.docker_host != self.reader.engine_id():
+            if running.engine_id != self.reader.engine_id():
                 return None
             return self.reader.recent_logs(running.container_id, self.limit_bytes)
         except PitmasterError as exc:

@@ -1,6 +1,6 @@
 """Engines in SQL: when a worker last reached each one, probes between workers, silent engines.
 
-An attempt belongs to the engine it was claimed for (``attempts.docker_host``
+An attempt belongs to the engine it was claimed for (``attempts.engine_id``
 holds that engine's identity). Only a worker on that engine may take it over
 or observe it; when no worker has reached the engine for long enough, the
 attempt ends in error here instead of waiting for ever.
@@ -9,26 +9,16 @@ attempt ends in error here instead of waiting for ever.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from pitmaster.models import AttemptState, Outcome, Status
-from pitmaster.store import lifecycle
+from pitmaster.models import AttemptState, Outcome, PeerWorker, Status, Stranded
+from pitmaster.store import lifecycle, wakeups
+from pitmaster.store.database import Database
 from pitmaster.store.schema import attempts, engine_probes, engines, job_executions, workers
 
 _STALE_PROBE_AGE = timedelta(hours=1)
-
-
-@dataclass(frozen=True)
-class PeerWorker:
-    """Another live worker that reports the same engine identity."""
-
-    id: str
-    host: str
-    started_at: datetime
-    last_seen_at: datetime
 
 
 def engine_reached(conn: sa.Connection, now: datetime, engine: str, description: str) -> None:
@@ -104,16 +94,6 @@ def forget_probe(conn: sa.Connection, probe: str) -> None:
     conn.execute(engine_probes.delete().where(engine_probes.c.probe == probe))
 
 
-@dataclass(frozen=True)
-class Stranded:
-    """An attempt left on an engine no worker has reached for too long."""
-
-    attempt_id: int
-    message_id: str
-    engine: str
-    silent_since: datetime
-
-
 def stranded_attempts(conn: sa.Connection, now: datetime, silent_seconds: float) -> list[Stranded]:
     """Attempts starting or running on an engine no worker has reached for ``silent_seconds``.
 
@@ -124,17 +104,17 @@ def stranded_attempts(conn: sa.Connection, now: datetime, silent_seconds: float)
     a, e = attempts.c, job_executions.c
     last_seen = sa.func.coalesce(engines.c.last_seen_at, a.updated_at)
     rows = conn.execute(
-        sa.select(a.id, a.docker_host, e.message_id, last_seen.label("silent_since"))
+        sa.select(a.id, a.engine_id, e.message_id, last_seen.label("silent_since"))
         .join(job_executions, e.id == a.execution_id)
-        .outerjoin(engines, engines.c.id == a.docker_host)
+        .outerjoin(engines, engines.c.id == a.engine_id)
         .where(
             a.state.in_([AttemptState.STARTING.value, AttemptState.RUNNING.value]),
-            a.docker_host.is_not(None),
+            a.engine_id.is_not(None),
             last_seen < now - timedelta(seconds=silent_seconds),
             sa.or_(e.lease_expires_at.is_(None), e.lease_expires_at < now),
         )
     ).all()
-    return [Stranded(row.id, row.message_id, row.docker_host, row.silent_since) for row in rows]
+    return [Stranded(row.id, row.message_id, row.engine_id, row.silent_since) for row in rows]
 
 
 def end_stranded(conn: sa.Connection, now: datetime, stranded: Stranded) -> bool:
@@ -175,3 +155,53 @@ def left_behind(
         ).scalars()
     )
     return wanted - needed
+
+
+class Engines:
+    """The queries about engines: peers sharing an identity, probes, stranded attempts."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def live_peers(self, engine: str, worker_id: str, alive_seconds: float) -> list[PeerWorker]:
+        """The other live workers that report the same engine identity."""
+        with self._db.reading() as conn:
+            return live_peers(conn, self._db.now(), engine, worker_id, alive_seconds)
+
+    def ask_probe(self, probe: str, engine: str, asked_by: str, peers: Collection[str]) -> None:
+        with self._db.writing() as conn:
+            ask_probe(conn, self._db.now(), probe, engine, asked_by, peers)
+
+    def probe_answers(self, probe: str) -> dict[str, bool | None]:
+        with self._db.reading() as conn:
+            return probe_answers(conn, probe)
+
+    def probes_for(self, worker_id: str) -> list[str]:
+        with self._db.reading() as conn:
+            return probes_for(conn, worker_id)
+
+    def answer_probe(self, probe: str, worker_id: str, seen: bool) -> None:
+        with self._db.writing() as conn:
+            answer_probe(conn, probe, worker_id, seen)
+
+    def forget_probe(self, probe: str) -> None:
+        with self._db.writing() as conn:
+            forget_probe(conn, probe)
+
+    def end_stranded_attempts(self, silent_seconds: float) -> list[Stranded]:
+        """End in error the attempts on engines no worker reached for ``silent_seconds``."""
+        now = self._db.now()
+        with self._db.reading() as conn:
+            candidates = stranded_attempts(conn, now, silent_seconds)
+        ended = []
+        for stranded in candidates:
+            with self._db.writing() as conn:
+                if end_stranded(conn, now, stranded):
+                    wakeups.notify_work(conn)
+                    ended.append(stranded)
+        return ended
+
+    def left_behind(self, attempt_ids: Collection[int], settled_seconds: float = 60) -> set[int]:
+        """Of these attempts, those whose containers nobody needs any more."""
+        with self._db.reading() as conn:
+            return left_behind(conn, self._db.now(), attempt_ids, settled_seconds)

@@ -18,36 +18,31 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 
 from pitmaster.errors import Conflict
 from pitmaster.models import (
+    ACTIVE_STATUSES,
+    RETRYABLE_STATUSES,
     AttemptState,
+    EndingReason,
     JobDefinition,
+    MarkResult,
     Outcome,
     Output,
     Status,
     image_at_revision,
+    status_values,
 )
 from pitmaster.retry import RetryPolicy, ending_of
-from pitmaster.stops import CANCELLED, settle
+from pitmaster.stops import settle
 from pitmaster.store.limits import LIVE_ATTEMPT_STATES
 from pitmaster.store.schema import apps, attempts, job_definitions, job_executions
 
-RETRYABLE_BY_HAND = (Status.FAILED.value, Status.ERROR.value, Status.CANCELLED.value)
 _CLAIMABLE_ATTEMPT_STATES = (AttemptState.QUEUED.value, AttemptState.STARTING.value)
-_LIVE_EXECUTION_STATUSES = (Status.PENDING.value, Status.RUNNING.value, Status.RETRIED.value)
-
-
-class MarkResult(StrEnum):
-    """What became of a runner's report that its container started."""
-
-    RUNNING = "running"  # stored: the attempt now runs in this container
-    ALREADY_RUNNING = "already running"  # another runner adopted the container and stored it
-    ENDED = "ended"  # the attempt ended before any container was stored (cancelled): remove it
+CANCELLED = EndingReason.CANCELLED
 
 
 @dataclass(frozen=True)
@@ -154,7 +149,7 @@ def take_current_attempt(
             .values(
                 state=AttemptState.STARTING.value,
                 worker_id=worker_id,
-                docker_host=engine,
+                engine_id=engine,
                 updated_at=now,
             )
             .returning(
@@ -172,7 +167,7 @@ def mark_running(
     now: datetime,
     attempt_id: int,
     container_id: str,
-    docker_host: str,
+    engine_id: str,
     started_at: datetime,
 ) -> MarkResult:
     execution_id = conn.execute(
@@ -181,7 +176,7 @@ def mark_running(
         .values(
             state=AttemptState.RUNNING.value,
             container_id=container_id,
-            docker_host=docker_host,
+            engine_id=engine_id,
             started_at=started_at,
             updated_at=now,
         )
@@ -370,7 +365,7 @@ def retry_by_hand(
     e = job_executions.c
     changed = conn.execute(
         job_executions.update()
-        .where(e.id == execution_id, e.status.in_(RETRYABLE_BY_HAND))
+        .where(e.id == execution_id, e.status.in_(status_values(RETRYABLE_STATUSES)))
         .values(status=Status.RETRIED.value, updated_at=now)
     ).rowcount
     if changed == 0:
@@ -388,7 +383,7 @@ def _cancelled_attempt(now: datetime) -> dict[str, Any]:
     return {
         "state": AttemptState.ENDED.value,
         "status": Status.CANCELLED.value,
-        "reason": CANCELLED,
+        "reason": CANCELLED.value,
         "recorded_at": now,
         "updated_at": now,
     }
@@ -398,7 +393,7 @@ def _cancelled_execution(now: datetime) -> dict[str, Any]:
     """An execution cancelled while it waited: it will never run."""
     return {
         "status": Status.CANCELLED.value,
-        "reason": CANCELLED,
+        "reason": CANCELLED.value,
         "runnable": False,
         "claimed_by": None,
         "lease_expires_at": None,
@@ -428,12 +423,12 @@ def cancel(conn: sa.Connection, now: datetime, execution_id: int) -> None:
         .with_for_update()
     ).first()
     if attempt is not None and attempt.state == AttemptState.RUNNING.value:
-        if attempt.stop_reason != CANCELLED:  # a cancel outranks a timeout stop under way
+        if attempt.stop_reason != CANCELLED.value:  # a cancel outranks a timeout stop under way
             conn.execute(
                 attempts.update()
                 .where(attempts.c.id == row.current_attempt_id)
                 .values(
-                    stop_reason=CANCELLED,
+                    stop_reason=CANCELLED.value,
                     stop_requested_at=sa.func.coalesce(attempts.c.stop_requested_at, now),
                     updated_at=now,
                 )
@@ -463,7 +458,7 @@ def cancel_all_of_app(conn: sa.Connection, now: datetime, app_id: int) -> int:
     Returns how many executions were cancelled or asked to stop.
     """
     e = job_executions.c
-    live = sa.and_(e.app_id == app_id, e.status.in_(_LIVE_EXECUTION_STATUSES))
+    live = sa.and_(e.app_id == app_id, e.status.in_(status_values(ACTIVE_STATUSES)))
     current = sa.select(e.current_attempt_id).where(live).scalar_subquery()
     # Lock the attempts first, as ``cancel`` does, so a runner storing its
     # container waits for this and then finds its attempt ended.
@@ -478,10 +473,10 @@ def cancel_all_of_app(conn: sa.Connection, now: datetime, app_id: int) -> int:
         .where(
             attempts.c.id.in_(current),
             attempts.c.state == AttemptState.RUNNING.value,
-            sa.or_(attempts.c.stop_reason.is_(None), attempts.c.stop_reason != CANCELLED),
+            sa.or_(attempts.c.stop_reason.is_(None), attempts.c.stop_reason != CANCELLED.value),
         )
         .values(
-            stop_reason=CANCELLED,
+            stop_reason=CANCELLED.value,
             stop_requested_at=sa.func.coalesce(attempts.c.stop_requested_at, now),
             updated_at=now,
         )

@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from pitmaster.models import AttemptState, Execution, Status, WorkerInfo
+from pitmaster.models import MAX_PAGE_SIZE, AttemptState, Backlog, Execution, Status, WorkerInfo
+from pitmaster.store.database import Database, page_size
+from pitmaster.store.engines import engine_reached
 from pitmaster.store.limits import count_in_flight, full_reason, read_limits
 from pitmaster.store.schema import attempts, job_executions, workers
-
-
-@dataclass(frozen=True)
-class Backlog:
-    """What waits and what runs now, for metrics."""
-
-    pending_by_queue: dict[str, int]
-    pending_by_app: dict[str, int]
-    running_by_queue: dict[str, int]
-    running_by_app: dict[str, int]
-    oldest_pending_seconds: dict[str, float]
 
 
 def backlog(conn: sa.Connection, now: datetime) -> Backlog:
@@ -131,7 +121,7 @@ def pending_reason(
         return f"being started by {worker}"
     if claim.claimed_by is not None:
         engine = conn.execute(
-            sa.select(attempts.c.docker_host).where(attempts.c.id == claim.current_attempt_id)
+            sa.select(attempts.c.engine_id).where(attempts.c.id == claim.current_attempt_id)
         ).scalar()
         where = f"on engine {engine} " if engine and name_workers else ""
         return (
@@ -149,3 +139,61 @@ def pending_reason(
     if not any(worker.serves(execution.queue) for worker in alive):
         return f"no worker is serving queue {execution.queue!r}"
     return "waiting for a free runner; older work goes first"
+
+
+class Monitoring:
+    """What waits and runs, the workers' heartbeats, and why a pending execution waits."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def backlog(self) -> Backlog:
+        """What waits and what runs now, by queue and app (for metrics)."""
+        with self._db.reading() as conn:
+            return backlog(conn, self._db.now())
+
+    # -- workers -------------------------------------------------------------------
+
+    def heartbeat(
+        self,
+        worker_id: str,
+        host: str,
+        engine: str | None,
+        queues: Sequence[str] | None,
+        *,
+        unhealthy_reason: str | None = None,
+        engine_description: str | None = None,
+    ) -> None:
+        """Record that a worker is alive, and whether it is healthy; forget workers gone a day.
+
+        ``engine_description`` set: the worker reached its engine just now.
+        """
+        now = self._db.now()
+        with self._db.writing() as conn:
+            heartbeat(conn, now, worker_id, host, engine, queues, unhealthy_reason)
+            if engine is not None and engine_description is not None:
+                engine_reached(conn, now, engine, engine_description)
+
+    def remove_worker(self, worker_id: str) -> None:
+        with self._db.writing() as conn:
+            remove_worker(conn, worker_id)
+
+    def list_workers(
+        self, limit: int = MAX_PAGE_SIZE, after: str | None = None
+    ) -> list[WorkerInfo]:
+        """Workers by id, at most ``limit``, from the one after ``after`` on."""
+        with self._db.reading() as conn:
+            return list_workers(conn, page_size(limit), after)
+
+    def pending_reason(
+        self,
+        execution: Execution,
+        global_limit: int | None,
+        worker_alive_seconds: float,
+        name_workers: bool = True,
+    ) -> str | None:
+        """Why a pending execution has not started yet, in words; None if it is not pending."""
+        with self._db.reading() as conn:
+            return pending_reason(
+                conn, self._db.now(), execution, global_limit, worker_alive_seconds, name_workers
+            )

@@ -8,6 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
+from pitmaster.models import BASE_DELAY_SECONDS, STOP_GRACE_SECONDS
+
 metadata = sa.MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -80,13 +82,15 @@ job_definitions = sa.Table(
     sa.Column("command", sa.JSON(), nullable=False),
     sa.Column("description", sa.Text(), nullable=False, default=""),
     sa.Column("retry_limit", sa.Integer(), nullable=False, server_default="0"),
-    sa.Column("base_delay", sa.Float(), nullable=False, server_default="15"),
+    sa.Column("base_delay", sa.Float(), nullable=False, server_default=f"{BASE_DELAY_SECONDS:g}"),
     sa.Column("max_delay", sa.Float(), nullable=True),
     sa.Column("jitter", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Column("retry_on", sa.JSON(), nullable=True),
     sa.Column("retry_exit_codes", sa.JSON(), nullable=True),
     sa.Column("timeout_seconds", sa.Float(), nullable=True),
-    sa.Column("stop_grace_seconds", sa.Float(), nullable=False, server_default="10"),
+    sa.Column(
+        "stop_grace_seconds", sa.Float(), nullable=False, server_default=f"{STOP_GRACE_SECONDS:g}"
+    ),
     sa.Column("memory", sa.BigInteger(), nullable=True),
     sa.Column("cpus", sa.Float(), nullable=True),
     sa.Column("pids_limit", sa.Integer(), nullable=True),
@@ -217,7 +221,7 @@ attempts = sa.Table(
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("run_after", UTCDateTime(), nullable=True),
     sa.Column("worker_id", sa.String(255), nullable=True),
-    sa.Column("docker_host", sa.String(255), nullable=True),
+    sa.Column("engine_id", sa.String(255), nullable=True),
     sa.Column("container_id", sa.String(128), nullable=True),
     sa.Column("started_at", UTCDateTime(), nullable=True),
     sa.Column("finished_at", UTCDateTime(), nullable=True),
@@ -236,9 +240,9 @@ attempts = sa.Table(
     sa.Column("stop_signalled_at", UTCDateTime(), nullable=True),
     *_timestamps(),
     sa.UniqueConstraint("execution_id", "number"),
-    sa.Index(None, "state", "docker_host"),
+    sa.Index(None, "state", "engine_id"),
     sa.Index(None, "worker_id", "state"),
-    sa.Index(None, "output_pending", "docker_host"),
+    sa.Index(None, "output_pending", "engine_id"),
 )
 
 # API tokens. The token itself is never stored, only the SHA-256 of it: tokens

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from pitmaster.models import AppSecret
+from pitmaster.errors import Conflict, InvalidInput, NotFound
+from pitmaster.models import AppSecret, SealedSecret
+from pitmaster.store.database import Database
 from pitmaster.store.schema import app_secrets, apps
 
-
-@dataclass(frozen=True)
-class SealedSecret:
-    """One stored secret as the key rotation sees it: where it is, and its sealed value."""
-
-    id: int
-    app: str
-    name: str
-    ciphertext: str
+if TYPE_CHECKING:
+    from pitmaster.store.catalog import Catalog
 
 
 def put(conn: sa.Connection, now: datetime, app_id: int, name: str, ciphertext: str) -> bool:
@@ -100,3 +95,50 @@ def reseal(conn: sa.Connection, secret: SealedSecret, ciphertext: str) -> bool:
         .values(ciphertext=ciphertext)
     ).rowcount
     return bool(updated)
+
+
+class Secrets:
+    """The queries about apps' secrets, which the store only ever holds sealed."""
+
+    def __init__(self, db: Database, catalog: Catalog) -> None:
+        self._db = db
+        self._catalog = catalog
+
+    def put_secret(self, app: str, name: str, ciphertext: str, max_per_app: int) -> bool:
+        """Store an app's secret, sealed, replacing one of that name; True when it is new."""
+        app_id = self._catalog.get_app(app).id
+        for _ in range(2):
+            try:
+                with self._db.writing() as conn:
+                    created = put(conn, self._db.now(), app_id, name, ciphertext)
+                    if created and count(conn, app_id) > max_per_app:
+                        raise InvalidInput(
+                            f"app {app!r} already has {max_per_app} secrets, the most it may have"
+                        )
+                return created
+            except sa.exc.IntegrityError:
+                continue  # set at the same moment by another request: replace that one
+        raise Conflict(f"secret {name} of app {app!r} changed while being set; try again")
+
+    def delete_secret(self, app: str, name: str) -> None:
+        app_id = self._catalog.get_app(app).id
+        with self._db.writing() as conn:
+            deleted = delete(conn, app_id, name)
+        if not deleted:
+            raise NotFound(f"app {app!r} has no secret {name}")
+
+    def list_secrets(self, app: str) -> list[AppSecret]:
+        """An app's secrets: names and times, never values."""
+        self._catalog.get_app(app)
+        with self._db.reading() as conn:
+            return names(conn, app)
+
+    def sealed_secrets(self) -> list[SealedSecret]:
+        """Every stored secret, sealed (for rotating the key)."""
+        with self._db.reading() as conn:
+            return all_sealed(conn)
+
+    def reseal_secret(self, secret: SealedSecret, ciphertext: str) -> bool:
+        """Store ``secret`` sealed anew; False if it was changed or deleted meanwhile."""
+        with self._db.writing() as conn:
+            return reseal(conn, secret, ciphertext)

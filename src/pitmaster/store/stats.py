@@ -7,56 +7,27 @@ buckets travel to Python.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from pitmaster.models import MAX_PAGE_SIZE, App, Execution, JobQueue, Status
+from pitmaster.models import (
+    MAX_PAGE_SIZE,
+    TERMINAL_STATUSES,
+    AppSummary,
+    Execution,
+    HourlyBucket,
+    QueueSummary,
+    Status,
+    status_values,
+)
+from pitmaster.store.catalog import Catalog
+from pitmaster.store.database import Database
 from pitmaster.store.schema import apps, job_definitions, job_executions
-from pitmaster.store.store import Store
 
-ENDED_STATUSES = (Status.SUCCESS, Status.FAILED, Status.ERROR, Status.CANCELLED)
 # A retry waiting for its turn is work waiting, like a fresh pending execution.
 _WAITING = (Status.PENDING.value, Status.RETRIED.value)
-
-
-@dataclass(frozen=True)
-class AppSummary:
-    app: App
-    jobs: int
-    running: int
-    failed_recently: int
-
-
-@dataclass(frozen=True)
-class QueueSummary:
-    queue: JobQueue
-    pending: int
-    running: int
-    oldest_pending_at: datetime | None
-    oldest_pending: Execution | None
-
-
-@dataclass(frozen=True)
-class HourlyBucket:
-    """Executions of one hour that share a key (a status, or ``app/job``)."""
-
-    hour: datetime
-    key: str
-    count: int
-    average_seconds: float | None
-
-
-def hours_between(since: datetime, until: datetime) -> list[datetime]:
-    """The start of every hour from the one holding ``since`` to the one holding ``until``."""
-    hour = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    hours = []
-    while hour <= until:
-        hours.append(hour)
-        hour += timedelta(hours=1)
-    return hours
 
 
 def _hour_of(column: Any, dialect: str) -> Any:
@@ -76,113 +47,6 @@ def _parse_hour(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%d %H").replace(tzinfo=UTC)
 
 
-def app_summaries(
-    store: Store, since: datetime, limit: int = MAX_PAGE_SIZE, after: str | None = None
-) -> list[AppSummary]:
-    """A page of apps (``Store.list_apps``) with their job counts and running executions.
-
-    Each also has its failures since ``since``.
-    """
-    e = job_executions.c
-    page = store.list_apps(limit, after)
-    names = [app.name for app in page]
-    ids = [app.id for app in page]
-    name_of = {app.id: app.name for app in page}
-    with store.reading() as conn:
-        jobs: dict[str, int] = dict(
-            conn.execute(
-                sa.select(apps.c.name, sa.func.count(job_definitions.c.id))
-                .select_from(apps.outerjoin(job_definitions, job_definitions.c.app_id == apps.c.id))
-                .where(apps.c.name.in_(names))
-                .group_by(apps.c.name)
-            ).all()
-        )
-        # Counted by the app's id: a deleted app of the same name is not this one.
-        running: dict[str, int] = {
-            name_of[app_id]: count
-            for app_id, count in conn.execute(
-                sa.select(e.app_id, sa.func.count())
-                .where(e.status == Status.RUNNING.value, e.app_id.in_(ids))
-                .group_by(e.app_id)
-            ).all()
-        }
-        failed: dict[str, int] = {
-            name_of[app_id]: count
-            for app_id, count in conn.execute(
-                sa.select(e.app_id, sa.func.count())
-                .where(
-                    e.status == Status.FAILED.value,
-                    e.finished_at >= since,
-                    e.app_id.in_(ids),
-                )
-                .group_by(e.app_id)
-            ).all()
-        }
-    return [
-        AppSummary(
-            app=app,
-            jobs=jobs.get(app.name, 0),
-            running=running.get(app.name, 0),
-            failed_recently=failed.get(app.name, 0),
-        )
-        for app in page
-    ]
-
-
-def queue_summaries(
-    store: Store, limit: int = MAX_PAGE_SIZE, after: str | None = None
-) -> list[QueueSummary]:
-    """A page of queues (``Store.list_queues``) with their waiting and running work.
-
-    Each also has its oldest waiting execution.
-    """
-    e = job_executions.c
-    page = store.list_queues(limit, after)
-    names = [queue.name for queue in page]
-    with store.reading() as conn:
-        rows = conn.execute(
-            sa.select(e.queue, e.status, sa.func.count(), sa.func.min(e.created_at))
-            .where(e.status.in_([*_WAITING, Status.RUNNING.value]), e.queue.in_(names))
-            .group_by(e.queue, e.status)
-        ).all()
-        pending: dict[str, int] = {}
-        running: dict[str, int] = {}
-        oldest: dict[str, datetime] = {}
-        for queue, status, count, first in rows:
-            if status == Status.RUNNING.value:
-                running[queue] = count
-                continue
-            pending[queue] = pending.get(queue, 0) + count
-            first_at = _aware(first)
-            if first_at is not None and (queue not in oldest or first_at < oldest[queue]):
-                oldest[queue] = first_at
-        # The next execution a runner would take from each queue that has waiting work.
-        next_up: dict[str, Execution] = {}
-        for queue in pending:
-            row = (
-                conn.execute(
-                    sa.select(job_executions)
-                    .where(e.runnable.is_(True), e.queue == queue)
-                    .order_by(e.run_after, e.id)
-                    .limit(1)
-                )
-                .mappings()
-                .first()
-            )
-            if row is not None:
-                next_up[queue] = Execution.from_row(dict(row))
-    return [
-        QueueSummary(
-            queue=queue,
-            pending=pending.get(queue.name, 0),
-            running=running.get(queue.name, 0),
-            oldest_pending_at=oldest.get(queue.name),
-            oldest_pending=next_up.get(queue.name),
-        )
-        for queue in page
-    ]
-
-
 def _aware(value: Any) -> datetime | None:
     # Aggregates (MIN) bypass the column type, so SQLite hands back text or naive times.
     if value is None:
@@ -193,52 +57,167 @@ def _aware(value: Any) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def endings_per_hour(store: Store, app_id: int, job: str, since: datetime) -> list[HourlyBucket]:
-    """A job's ended executions per hour they ended in, by status, with average durations.
+class Stats:
+    """The console's summaries, aggregated in the database."""
 
-    The app is given by its id: a deleted app's executions of the same name are not its own.
-    """
-    e = job_executions.c
-    dialect = store.dialect
-    hour = _hour_of(e.finished_at, dialect).label("hour")
-    duration = _seconds_between(e.started_at, e.finished_at, dialect)
-    query = (
-        sa.select(hour, e.status, sa.func.count(), sa.func.avg(duration))
-        .where(
-            e.app_id == app_id,
-            e.job == job,
-            e.finished_at >= since,
-            e.status.in_([status.value for status in ENDED_STATUSES]),
+    def __init__(self, db: Database, catalog: Catalog) -> None:
+        self._db = db
+        self._catalog = catalog
+
+    def app_summaries(
+        self, since: datetime, limit: int = MAX_PAGE_SIZE, after: str | None = None
+    ) -> list[AppSummary]:
+        """A page of apps (``Store.list_apps``) with their job counts and running executions.
+
+        Each also has its failures since ``since``.
+        """
+        e = job_executions.c
+        page = self._catalog.list_apps(limit, after)
+        names = [app.name for app in page]
+        ids = [app.id for app in page]
+        name_of = {app.id: app.name for app in page}
+        with self._db.reading() as conn:
+            jobs: dict[str, int] = dict(
+                conn.execute(
+                    sa.select(apps.c.name, sa.func.count(job_definitions.c.id))
+                    .select_from(
+                        apps.outerjoin(job_definitions, job_definitions.c.app_id == apps.c.id)
+                    )
+                    .where(apps.c.name.in_(names))
+                    .group_by(apps.c.name)
+                ).all()
+            )
+            # Counted by the app's id: a deleted app of the same name is not this one.
+            running: dict[str, int] = {
+                name_of[app_id]: count
+                for app_id, count in conn.execute(
+                    sa.select(e.app_id, sa.func.count())
+                    .where(e.status == Status.RUNNING.value, e.app_id.in_(ids))
+                    .group_by(e.app_id)
+                ).all()
+            }
+            failed: dict[str, int] = {
+                name_of[app_id]: count
+                for app_id, count in conn.execute(
+                    sa.select(e.app_id, sa.func.count())
+                    .where(
+                        e.status == Status.FAILED.value,
+                        e.finished_at >= since,
+                        e.app_id.in_(ids),
+                    )
+                    .group_by(e.app_id)
+                ).all()
+            }
+        return [
+            AppSummary(
+                app=app,
+                jobs=jobs.get(app.name, 0),
+                running=running.get(app.name, 0),
+                failed_recently=failed.get(app.name, 0),
+            )
+            for app in page
+        ]
+
+    def queue_summaries(
+        self, limit: int = MAX_PAGE_SIZE, after: str | None = None
+    ) -> list[QueueSummary]:
+        """A page of queues (``Store.list_queues``) with their waiting and running work.
+
+        Each also has its oldest waiting execution.
+        """
+        e = job_executions.c
+        page = self._catalog.list_queues(limit, after)
+        names = [queue.name for queue in page]
+        with self._db.reading() as conn:
+            rows = conn.execute(
+                sa.select(e.queue, e.status, sa.func.count(), sa.func.min(e.created_at))
+                .where(e.status.in_([*_WAITING, Status.RUNNING.value]), e.queue.in_(names))
+                .group_by(e.queue, e.status)
+            ).all()
+            pending: dict[str, int] = {}
+            running: dict[str, int] = {}
+            oldest: dict[str, datetime] = {}
+            for queue, status, count, first in rows:
+                if status == Status.RUNNING.value:
+                    running[queue] = count
+                    continue
+                pending[queue] = pending.get(queue, 0) + count
+                first_at = _aware(first)
+                if first_at is not None and (queue not in oldest or first_at < oldest[queue]):
+                    oldest[queue] = first_at
+            # The next execution a runner would take from each queue that has waiting work.
+            next_up: dict[str, Execution] = {}
+            for queue in pending:
+                row = (
+                    conn.execute(
+                        sa.select(job_executions)
+                        .where(e.runnable.is_(True), e.queue == queue)
+                        .order_by(e.run_after, e.id)
+                        .limit(1)
+                    )
+                    .mappings()
+                    .first()
+                )
+                if row is not None:
+                    next_up[queue] = Execution.from_row(dict(row))
+        return [
+            QueueSummary(
+                queue=queue,
+                pending=pending.get(queue.name, 0),
+                running=running.get(queue.name, 0),
+                oldest_pending_at=oldest.get(queue.name),
+                oldest_pending=next_up.get(queue.name),
+            )
+            for queue in page
+        ]
+
+    def endings_per_hour(self, app_id: int, job: str, since: datetime) -> list[HourlyBucket]:
+        """A job's ended executions per hour they ended in, by status, with average durations.
+
+        The app is given by its id: a deleted app's executions of the same name are not its own.
+        """
+        e = job_executions.c
+        dialect = self._db.dialect
+        hour = _hour_of(e.finished_at, dialect).label("hour")
+        duration = _seconds_between(e.started_at, e.finished_at, dialect)
+        query = (
+            sa.select(hour, e.status, sa.func.count(), sa.func.avg(duration))
+            .where(
+                e.app_id == app_id,
+                e.job == job,
+                e.finished_at >= since,
+                e.status.in_(status_values(TERMINAL_STATUSES)),
+            )
+            .group_by(hour, e.status)
         )
-        .group_by(hour, e.status)
-    )
-    with store.reading() as conn:
-        rows = conn.execute(query).all()
-    return [
-        HourlyBucket(
-            hour=_parse_hour(text),
-            key=status,
-            count=count,
-            average_seconds=float(average) if average is not None else None,
+        with self._db.reading() as conn:
+            rows = conn.execute(query).all()
+        return [
+            HourlyBucket(
+                hour=_parse_hour(text),
+                key=status,
+                count=count,
+                average_seconds=float(average) if average is not None else None,
+            )
+            for text, status, count, average in rows
+            if text is not None
+        ]
+
+    def enqueued_per_hour_by_job(self, since: datetime) -> list[HourlyBucket]:
+        """Executions enqueued per hour, keyed ``app/job``."""
+        e = job_executions.c
+        hour = _hour_of(e.created_at, self._db.dialect).label("hour")
+        query = (
+            sa.select(hour, e.application, e.job, sa.func.count())
+            .where(e.created_at >= since)
+            .group_by(hour, e.application, e.job)
         )
-        for text, status, count, average in rows
-        if text is not None
-    ]
-
-
-def enqueued_per_hour_by_job(store: Store, since: datetime) -> list[HourlyBucket]:
-    """Executions enqueued per hour, keyed ``app/job``."""
-    e = job_executions.c
-    hour = _hour_of(e.created_at, store.dialect).label("hour")
-    query = (
-        sa.select(hour, e.application, e.job, sa.func.count())
-        .where(e.created_at >= since)
-        .group_by(hour, e.application, e.job)
-    )
-    with store.reading() as conn:
-        rows = conn.execute(query).all()
-    return [
-        HourlyBucket(hour=_parse_hour(text), key=f"{app}/{job}", count=count, average_seconds=None)
-        for text, app, job, count in rows
-        if text is not None
-    ]
+        with self._db.reading() as conn:
+            rows = conn.execute(query).all()
+        return [
+            HourlyBucket(
+                hour=_parse_hour(text), key=f"{app}/{job}", count=count, average_seconds=None
+            )
+            for text, app, job, count in rows
+            if text is not None
+        ]

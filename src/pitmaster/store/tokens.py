@@ -6,18 +6,15 @@ Making tokens, hashing and comparing them is ``pitmaster.auth``'s job.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from pitmaster.errors import Conflict, InvalidInput, NotFound
 from pitmaster.models import ApiToken, TokenKind
+from pitmaster.store.database import Database
 from pitmaster.store.schema import api_tokens, apps, console_sessions, installation
-
-Transaction = Callable[[], AbstractContextManager[sa.Connection]]
 
 
 def _token_query() -> sa.Select[Any]:
@@ -38,10 +35,8 @@ def _serialize_admin_changes(conn: sa.Connection) -> None:
 class TokenStore:
     """The queries about API tokens and console sessions (``Store.tokens``)."""
 
-    def __init__(self, read: Transaction, write: Transaction, clock: Callable[[], datetime]):
-        self._read = read
-        self._write = write
-        self._now = clock
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     # -- tokens ------------------------------------------------------------------
 
@@ -56,7 +51,7 @@ class TokenStore:
         """Store a new token; an app token needs its app, an admin token has none."""
         if (kind is TokenKind.APP) != (app is not None):
             raise InvalidInput("an app token names its app; an admin token names none")
-        with self._write() as conn:
+        with self._db.writing() as conn:
             app_id = None
             if app is not None:
                 app_id = conn.execute(sa.select(apps.c.id).where(apps.c.name == app)).scalar()
@@ -84,12 +79,12 @@ class TokenStore:
                 kind=kind.value,
                 app_id=app_id,
                 description=description,
-                created_at=self._now(),
+                created_at=self._db.now(),
             )
         )
 
     def find(self, token_id: str) -> ApiToken | None:
-        with self._read() as conn:
+        with self._db.reading() as conn:
             row = conn.execute(_token_query().where(api_tokens.c.id == token_id)).mappings().first()
         return ApiToken.from_row(dict(row)) if row is not None else None
 
@@ -102,7 +97,7 @@ class TokenStore:
     def all(self) -> list[ApiToken]:
         """Every token, revoked ones too, oldest first."""
         query = _token_query().order_by(api_tokens.c.created_at, api_tokens.c.id)
-        with self._read() as conn:
+        with self._db.reading() as conn:
             rows = conn.execute(query).mappings().all()
         return [ApiToken.from_row(dict(row)) for row in rows]
 
@@ -111,8 +106,8 @@ class TokenStore:
 
         The last active admin token cannot be revoked: make another first.
         """
-        now = self._now()
-        with self._write() as conn:
+        now = self._db.now()
+        with self._db.writing() as conn:
             _serialize_admin_changes(conn)
             row = conn.execute(_token_query().where(api_tokens.c.id == token_id)).mappings().first()
             if row is None:
@@ -144,9 +139,9 @@ class TokenStore:
 
     def touch(self, token_id: str, every: timedelta) -> None:
         """Record a use of the token, at most once per ``every`` (a compare-and-set)."""
-        now = self._now()
+        now = self._db.now()
         t = api_tokens.c
-        with self._write() as conn:
+        with self._db.writing() as conn:
             conn.execute(
                 api_tokens.update()
                 .where(
@@ -161,7 +156,7 @@ class TokenStore:
 
         A revoked one stays revoked. An id taken by another token is a Conflict.
         """
-        with self._write() as conn:
+        with self._db.writing() as conn:
             _serialize_admin_changes(conn)
             row = conn.execute(_token_query().where(api_tokens.c.id == token_id)).mappings().first()
             if row is None:
@@ -175,7 +170,7 @@ class TokenStore:
 
         Revoked admin tokens count: only the very first start makes one.
         """
-        with self._write() as conn:
+        with self._db.writing() as conn:
             _serialize_admin_changes(conn)
             any_admin = conn.execute(
                 sa.select(api_tokens.c.id)
@@ -191,8 +186,8 @@ class TokenStore:
 
     def start_session(self, session_hash: str, token_id: str, lifetime: timedelta) -> None:
         """Store a new console session (and forget expired ones)."""
-        now = self._now()
-        with self._write() as conn:
+        now = self._db.now()
+        with self._db.writing() as conn:
             conn.execute(console_sessions.delete().where(console_sessions.c.expires_at <= now))
             conn.execute(
                 console_sessions.insert().values(
@@ -207,14 +202,14 @@ class TokenStore:
             .join(console_sessions, console_sessions.c.token_id == api_tokens.c.id)
             .where(
                 console_sessions.c.id == session_hash,
-                console_sessions.c.expires_at > self._now(),
+                console_sessions.c.expires_at > self._db.now(),
                 api_tokens.c.revoked_at.is_(None),
             )
         )
-        with self._read() as conn:
+        with self._db.reading() as conn:
             row = conn.execute(query).mappings().first()
         return ApiToken.from_row(dict(row)) if row is not None else None
 
     def end_session(self, session_hash: str) -> None:
-        with self._write() as conn:
+        with self._db.writing() as conn:
             conn.execute(console_sessions.delete().where(console_sessions.c.id == session_hash))

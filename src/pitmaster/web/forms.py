@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from pitmaster.errors import InvalidInput, TooLarge
 from pitmaster.http_common.validation import describe_validation_error
+from pitmaster.models import BASE_DELAY_SECONDS, RETRY_LIMIT, STOP_GRACE_SECONDS
 from pitmaster.retry import Ending
 from pitmaster.services.inputs import (
     AppCreate,
@@ -191,7 +192,12 @@ def _policy(form: Form) -> dict[str, Any]:
     return values
 
 
-_NOT_NULLABLE_WITH_DEFAULTS = {"retry_limit": 0, "base_delay": 15.0, "stop_grace_seconds": 10.0}
+# The policy fields a form may leave empty: empty means the default.
+POLICY_DEFAULTS = {
+    "retry_limit": RETRY_LIMIT,
+    "base_delay": BASE_DELAY_SECONDS,
+    "stop_grace_seconds": STOP_GRACE_SECONDS,
+}
 
 
 def job_definition_create(form: Form) -> JobDefinitionCreate:
@@ -210,7 +216,7 @@ def job_definition_update(form: Form) -> dict[str, Any]:
         "description": form.get("description"),
         **_policy(form),
     }
-    for name, default in _NOT_NULLABLE_WITH_DEFAULTS.items():
+    for name, default in POLICY_DEFAULTS.items():
         if data[name] is None:
             data[name] = default
     return _validated(JobDefinitionUpdate, data).changes()

@@ -10,9 +10,17 @@ from typing import Any
 from markupsafe import Markup
 
 from pitmaster.executors.base import Logs
-from pitmaster.models import Attempt, AttemptState, Execution, Status
-from pitmaster.services.executions import RETRYABLE_STATUSES, ExecutionView
-from pitmaster.store.stats import ENDED_STATUSES, HourlyBucket, hours_between
+from pitmaster.models import (
+    RETRYABLE_STATUSES,
+    TERMINAL_STATUSES,
+    Attempt,
+    AttemptState,
+    Execution,
+    HourlyBucket,
+    Status,
+    hours_between,
+)
+from pitmaster.services.executions import ExecutionView
 from pitmaster.web.charts import STATUS_COLOURS, Series, chart, palette
 from pitmaster.web.output import clean_output
 
@@ -162,7 +170,7 @@ def job_charts(
 ) -> tuple[Markup, Markup]:
     """Executions per hour and average duration per hour, one series per ending."""
     hours = hours_between(since, now)
-    statuses = [status.value for status in ENDED_STATUSES]
+    statuses = [status.value for status in Status if status in TERMINAL_STATUSES]
     counts = [
         Series(status, STATUS_COLOURS[status], _by_hour(buckets, hours, status, average=False))
         for status in statuses

@@ -21,7 +21,7 @@ import uuid
 
 from pitmaster.errors import PitmasterError
 from pitmaster.executors.base import Executor
-from pitmaster.store.engines import PeerWorker
+from pitmaster.models import PeerWorker
 from pitmaster.store.store import Store
 
 PROBE_POLL_SECONDS = 0.1

@@ -16,8 +16,7 @@ from enum import StrEnum
 
 from pitmaster.executors.base import ContainerState, Executor, ExitEvent, Observation
 from pitmaster.metrics import Metrics
-from pitmaster.models import Outcome, Output, RunningAttempt, Status
-from pitmaster.stops import TIMEOUT
+from pitmaster.models import EndingReason, Outcome, Output, RunningAttempt, Status
 from pitmaster.store.store import Store
 
 logger = logging.getLogger(__name__)
@@ -51,7 +50,7 @@ def stop_step(attempt: RunningAttempt, now: datetime) -> StopStep:
 
 def _ending(exit_code: int | None, oom_killed: bool) -> tuple[Status, str]:
     if oom_killed:
-        return Status.FAILED, "oom"
+        return Status.FAILED, EndingReason.OOM.value
     if exit_code == 0:
         return Status.SUCCESS, "exited 0"
     return Status.FAILED, f"exited {exit_code}"
@@ -66,7 +65,7 @@ def outcome_of(observation: Observation | None) -> Outcome | None:
     if observation is not None and observation.state is not ContainerState.EXITED:
         return None
     if observation is None:
-        return Outcome(Status.ERROR, "lost")
+        return Outcome(Status.ERROR, EndingReason.LOST.value)
     status, reason = _ending(observation.exit_code, observation.oom_killed)
     return Outcome(
         status,
@@ -224,7 +223,7 @@ class Poller:
     def _enforce_stop(self, attempt: RunningAttempt, now: datetime) -> None:
         step = stop_step(attempt, now)
         if step is StopStep.TIME_OUT:
-            if not self._store.request_stop(attempt.attempt_id, TIMEOUT):
+            if not self._store.request_stop(attempt.attempt_id, EndingReason.TIMEOUT.value):
                 return  # cancelled or timed out by someone else meanwhile
             logger.info("execution %s timed out; stopping it", attempt.message_id)
             step = StopStep.TERMINATE

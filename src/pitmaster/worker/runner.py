@@ -20,8 +20,7 @@ from pitmaster.errors import ExecutorError, ImageUnavailable, InvalidInput
 from pitmaster.executors.base import Executor, RunSpec, StartFailed
 from pitmaster.images import check_image_allowed
 from pitmaster.metrics import Metrics
-from pitmaster.models import MESSAGE_ENV_LIMIT, Claim, MessageDelivery, Outcome, Status
-from pitmaster.store.lifecycle import MarkResult
+from pitmaster.models import MESSAGE_ENV_LIMIT, Claim, MarkResult, MessageDelivery, Outcome, Status
 from pitmaster.store.store import Store
 
 logger = logging.getLogger(__name__)

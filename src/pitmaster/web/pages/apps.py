@@ -12,9 +12,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from pitmaster.errors import Conflict, InvalidInput
 from pitmaster.http_common.deps import Services, ServicesDep
+from pitmaster.models import ExecutionFilter
 from pitmaster.services import catalog
-from pitmaster.store import stats
-from pitmaster.store.store import ExecutionFilter
 from pitmaster.web import forms
 from pitmaster.web.forms import FormInvalid
 from pitmaster.web.pages import common
@@ -39,7 +38,7 @@ def apps_index(
     request: Request, services: ServicesDep, caller: ConsoleCallerDep, after: str = ""
 ) -> HTMLResponse:
     since = services.store.now() - timedelta(hours=24)
-    page = stats.app_summaries(services.store, since, common.NAMES_PAGE_SIZE, after or None)
+    page = services.store.stats.app_summaries(since, common.NAMES_PAGE_SIZE, after or None)
     next_url = next_page("/", page, page[-1].app.name) if page else None
     summaries = [summary for summary in page if caller.may_see(summary.app.name)]
     return render(request, "apps.html", summaries=summaries, next_url=next_url)

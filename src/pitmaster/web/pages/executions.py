@@ -10,10 +10,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from pitmaster.errors import InvalidInput
 from pitmaster.http_common.deps import ServicesDep
-from pitmaster.models import Status
+from pitmaster.models import ExecutionFilter, Status
 from pitmaster.services import executions
 from pitmaster.services.live_output import ReadersBusy
-from pitmaster.store.store import ExecutionFilter
 from pitmaster.web import views
 from pitmaster.web.output import format_message
 from pitmaster.web.pages.common import (

@@ -11,9 +11,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from pitmaster.errors import Conflict, InvalidInput
 from pitmaster.http_common.deps import ServicesDep
+from pitmaster.models import ExecutionFilter
 from pitmaster.services import catalog
-from pitmaster.store import stats
-from pitmaster.store.store import ExecutionFilter
 from pitmaster.web import forms, views
 from pitmaster.web.forms import FormInvalid
 from pitmaster.web.pages import common
@@ -114,8 +113,8 @@ def job_definition_show(
     now = store.now()
     day, week = views.window(now, 23), views.window(now, 24 * 7 - 1)
     app_id = store.get_app(app).id
-    buckets = stats.endings_per_hour(store, app_id, job, day.replace(minute=0, second=0))
-    weekly = stats.endings_per_hour(store, app_id, job, week.replace(minute=0, second=0))
+    buckets = store.stats.endings_per_hour(app_id, job, day.replace(minute=0, second=0))
+    weekly = store.stats.endings_per_hour(app_id, job, week.replace(minute=0, second=0))
     return render(
         request,
         "job_definition.html",

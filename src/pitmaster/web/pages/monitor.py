@@ -10,7 +10,6 @@ from fastapi.responses import HTMLResponse
 
 from pitmaster.http_common.deps import Services, ServicesDep
 from pitmaster.services import executions, workers
-from pitmaster.store import stats
 from pitmaster.web import views
 from pitmaster.web.pages import common
 from pitmaster.web.pages.common import (
@@ -26,7 +25,7 @@ def _queue_rows(services: Services, after: str | None = None) -> list[dict[str, 
     settings, store = services.settings, services.store
     now = store.now()
     rows = []
-    for summary in stats.queue_summaries(store, common.NAMES_PAGE_SIZE, after):
+    for summary in store.stats.queue_summaries(common.NAMES_PAGE_SIZE, after):
         reason = None
         if summary.oldest_pending is not None:
             reason = executions.explain_pending(
@@ -61,7 +60,7 @@ def monitor(request: Request, services: ServicesDep) -> HTMLResponse:
     now = store.now()
     day = views.window(now, 23).replace(minute=0, second=0, microsecond=0)
     six = views.window(now, 5).replace(minute=0, second=0, microsecond=0)
-    buckets = stats.enqueued_per_hour_by_job(store, day)
+    buckets = store.stats.enqueued_per_hour_by_job(day)
     shown = [
         {
             "worker": view.worker,

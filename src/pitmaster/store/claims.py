@@ -1,0 +1,197 @@
+"""Claims: taking runnable work under a lease, within every limit, and storing its container."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from pitmaster.errors import StoreError
+from pitmaster.models import Claim, Execution, MarkResult, MessageDelivery
+from pitmaster.store import lifecycle
+from pitmaster.store import secrets as secret_rows
+from pitmaster.store.database import Database
+from pitmaster.store.limits import (
+    InFlight,
+    Limits,
+    blocked_apps,
+    blocked_queues,
+    count_in_flight,
+    lock_and_recheck,
+    read_limits,
+)
+from pitmaster.store.schema import attempts, job_executions
+
+# A claim skips a candidate over its limit (seen only under the locks) and tries
+# the next one; after this many it gives up until the next round.
+_CLAIM_TRIES = 8
+
+
+class _OverLimit:
+    """A claim's candidate turned out to be over a limit once counted under the locks."""
+
+
+_OVER_LIMIT = _OverLimit()
+
+
+class Claims:
+    """The runner's queries: claim an attempt, give a claim back, store its container."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def claim(
+        self,
+        worker_id: str,
+        lease_seconds: float,
+        *,
+        queues: Collection[str] | None = None,
+        global_limit: int | None = None,
+        engine: str | None = None,
+    ) -> Claim | None:
+        """Take the oldest runnable pending execution under a lease, or None.
+
+        Only work within every concurrency limit is taken; work over a limit
+        stays pending and does not hold back other queues or apps. The claim
+        records ``engine``, where the container will be made, before it exists.
+        A claim whose lease ran out (its worker died before storing a container
+        id) is taken over with the same attempt, hence the same container name,
+        and only by a worker on the same engine, so a container the dead worker
+        did create is adopted rather than doubled on another engine.
+        """
+        for _ in range(_CLAIM_TRIES):
+            claim = self._claim_once(worker_id, lease_seconds, queues, global_limit, engine)
+            if not isinstance(claim, _OverLimit):
+                return claim
+        return None
+
+    def _claim_once(
+        self,
+        worker_id: str,
+        lease_seconds: float,
+        queues: Collection[str] | None,
+        global_limit: int | None,
+        engine: str | None,
+    ) -> Claim | _OverLimit | None:
+        # One candidate per transaction: a claimer that found its candidate over
+        # a limit only under the locks lets go of them before trying another,
+        # so locks are always taken in one order and claimers cannot deadlock.
+        now = self._db.now()
+        with self._db.writing() as conn:
+            limits = read_limits(conn, global_limit)
+            candidate = self._claim_candidate(conn, now, limits, queues, engine)
+            if candidate is None:
+                return None
+            # A taken-over claim already counts against its limits.
+            taken_over = candidate["claimed_by"] is not None
+            if not taken_over and lock_and_recheck(
+                conn, limits, candidate["queue"], candidate["application"]
+            ):
+                return _OVER_LIMIT
+            execution = Execution.from_row(candidate)
+            attempt = lifecycle.take_current_attempt(
+                conn, now, candidate["current_attempt_id"], worker_id, engine
+            )
+            if attempt is None:
+                raise StoreError(f"execution {execution.message_id} has no attempt to start")
+            conn.execute(
+                job_executions.update()
+                .where(job_executions.c.id == execution.id)
+                .values(
+                    claimed_by=worker_id,
+                    lease_expires_at=now + timedelta(seconds=lease_seconds),
+                    updated_at=now,
+                )
+            )
+            found = lifecycle.definition_and_image(conn, execution.app_id, execution.job)
+            sealed = secret_rows.sealed_of_app(conn, execution.app_id) if found else {}
+        definition, image = found if found is not None else (None, None)
+        return Claim(
+            installation=self._db.installation_id(),
+            attempt_id=attempt["id"],
+            attempt_number=attempt["number"],
+            attempt_message_id=attempt["message_id"],
+            execution=execution,
+            docker_image=image if definition else None,
+            command=definition.command if definition else None,
+            memory=definition.memory if definition else None,
+            cpus=definition.cpus if definition else None,
+            pids_limit=definition.pids_limit if definition else None,
+            network=definition.network if definition else None,
+            sealed_secrets=sealed,
+            message_delivery=definition.message_delivery if definition else MessageDelivery.AUTO,
+            attempt_queued_at=attempt["created_at"],
+        )
+
+    def _claim_candidate(
+        self,
+        conn: sa.Connection,
+        now: datetime,
+        limits: Limits,
+        queues: Collection[str] | None,
+        engine: str | None,
+    ) -> Mapping[str, Any] | None:
+        in_flight = count_in_flight(conn) if limits.any else InFlight(0, Counter(), Counter())
+        global_full = limits.global_limit is not None and in_flight.total >= limits.global_limit
+        e = job_executions.c
+        # A claim taken over stays on the engine it was made for: its container may exist there.
+        on_this_engine = (
+            sa.select(attempts.c.id)
+            .where(
+                attempts.c.id == e.current_attempt_id,
+                sa.or_(attempts.c.engine_id.is_(None), attempts.c.engine_id == engine)
+                if engine is not None
+                else attempts.c.engine_id.is_(None),
+            )
+            .exists()
+        )
+        query = (
+            sa.select(job_executions)
+            .where(
+                e.runnable.is_(True),
+                e.run_after <= now,
+                sa.or_(e.lease_expires_at.is_(None), e.lease_expires_at < now),
+                sa.or_(e.claimed_by.is_(None), on_this_engine),
+                sa.or_(
+                    e.claimed_by.is_not(None),  # taken over: it already counts
+                    sa.and_(
+                        sa.false() if global_full else sa.true(),
+                        e.queue.not_in(blocked_queues(limits, in_flight)),
+                        e.application.not_in(blocked_apps(limits, in_flight)),
+                    ),
+                ),
+            )
+            .order_by(e.run_after, e.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        if queues is not None:
+            query = query.where(e.queue.in_(list(queues)))
+        row = conn.execute(query).mappings().first()
+        return dict(row) if row is not None else None
+
+    def release_claim(self, execution_id: int) -> None:
+        """Give a claim back at once (the engine failed us), keeping its attempt for next time.
+
+        ``claimed_by`` stays set: it marks the execution as holding a starting
+        attempt, which already counts against the limits.
+        """
+        now = self._db.now()
+        with self._db.writing() as conn:
+            conn.execute(
+                job_executions.update()
+                .where(job_executions.c.id == execution_id, job_executions.c.runnable.is_(True))
+                .values(lease_expires_at=now, updated_at=now)
+            )
+
+    def mark_running(
+        self, attempt_id: int, container_id: str, engine_id: str, started_at: datetime
+    ) -> MarkResult:
+        """Store the started container; says if another runner did, or the attempt ended."""
+        with self._db.writing() as conn:
+            return lifecycle.mark_running(
+                conn, self._db.now(), attempt_id, container_id, engine_id, started_at
+            )

@@ -1,0 +1,305 @@
+"""Executions: enqueueing them, reading them and their attempts, cancelling and retrying by hand."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from pitmaster.errors import Conflict, InvalidInput, NotFound, StoreError
+from pitmaster.models import (
+    BULK_RETRY_BATCH,
+    BULK_RETRY_LIMIT,
+    MAX_DELAY_SECONDS,
+    RETRYABLE_STATUSES,
+    Attempt,
+    BulkRetry,
+    Execution,
+    ExecutionFilter,
+    ExecutionPage,
+    Status,
+    status_values,
+)
+from pitmaster.store import lifecycle, wakeups
+from pitmaster.store.database import Database, page_size
+from pitmaster.store.schema import apps, attempts, job_definitions, job_executions, job_queues
+
+_MAX_ID = 2**63 - 1
+
+# Enqueue is the hot path: its statements are built once, not on every call.
+# One round trip checks the app, the job and the queue.
+_ENQUEUE_TARGET = sa.select(
+    sa.select(apps.c.id).where(apps.c.name == sa.bindparam("application")).scalar_subquery(),
+    sa.select(job_definitions.c.id)
+    .join(apps, apps.c.id == job_definitions.c.app_id)
+    .where(apps.c.name == sa.bindparam("application"), job_definitions.c.job == sa.bindparam("job"))
+    .scalar_subquery(),
+    sa.select(job_queues.c.id).where(job_queues.c.name == sa.bindparam("queue")).scalar_subquery(),
+)
+_INSERT_EXECUTION = job_executions.insert().returning(job_executions)
+
+
+class Executions:
+    """The queries about executions as clients see them: enqueue, read, cancel, retry."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # -- enqueue -----------------------------------------------------------
+
+    def enqueue(
+        self,
+        application: str,
+        job: str,
+        queue: str,
+        message: Any,
+        delay_seconds: float = 0,
+        idempotency_key: str | None = None,
+        run_at: datetime | None = None,
+        app_id: int | None = None,
+    ) -> Execution:
+        """Store a new pending execution; it is durable once this returns.
+
+        With an ``idempotency_key``, enqueueing the same request again returns
+        the execution the first one made (a unique index decides, so even
+        concurrent requests make one); the same key with another request is a
+        Conflict. With ``app_id`` (an app token's app), the app of that name
+        must be that very app, not one made again under its name.
+        """
+        if not 0 <= delay_seconds <= MAX_DELAY_SECONDS:  # also refuses NaN
+            raise InvalidInput(
+                f"delay_seconds must be between 0 and {MAX_DELAY_SECONDS}, not {delay_seconds}"
+            )
+        now = self._db.now()
+        if run_at is not None:
+            if delay_seconds:
+                raise InvalidInput("give delay_seconds or run_at, not both")
+            if run_at - now > timedelta(seconds=MAX_DELAY_SECONDS):
+                raise InvalidInput(f"run_at is more than {MAX_DELAY_SECONDS // 86400} days away")
+            run_after = max(now, run_at)
+        else:
+            run_after = now + timedelta(seconds=delay_seconds)
+        # A repeat of the same request must match, so the hash takes run_at as asked
+        # for, not the delay it makes now.
+        when: float | str = run_at.isoformat() if run_at is not None else delay_seconds
+        request_hash = _request_hash(application, job, queue, message, when)
+        try:
+            with self._db.writing() as conn:
+                found_app_id = _check_enqueue_target(conn, application, job, queue, app_id)
+                message_id = lifecycle.new_message_id()
+                row = {
+                    "message_id": message_id,
+                    "application": application,
+                    "app_id": found_app_id,
+                    "job": job,
+                    "queue": queue,
+                    "message": message,
+                    "status": Status.PENDING.value,
+                    "run_after": run_after,
+                    "idempotency_key": idempotency_key,
+                    "request_hash": request_hash if idempotency_key is not None else None,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                inserted = conn.execute(_INSERT_EXECUTION, row).mappings().one()
+                lifecycle.queue_attempt(conn, now, inserted["id"], message_id, run_after, number=0)
+                wakeups.notify_work(conn)
+        except sa.exc.IntegrityError as exc:
+            if idempotency_key is None:
+                raise StoreError(f"could not store the execution: {exc.orig}") from exc
+            return self._replay(application, idempotency_key, request_hash, app_id)
+        return Execution.from_row(inserted)
+
+    def _replay(
+        self, application: str, idempotency_key: str, request_hash: str, app_id: int | None
+    ) -> Execution:
+        with self._db.reading() as conn:
+            row = (
+                conn.execute(
+                    sa.select(job_executions).where(
+                        job_executions.c.application == application,
+                        job_executions.c.idempotency_key == idempotency_key,
+                    )
+                )
+                .mappings()
+                .one()
+            )
+        if app_id is not None and row["app_id"] != app_id:
+            raise NotFound(f"application {application!r} does not exist")
+        if row["request_hash"] != request_hash:
+            raise Conflict(
+                f"idempotency key {idempotency_key!r} was used for a different request "
+                f"(execution {row['message_id']})"
+            )
+        return Execution.from_row(row)
+
+    # -- reading -----------------------------------------------------------
+
+    def get_execution(self, reference: str) -> Execution:
+        """Find an execution by its message_id, or by its numeric id."""
+        numeric = _is_number(reference)
+        column = job_executions.c.id if numeric else job_executions.c.message_id
+        key: int | str = int(reference) if numeric else reference
+        if isinstance(key, int) and key > _MAX_ID:
+            raise NotFound(f"job execution {reference!r} does not exist")
+        query = sa.select(job_executions).where(column == key)
+        if not numeric:  # a retry's own message_id finds its execution too
+            by_attempt = sa.select(attempts.c.execution_id).where(attempts.c.message_id == key)
+            query = sa.select(job_executions).where(
+                sa.or_(column == key, job_executions.c.id.in_(by_attempt))
+            )
+        with self._db.reading() as conn:
+            row = conn.execute(query).mappings().first()
+        if row is None:
+            raise NotFound(f"job execution {reference!r} does not exist")
+        return Execution.from_row(row)
+
+    def list_executions(
+        self, where: ExecutionFilter, cursor: str | None = None, limit: int = 50
+    ) -> ExecutionPage:
+        """Newest first, paged by id so that deep pages cost what the first one does."""
+        query = (
+            sa.select(job_executions)
+            .order_by(job_executions.c.id.desc())
+            .limit(page_size(limit) + 1)
+        )
+        query = _filtered(query, where)
+        if cursor is not None:
+            if not _is_number(cursor) or int(cursor) > _MAX_ID:
+                raise InvalidInput(f"cursor {cursor!r} is not one this API gave out")
+            query = query.where(job_executions.c.id < int(cursor))
+        with self._db.reading() as conn:
+            rows = conn.execute(query).mappings().all()
+        items = [Execution.from_row(row) for row in rows[:limit]]
+        next_cursor = str(items[-1].id) if len(rows) > limit else None
+        return ExecutionPage(items=items, next_cursor=next_cursor)
+
+    def attempts_of(self, execution_id: int) -> list[Attempt]:
+        with self._db.reading() as conn:
+            rows = (
+                conn.execute(
+                    sa.select(attempts)
+                    .where(attempts.c.execution_id == execution_id)
+                    .order_by(attempts.c.number)
+                )
+                .mappings()
+                .all()
+            )
+        return [Attempt.from_row(row) for row in rows]
+
+    # -- cancelling and retrying by hand -----------------------------------
+
+    def cancel(self, reference: str) -> Execution:
+        """Cancel an execution (see ``lifecycle.cancel``); returns it as it now is."""
+        execution = self.get_execution(reference)
+        with self._db.writing() as conn:
+            lifecycle.cancel(conn, self._db.now(), execution.id)
+        return self.get_execution(execution.message_id)
+
+    def retry(self, reference: str, delay_seconds: float = 0) -> str:
+        """Retry an execution that ended failed, error or cancelled; the new message_id."""
+        execution = self.get_execution(reference)
+        with self._db.writing() as conn:
+            scheduled = lifecycle.retry_by_hand(conn, self._db.now(), execution.id, delay_seconds)
+            wakeups.notify_work(conn)
+        return scheduled.message_id
+
+    def retry_all(
+        self,
+        where: ExecutionFilter,
+        created_since: datetime | None = None,
+        *,
+        after_id: int | None = None,
+        limit: int = BULK_RETRY_LIMIT,
+        batch_size: int = BULK_RETRY_BATCH,
+    ) -> BulkRetry:
+        """Retry, once each, up to ``limit`` executions that match and ended failed, error or
+        cancelled, oldest (lowest id) first and after ``after_id`` when given.
+
+        Each ``batch_size`` of them is its own short write transaction, so a bulk retry of
+        any size never holds the write lock (SQLite's is the whole database) for long.
+        What the limit leaves is in ``remaining``; ``next_after_id`` resumes after it.
+        """
+        e = job_executions.c
+        query = sa.select(e.id).where(e.status.in_(status_values(RETRYABLE_STATUSES)))
+        query = _filtered(query, where)
+        if created_since is not None:
+            query = query.where(e.created_at >= created_since)
+        if after_id is not None:
+            query = query.where(e.id > after_id)
+        with self._db.reading() as conn:
+            matched = conn.execute(
+                sa.select(sa.func.count()).select_from(query.subquery())
+            ).scalar_one()
+            chosen = list(conn.execute(query.order_by(e.id).limit(limit)).scalars())
+        retried = 0
+        for start in range(0, len(chosen), batch_size):
+            retried += self._retry_batch(chosen[start : start + batch_size])
+        remaining = max(matched - len(chosen), 0) if len(chosen) == limit else 0
+        return BulkRetry(
+            matched=matched,
+            retried=retried,
+            remaining=remaining,
+            next_after_id=chosen[-1] if remaining else None,
+        )
+
+    def _retry_batch(self, execution_ids: list[int]) -> int:
+        """Retry these executions in one write transaction; how many it retried."""
+        with self._db.writing() as conn:
+            now = self._db.now()
+            done = 0
+            for execution_id in execution_ids:
+                try:
+                    lifecycle.retry_by_hand(conn, now, execution_id, 0)
+                except Conflict:
+                    continue  # changed since it was selected: it is no longer retryable
+                done += 1
+            if done:
+                wakeups.notify_work(conn)
+        return done
+
+
+def _check_enqueue_target(
+    conn: sa.Connection, application: str, job: str, queue: str, expected_app_id: int | None
+) -> int:
+    """The app's id, once the app, the job and the queue are known to exist."""
+    found = conn.execute(
+        _ENQUEUE_TARGET, {"application": application, "job": job, "queue": queue}
+    ).one()
+    app_id, job_id, queue_id = found
+    if app_id is None or (expected_app_id is not None and app_id != expected_app_id):
+        raise NotFound(f"application {application!r} does not exist")
+    if job_id is None:
+        raise NotFound(f"job {job!r} is not defined for application {application!r}")
+    if queue_id is None:
+        raise NotFound(f"job queue {queue!r} does not exist")
+    return int(app_id)
+
+
+def _filtered(query: sa.Select[Any], where: ExecutionFilter) -> sa.Select[Any]:
+    e = job_executions.c
+    if where.application is not None:
+        query = query.where(e.application == where.application)
+    if where.app_id is not None:
+        query = query.where(e.app_id == where.app_id)
+    if where.job is not None:
+        query = query.where(e.job == where.job)
+    if where.queue is not None:
+        query = query.where(e.queue == where.queue)
+    if where.status is not None:
+        query = query.where(e.status == where.status.value)
+    return query
+
+
+def _request_hash(application: str, job: str, queue: str, message: Any, when: float | str) -> str:
+    """A fingerprint of an enqueue request, to tell a replay from a different request."""
+    canonical = json.dumps([application, job, queue, message, when], sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _is_number(text: str) -> bool:
+    """ASCII digits only: str.isdigit alone also accepts '²' and other scripts' digits."""
+    return text.isascii() and text.isdigit()
