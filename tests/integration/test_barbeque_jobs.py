@@ -11,7 +11,8 @@ import pytest
 from pitmaster.models import MESSAGE_ENV_LIMIT, MessageDelivery, Status
 from pitmaster.store.store import Store
 
-from .conftest import WorkerFactory, wait_for, wait_until_ended
+from ..waiting import wait_for
+from .conftest import WorkerFactory, wait_until_ended
 
 pytestmark = pytest.mark.docker
 
@@ -82,7 +83,7 @@ def test_given_a_job_name_with_colons_when_run_then_its_container_carries_it_as_
         )
         return found[0] if found else None
 
-    found = wait_for(container)
+    found = wait_for(container, timeout=30, what="the job's container")
     assert isinstance(found, docker.models.containers.Container)
     assert found.labels["pitmaster.job"] == JOB
     assert found.name.startswith(f"pitmaster-{docker_store.installation_id()}-")
