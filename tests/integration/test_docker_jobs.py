@@ -218,7 +218,8 @@ def test_given_a_container_removed_from_outside_when_swept_then_error_lost(
     assert attempt.container_id is not None
 
     docker_client.containers.get(attempt.container_id).remove(force=True)
-    ended = wait_until_ended(docker_store, execution.message_id, timeout=10)
+    # Only a sweep records it: nothing else would before engine_silent_after (600 s).
+    ended = wait_until_ended(docker_store, execution.message_id)
 
     assert ended.status is Status.ERROR
     assert ended.reason == "lost"

@@ -238,7 +238,8 @@ def test_given_a_running_execution_when_cancelled_then_its_container_is_stopped_
 
     docker_store.cancel(execution.message_id)
 
-    ended = wait_until_ended(docker_store, execution.message_id, timeout=20)
+    # (Well within the job's own 60 s, so only the stop can have ended it.)
+    ended = wait_until_ended(docker_store, execution.message_id, timeout=45)
     assert (ended.status, ended.reason, ended.exit_code) == (Status.CANCELLED, "cancelled", 143)
     (recorded,) = docker_store.attempts_of(execution.id)  # cancelled: never retried
     assert recorded.stdout == "stopping\n"  # it got SIGTERM, and the time to react to it
