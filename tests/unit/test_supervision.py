@@ -77,10 +77,24 @@ def executor() -> FaultyExecutor:
 
 
 @pytest.fixture
-def worker(settings: Settings, store: Store, executor: FaultyExecutor) -> Iterator[Worker]:
+def poll_interval() -> float:
+    """Seconds between the worker's sweeps; a test that needs other sweeps parametrizes it."""
+    return 0.05
+
+
+@pytest.fixture
+def worker(
+    settings: Settings, store: Store, executor: FaultyExecutor, poll_interval: float
+) -> Iterator[Worker]:
     store.create_app("shop", "shop:1")
     store.create_job_definition("shop", "mail", ["send-mail"])
-    tuned = settings.model_copy(update={"heartbeat_interval": 0.1, "unhealthy_after_failures": 3})
+    tuned = settings.model_copy(
+        update={
+            "heartbeat_interval": 0.1,
+            "unhealthy_after_failures": 3,
+            "poll_interval": poll_interval,
+        }
+    )
     worker = Worker(tuned, store, executor)
     yield worker
     worker.stop()
@@ -110,15 +124,22 @@ def _run_one_job(store: Store, executor: FaultyExecutor, worker: Worker) -> None
     assert attempt.stdout == "delivered"
 
 
+# Sweeps leave an exit younger than min(poll_interval, 1 s) to the exit event, whose
+# output the output loop then reads. With the usual 50 ms sweeps a sweep often records
+# the exit and its output first, and the output loop never runs: the output case sweeps
+# every 2 s, so the output loop has the whole second to act.
+OUTPUT_LOOP_POLL_INTERVAL = 2.0
+
+
 @pytest.mark.parametrize(
-    ("loop", "method", "faults"),
+    ("loop", "method", "faults", "poll_interval"),
     [
-        ("runner", "engine_id", 2),
-        ("poller", "engine_id", 2),
-        ("watcher", "exits", 2),
+        ("runner", "engine_id", 2, 0.05),
+        ("poller", "engine_id", 2, 0.05),
+        ("watcher", "exits", 2, 0.05),
         # A failed output task is not tried again by the output loop: the sweep collects it.
-        ("output", "observe_one", 1),
-        ("heartbeat", "ping", 2),
+        ("output", "observe_one", 1, OUTPUT_LOOP_POLL_INTERVAL),
+        ("heartbeat", "ping", 2, 0.05),
     ],
 )
 def test_given_an_unexpected_exception_in_a_loop_then_it_is_counted_and_the_loop_runs_on(
