@@ -113,7 +113,9 @@ class Pitmaster:
         latest = 0.0
         for message_id in message_ids:
             execution = self.execution(message_id, "__default__,retries")
-            for attempt in execution["retries"]:  # type: ignore[attr-defined]
+            retries = execution["retries"]
+            assert isinstance(retries, list)
+            for attempt in retries:
                 stored = datetime.fromisoformat(str(attempt["output_recorded_at"]))
                 latest = max(latest, stored.timestamp())
         return latest

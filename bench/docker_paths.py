@@ -125,7 +125,9 @@ def pitmaster_latencies(database_url: str, runs: int) -> Latencies:
             while api.containers(all=True, filters={"label": label}):
                 time.sleep(0.01)
             execution = pm.execution(message_id, "__default__,retries")
-            [attempt] = execution["retries"]  # type: ignore[misc]
+            retries = execution["retries"]
+            assert isinstance(retries, list)
+            [attempt] = retries
             created = _parse(str(execution["created_at"])).timestamp()
             dispatch.append(_parse(attempt["started_at"]).timestamp() - created)
             detection.append(
@@ -142,18 +144,19 @@ def summary(values: list[float]) -> tuple[float, float]:
 def run(admin_url: str, directory: Path, quick: bool) -> dict[str, object]:
     jobs = 20 if quick else 60
     runs = 15 if quick else 50
-    results: dict[str, object] = {"throughput": {}, "latency": {}}
+    throughput: dict[tuple[str, int], tuple[float, float]] = {}
+    latency: dict[str, tuple[Latencies, Latencies]] = {}
     try:
         for kind in ("sqlite", "postgresql"):
             for concurrency in (1, 4, 8):
                 bare = bare_throughput(jobs, concurrency)
                 with database(kind, admin_url, directory) as url:
                     ours = pitmaster_throughput(url, jobs, concurrency)
-                results["throughput"][(kind, concurrency)] = (ours, bare)  # type: ignore[index]
+                throughput[(kind, concurrency)] = (ours, bare)
             bare_lat = bare_latencies(runs)
             with database(kind, admin_url, directory) as url:
                 ours_lat = pitmaster_latencies(url, runs)
-            results["latency"][kind] = (ours_lat, bare_lat)  # type: ignore[index]
+            latency[kind] = (ours_lat, bare_lat)
     finally:
         remove_containers(BARE_LABEL)
-    return results
+    return {"throughput": throughput, "latency": latency}

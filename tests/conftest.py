@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
@@ -78,7 +79,7 @@ def settings(database_url: str) -> Settings:
         database_url=database_url,
         poll_interval=0.05,
         worker_id="test-worker",
-        admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
+        admin_token=SecretStr(ADMIN_TOKEN),
     )
 
 

@@ -15,9 +15,9 @@ from urllib.parse import quote
 import yaml
 from pydantic import Field, ValidationError
 
-from pitmaster.api.schemas import AppCreate, Input, JobDefinitionCreate, QueueCreate
 from pitmaster.client import Client
 from pitmaster.errors import InvalidInput
+from pitmaster.services.inputs import AppCreate, Input, JobDefinitionCreate, QueueCreate
 
 
 class AppSpec(AppCreate):

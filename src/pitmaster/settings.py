@@ -191,6 +191,31 @@ class Settings(BaseSettings):
         description="requests a caller may make at once before rate_limit applies",
     )
 
+    http_header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="seconds a client has to send a request's headers, from the connection "
+        "opening or its first byte after an idle keep-alive; then 408 and the connection closes",
+    )
+    http_body_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="seconds a client has to send a request's whole body, from the end of its "
+        "headers; then 408 and the connection closes",
+    )
+    http_keep_alive_timeout: int = Field(
+        default=5,
+        ge=1,
+        description="seconds an idle keep-alive connection stays open between requests",
+    )
+    http_max_connections: int = Field(
+        default=1000,
+        ge=1,
+        description="open connections per server process; a request beyond them gets 503",
+    )
+
     @field_validator("secrets_key")
     @classmethod
     def _keys_are_fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:

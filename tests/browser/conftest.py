@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import docker
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, sync_playwright
 
 from pitmaster.store.store import Store
 
@@ -93,9 +93,9 @@ class ConsolePage:
         if "CSP violation" in text or "Content Security Policy" in text:
             self.csp_violations.append(f"{self.page.url}: {text}")
 
-    def _dialog(self, dialog: object) -> None:
-        self.dialogs.append(getattr(dialog, "message", "?"))
-        dialog.dismiss()  # type: ignore[attr-defined]
+    def _dialog(self, dialog: Dialog) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
 
     def goto(self, path: str) -> None:
         self.page.goto(f"{self.base_url}{path}")

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import docker
 import pytest
+from docker.models.containers import Container
 
 from pitmaster.models import MESSAGE_ENV_LIMIT, MessageDelivery, Status
 from pitmaster.store.store import Store
@@ -77,15 +78,16 @@ def test_given_a_job_name_with_colons_when_run_then_its_container_carries_it_as_
     execution = docker_store.enqueue("demo", JOB, "default", [])
     start_worker()
 
-    def container() -> object:
+    def container() -> Container | None:
         found = docker_client.containers.list(
             filters={"label": f"pitmaster.execution={execution.message_id}"}
         )
         return found[0] if found else None
 
     found = wait_for(container, timeout=30, what="the job's container")
-    assert isinstance(found, docker.models.containers.Container)
+    assert isinstance(found, Container)
     assert found.labels["pitmaster.job"] == JOB
+    assert found.name is not None
     assert found.name.startswith(f"pitmaster-{docker_store.installation_id()}-")
     # By its label, with the colons, too.
     assert docker_client.containers.list(filters={"label": f"pitmaster.job={JOB}"}) != []

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections import Counter
 from collections.abc import Callable, Collection, Iterator
+from functools import partial
 from pathlib import Path
 
 import docker
@@ -271,7 +273,7 @@ def test_given_the_engine_unreachable_while_jobs_end_when_it_returns_then_the_wo
             )
             for loop in ("poller", "runner"):
                 wait_for(
-                    lambda loop=loop: _logged(caplog, f"{loop}: Docker engine"),
+                    partial(_logged, caplog, f"{loop}: Docker engine"),
                     timeout=30,
                     what=f"the {loop} to log the outage",
                 )
@@ -418,7 +420,7 @@ def test_given_two_workers_polling_the_same_jobs_then_each_ending_is_recorded_an
             executor.close()
 
     handles = [docker_store.attempts_of(e.id)[0].container_id for e in executions]
-    assert sorted(removed) == sorted(handles)
+    assert Counter(removed) == Counter(handles)
     for execution in executions:
         [attempt] = docker_store.attempts_of(execution.id)
         assert attempt.status is Status.SUCCESS and attempt.stdout == "done\n"

@@ -200,6 +200,7 @@ def test_given_a_running_job_when_its_worker_stops_and_another_starts_then_recor
     assert (ended.started_at, ended.finished_at) == (docker_started_at, docker_finished_at)
     [recorded] = docker_store.attempts_of(execution.id)
     assert recorded.stdout == "begun\ndone\n"
+    assert docker_finished_at is not None
     assert recorded.recorded_at is not None and recorded.recorded_at >= docker_finished_at
 
 

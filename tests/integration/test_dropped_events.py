@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from pitmaster.executors.base import ExitEvent
 from pitmaster.executors.docker import DockerExecutor
 from pitmaster.models import Status
 from pitmaster.settings import Settings
@@ -25,7 +26,7 @@ class SilentStream:
     def __init__(self) -> None:
         self._closed = threading.Event()
 
-    def __iter__(self) -> Iterator[str]:
+    def __iter__(self) -> Iterator[ExitEvent]:
         self._closed.wait()
         return iter(())
 

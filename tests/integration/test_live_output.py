@@ -26,6 +26,7 @@ def test_given_a_job_that_printed_much_then_a_live_read_returns_only_its_end(
         detach=True,
         labels={"pitmaster.test": "live-output"},
     )
+    assert container.id is not None
     executor = DockerExecutor(None)
     try:
         wait_for(
@@ -47,7 +48,9 @@ def test_given_a_job_that_printed_much_then_a_live_read_returns_only_its_end(
         assert len(live.stdout.encode()) <= 4096 + 100  # the limit and the truncation mark
         assert live.stderr == ""
         # The engine sent only the last lines (the mark counts what it sent), not 1.3 MB.
-        sent = int(re.search(r"of (\d+) bytes dropped", live.stdout).group(1))  # type: ignore[union-attr]
+        mark = re.search(r"of (\d+) bytes dropped", live.stdout)
+        assert mark is not None
+        sent = int(mark.group(1))
         assert sent <= LIVE_TAIL_LINES * len(f"{LINES}\n")
         assert whole.stdout.endswith(f"{LINES}\n")
         print(f"live read {took:.3f} s, whole log {took_whole:.3f} s, tail {LIVE_TAIL_LINES}")

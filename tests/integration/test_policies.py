@@ -33,7 +33,7 @@ def define(store: Store, job: str, script: str, **policy: Any) -> None:
 def no_containers_left(client: docker.DockerClient, store: Store) -> bool:
     # The low-level listing: the high-level one inspects each container and fails with
     # NotFound on one that the poller removes meanwhile.
-    return client.api.containers(all=True, filters={"label": installation_label(store)}) == []
+    return not client.api.containers(all=True, filters={"label": installation_label(store)})
 
 
 def running_attempt(store: Store, execution_id: int) -> Attempt | None:
@@ -157,6 +157,7 @@ def test_given_a_memory_limit_when_a_job_is_sigkilled_from_outside_then_failed_1
     execution = docker_store.enqueue("demo", "sleeper", "default", None)
     start_worker()
     attempt = wait_running(docker_store, execution.id)
+    assert attempt.container_id is not None
 
     docker_client.containers.get(attempt.container_id).kill("SIGKILL")
 
@@ -235,6 +236,7 @@ def test_given_a_running_execution_when_cancelled_then_its_container_is_stopped_
     execution = docker_store.enqueue("demo", "long", "default", None)
     start_worker()
     attempt = wait_running(docker_store, execution.id)
+    assert attempt.container_id is not None
 
     docker_store.cancel(execution.message_id)
 

@@ -21,9 +21,9 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from pitmaster import auth
-from pitmaster.api.app import create_app
 from pitmaster.app_secrets import SECRETS_PER_APP_MAX, SecretBox, new_key
 from pitmaster.models import Attempt, Status
+from pitmaster.server.app import create_app
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 
@@ -112,7 +112,9 @@ def test_given_a_fork_bomb_when_it_runs_then_the_pids_limit_stops_it_and_the_hos
     host = container.attrs["HostConfig"]
     assert host["PidsLimit"] == 64
     assert host["NanoCpus"] == 500_000_000
-    assert container.stats(stream=False)["pids_stats"].get("current", 0) <= 64
+    stats = container.stats(stream=False)
+    assert isinstance(stats, dict)
+    assert stats["pids_stats"].get("current", 0) <= 64
     # With the bomb's container there, the engine answers and another job runs to its end.
     assert docker_client.ping()
     other = docker_store.enqueue("demo", "hello", "default", None)

@@ -51,7 +51,7 @@ def _containers(client: docker.DockerClient, store: Store) -> list[str]:
     listed = client.containers.list(
         all=True, sparse=True, filters={"label": installation_label(store)}
     )
-    return [container.id for container in listed]
+    return [container.id for container in listed if container.id is not None]
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ told otherwise; ``log_in`` opens a console session through the login form.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pitmaster import auth
-from pitmaster.api.app import create_app
+from pitmaster.server.app import create_app
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 
@@ -53,12 +54,19 @@ def client(settings: Settings, store: Store) -> Iterator[TestClient]:
         yield client
 
 
+def form_token(client: TestClient, path: str = "/login") -> str:
+    """The CSRF token the forms of the page at ``path`` carry (it sets the cookie it needs)."""
+    page = client.get(path, follow_redirects=True)
+    match = re.search(r'name="csrf_token" value="([0-9a-f]{64})"', page.text)
+    assert match, f"no CSRF token in {path}: {page.status_code} {page.text[:300]}"
+    return match.group(1)
+
+
 def log_in(client: TestClient, token: str = ADMIN_TOKEN) -> None:
     """Open a console session in ``client``'s cookies, through the login form."""
-    client.get("/login")
     response = client.post(
         "/login",
-        data={"token": token, "csrf_token": client.cookies["pitmaster_csrf"], "next": "/"},
+        data={"token": token, "csrf_token": form_token(client), "next": "/"},
         follow_redirects=False,
     )
     assert response.status_code == 303, response.text

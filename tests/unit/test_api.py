@@ -296,6 +296,23 @@ def test_given_the_enqueue_hook_when_enqueued_then_it_is_called_once(
     assert calls == [None]
 
 
+@pytest.mark.usefixtures("defined")
+def test_given_a_cancelled_execution_when_retried_through_the_api_then_the_worker_is_woken(
+    settings: Settings, store: Store
+) -> None:
+    # Given a cancelled execution, and the hook that wakes the worker beside the server
+    execution = store.enqueue("shop", "mail", "default", {}, app_id=store.get_app("shop").id)
+    store.cancel(execution.message_id)
+    calls: list[None] = []
+    with serving(settings, store, on_enqueue=lambda: calls.append(None)) as hooked:
+        # When it is retried through the API
+        response = hooked.post(f"/v1/job_executions/{execution.message_id}/retries", json={})
+
+    # Then the worker is woken, as a retry from the console wakes it
+    assert response.status_code == 201
+    assert calls == [None]
+
+
 # -- reading executions ---------------------------------------------------------------
 
 

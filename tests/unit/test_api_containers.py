@@ -11,7 +11,7 @@ from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 
 from ..api_errors import error_text
-from .conftest import log_in, serving
+from .conftest import form_token, log_in, serving
 
 ALLOWED = "registry.example.com/,pitmaster-demo"
 
@@ -26,9 +26,7 @@ def restricted(settings: Settings, store: Store) -> Iterator[TestClient]:
 
 
 def _csrf(client: TestClient) -> str:
-    token = client.cookies.get("pitmaster_csrf")
-    assert token
-    return token
+    return form_token(client, "/")
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from pitmaster import auth
-from pitmaster.api.app import create_app
 from pitmaster.app_secrets import SECRET_VALUE_MAX_BYTES, SECRETS_PER_APP_MAX, SecretBox, new_key
+from pitmaster.server.app import create_app
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 

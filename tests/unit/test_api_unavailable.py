@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from pitmaster import auth
-from pitmaster.api.app import create_app
+from pitmaster.server.app import create_app
 from pitmaster.settings import Settings
 from pitmaster.store.engine import create_engine
 from pitmaster.store.schema import attempts, job_executions

@@ -16,11 +16,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pitmaster import auth
-from pitmaster.api.app import create_app
 from pitmaster.apply import apply, load
 from pitmaster.client import Client, ClientError
 from pitmaster.errors import InvalidInput
 from pitmaster.models import DEFAULT_QUEUE
+from pitmaster.server.app import create_app
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 

@@ -17,9 +17,9 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from pitmaster import auth
-from pitmaster.api.app import create_app
 from pitmaster.errors import Conflict
 from pitmaster.models import Outcome, Status, TokenKind
+from pitmaster.server.app import create_app
 from pitmaster.settings import Settings
 from pitmaster.store.store import ExecutionFilter, Store
 
@@ -410,7 +410,9 @@ def test_given_a_token_of_any_form_in_the_setting_then_it_is_accepted(
     settings: Settings, store: Store
 ) -> None:
     given = "0f" * 20  # say, from `openssl rand -hex 20`
-    custom = settings.model_copy(update={"admin_token": Settings(admin_token=given).admin_token})
+    custom = settings.model_copy(
+        update={"admin_token": Settings.model_validate({"admin_token": given}).admin_token}
+    )
 
     with serving(custom, store, token=given) as client:
         assert client.get("/v1/tokens").status_code == 200
@@ -458,7 +460,9 @@ def test_given_an_admin_token_whose_id_is_taken_then_the_start_fails(
 ) -> None:
     auth.ensure_admin_tokens(settings, store)
     same_id = ADMIN_TOKEN[: len("pm_000000000000_")] + "another-secret-of-forty-or-so-characters"
-    clash = settings.model_copy(update={"admin_token": Settings(admin_token=same_id).admin_token})
+    clash = settings.model_copy(
+        update={"admin_token": Settings.model_validate({"admin_token": same_id}).admin_token}
+    )
 
     with pytest.raises(Conflict, match="belongs to another token"):
         auth.ensure_admin_tokens(clash, store)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.cookies import SimpleCookie
@@ -12,14 +13,14 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from pitmaster import auth
-from pitmaster.api.app import create_app
 from pitmaster.models import Outcome, Status
+from pitmaster.server.app import create_app
 from pitmaster.settings import Settings
 from pitmaster.store.store import ExecutionFilter, Store
 from pitmaster.web import login, pages
 
 from ..credentials import ADMIN_TOKEN
-from .conftest import log_in
+from .conftest import form_token, log_in
 
 
 @pytest.fixture
@@ -50,9 +51,13 @@ def shop_and_blog(store: Store) -> dict[str, str]:
 
 
 def csrf(client: TestClient) -> str:
-    if "pitmaster_csrf" not in client.cookies:
-        client.get("/login")
-    return client.cookies["pitmaster_csrf"]
+    return form_token(client)
+
+
+def csrf_in(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([0-9a-f]{64})"', html)
+    assert match
+    return match.group(1)
 
 
 def session_cookie(response: httpx.Response) -> SimpleCookie:
@@ -104,20 +109,45 @@ def test_given_a_valid_token_when_logged_in_then_an_httponly_samesite_session_co
     assert ADMIN_TOKEN not in page.text
 
 
-def test_given_https_when_logged_in_then_the_session_cookie_is_secure(
+def set_cookies(response: httpx.Response) -> dict[str, str]:
+    """Each cookie ``response`` sets, by name, with its attributes as sent."""
+    return {h.split("=", 1)[0]: h for h in response.headers.get_list("set-cookie")}
+
+
+def assert_host_only_secure(header: str) -> None:
+    # What a browser requires of a __Host- cookie: Secure, Path=/, no Domain.
+    attributes = [part.strip().lower() for part in header.split(";")[1:]]
+    assert "secure" in attributes and "httponly" in attributes, header
+    assert "path=/" in attributes, header
+    assert not any(part.startswith("domain") for part in attributes), header
+
+
+def test_given_https_then_the_session_and_csrf_cookies_are_secure_host_only_cookies(
     settings: Settings, store: Store
 ) -> None:
     auth.ensure_admin_tokens(settings, store)
     with TestClient(
         create_app(settings, store), base_url="https://testserver", follow_redirects=False
     ) as client:
+        form = client.get("/login")
         response = client.post(
             "/login", data={"token": ADMIN_TOKEN, "csrf_token": csrf(client), "next": "/"}
         )
-    assert session_cookie(response)["pitmaster_session"]["secure"] is True
+        page = client.get("/")
+        bare = client.get("/", headers={"Cookie": "pitmaster_session=" + "x" * 43})
+
+    [csrf_cookie] = set_cookies(form).values()
+    assert csrf_cookie.startswith("__Host-pitmaster_csrf=")
+    assert_host_only_secure(csrf_cookie)
+    session = set_cookies(response)["__Host-pitmaster_session"]
+    assert_host_only_secure(session)
+    assert "samesite=lax" in session.lower() and "samesite=strict" in csrf_cookie.lower()
+    assert response.headers["location"] == "/" and page.status_code == 200
+    # Over HTTPS a cookie without the prefix, which a sibling subdomain could set, is not read.
+    assert bare.status_code == 303
 
 
-def test_given_a_public_https_url_behind_a_proxy_then_the_session_cookie_is_secure(
+def test_given_a_public_https_url_behind_a_proxy_then_the_cookies_are_secure_host_only_cookies(
     settings: Settings, store: Store
 ) -> None:
     public = settings.model_copy(update={"public_url": "https://jobs.example.com"})
@@ -125,25 +155,30 @@ def test_given_a_public_https_url_behind_a_proxy_then_the_session_cookie_is_secu
     with TestClient(create_app(public, store), follow_redirects=False) as client:
         # The browser sees https (the proxy ends it), so it sends back the Secure CSRF
         # cookie, which this client over plain http would not: it is sent by hand.
-        token = csrf(client)
+        form = client.get("/login")
+        [csrf_cookie] = set_cookies(form).values()
+        nonce = SimpleCookie(csrf_cookie)["__Host-pitmaster_csrf"].value
         client.cookies.clear()
         response = client.post(
             "/login",
-            data={"token": ADMIN_TOKEN, "csrf_token": token, "next": "/"},
-            headers={"Cookie": f"pitmaster_csrf={token}"},
+            data={"token": ADMIN_TOKEN, "csrf_token": csrf_in(form.text), "next": "/"},
+            headers={"Cookie": f"__Host-pitmaster_csrf={nonce}"},
         )
-    assert session_cookie(response)["pitmaster_session"]["secure"] is True
+    assert_host_only_secure(csrf_cookie)
+    assert response.status_code == 303
+    assert_host_only_secure(set_cookies(response)["__Host-pitmaster_session"])
 
 
-def test_given_a_public_https_url_then_the_csrf_cookie_is_secure_as_the_session_cookie_is(
-    settings: Settings, store: Store
+def test_given_plain_http_then_the_cookies_have_no_prefix_and_are_not_secure(
+    browser: TestClient,
 ) -> None:
-    public = settings.model_copy(update={"public_url": "https://jobs.example.com"})
-    with TestClient(create_app(public, store), follow_redirects=False) as client:
-        response = client.get("/login")
-    set_cookie = response.headers["set-cookie"]
-    assert set_cookie.startswith("pitmaster_csrf=")
-    assert "secure" in set_cookie.lower() and "httponly" in set_cookie.lower()
+    form = browser.get("/login")
+    response = browser.post(
+        "/login", data={"token": ADMIN_TOKEN, "csrf_token": csrf(browser), "next": "/"}
+    )
+    assert set(set_cookies(form)) == {"pitmaster_csrf"}
+    session = set_cookies(response)["pitmaster_session"]
+    assert "secure" not in [part.strip().lower() for part in session.split(";")]
 
 
 @pytest.mark.parametrize(
@@ -280,7 +315,7 @@ def test_given_a_logged_in_admin_then_every_form_post_without_csrf_is_403_and_ch
         route.path
         for router in (pages.router, pages.admin_router, login.router)
         for route in router.routes
-        if isinstance(route, APIRoute) and "POST" in route.methods
+        if isinstance(route, APIRoute) and route.methods is not None and "POST" in route.methods
     }
     assert len(console_posts) == len(posts)  # a new form needs a line here
     before = (store.list_apps(), store.list_job_definitions("shop"), store.get_execution(failed))
@@ -294,6 +329,46 @@ def test_given_a_logged_in_admin_then_every_form_post_without_csrf_is_403_and_ch
     after = (store.list_apps(), store.list_job_definitions("shop"), store.get_execution(failed))
     assert after == before
     assert len(store.attempts_of(store.get_execution(failed).id)) == 1
+
+
+def test_given_two_sessions_then_a_token_from_the_other_one_is_refused(
+    settings: Settings, store: Store
+) -> None:
+    auth.ensure_admin_tokens(settings, store)
+    app = create_app(settings, store)
+    with TestClient(app, follow_redirects=False) as victim, TestClient(app) as attacker:
+        log_in(victim)
+        log_in(attacker)
+        own = csrf(victim)
+        # Given the attacker's token, and its CSRF cookie planted in the victim's browser
+        # (as a sibling subdomain can over plain http),
+        planted = csrf(attacker)
+        victim_nonce = victim.cookies["pitmaster_csrf"]
+        victim.cookies.set("pitmaster_csrf", attacker.cookies["pitmaster_csrf"])
+        with_planted = victim.post(
+            "/apps", data={"name": "a", "docker_image": "a:1", "csrf_token": planted}
+        )
+        # or only the token, with the victim's own cookie,
+        victim.cookies.set("pitmaster_csrf", victim_nonce)
+        foreign = victim.post(
+            "/apps", data={"name": "b", "docker_image": "b:1", "csrf_token": planted}
+        )
+        # or the victim's pre-login token (bound to its nonce but to no session),
+        victim.cookies.delete("pitmaster_session")
+        pre_session = csrf(victim)
+        log_in(victim)
+        stale = victim.post(
+            "/apps", data={"name": "c", "docker_image": "c:1", "csrf_token": pre_session}
+        )
+        own = csrf(victim)
+        accepted = victim.post(
+            "/apps", data={"name": "d", "docker_image": "d:1", "csrf_token": own}
+        )
+
+    # then each is refused, and only the victim's own token is taken.
+    assert (with_planted.status_code, foreign.status_code, stale.status_code) == (403, 403, 403)
+    assert accepted.status_code == 303
+    assert [a.name for a in store.list_apps()] == ["d"]
 
 
 # -- an app token's session ----------------------------------------------------------------------

@@ -1,11 +1,11 @@
-"""Docker's event stream read as exit events, without a Docker engine: the parsing only."""
+"""Docker's event stream and inspected state read, without a Docker engine: the parsing only."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from pitmaster.executors.docker import DockerExitStream
+from pitmaster.executors.docker import DockerExitStream, run_times
 
 
 class _Events:
@@ -59,3 +59,27 @@ def test_given_a_die_event_without_an_exit_code_then_the_code_is_unknown() -> No
     (event,) = list(DockerExitStream(_Events([_event("die", "c1", exitCode="odd")])))
 
     assert event.exit_code is None
+
+
+def test_given_docker_shows_a_start_after_the_finish_then_the_start_is_the_finish() -> None:
+    # What the engine reports for a command that exits at once (seen with `sh -c 'exit 3'`).
+    state = {
+        "StartedAt": "2026-12-02T00:52:15.266303222Z",
+        "FinishedAt": "2026-12-02T00:52:15.265065577Z",
+    }
+
+    started_at, finished_at = run_times(state)
+
+    assert started_at == finished_at == datetime(2026, 12, 2, 0, 52, 15, 265065, UTC)
+
+
+def test_given_docker_times_in_order_then_both_are_kept() -> None:
+    state = {
+        "StartedAt": "2026-12-02T00:52:14.157854798Z",
+        "FinishedAt": "2026-12-02T00:52:14.15985241Z",
+    }
+
+    assert run_times(state) == (
+        datetime(2026, 12, 2, 0, 52, 14, 157854, UTC),
+        datetime(2026, 12, 2, 0, 52, 14, 159852, UTC),
+    )

@@ -13,15 +13,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pitmaster import auth
-from pitmaster.api.app import create_app
-from pitmaster.api.schemas import MAX_MEMORY
 from pitmaster.models import MAX_MESSAGE_DEPTH
+from pitmaster.server.app import create_app
+from pitmaster.services.inputs import MAX_MEMORY
 from pitmaster.settings import Settings
 from pitmaster.store.store import ExecutionFilter, Store
-from pitmaster.web import pages
+from pitmaster.web.pages import common as pages
 
 from ..credentials import ADMIN
-from .conftest import log_in, serving
+from .conftest import form_token, log_in, serving
 
 
 def _nested(depth: int) -> Any:
@@ -157,13 +157,12 @@ def test_given_hostile_job_definition_form_input_then_the_form_says_why_and_noth
 ) -> None:
     store.create_app("shop", "shop:1")
     log_in(client)
-    client.get("/")
     form = {
         "app": "shop",
         "job": "mail",
         "command": command,
         "memory": memory,
-        "csrf_token": client.cookies["pitmaster_csrf"],
+        "csrf_token": form_token(client, "/"),
     }
 
     response = client.post("/job_definitions", data=form)

@@ -14,15 +14,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pitmaster import auth
-from pitmaster.api.ratelimit import RateLimiter, TokenBucket
 from pitmaster.errors import InvalidInput
+from pitmaster.http_common.ratelimit import RateLimiter, TokenBucket
 from pitmaster.models import MAX_MESSAGE_BYTES, MAX_PAGE_SIZE
 from pitmaster.settings import MIN_BODY_BYTES, Settings
 from pitmaster.store.store import ExecutionFilter, Store
-from pitmaster.web import pages
+from pitmaster.web.pages import common as pages
 
 from ..api_errors import error_text
-from .conftest import log_in, serving
+from .conftest import form_token, log_in, serving
 
 # -- helpers ------------------------------------------------------------------------
 
@@ -217,8 +217,7 @@ def test_given_random_tokens_and_failed_logins_then_the_address_pays_for_them(
         assert guesses.count(401) <= 5 and guesses.count(429) >= 15, guesses
     for client in _client(settings, store, rate_limit=0.01, rate_limit_burst=5, admin_token=None):
         # and failed login guesses, each with a random Authorization header, fare no better.
-        client.get("/login")
-        csrf_token = client.cookies["pitmaster_csrf"]
+        csrf_token = form_token(client)
         logins = [
             client.post(
                 "/login",

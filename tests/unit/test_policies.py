@@ -676,7 +676,11 @@ def test_given_a_cancel_racing_the_runners_mark_running_then_the_container_is_st
     def runner_marks_running() -> None:
         marks.append(
             clocked_store.mark_running(
-                claim.attempt_id, started.handle, executor.engine, started.started_at
+                # As the runner does: a fresh container's start time comes with its exit.
+                claim.attempt_id,
+                started.handle,
+                executor.engine,
+                started.started_at or clock.now,
             )
         )
 

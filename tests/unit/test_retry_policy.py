@@ -20,7 +20,7 @@ caps = st.none() | seconds
 
 def formula(retries: int, base_delay: float, max_delay: float | None) -> float:
     """barbeque: delay = min(2**retries * base_delay, max_delay)."""
-    delay = 2**retries * base_delay
+    delay: float = 2**retries * base_delay  # int ** int is Any to mypy (it may be a float)
     return delay if max_delay is None else min(delay, max_delay)
 
 

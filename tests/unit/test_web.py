@@ -9,14 +9,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pitmaster import auth
-from pitmaster.api.app import create_app
 from pitmaster.models import Outcome, Status
+from pitmaster.server.app import create_app
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 from pitmaster.web.output import clean_output
 
 from ..credentials import ADMIN
-from .conftest import log_in
+from .conftest import form_token, log_in
 
 HOSTILE_STDOUT = (
     "<script>alert(1)</script>\n<a href='javascript:alert(2)'>x</a>\n"
@@ -34,9 +34,7 @@ def console(settings: Settings, store: Store) -> Iterator[TestClient]:
 
 
 def token(client: TestClient) -> str:
-    value = client.cookies.get("pitmaster_csrf")
-    assert value
-    return value
+    return form_token(client, "/")
 
 
 def ended_execution(store: Store, stdout: str, message: object) -> str:

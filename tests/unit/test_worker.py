@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from typing import TypeVar
 
 import pytest
 
@@ -17,7 +16,6 @@ from pitmaster.worker.worker import Worker
 
 from ..waiting import wait_for
 
-T = TypeVar("T")
 WAIT_SECONDS = 10.0
 # Far longer than stopping takes: a stop that returns with every thread ended
 # did not merely give up waiting for them.
@@ -57,6 +55,10 @@ def defined(store: Store) -> None:
 
 def _status_is(store: Store, execution: Execution, status: Status) -> Callable[[], bool]:
     return lambda: store.get_execution(execution.message_id).status is status
+
+
+def _output_stored(store: Store, execution: Execution) -> Callable[[], bool]:
+    return lambda: not store.attempts_of(execution.id)[0].output_pending
 
 
 def _recorded(store: Store, execution: Execution, status: Status, what: str) -> Execution:
@@ -300,11 +302,7 @@ def test_given_jobs_that_exit_before_they_are_stored_as_running_then_each_is_rec
             )
         # Recorded from the events, whichever came first: no sweep was needed.
         for execution in executions:
-            wait_for(
-                lambda e=execution: not store.attempts_of(e.id)[0].output_pending,
-                timeout=WAIT_SECONDS,
-                what="output",
-            )
+            wait_for(_output_stored(store, execution), timeout=WAIT_SECONDS, what="output")
         assert executor.calls.observe == 0
         assert all(store.attempts_of(e.id)[0].stdout == "quick\n" for e in executions)
     finally:

@@ -1,32 +1,27 @@
-"""Request and response bodies of the HTTP API."""
+"""Request and response bodies of the HTTP API (the bodies the console shares are in
+``pitmaster.services.inputs``)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
-    ConfigDict,
     Field,
-    StrictBool,
-    StrictInt,
     StringConstraints,
 )
-from pydantic.json_schema import SkipJsonSchema
 
 from pitmaster.app_secrets import (
     SECRET_NAME_MAX_LENGTH,
     SECRET_NAME_PATTERN,
     SECRET_VALUE_MAX_BYTES,
 )
-from pitmaster.errors import InvalidInput
 from pitmaster.models import (
     DEFAULT_QUEUE,
     MAX_DELAY_SECONDS,
-    NAME_MAX_LENGTH,
     ApiToken,
     App,
     AppSecret,
@@ -34,103 +29,18 @@ from pitmaster.models import (
     Execution,
     JobDefinition,
     JobQueue,
-    MessageDelivery,
     Status,
     TokenKind,
-    job_name_problem,
 )
 from pitmaster.retry import Ending
+from pitmaster.services.inputs import (
+    _PRINTABLE,
+    Input,
+    JobName,
+    JobPolicy,
+    Name,
+)
 from pitmaster.store.store import BULK_RETRY_LIMIT
-
-_NAME = r"^[A-Za-z0-9_.-]+$"
-# Text the database and the engine can both carry: no NUL, no C0 control but tab and newline.
-_PRINTABLE = r"^[^\x00-\x08\x0b-\x1f\x7f]*$"
-_IMAGE = r"^[^\s\x00-\x1f\x7f]+$"
-_NETWORK = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
-NAME_PATTERN = _NAME
-PRINTABLE_PATTERN = _PRINTABLE
-PATTERN_MEANINGS = {
-    _NAME: "must match [A-Za-z0-9_.-]+",
-    _PRINTABLE: "must not contain control characters such as NUL or ESC",
-    _IMAGE: "must be an image reference, without spaces or control characters",
-    _NETWORK: "must be bridge, none or the name of a Docker network ([A-Za-z0-9][A-Za-z0-9_.-]*)",
-    SECRET_NAME_PATTERN: "must match [A-Za-z_][A-Za-z0-9_]* (a letter or _, then letters, "
-    "digits or _)",
-}
-
-
-def _not_only_dots(name: str) -> str:
-    # "." and ".." cannot be told apart from path segments in a URL.
-    if set(name) == {"."}:
-        raise ValueError(f"{name!r} cannot be a name: it reads as a path")
-    return name
-
-
-Name = Annotated[
-    str,
-    StringConstraints(pattern=_NAME, min_length=1, max_length=NAME_MAX_LENGTH),
-    AfterValidator(_not_only_dots),
-]
-
-
-def _a_job_name(name: str) -> str:
-    problem = job_name_problem(name)
-    if problem is not None:
-        raise ValueError(f"a job name {problem}")
-    return name
-
-
-def job_name_filter(name: str | None) -> str | None:
-    return None if name is None else _a_job_name(name)
-
-
-# A job's name: barbeque takes any text, and ActiveJob sends class names (Admin::NotifyJob).
-JobName = Annotated[str, StringConstraints(max_length=NAME_MAX_LENGTH), AfterValidator(_a_job_name)]
-DockerImage = Annotated[str, StringConstraints(pattern=_IMAGE, min_length=1, max_length=1024)]
-Description = Annotated[str, StringConstraints(pattern=_PRINTABLE, max_length=10_000)]
-Argument = Annotated[str, StringConstraints(pattern=_PRINTABLE, max_length=100_000)]
-
-
-def _names_a_program(command: list[str]) -> list[str]:
-    if not command[0].strip():
-        raise ValueError("the first element, the program to run, must not be empty")
-    return command
-
-
-Command = Annotated[
-    list[Argument], Field(min_length=1, max_length=1000), AfterValidator(_names_a_program)
-]
-
-
-Limit = Annotated[
-    StrictInt | None,
-    Field(ge=1, le=1_000_000, description="most executions running at once; null: no limit"),
-]
-
-
-class Input(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Update(Input):
-    """A PATCH body: only the fields given change; null clears a limit."""
-
-    nullable: ClassVar[frozenset[str]] = frozenset({"max_concurrent_executions"})
-
-    def changes(self) -> dict[str, Any]:
-        given = self.model_dump(exclude_unset=True)
-        for field, value in given.items():
-            if value is None and field not in self.nullable:
-                raise InvalidInput(f"{field} cannot be null")
-        return given
-
-
-class AppCreate(Input):
-    name: Name
-    docker_image: DockerImage
-    description: Description = ""
-    max_concurrent_executions: Limit = None
-
 
 Revision = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
 
@@ -145,12 +55,6 @@ class RevisionLockOut(BaseModel):
     """barbeque's answer to a revision lock: the tag now run."""
 
     revision: str
-
-
-class AppUpdate(Update):
-    docker_image: DockerImage | SkipJsonSchema[None] = None
-    description: Description | SkipJsonSchema[None] = None
-    max_concurrent_executions: Limit = None
 
 
 class AppOut(BaseModel):
@@ -173,108 +77,6 @@ class AppOut(BaseModel):
             created_at=app.created_at,
             updated_at=app.updated_at,
         )
-
-
-def _not_the_host_network(network: str) -> str:
-    if network.casefold() == "host":
-        raise ValueError(
-            "network 'host' would give the job the host's own network stack; use bridge, "
-            "none or a Docker network of your own"
-        )
-    return network
-
-
-Network = Annotated[
-    str,
-    StringConstraints(pattern=_NETWORK, min_length=1, max_length=255),
-    AfterValidator(_not_the_host_network),
-]
-Cpus = Annotated[float, Field(ge=0.01, le=1024, allow_inf_nan=False)]
-PidsLimit = Annotated[StrictInt, Field(ge=16, le=4_194_304)]
-Seconds = Annotated[float, Field(ge=0, le=MAX_DELAY_SECONDS, allow_inf_nan=False)]
-ExitCode = Annotated[StrictInt, Field(ge=1, le=255)]
-MIN_MEMORY = 6 * 1024 * 1024  # Docker refuses less
-MAX_MEMORY = 1024**4  # 1 TiB: beyond any host's memory, and within Docker's int64
-
-
-class JobPolicy(BaseModel):
-    """Retries, timeout and memory of a job definition (create: all optional, with defaults)."""
-
-    retry_limit: StrictInt = Field(default=0, ge=0, le=100, description="retries after the first")
-    base_delay: Seconds = Field(default=15.0, description="seconds before the first retry")
-    max_delay: Seconds | None = Field(default=None, description="cap on the delay between retries")
-    jitter: StrictBool = Field(default=False, description="wait uniform(0, delay) instead")
-    retry_on: list[Ending] | None = Field(
-        default=None, description="endings retried: failed, oom, timeout, lost, error (null: all)"
-    )
-    retry_exit_codes: list[ExitCode] | None = Field(
-        default=None, description="with failed: only these exit codes are retried (null: any)"
-    )
-    timeout_seconds: (
-        Annotated[float, Field(gt=0, le=MAX_DELAY_SECONDS, allow_inf_nan=False)] | None
-    ) = Field(default=None, description="stop the job (SIGTERM) after this long; null: never")
-    stop_grace_seconds: Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False)] = Field(
-        default=10.0, description="seconds between SIGTERM and SIGKILL when stopping"
-    )
-    memory: Annotated[StrictInt, Field(ge=MIN_MEMORY, le=MAX_MEMORY)] | None = Field(
-        default=None, description="memory limit in bytes; beyond it the job is OOM-killed"
-    )
-    cpus: Cpus | None = Field(
-        default=None, description="most CPUs the job may use, e.g. 0.5 (null: the setting's)"
-    )
-    pids_limit: PidsLimit | None = Field(
-        default=None, description="processes and threads the job may have (null: the setting's)"
-    )
-    network: Network | None = Field(
-        default=None,
-        description="Docker network: bridge, none or one of your own (null: the engine's bridge)",
-    )
-    message_delivery: MessageDelivery = Field(
-        default=MessageDelivery.AUTO,
-        description="env: always BARBEQUE_MESSAGE (as barbeque; a larger message is refused "
-        "with 413); file: always the file PITMASTER_MESSAGE_FILE; auto: env when it fits",
-    )
-
-
-class JobDefinitionCreate(JobPolicy, Input):
-    job: JobName
-    command: Command
-    description: Description = ""
-
-
-class JobDefinitionUpdate(Update):
-    nullable: ClassVar[frozenset[str]] = frozenset(
-        {
-            "max_delay",
-            "retry_on",
-            "retry_exit_codes",
-            "timeout_seconds",
-            "memory",
-            "cpus",
-            "pids_limit",
-            "network",
-        }
-    )
-
-    command: Command | SkipJsonSchema[None] = None
-    description: Description | SkipJsonSchema[None] = None
-    retry_limit: Annotated[StrictInt, Field(ge=0, le=100)] | SkipJsonSchema[None] = None
-    base_delay: Seconds | SkipJsonSchema[None] = None
-    max_delay: Seconds | None = None
-    jitter: StrictBool | SkipJsonSchema[None] = None
-    retry_on: list[Ending] | None = None
-    retry_exit_codes: list[ExitCode] | None = None
-    timeout_seconds: (
-        Annotated[float, Field(gt=0, le=MAX_DELAY_SECONDS, allow_inf_nan=False)] | None
-    ) = None
-    stop_grace_seconds: (
-        Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False)] | SkipJsonSchema[None]
-    ) = None
-    memory: Annotated[StrictInt, Field(ge=MIN_MEMORY, le=MAX_MEMORY)] | None = None
-    cpus: Cpus | None = None
-    pids_limit: PidsLimit | None = None
-    network: Network | None = None
-    message_delivery: MessageDelivery | SkipJsonSchema[None] = None
 
 
 class JobDefinitionOut(JobPolicy):
@@ -350,17 +152,6 @@ class SecretOut(BaseModel):
     @classmethod
     def of(cls, secret: AppSecret) -> SecretOut:
         return cls(name=secret.name, created_at=secret.created_at, updated_at=secret.updated_at)
-
-
-class QueueCreate(Input):
-    name: Name
-    description: Description = ""
-    max_concurrent_executions: Limit = None
-
-
-class QueueUpdate(Update):
-    description: Description | SkipJsonSchema[None] = None
-    max_concurrent_executions: Limit = None
 
 
 class QueueOut(BaseModel):

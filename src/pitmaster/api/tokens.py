@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from pitmaster import auth
-from pitmaster.api.deps import ServicesDep, require_admin
 from pitmaster.api.schemas import ErrorOut, TokenCreate, TokenCreated, TokenOut
+from pitmaster.http_common.deps import ServicesDep, require_admin
 
 logger = logging.getLogger(__name__)
 _ERRORS: dict[int | str, dict[str, Any]] = {

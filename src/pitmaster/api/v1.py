@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -17,26 +16,16 @@ from fastapi.responses import JSONResponse
 from pydantic import AfterValidator
 
 from pitmaster.api import fields as garage_fields
-from pitmaster.api.deps import CallerDep, ServicesDep, require_admin
 from pitmaster.api.schemas import (
-    NAME_PATTERN,
-    PRINTABLE_PATTERN,
     WITH_BODY,
-    AppCreate,
     AppOut,
-    AppUpdate,
     AttemptOut,
     BulkRetryRequest,
     BulkRetryResponse,
     ExecutionList,
     ExecutionOut,
-    JobDefinitionCreate,
     JobDefinitionOut,
-    JobDefinitionUpdate,
-    JobPolicy,
-    QueueCreate,
     QueueOut,
-    QueueUpdate,
     RetryRequest,
     RetryResponse,
     RevisionLock,
@@ -46,18 +35,27 @@ from pitmaster.api.schemas import (
     SecretValue,
     WorkerOut,
     error_responses,
-    job_name_filter,
 )
-from pitmaster.app_secrets import SECRETS_PER_APP_MAX, require_box
 from pitmaster.errors import Forbidden
-from pitmaster.images import check_image_allowed
+from pitmaster.http_common.deps import CallerDep, ServicesDep, require_admin
 from pitmaster.models import (
     MAX_PAGE_SIZE,
     NAME_MAX_LENGTH,
     Execution,
     Status,
-    image_at_revision,
     readable_message,
+)
+from pitmaster.services import catalog, executions, workers
+from pitmaster.services.inputs import (
+    NAME_PATTERN,
+    PRINTABLE_PATTERN,
+    AppCreate,
+    AppUpdate,
+    JobDefinitionCreate,
+    JobDefinitionUpdate,
+    QueueCreate,
+    QueueUpdate,
+    job_name_filter,
 )
 from pitmaster.store.store import ExecutionFilter
 
@@ -111,11 +109,7 @@ EXTRA_FIELDS = ("message", "stdout", "stderr", "html_url", "retries", "attempts"
 
 @admin_router.post("/apps", status_code=201, responses=_CHANGE, tags=["apps"])
 def create_app(body: AppCreate, services: ServicesDep) -> AppOut:
-    check_image_allowed(body.docker_image, services.settings.allowed_image_rules)
-    app = services.store.create_app(
-        body.name, body.docker_image, body.description, body.max_concurrent_executions
-    )
-    return AppOut.of(app)
+    return AppOut.of(catalog.create_app(services.store, services.settings, body))
 
 
 @admin_router.get("/apps", responses=_LIST, tags=["apps"])
@@ -140,10 +134,7 @@ def get_app(name: str, services: ServicesDep) -> AppOut:
 
 @admin_router.patch("/apps/{name}", responses=_CHANGE, tags=["apps"])
 def update_app(name: str, body: AppUpdate, services: ServicesDep) -> AppOut:
-    changes = body.changes()
-    if "docker_image" in changes:
-        check_image_allowed(changes["docker_image"], services.settings.allowed_image_rules)
-    return AppOut.of(services.store.update_app(name, changes))
+    return AppOut.of(catalog.update_app(services.store, services.settings, name, body.changes()))
 
 
 def _own_app(caller: CallerDep, name: str) -> None:
@@ -160,9 +151,7 @@ def lock_revision(
     An app token may lock its own app (a deploy does), no other.
     """
     _own_app(caller, name)
-    locked = image_at_revision(services.store.get_app(name).docker_image, body.revision)
-    check_image_allowed(locked, services.settings.allowed_image_rules)
-    services.store.lock_revision(name, body.revision)
+    catalog.lock_revision(services.store, services.settings, name, body.revision)
     return RevisionLockOut(revision=body.revision)
 
 
@@ -173,7 +162,7 @@ def unlock_revision(name: str, services: ServicesDep, caller: CallerDep) -> Resp
     barbeque sets the image's tag to ``latest`` instead: see docs/barbeque.md.
     """
     _own_app(caller, name)
-    services.store.lock_revision(name, None)
+    catalog.unlock_revision(services.store, name)
     return Response(status_code=204)
 
 
@@ -185,7 +174,7 @@ def delete_app(name: str, services: ServicesDep) -> Response:
     executions stay as history that only admins see. An app made again under
     the same name neither sees nor runs any of them.
     """
-    services.store.delete_app(name)
+    catalog.delete_app(services.store, name)
     return Response(status_code=204)
 
 
@@ -202,12 +191,8 @@ def put_secret(
 
     The job reads it from the file ``/run/secrets/NAME``.
     """
-    box = require_box(services.settings.secrets_keys)
-    sealed = box.seal(app, name, body.value)
-    created = services.store.put_secret(app, name, sealed, SECRETS_PER_APP_MAX)
+    secret, created = catalog.put_secret(services.store, services.settings, app, name, body.value)
     response.status_code = 201 if created else 200
-    logger.info("secret %s of app %s %s", name, app, "created" if created else "replaced")
-    secret = next(s for s in services.store.list_secrets(app) if s.name == name)
     return SecretOut.of(secret)
 
 
@@ -221,8 +206,7 @@ def list_secrets(app: str, services: ServicesDep) -> list[SecretOut]:
     "/apps/{app}/secrets/{name}", status_code=204, responses=_DELETE, tags=["secrets"]
 )
 def delete_secret(app: str, name: SecretNamePath, services: ServicesDep) -> Response:
-    services.store.delete_secret(app, name)
-    logger.info("secret %s of app %s deleted", name, app)
+    catalog.delete_secret(services.store, app, name)
     return Response(status_code=204)
 
 
@@ -235,11 +219,7 @@ def delete_secret(app: str, name: SecretNamePath, services: ServicesDep) -> Resp
 def create_job_definition(
     app: str, body: JobDefinitionCreate, services: ServicesDep
 ) -> JobDefinitionOut:
-    policy = body.model_dump(include=set(JobPolicy.model_fields))
-    definition = services.store.create_job_definition(
-        app, body.job, body.command, body.description, **policy
-    )
-    return JobDefinitionOut.of(definition)
+    return JobDefinitionOut.of(catalog.create_job_definition(services.store, app, body))
 
 
 @admin_router.get(
@@ -271,7 +251,8 @@ def get_job_definition(app: str, job: str, services: ServicesDep) -> JobDefiniti
 def update_job_definition(
     app: str, job: str, body: JobDefinitionUpdate, services: ServicesDep
 ) -> JobDefinitionOut:
-    return JobDefinitionOut.of(services.store.update_job_definition(app, job, body.changes()))
+    definition = catalog.update_job_definition(services.store, app, job, body.changes())
+    return JobDefinitionOut.of(definition)
 
 
 @admin_router.delete(
@@ -281,7 +262,7 @@ def update_job_definition(
     tags=["job definitions"],
 )
 def delete_job_definition(app: str, job: str, services: ServicesDep) -> Response:
-    services.store.delete_job_definition(app, job)
+    catalog.delete_job_definition(services.store, app, job)
     return Response(status_code=204)
 
 
@@ -290,7 +271,9 @@ def delete_job_definition(app: str, job: str, services: ServicesDep) -> Response
 
 @admin_router.post("/job_queues", status_code=201, responses=_CHANGE, tags=["job queues"])
 def create_queue(body: QueueCreate, services: ServicesDep) -> QueueOut:
-    queue = services.store.create_queue(body.name, body.description, body.max_concurrent_executions)
+    queue = catalog.create_queue(
+        services.store, body.name, body.description, body.max_concurrent_executions
+    )
     return QueueOut.of(queue)
 
 
@@ -316,13 +299,13 @@ def get_queue(name: str, services: ServicesDep) -> QueueOut:
 
 @admin_router.patch("/job_queues/{name}", responses=_CHANGE, tags=["job queues"])
 def update_queue(name: str, body: QueueUpdate, services: ServicesDep) -> QueueOut:
-    return QueueOut.of(services.store.update_queue(name, body.changes()))
+    return QueueOut.of(catalog.update_queue(services.store, name, body.changes()))
 
 
 @admin_router.delete("/job_queues/{name}", status_code=204, responses=_DELETE, tags=["job queues"])
 def delete_queue(name: str, services: ServicesDep) -> Response:
     """Delete a queue that holds no pending or running work; ``default`` always stays."""
-    services.store.delete_queue(name)
+    catalog.delete_queue(services.store, name)
     return Response(status_code=204)
 
 
@@ -357,31 +340,25 @@ def get_execution(
 ) -> Response:
     """An execution by its message_id (or numeric id, or a retry's message_id)."""
     requested = garage_fields.select(fields, DEFAULT_FIELDS, EXTRA_FIELDS)
-    execution = caller.visible(services.store.get_execution(message_id), message_id)
-    out = ExecutionOut.of(execution)
-    settings = services.settings
-    out.pending_reason = services.store.pending_reason(
-        execution,
-        settings.max_concurrent_executions,
-        settings.worker_alive_seconds,
-        name_workers=caller.is_admin,
+    with_attempts = bool(requested & {"stdout", "stderr", "attempts", "retries"})
+    view = executions.read(
+        services.store, services.settings, caller, message_id, with_attempts=with_attempts
     )
+    execution = view.execution
+    out = ExecutionOut.of(execution)
+    out.pending_reason = view.pending_reason
     if "message" in requested:
         out.message = readable_message(execution.message)
     if "html_url" in requested:
         out.html_url = _html_url(request, services, execution)
-    if requested & {"stdout", "stderr", "attempts", "retries"}:
-        attempts = services.store.attempts_of(execution.id)
-        # The output shown is the latest attempt's that has any (not a retry still waiting).
-        shown = next((a for a in reversed(attempts) if a.recorded_at is not None), None)
-        if "stdout" in requested:
-            out.stdout = shown.stdout if shown else None
-        if "stderr" in requested:
-            out.stderr = shown.stderr if shown else None
-        if "attempts" in requested:
-            out.attempts = [AttemptOut.of(attempt) for attempt in attempts]
-        if "retries" in requested:
-            out.retries = [AttemptOut.of(attempt) for attempt in attempts]
+    if "stdout" in requested:
+        out.stdout = view.stdout
+    if "stderr" in requested:
+        out.stderr = view.stderr
+    if "attempts" in requested:
+        out.attempts = [AttemptOut.of(attempt) for attempt in view.attempts]
+    if "retries" in requested:
+        out.retries = [AttemptOut.of(attempt) for attempt in view.attempts]
     return JSONResponse(out.model_dump(mode="json", include=requested))
 
 
@@ -396,10 +373,7 @@ def cancel_execution(message_id: str, services: ServicesDep, caller: CallerDep) 
 
     Cancelling twice is fine; cancelling an execution that ended otherwise is 409.
     """
-    found = caller.visible(services.store.get_execution(message_id), message_id)
-    execution = services.store.cancel(found.message_id)
-    logger.info("execution %s: cancel asked for", execution.message_id)
-    return ExecutionOut.of(execution)
+    return ExecutionOut.of(executions.cancel(services.store, caller, message_id))
 
 
 @router.post(
@@ -410,9 +384,7 @@ def retry_execution(
 ) -> RetryResponse:
     """Retry an execution that ended failed, error or cancelled (barbeque-compatible)."""
     delay = body.delay_seconds if body is not None and body.delay_seconds is not None else 0
-    found = caller.visible(services.store.get_execution(message_id), message_id)
-    retry_id = services.store.retry(found.message_id, delay)
-    logger.info("execution %s: retry %s scheduled by hand", message_id, retry_id)
+    retry_id = executions.retry(services.store, services.wakeup, caller, message_id, delay)
     return RetryResponse(message_id=retry_id, status=Status.PENDING)
 
 
@@ -426,18 +398,17 @@ def retry_executions(
     says how many matched, how many were retried and how many remain: send its
     ``next_after_id`` as ``after_id`` to go on. With an app token, only that app's match.
     """
-    where = caller.scoped(
-        ExecutionFilter(
-            application=body.application, job=body.job, queue=body.queue, status=body.status
-        )
+    where = ExecutionFilter(
+        application=body.application, job=body.job, queue=body.queue, status=body.status
     )
-    if where is None:
-        return BulkRetryResponse(retried=0, matched=0, remaining=0, next_after_id=None)
-    done = services.store.retry_all(
-        where, body.created_since, after_id=body.after_id, limit=body.limit
-    )
-    logger.info(
-        "bulk retry: %d of %d retried, %d remain", done.retried, done.matched, done.remaining
+    done = executions.retry_matching(
+        services.store,
+        services.wakeup,
+        caller,
+        where,
+        body.created_since,
+        after_id=body.after_id,
+        limit=body.limit,
     )
     return BulkRetryResponse(
         retried=done.retried,
@@ -464,12 +435,8 @@ def list_executions(
 
     With an app token, only that app's executions are listed.
     """
-    where = caller.scoped(
-        ExecutionFilter(application=application, job=job, queue=queue, status=status)
-    )
-    if where is None:
-        return ExecutionList(items=[], next_cursor=None)
-    page = services.store.list_executions(where, cursor=cursor, limit=limit)
+    where = ExecutionFilter(application=application, job=job, queue=queue, status=status)
+    page = executions.list_page(services.store, caller, where, cursor, limit)
     return ExecutionList(
         items=[ExecutionOut.of(execution) for execution in page.items],
         next_cursor=page.next_cursor,
@@ -498,23 +465,21 @@ def list_workers(
 
     A full page has a ``Link`` header to the next.
     """
-    now = datetime.now(UTC)
-    alive_for = timedelta(seconds=services.settings.worker_alive_seconds)
-    page = services.store.list_workers(limit, after)
+    page = workers.list_workers(services.store, services.settings, limit, after)
     if page:
-        _link_next(request, response, page, limit, page[-1].id)
+        _link_next(request, response, page, limit, page[-1].worker.id)
     return [
         WorkerOut(
-            id=worker.id,
-            host=worker.host,
-            engine=worker.engine,
-            queues=list(worker.queues) if worker.queues is not None else None,
-            started_at=worker.started_at,
-            last_seen_at=worker.last_seen_at,
-            alive=now - worker.last_seen_at <= alive_for,
-            healthy=worker.healthy,
-            unhealthy_reason=worker.unhealthy_reason,
-            running=worker.running,
+            id=view.worker.id,
+            host=view.worker.host,
+            engine=view.worker.engine,
+            queues=list(view.worker.queues) if view.worker.queues is not None else None,
+            started_at=view.worker.started_at,
+            last_seen_at=view.worker.last_seen_at,
+            alive=view.alive,
+            healthy=view.worker.healthy,
+            unhealthy_reason=view.worker.unhealthy_reason,
+            running=view.worker.running,
         )
-        for worker in page
+        for view in page
     ]

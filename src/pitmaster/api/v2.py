@@ -2,32 +2,23 @@
 
 from __future__ import annotations
 
-import json
-import logging
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header
 
-from pitmaster.api.deps import CallerDep, ServicesDep
 from pitmaster.api.schemas import (
-    PRINTABLE_PATTERN,
     WITH_BODY,
     EnqueueRequest,
     EnqueueResponse,
     error_responses,
 )
-from pitmaster.errors import InvalidInput, TooLarge
-from pitmaster.models import (
-    DEFAULT_QUEUE,
-    MAX_MESSAGE_BYTES,
-    MAX_MESSAGE_DEPTH,
-    MESSAGE_ENV_LIMIT,
-    MessageDelivery,
-    json_depth,
+from pitmaster.errors import InvalidInput
+from pitmaster.http_common.deps import CallerDep, ServicesDep
+from pitmaster.services import executions
+from pitmaster.services.inputs import (
+    PRINTABLE_PATTERN,
 )
-from pitmaster.store.store import Store
 
-logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v2", tags=["executions"])
 
 ENQUEUE_PATH = "/v2/job_executions"
@@ -36,33 +27,6 @@ MESSAGE_IS_DATA = (
     "privileges and environment come from the job definition only"
 )
 _ERRORS = error_responses(*WITH_BODY, 404, 409)
-
-
-def message_size(message: Any) -> int:
-    """The message's size as UTF-8 JSON; InvalidInput if it cannot be stored as JSON."""
-    try:
-        return len(json.dumps(message, ensure_ascii=False, allow_nan=False).encode())
-    except ValueError as exc:  # NaN or Infinity, or a lone surrogate (UnicodeEncodeError)
-        raise InvalidInput(f"message is not storable as JSON: {exc}") from exc
-    except RecursionError as exc:
-        raise InvalidInput("message is nested too deeply") from exc
-
-
-def check_message_fits(store: Store, application: str, job: str, size: int) -> None:
-    """TooLarge if the job takes its message in BARBEQUE_MESSAGE only and it cannot fit there.
-
-    Only a message too big for the environment costs the lookup of its job definition.
-    """
-    if size <= MESSAGE_ENV_LIMIT:
-        return
-    definition = store.get_job_definition(application, job)
-    if definition.message_delivery is MessageDelivery.ENV:
-        raise TooLarge(
-            f"message is {size} bytes, and job {application}/{job} takes its message in the "
-            f"environment variable BARBEQUE_MESSAGE only (message_delivery: env), which holds "
-            f"at most {MESSAGE_ENV_LIMIT} bytes: send a smaller message, or set the job "
-            "definition's message_delivery to auto or file"
-        )
 
 
 def _one_key(header: str | None, field: str | None) -> str | None:
@@ -95,34 +59,16 @@ def enqueue(
     returns the execution the first one made; the same key on another request is 409.
     An app token enqueues into its own app only: any other is not found.
     """
-    caller.require_app(request.application)
-    depth = json_depth(request.message)
-    if depth > MAX_MESSAGE_DEPTH:
-        raise InvalidInput(f"message is nested {depth} levels deep; at most {MAX_MESSAGE_DEPTH}")
-    size = message_size(request.message)
-    if size > MAX_MESSAGE_BYTES:
-        raise TooLarge(f"message is {size} bytes; the limit is {MAX_MESSAGE_BYTES}")
-    check_message_fits(services.store, request.application, request.job, size)
-    key = _one_key(idempotency_key, request.idempotency_key)
-    execution = services.store.enqueue(
+    order = executions.EnqueueOrder(
         application=request.application,
         job=request.job,
-        queue=request.queue or DEFAULT_QUEUE,
         message=request.message,
-        delay_seconds=request.delay_seconds or 0,
-        idempotency_key=key,
+        queue=request.queue,
+        delay_seconds=request.delay_seconds,
+        idempotency_key=_one_key(idempotency_key, request.idempotency_key),
         run_at=request.run_at,
-        app_id=caller.app_id,
     )
-    logger.info(
-        "execution %s enqueued for %s/%s on %s",
-        execution.message_id,
-        execution.application,
-        execution.job,
-        execution.queue,
-    )
-    if services.on_enqueue is not None:
-        services.on_enqueue()
+    execution = executions.enqueue(services.store, services.wakeup, caller, order)
     return EnqueueResponse(
         message_id=execution.message_id, status=execution.status, id=execution.id
     )

@@ -92,7 +92,13 @@ class ExitStream(Protocol):
 LIVE_TAIL_LINES = 2000
 
 
-class Executor(Protocol):
+class LogReader(Protocol):
+    """All the server needs of an engine: a capped tail of a running job's output so far.
+
+    The server never starts, stops or inspects containers (the worker does); it only
+    shows the output of a job still running on the engine of the worker beside it.
+    """
+
     def engine_id(self) -> str:
         """The identity pitmaster keeps on the engine, stored with each attempt it claims.
 
@@ -101,6 +107,13 @@ class Executor(Protocol):
         """
         ...
 
+    def recent_logs(self, handle: str, limit: int) -> Logs:
+        """The end of a running container's output: its last ``LIVE_TAIL_LINES`` lines, of
+        which the last ``limit`` bytes, read without going through what came before."""
+        ...
+
+
+class Executor(LogReader, Protocol):
     def describe(self) -> str:
         """The engine as people know it (address, host name), for messages and the console."""
         ...
@@ -134,11 +147,6 @@ class Executor(Protocol):
         ...
 
     def logs(self, handle: str, limit: int) -> Logs: ...
-
-    def recent_logs(self, handle: str, limit: int) -> Logs:
-        """The end of a running container's output: its last ``LIVE_TAIL_LINES`` lines, of
-        which the last ``limit`` bytes, read without going through what came before."""
-        ...
 
     def kill(self, handle: str, signal: str) -> None:
         """Send a signal ("SIGTERM", "SIGKILL") to the container's main process."""

@@ -56,6 +56,20 @@ def parse_docker_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value)
 
 
+def run_times(state: Mapping[str, Any]) -> tuple[datetime | None, datetime | None]:
+    """An ended container's start and finish, from its inspected ``State``.
+
+    Docker sets ``StartedAt`` after the start call returns, so a command that
+    exits at once can show a start a few microseconds after its finish; such a
+    start is taken to be the finish, so that no execution ends before it began.
+    """
+    started_at = parse_docker_time(state.get("StartedAt"))
+    finished_at = parse_docker_time(state.get("FinishedAt"))
+    if started_at and finished_at and started_at > finished_at:
+        started_at = finished_at
+    return started_at, finished_at
+
+
 def _translate(action: str, call: Callable[[], _T]) -> _T:
     try:
         return call()
@@ -411,8 +425,7 @@ class DockerExecutor:
         if state.get("Status") == "created":
             return Observation(state=ContainerState.CREATED)
         exit_code = int(state.get("ExitCode", -1))
-        started_at = parse_docker_time(state.get("StartedAt"))
-        finished_at = parse_docker_time(state.get("FinishedAt"))
+        started_at, finished_at = run_times(state)
         oom_killed = bool(state.get("OOMKilled"))
         if exit_code == _SIGKILLED and not oom_killed and started_at and finished_at:
             oom_killed = self._oom_event_seen(handle, started_at, finished_at)

@@ -12,15 +12,15 @@ from urllib.parse import parse_qsl
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
-from pitmaster.api.schemas import (
+from pitmaster.errors import InvalidInput, TooLarge
+from pitmaster.http_common.validation import describe_validation_error
+from pitmaster.retry import Ending
+from pitmaster.services.inputs import (
     AppCreate,
     AppUpdate,
     JobDefinitionCreate,
     JobDefinitionUpdate,
 )
-from pitmaster.api.validation import describe_validation_error
-from pitmaster.errors import InvalidInput, TooLarge
-from pitmaster.retry import Ending
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 

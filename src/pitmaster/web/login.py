@@ -12,11 +12,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from pitmaster import auth
-from pitmaster.api.deps import ServicesDep
-from pitmaster.api.ratelimit import RateLimiter, client_address
 from pitmaster.errors import Unauthenticated
+from pitmaster.http_common.deps import ServicesDep
+from pitmaster.http_common.ratelimit import RateLimiter, client_address
 from pitmaster.web import csrf, sessions
-from pitmaster.web.pages import PostedForm, render
+from pitmaster.web.pages.common import PostedForm, render
 
 logger = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -45,8 +45,8 @@ def login(request: Request, form: PostedForm, services: ServicesDep) -> Response
         return render(request, "login.html", 401, next=target, error=str(exc))
     response = RedirectResponse(target, status_code=303)
     sessions.start(request, response, services, caller)
-    # A fresh CSRF token for the new session: one planted before login is of no use.
-    response.delete_cookie(csrf.COOKIE, path="/")
+    # A fresh CSRF nonce for the new session: one planted before login is of no use.
+    csrf.forget(request, response)
     logger.info("console login with token %s", caller.token_id)
     return response
 

@@ -5,7 +5,8 @@ the token it was opened with and when it expires. So a session ends at
 logout, when it expires, or as soon as its token is revoked, and any number of
 server processes agree on it. The cookie is ``HttpOnly`` (no script reads it),
 ``SameSite=Lax`` (other sites' forms do not carry it; links from elsewhere
-still open the page logged in) and ``Secure`` over HTTPS.
+still open the page logged in), and ``Secure`` with the ``__Host-`` prefix over
+HTTPS (``cookies.py``).
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from urllib.parse import urlencode, urlsplit
 from fastapi import Depends, Request, Response
 
 from pitmaster import auth
-from pitmaster.api.deps import Services, ServicesDep
 from pitmaster.auth import Caller
 from pitmaster.errors import Unauthenticated
-from pitmaster.web import csrf
+from pitmaster.http_common.deps import Services, ServicesDep
+from pitmaster.web import cookies
 
 COOKIE = "pitmaster_session"
 LIFETIME = timedelta(hours=12)
@@ -35,7 +36,7 @@ def current_caller(request: Request, services: Services) -> Caller | None:
     """Whom this browser's session speaks for; None without a live one."""
     if services.settings.auth == "none":
         return auth.TRUSTED
-    secret = request.cookies.get(COOKIE)
+    secret = cookies.read(request, COOKIE)
     if not secret or len(secret) > 128:
         return None
     token = services.store.tokens.session_token(auth.hash_token(secret))
@@ -65,22 +66,16 @@ def start(request: Request, response: Response, services: Services, caller: Call
     assert caller.token_id is not None
     secret = secrets.token_urlsafe(32)
     services.store.tokens.start_session(auth.hash_token(secret), caller.token_id, LIFETIME)
-    response.set_cookie(
-        COOKIE,
-        secret,
-        max_age=int(LIFETIME.total_seconds()),
-        path="/",
-        httponly=True,
-        samesite="lax",
-        secure=csrf.over_https(request),
+    cookies.put(
+        request, response, COOKIE, secret, samesite="lax", max_age=int(LIFETIME.total_seconds())
     )
 
 
 def end(request: Request, response: Response, services: Services) -> None:
-    secret = request.cookies.get(COOKIE)
+    secret = cookies.read(request, COOKIE)
     if secret and len(secret) <= 128:
         services.store.tokens.end_session(auth.hash_token(secret))
-    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax")
+    cookies.drop(request, response, COOKIE, samesite="lax")
 
 
 def safe_next(target: str | None) -> str:

@@ -11,7 +11,7 @@ from markupsafe import Markup
 
 from pitmaster.executors.base import Logs
 from pitmaster.models import Attempt, AttemptState, Execution, Status
-from pitmaster.store.lifecycle import RETRYABLE_BY_HAND
+from pitmaster.services.executions import RETRYABLE_STATUSES, ExecutionView
 from pitmaster.store.stats import ENDED_STATUSES, HourlyBucket, hours_between
 from pitmaster.web.charts import STATUS_COLOURS, Series, chart, palette
 from pitmaster.web.output import clean_output
@@ -20,7 +20,7 @@ CANCELLABLE = frozenset({Status.PENDING, Status.RUNNING, Status.RETRIED})
 
 
 def can_retry(execution: Execution) -> bool:
-    return execution.status.value in RETRYABLE_BY_HAND
+    return execution.status in RETRYABLE_STATUSES
 
 
 def can_cancel(execution: Execution) -> bool:
@@ -90,28 +90,15 @@ def timeline(execution: Execution, attempts: Sequence[Attempt]) -> list[Timeline
     return entries
 
 
-def shown_attempt(attempts: Sequence[Attempt]) -> Attempt | None:
-    """The attempt whose output to show: the latest that has ended, else the latest."""
-    ended = [a for a in attempts if a.recorded_at is not None]
-    if ended:
-        return ended[-1]
-    return attempts[-1] if attempts else None
-
-
-def live_state(
-    execution: Execution,
-    attempts: Sequence[Attempt],
-    pending_reason: str | None,
-    running_output: Logs | None = None,
-) -> dict[str, Any]:
+def live_state(view: ExecutionView, running_output: Logs | None = None) -> dict[str, Any]:
     """What the execution page refreshes while the execution has not ended.
 
     ``running_output`` is the running attempt's output so far, when this
     process can read it from the engine; otherwise output shows once stored.
     """
-    shown = shown_attempt(attempts)
-    stdout = running_output.stdout if running_output else (shown.stdout if shown else None)
-    stderr = running_output.stderr if running_output else (shown.stderr if shown else None)
+    execution, attempts, pending_reason = view.execution, view.attempts, view.pending_reason
+    stdout = running_output.stdout if running_output else view.stdout
+    stderr = running_output.stderr if running_output else view.stderr
     settled = execution.status.is_terminal and not execution.output_pending
     if settled:
         note = ""

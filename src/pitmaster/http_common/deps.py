@@ -1,35 +1,33 @@
-"""What request handlers need, reached through the application's state: services and the caller."""
+"""What the API's and the console's handlers need, reached through the application's state:
+the dependencies of the operations (``Services``) and the caller."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from pitmaster import auth
-from pitmaster.api.ratelimit import RateLimiter, client_address
 from pitmaster.auth import Caller
 from pitmaster.errors import Unauthenticated
-from pitmaster.executors.base import Executor
+from pitmaster.http_common.ratelimit import RateLimiter, client_address
+from pitmaster.services.executions import Wakeup
+from pitmaster.services.live_output import LiveOutput
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 
 
 @dataclass(frozen=True)
 class Services:
+    """What the operations of ``pitmaster.services`` are called with."""
+
     settings: Settings
     store: Store
-    on_enqueue: Callable[[], None] | None
-    # An engine this process can read running jobs' output from (``up``); None: none.
-    log_reader: Executor | None = None
-    # Bounds the live output reads under way at once (``settings.live_output_readers``).
-    live_reads: threading.BoundedSemaphore = field(
-        default_factory=lambda: threading.BoundedSemaphore(4)
-    )
+    # Wakes the worker of this process (``up``) when there is new work; None: none here.
+    wakeup: Wakeup
+    live_output: LiveOutput
 
 
 def _services(request: Request) -> Services:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pitmaster.api.schemas import PATTERN_MEANINGS
+from pitmaster.services.inputs import PATTERN_MEANINGS
 
 
 def describe_validation_error(error: Any) -> str:

@@ -14,7 +14,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pitmaster.api.ratelimit import RateLimiter
+from pitmaster.http_common.ratelimit import RateLimiter
 
 HeadersFor = Callable[[str], Iterable[tuple[str, str]]]
 

@@ -1,0 +1,70 @@
+"""The ``pitmaster`` command: run the server and worker, and talk to a running server.
+
+Each module holds one group of commands; this one puts them together, in the
+order ``pitmaster --help`` lists them. The server-side modules are imported
+inside the commands that run them, so that client commands (enqueue,
+status, ...) start quickly.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from pitmaster import __version__
+from pitmaster.cli import (
+    apps,
+    database,
+    executions,
+    job_definitions,
+    queues,
+    secrets,
+    serve,
+    tokens,
+)
+from pitmaster.errors import PitmasterError
+
+app = typer.Typer(
+    help="pitmaster: a job queue that runs every job in its own Docker container.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(apps.apps_cli, name="apps")
+app.add_typer(job_definitions.jobs_cli, name="jobs")
+app.add_typer(queues.queues_cli, name="queues")
+app.add_typer(tokens.token_cli, name="token")
+app.add_typer(secrets.secrets_cli, name="secrets")
+
+
+def main() -> None:
+    try:
+        app()
+    except PitmasterError as exc:
+        typer.echo(f"pitmaster: {exc}", err=True)
+        sys.exit(1)
+
+
+def version() -> None:
+    """Print pitmaster's version."""
+    typer.echo(__version__)
+
+
+# Running pitmaster.
+app.command()(serve.up)
+app.command()(serve.server)
+app.command()(serve.worker)
+app.command()(database.migrate)
+app.command()(version)
+
+# Talking to a running server.
+app.command()(apps.apply)
+app.command()(executions.enqueue)
+app.command()(executions.cancel)
+app.command()(executions.retry)
+app.command("retry-all")(executions.retry_all)
+app.command()(executions.status)
+app.command()(executions.logs)
+app.command("list")(executions.list_executions)
+app.command()(executions.workers)

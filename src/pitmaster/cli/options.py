@@ -1,0 +1,57 @@
+"""Options that several commands share, and what they mean for a request."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from pitmaster.cli.remote import present
+
+UrlOption = Annotated[
+    str,
+    typer.Option(
+        "--url",
+        envvar="PITMASTER_URL",
+        help="URL of the pitmaster server; the API token is read from PITMASTER_TOKEN",
+    ),
+]
+HostOption = Annotated[
+    str | None, typer.Option("--host", help="address to listen on [env: PITMASTER_HOST]")
+]
+PortOption = Annotated[
+    int | None, typer.Option("--port", help="port to listen on [env: PITMASTER_PORT]")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="print the server's JSON answer")]
+LimitOption = Annotated[
+    int | None,
+    typer.Option("--max-concurrent", min=1, help="most executions running at once"),
+]
+NoLimitOption = Annotated[bool, typer.Option("--no-limit", help="remove the concurrency limit")]
+MemoryOption = Annotated[int | None, typer.Option(help="memory limit in bytes")]
+CpusOption = Annotated[
+    float | None, typer.Option("--cpus", help="most CPUs the job may use, e.g. 0.5")
+]
+PidsLimitOption = Annotated[
+    int | None, typer.Option("--pids-limit", help="processes and threads the job may have")
+]
+NetworkOption = Annotated[
+    str | None,
+    typer.Option("--network", help="Docker network: bridge (the default), none, or a name"),
+]
+MessageDeliveryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--message-delivery",
+        help="env (BARBEQUE_MESSAGE only, as barbeque), file, or auto (env when it fits)",
+    ),
+]
+
+
+def limit_fields(max_concurrent: int | None, no_limit: bool) -> dict[str, Any]:
+    """The request fields that --max-concurrent and --no-limit ask for."""
+    if no_limit and max_concurrent is not None:
+        raise typer.BadParameter("give either --max-concurrent or --no-limit, not both")
+    if no_limit:
+        return {"max_concurrent_executions": None}
+    return present(max_concurrent_executions=max_concurrent)

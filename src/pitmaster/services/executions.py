@@ -1,0 +1,241 @@
+"""Executions: enqueue, read (with attempts, output and why it waits), retry, cancel."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pitmaster.auth import Caller
+from pitmaster.errors import InvalidInput, TooLarge
+from pitmaster.models import (
+    DEFAULT_QUEUE,
+    MAX_MESSAGE_BYTES,
+    MAX_MESSAGE_DEPTH,
+    MESSAGE_ENV_LIMIT,
+    Attempt,
+    Execution,
+    MessageDelivery,
+    Status,
+    json_depth,
+)
+from pitmaster.settings import Settings
+from pitmaster.store.lifecycle import RETRYABLE_BY_HAND
+from pitmaster.store.store import (
+    BULK_RETRY_LIMIT,
+    BulkRetry,
+    ExecutionFilter,
+    ExecutionPage,
+    Store,
+)
+
+logger = logging.getLogger(__name__)
+
+Wakeup = Callable[[], None] | None
+"""Wakes this process's worker at once (``up``), where one runs beside the server."""
+
+RETRYABLE_STATUSES = tuple(Status(status) for status in RETRYABLE_BY_HAND)
+"""The endings a retry by hand may follow: failed, error and cancelled."""
+
+
+def _wake(wakeup: Wakeup) -> None:
+    if wakeup is not None:
+        wakeup()
+
+
+# -- enqueue ---------------------------------------------------------------------------
+
+
+def message_size(message: Any) -> int:
+    """The message's size as UTF-8 JSON; InvalidInput if it cannot be stored as JSON."""
+    try:
+        return len(json.dumps(message, ensure_ascii=False, allow_nan=False).encode())
+    except ValueError as exc:  # NaN or Infinity, or a lone surrogate (UnicodeEncodeError)
+        raise InvalidInput(f"message is not storable as JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidInput("message is nested too deeply") from exc
+
+
+def check_message_fits(store: Store, application: str, job: str, size: int) -> None:
+    """TooLarge if the job takes its message in BARBEQUE_MESSAGE only and it cannot fit there.
+
+    Only a message too big for the environment costs the lookup of its job definition.
+    """
+    if size <= MESSAGE_ENV_LIMIT:
+        return
+    definition = store.get_job_definition(application, job)
+    if definition.message_delivery is MessageDelivery.ENV:
+        raise TooLarge(
+            f"message is {size} bytes, and job {application}/{job} takes its message in the "
+            f"environment variable BARBEQUE_MESSAGE only (message_delivery: env), which holds "
+            f"at most {MESSAGE_ENV_LIMIT} bytes: send a smaller message, or set the job "
+            "definition's message_delivery to auto or file"
+        )
+
+
+@dataclass(frozen=True)
+class EnqueueOrder:
+    application: str
+    job: str
+    message: Any
+    queue: str | None = None
+    delay_seconds: float | None = None
+    idempotency_key: str | None = None
+    run_at: datetime | None = None
+
+
+def enqueue(store: Store, wakeup: Wakeup, caller: Caller, order: EnqueueOrder) -> Execution:
+    """Check the message and store the execution; it is committed when this returns."""
+    caller.require_app(order.application)
+    depth = json_depth(order.message)
+    if depth > MAX_MESSAGE_DEPTH:
+        raise InvalidInput(f"message is nested {depth} levels deep; at most {MAX_MESSAGE_DEPTH}")
+    size = message_size(order.message)
+    if size > MAX_MESSAGE_BYTES:
+        raise TooLarge(f"message is {size} bytes; the limit is {MAX_MESSAGE_BYTES}")
+    check_message_fits(store, order.application, order.job, size)
+    execution = store.enqueue(
+        application=order.application,
+        job=order.job,
+        queue=order.queue or DEFAULT_QUEUE,
+        message=order.message,
+        delay_seconds=order.delay_seconds or 0,
+        idempotency_key=order.idempotency_key,
+        run_at=order.run_at,
+        app_id=caller.app_id,
+    )
+    logger.info(
+        "execution %s enqueued for %s/%s on %s",
+        execution.message_id,
+        execution.application,
+        execution.job,
+        execution.queue,
+    )
+    _wake(wakeup)
+    return execution
+
+
+# -- reading ---------------------------------------------------------------------------
+
+
+def find(store: Store, caller: Caller, reference: str) -> Execution:
+    """An execution by message_id or id, if the caller may see it (else NotFound)."""
+    return caller.visible(store.get_execution(reference), reference)
+
+
+def explain_pending(
+    store: Store, settings: Settings, execution: Execution, *, name_workers: bool
+) -> str | None:
+    """Why a pending execution has not started yet, in words; None if it is not waiting."""
+    return store.pending_reason(
+        execution,
+        settings.max_concurrent_executions,
+        settings.worker_alive_seconds,
+        name_workers=name_workers,
+    )
+
+
+def shown_attempt(attempts: Sequence[Attempt]) -> Attempt | None:
+    """The attempt whose output an execution shows: the latest that has ended.
+
+    With none ended (the first attempt waits or runs), there is no output to show
+    yet: a running attempt's output so far is live output, not the execution's.
+    """
+    return next((a for a in reversed(attempts) if a.recorded_at is not None), None)
+
+
+@dataclass(frozen=True)
+class ExecutionView:
+    """An execution as its reader sees it: its attempts, its output, why it waits."""
+
+    execution: Execution
+    attempts: list[Attempt]
+    pending_reason: str | None
+
+    @property
+    def stdout(self) -> str | None:
+        shown = shown_attempt(self.attempts)
+        return shown.stdout if shown else None
+
+    @property
+    def stderr(self) -> str | None:
+        shown = shown_attempt(self.attempts)
+        return shown.stderr if shown else None
+
+
+def read(
+    store: Store,
+    settings: Settings,
+    caller: Caller,
+    reference: str,
+    *,
+    with_attempts: bool = True,
+) -> ExecutionView:
+    """An execution the caller may see, with its attempts (if asked) and why it waits.
+
+    Only an admin is told which workers there are.
+    """
+    execution = find(store, caller, reference)
+    attempts = store.attempts_of(execution.id) if with_attempts else []
+    reason = explain_pending(store, settings, execution, name_workers=caller.is_admin)
+    return ExecutionView(execution=execution, attempts=attempts, pending_reason=reason)
+
+
+def list_page(
+    store: Store, caller: Caller, where: ExecutionFilter, cursor: str | None, limit: int
+) -> ExecutionPage:
+    """A page of the executions the caller may see, newest first."""
+    scoped = caller.scoped(where)
+    if scoped is None:
+        return ExecutionPage(items=[], next_cursor=None)
+    return store.list_executions(scoped, cursor=cursor, limit=limit)
+
+
+# -- changing --------------------------------------------------------------------------
+
+
+def cancel(store: Store, caller: Caller, reference: str) -> Execution:
+    """Cancel: a waiting execution at once, a running one by a stop the poller carries out."""
+    found = find(store, caller, reference)
+    execution = store.cancel(found.message_id)
+    logger.info("execution %s: cancel asked for", execution.message_id)
+    return execution
+
+
+def retry(
+    store: Store, wakeup: Wakeup, caller: Caller, reference: str, delay_seconds: float = 0
+) -> str:
+    """Retry an execution that ended failed, error or cancelled; the retry's message_id."""
+    found = find(store, caller, reference)
+    retry_id = store.retry(found.message_id, delay_seconds)
+    logger.info("execution %s: retry %s scheduled by hand", found.message_id, retry_id)
+    _wake(wakeup)
+    return retry_id
+
+
+def retry_matching(
+    store: Store,
+    wakeup: Wakeup,
+    caller: Caller,
+    where: ExecutionFilter,
+    created_since: datetime | None = None,
+    *,
+    after_id: int | None = None,
+    limit: int = BULK_RETRY_LIMIT,
+) -> BulkRetry:
+    """Retry, once each, the executions the caller may see that match (oldest first)."""
+    if where.status is not None and where.status not in RETRYABLE_STATUSES:
+        raise InvalidInput("only failed, error or cancelled executions can be retried")
+    scoped = caller.scoped(where)
+    if scoped is None:
+        return BulkRetry(retried=0, matched=0, remaining=0, next_after_id=None)
+    done = store.retry_all(scoped, created_since, after_id=after_id, limit=limit)
+    logger.info(
+        "bulk retry: %d of %d retried, %d remain", done.retried, done.matched, done.remaining
+    )
+    if done.retried:
+        _wake(wakeup)
+    return done
