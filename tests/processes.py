@@ -7,12 +7,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
 from .credentials import ADMIN, ADMIN_TOKEN
+from .waiting import wait_for
 
 PITMASTER = [sys.executable, "-m", "pitmaster"]
 
@@ -65,17 +65,15 @@ class Deployment:
         return self.log_files[process.pid].read_text()
 
     def wait_healthy(self, process: subprocess.Popen[str]) -> None:
-        # Starting takes a second or two; far longer on a machine busy with other tests.
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        def healthy() -> bool:
             assert process.poll() is None, "pitmaster exited while starting"
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
+                return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
             except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("pitmaster did not answer /healthz within 60 s")
+                return False
+
+        # Starting takes a second or two; far longer on a machine busy with other tests.
+        wait_for(healthy, timeout=60, interval=0.1, what=f"pitmaster to answer {self.url}/healthz")
 
     def api(self) -> httpx.Client:
         """An HTTP client of this deployment's API, sending the admin token."""

@@ -7,7 +7,6 @@ import os
 import pty
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 from ..containers import remove_labelled
 from ..databases import ROOT
 from ..processes import PITMASTER, Deployment
+from ..waiting import wait_for
 
 pytestmark = pytest.mark.docker
 
@@ -107,16 +107,12 @@ def test_given_separate_server_and_worker_when_the_worker_is_stopped_mid_job_the
         with deployment.api() as api:
             return str(api.get(f"/v1/job_executions/{nap_id}").json()["status"])
 
-    deadline = time.monotonic() + 30
-    while status() != "running":
-        assert time.monotonic() < deadline, "the job never started"
-        time.sleep(0.05)
+    wait_for(lambda: status() == "running", timeout=60, what="the job to run")
 
-    # When the worker gets SIGTERM it exits promptly and leaves the job running.
-    stopped_at = time.monotonic()
+    # When the worker gets SIGTERM it exits cleanly and leaves the job running.
+    # (How fast is not asserted: a timing fails on a busy machine without any bug.)
     first_worker.send_signal(signal.SIGTERM)
-    assert first_worker.wait(timeout=10) == 0
-    assert time.monotonic() - stopped_at < 3.0
+    assert first_worker.wait(timeout=30) == 0
     label = f"pitmaster.execution={nap_id}"
     [container] = docker_client.containers.list(filters={"label": label})
     assert container.status == "running"

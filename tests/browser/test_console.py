@@ -1,6 +1,7 @@
 """The console in Chromium against a real ``pitmaster up`` running jobs in Docker.
 
-Every wait is on a condition (Playwright's ``expect``), never a sleep.
+Every wait is on a condition, never a sleep: Playwright's ``expect`` for what a page
+shows by itself, ``tests/waiting.py``'s ``wait_for`` for what only a reload shows.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from ..waiting import wait_for
 from .conftest import ConsolePage, define_job, enqueue
 
 # One test process runs every browser test: they share one `pitmaster up` and one Chromium.
@@ -159,9 +161,16 @@ def test_lists_queues_and_monitor(tab: ConsolePage, api: httpx.Client) -> None:
     tab.goto("/job_queues")
     expect(page.get_by_role("link", name="default")).to_be_visible()
     tab.screenshot("queues")
-    tab.goto("/monitors")
+    # The monitor page is drawn once per load: reload it until the worker's heartbeat is in.
+    alive = page.locator("span.status", has_text=re.compile(r"^alive$"))
+
+    def worker_shown_alive() -> bool:
+        tab.goto("/monitors")
+        return alive.count() > 0
+
+    wait_for(worker_shown_alive, timeout=60, interval=0.5, what="/monitors to show a worker alive")
     expect(page.locator("svg.chart")).to_have_count(2)
-    expect(page.get_by_text("alive")).to_be_visible(timeout=LONG)
+    expect(alive.first).to_be_visible()
     tab.screenshot("monitor")
     assert tab.dialogs == []
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import docker
 import pytest
@@ -20,8 +18,7 @@ from pitmaster.worker.worker import Worker
 from ..containers import remove_labelled
 from ..databases import BACKENDS, ROOT, database
 from ..processes import Deployment
-
-T = TypeVar("T")
+from ..waiting import wait_for
 
 DEMO_IMAGE = "pitmaster-demo:latest"
 
@@ -119,26 +116,25 @@ def start_worker(docker_store: Store, worker_settings: Settings) -> Iterator[Wor
         executor.close()
 
 
-def wait_for(condition: Callable[[], T], timeout: float = 30.0, interval: float = 0.05) -> T:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
-
-
 def wait_until_ended(store: Store, message_id: str, timeout: float = 30.0) -> Execution:
+    """Wait until the execution ``message_id`` has ended and its output is stored; return it."""
+    seen: list[Execution] = []
+
     def ended() -> Execution | None:
         execution = store.get_execution(message_id)
+        seen.append(execution)
         done = execution.status.is_terminal and not execution.output_pending
         return execution if done else None
 
-    result = wait_for(ended, timeout)
-    assert isinstance(result, Execution)
-    return result
+    last = "never read"
+    try:
+        return wait_for(ended, timeout=timeout, what=f"execution {message_id} to end")
+    except AssertionError:
+        if seen:
+            last = f"{seen[-1].status.value}, output pending: {seen[-1].output_pending}"
+        raise AssertionError(
+            f"execution {message_id} did not end in {timeout} s ({last})"
+        ) from None
 
 
 def installation_label(store: Store) -> str:

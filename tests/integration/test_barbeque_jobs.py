@@ -12,7 +12,8 @@ from docker.models.containers import Container
 from pitmaster.models import MESSAGE_ENV_LIMIT, MessageDelivery, Status
 from pitmaster.store.store import Store
 
-from .conftest import WorkerFactory, wait_for, wait_until_ended
+from ..waiting import wait_for
+from .conftest import WorkerFactory, wait_until_ended
 
 pytestmark = pytest.mark.docker
 
@@ -83,7 +84,7 @@ def test_given_a_job_name_with_colons_when_run_then_its_container_carries_it_as_
         )
         return found[0] if found else None
 
-    found = wait_for(container)
+    found = wait_for(container, timeout=30, what="the job's container")
     assert isinstance(found, Container)
     assert found.labels["pitmaster.job"] == JOB
     assert found.name is not None

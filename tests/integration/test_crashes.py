@@ -23,7 +23,8 @@ from pitmaster.worker.worker import Worker
 from ..containers import EventCounter, labelled
 from ..processes import Deployment, free_port
 from ..relays import DockerRelay, TcpRelay
-from .conftest import WorkerFactory, installation_label, wait_for, wait_until_ended
+from ..waiting import wait_for
+from .conftest import WorkerFactory, installation_label, wait_until_ended
 
 pytestmark = pytest.mark.docker
 
@@ -79,7 +80,11 @@ def test_given_20_running_jobs_when_their_worker_is_killed_then_a_new_worker_rec
     executions = [docker_store.enqueue("demo", "sleep-exit", "default", n) for n in range(20)]
     ids = [execution.message_id for execution in executions]
     first = deployment.start("worker", env={"PITMASTER_RUNNER_THREADS": "4"})
-    wait_for(lambda: all_have_status(docker_store, ids, Status.RUNNING), timeout=60)
+    wait_for(
+        lambda: all_have_status(docker_store, ids, Status.RUNNING),
+        timeout=60,
+        what="every job to run",
+    )
 
     # When the worker is killed outright while all 20 run, and they all finish meanwhile,
     first.send_signal(signal.SIGKILL)
@@ -99,7 +104,7 @@ def test_given_20_running_jobs_when_their_worker_is_killed_then_a_new_worker_rec
 
     # Then a new worker records every one exactly once, as Docker saw it end.
     deployment.start("worker")
-    wait_for(lambda: all_ended(docker_store, ids), timeout=60)
+    wait_for(lambda: all_ended(docker_store, ids), timeout=60, what="every job to end")
     for number, message_id in enumerate(ids):
         execution = docker_store.get_execution(message_id)
         assert execution.exit_code == number % 4
@@ -148,7 +153,11 @@ def test_given_a_worker_died_after_making_the_container_when_another_runs_then_i
     # no other container was made for the attempt, and none is left behind.
     assert attempt.container_id == container.id
     assert starts.total(1) == 1
-    wait_for(lambda: labelled(docker_client, label) == [])
+    wait_for(
+        lambda: labelled(docker_client, label) == [],
+        timeout=30,
+        what="every container to be removed",
+    )
 
 
 def test_given_a_worker_died_after_claiming_when_its_lease_ends_then_the_job_runs_once(
@@ -182,7 +191,11 @@ def test_given_a_container_removed_from_outside_when_swept_then_lost_and_its_slo
     start_worker(poll_interval=0.5)
     # Two runners race for the two; SKIP LOCKED does not promise which wins the one slot.
     wait_for(
-        lambda: any(docker_store.get_execution(e.message_id).status is Status.RUNNING for e in pair)
+        lambda: any(
+            docker_store.get_execution(e.message_id).status is Status.RUNNING for e in pair
+        ),
+        timeout=30,
+        what="one of the two jobs to run",
     )
     first, second = sorted(
         pair, key=lambda e: docker_store.get_execution(e.message_id).status is not Status.RUNNING
@@ -194,9 +207,14 @@ def test_given_a_container_removed_from_outside_when_swept_then_lost_and_its_slo
 
     docker_client.containers.get(attempt.container_id).remove(force=True)
 
-    ended = wait_until_ended(docker_store, first.message_id, timeout=2.5)
+    # Only a sweep records it: nothing else would before engine_silent_after (600 s).
+    ended = wait_until_ended(docker_store, first.message_id)
     assert (ended.status, ended.reason) == (Status.ERROR, "lost")
-    wait_for(lambda: docker_store.get_execution(second.message_id).status is Status.RUNNING)
+    wait_for(
+        lambda: docker_store.get_execution(second.message_id).status is Status.RUNNING,
+        timeout=30,
+        what="the second job to take the freed slot",
+    )
 
 
 def test_given_the_engine_unreachable_while_jobs_end_when_it_returns_then_the_worker_resumes_and_nothing_failed(
@@ -218,7 +236,11 @@ def test_given_the_engine_unreachable_while_jobs_end_when_it_returns_then_the_wo
         running = [
             docker_store.enqueue("demo", "held", "default", None).message_id for _ in range(3)
         ]
-        wait_for(lambda: all_have_status(docker_store, running, Status.RUNNING))
+        wait_for(
+            lambda: all_have_status(docker_store, running, Status.RUNNING),
+            timeout=30,
+            what="the held jobs to run",
+        )
 
         # When the engine is out of reach while those jobs end and more arrive,
         relay.cut()
@@ -247,9 +269,14 @@ def test_given_the_engine_unreachable_while_jobs_end_when_it_returns_then_the_wo
                     and all(c.attrs["State"] == "exited" for c in labelled(docker_client, label))
                 ),
                 timeout=60,
+                what="the three held jobs to exit",
             )
             for loop in ("poller", "runner"):
-                wait_for(partial(_logged, caplog, f"{loop}: Docker engine"), timeout=30)
+                wait_for(
+                    partial(_logged, caplog, f"{loop}: Docker engine"),
+                    timeout=30,
+                    what=f"the {loop} to log the outage",
+                )
         finally:
             outage_over.set()
             watcher.join()
@@ -259,7 +286,11 @@ def test_given_the_engine_unreachable_while_jobs_end_when_it_returns_then_the_wo
 
         # and once the engine is back every job is recorded as it really ended.
         relay.restore()
-        wait_for(lambda: all_ended(docker_store, running + waiting), timeout=60)
+        wait_for(
+            lambda: all_ended(docker_store, running + waiting),
+            timeout=60,
+            what="every job to end after the outage",
+        )
         for message_id in running + waiting:
             execution = docker_store.get_execution(message_id)
             assert execution.status is Status.SUCCESS, execution
@@ -300,7 +331,11 @@ def test_given_postgresql_out_of_reach_while_jobs_run_then_the_worker_reconnects
     caplog.set_level(logging.WARNING)
     try:
         worker.start()
-        wait_for(lambda: all_have_status(docker_store, ids, Status.RUNNING), timeout=60)
+        wait_for(
+            lambda: all_have_status(docker_store, ids, Status.RUNNING),
+            timeout=60,
+            what="every held job to run",
+        )
 
         # When the database is out of the worker's reach while those jobs end and more arrive,
         relay.cut()
@@ -312,12 +347,21 @@ def test_given_postgresql_out_of_reach_while_jobs_run_then_the_worker_reconnects
                 and all(c.attrs["State"] == "exited" for c in labelled(docker_client, label))
             ),
             timeout=60,
+            what="the five held jobs to exit",
         )
-        wait_for(lambda: any("database unavailable" in r.getMessage() for r in caplog.records))
+        wait_for(
+            lambda: any("database unavailable" in r.getMessage() for r in caplog.records),
+            timeout=30,
+            what="the worker to log the database outage",
+        )
         relay.restore()
 
         # Then the worker reconnects and records each ending once, and runs the later work.
-        wait_for(lambda: all_ended(docker_store, ids + later), timeout=90)
+        wait_for(
+            lambda: all_ended(docker_store, ids + later),
+            timeout=90,
+            what="every job to end after the outage",
+        )
         for message_id in ids + later:
             execution = docker_store.get_execution(message_id)
             assert execution.status is Status.SUCCESS
@@ -367,7 +411,9 @@ def test_given_two_workers_polling_the_same_jobs_then_each_ending_is_recorded_an
             docker_store.enqueue("demo", "quick", "default", None) for _ in range(10)
         ]
         ids = [execution.message_id for execution in executions]
-        wait_for(lambda: all_ended(docker_store, ids), timeout=60)
+        # Generous: ten containers and two workers sweeping every 50 ms have taken over
+        # a minute on a busy two-core machine.
+        wait_for(lambda: all_ended(docker_store, ids), timeout=120, what="every job to end")
     finally:
         for worker, executor in workers:
             worker.stop()

@@ -12,7 +12,8 @@ from pitmaster.models import MESSAGE_ENV_LIMIT, AttemptState, Status, container_
 from pitmaster.store.store import Store
 
 from ..containers import labelled
-from .conftest import WorkerFactory, wait_for, wait_until_ended
+from ..waiting import wait_for
+from .conftest import WorkerFactory, wait_until_ended
 
 pytestmark = pytest.mark.docker
 
@@ -38,7 +39,11 @@ def test_given_a_job_exiting_0_when_run_then_success_with_its_output_and_no_cont
     assert attempt.stderr == ""
     # The container is removed right after the ending is recorded.
     label = f"pitmaster.installation={docker_store.installation_id()}"
-    wait_for(lambda: labelled(docker_client, label) == [])
+    wait_for(
+        lambda: labelled(docker_client, label) == [],
+        timeout=30,
+        what="every container to be removed",
+    )
 
 
 def test_given_a_failing_job_when_run_then_failed_with_its_exit_code_and_streams_apart(
@@ -168,7 +173,9 @@ def test_given_a_running_job_when_its_worker_stops_and_another_starts_then_recor
     execution = docker_store.enqueue("demo", "slow", "default", None)
     first = start_worker()
     running = wait_for(
-        lambda: docker_store.get_execution(execution.message_id).status is Status.RUNNING
+        lambda: docker_store.get_execution(execution.message_id).status is Status.RUNNING,
+        timeout=30,
+        what="the job to run",
     )
     assert running
 
@@ -203,12 +210,17 @@ def test_given_a_container_removed_from_outside_when_swept_then_error_lost(
     define(docker_store, "sleepy", "sleep 60")
     execution = docker_store.enqueue("demo", "sleepy", "default", None)
     start_worker()
-    wait_for(lambda: docker_store.get_execution(execution.message_id).status is Status.RUNNING)
+    wait_for(
+        lambda: docker_store.get_execution(execution.message_id).status is Status.RUNNING,
+        timeout=30,
+        what="the job to run",
+    )
     [attempt] = docker_store.attempts_of(execution.id)
     assert attempt.container_id is not None
 
     docker_client.containers.get(attempt.container_id).remove(force=True)
-    ended = wait_until_ended(docker_store, execution.message_id, timeout=10)
+    # Only a sweep records it: nothing else would before engine_silent_after (600 s).
+    ended = wait_until_ended(docker_store, execution.message_id)
 
     assert ended.status is Status.ERROR
     assert ended.reason == "lost"
@@ -243,7 +255,11 @@ def test_given_a_worker_died_after_creating_the_container_when_the_lease_ends_th
     # The pre-made container is the attempt's, and nothing is left behind.
     assert attempts[0].container_id == container.id
     label = f"pitmaster.installation={docker_store.installation_id()}"
-    wait_for(lambda: labelled(docker_client, label) == [])
+    wait_for(
+        lambda: labelled(docker_client, label) == [],
+        timeout=30,
+        what="every container to be removed",
+    )
 
 
 def test_given_default_settings_when_a_job_runs_then_its_container_is_hardened(
@@ -252,7 +268,11 @@ def test_given_default_settings_when_a_job_runs_then_its_container_is_hardened(
     define(docker_store, "sleepy", "sleep 30")
     execution = docker_store.enqueue("demo", "sleepy", "default", None)
     start_worker()
-    wait_for(lambda: docker_store.get_execution(execution.message_id).status is Status.RUNNING)
+    wait_for(
+        lambda: docker_store.get_execution(execution.message_id).status is Status.RUNNING,
+        timeout=30,
+        what="the job to run",
+    )
     [attempt] = docker_store.attempts_of(execution.id)
     assert attempt.container_id is not None
 

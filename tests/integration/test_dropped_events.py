@@ -14,7 +14,7 @@ from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 from pitmaster.worker.worker import Worker
 
-from .conftest import wait_for
+from ..waiting import wait_for
 
 # Heavy on the engine: one test process runs all such tests, one at a time (docs/testing.md).
 pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("engine-heavy")]
@@ -55,6 +55,7 @@ def test_given_no_events_reach_the_worker_when_50_containers_exit_then_every_one
             lambda: all(docker_store.get_execution(m).status.is_terminal for m in ids),
             timeout=180,
             interval=0.5,
+            what="every job to end",
         )
     finally:
         worker.stop()

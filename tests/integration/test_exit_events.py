@@ -24,7 +24,9 @@ from .conftest import wait_until_ended
 pytestmark = pytest.mark.docker
 
 RARE_SWEEPS_SECONDS = 30.0
-RECORDED_WITHIN_SECONDS = 10.0
+# Well before the next sweep, yet room for a busy machine to start and run the job;
+# no listing of containers in between is what proves the event did it.
+RECORDED_WITHIN_SECONDS = 20.0
 
 
 class CountingExecutor(DockerExecutor):

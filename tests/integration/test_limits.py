@@ -15,7 +15,8 @@ from pitmaster.store.store import Store
 
 from ..databases import ROOT
 from ..processes import Deployment
-from .conftest import installation_label, wait_for
+from ..waiting import wait_for
+from .conftest import installation_label
 
 # Heavy on the engine: one test process runs all such tests, one at a time (docs/testing.md).
 pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("engine-heavy")]
@@ -84,6 +85,7 @@ def test_given_two_workers_with_four_runners_when_120_jobs_arrive_then_no_limit_
             lambda: all(docker_store.get_execution(m).status.is_terminal for m in ids),
             timeout=300,
             interval=0.5,
+            what="all 120 jobs to end",
         )
     wall = time.monotonic() - started
 

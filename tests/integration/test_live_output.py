@@ -10,7 +10,8 @@ import docker
 from pitmaster.executors.base import LIVE_TAIL_LINES
 from pitmaster.executors.docker import DockerExecutor
 
-from .conftest import DEMO_IMAGE, wait_for
+from ..waiting import wait_for
+from .conftest import DEMO_IMAGE
 
 LINES = 200_000
 
@@ -28,7 +29,11 @@ def test_given_a_job_that_printed_much_then_a_live_read_returns_only_its_end(
     assert container.id is not None
     executor = DockerExecutor(None)
     try:
-        wait_for(lambda: container.logs(stdout=True, stderr=False, tail=1) == f"{LINES}\n".encode())
+        wait_for(
+            lambda: container.logs(stdout=True, stderr=False, tail=1) == f"{LINES}\n".encode(),
+            timeout=60,
+            what=f"the job to print its {LINES} lines",
+        )
 
         # When the console reads its output live, at most 4 KiB.
         began = time.monotonic()

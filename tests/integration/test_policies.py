@@ -18,7 +18,8 @@ from pitmaster.store.store import Store
 
 from ..credentials import ADMIN
 from ..processes import Deployment
-from .conftest import WorkerFactory, installation_label, wait_for, wait_until_ended
+from ..waiting import wait_for
+from .conftest import WorkerFactory, installation_label, wait_until_ended
 
 pytestmark = pytest.mark.docker
 
@@ -42,7 +43,9 @@ def running_attempt(store: Store, execution_id: int) -> Attempt | None:
 
 
 def wait_running(store: Store, execution_id: int) -> Attempt:
-    attempt = wait_for(lambda: running_attempt(store, execution_id))
+    attempt = wait_for(
+        lambda: running_attempt(store, execution_id), timeout=30, what="the job to run"
+    )
     assert isinstance(attempt, Attempt)
     assert attempt.container_id is not None
     return attempt
@@ -87,7 +90,11 @@ def test_given_a_job_failing_twice_when_retried_with_backoff_then_the_third_atte
         delay = timedelta(seconds=policy.delay(before.number))
         assert retry.started_at >= before.finished_at + delay
     assert ended.finished_at == made[-1].finished_at
-    wait_for(lambda: no_containers_left(docker_client, docker_store))
+    wait_for(
+        lambda: no_containers_left(docker_client, docker_store),
+        timeout=30,
+        what="every container to be removed",
+    )
 
 
 @pytest.mark.parametrize(("exit_code", "attempts"), [(4, 1), (3, 2)])
@@ -134,7 +141,11 @@ def test_given_a_memory_limit_when_a_job_outgrows_it_then_failed_oom(
     ended = wait_until_ended(docker_store, execution.message_id, timeout=60)
 
     assert (ended.status, ended.reason, ended.exit_code) == (Status.FAILED, "oom", 137)
-    wait_for(lambda: no_containers_left(docker_client, docker_store))
+    wait_for(
+        lambda: no_containers_left(docker_client, docker_store),
+        timeout=30,
+        what="every container to be removed",
+    )
 
 
 def test_given_a_memory_limit_when_a_job_is_sigkilled_from_outside_then_failed_137_not_oom(
@@ -152,7 +163,11 @@ def test_given_a_memory_limit_when_a_job_is_sigkilled_from_outside_then_failed_1
 
     ended = wait_until_ended(docker_store, execution.message_id)
     assert (ended.status, ended.exit_code, ended.reason) == (Status.FAILED, 137, "exited 137")
-    wait_for(lambda: no_containers_left(docker_client, docker_store))
+    wait_for(
+        lambda: no_containers_left(docker_client, docker_store),
+        timeout=30,
+        what="every container to be removed",
+    )
 
 
 # -- timeouts ---------------------------------------------------------------------------
@@ -179,7 +194,11 @@ def test_given_a_job_ignoring_sigterm_when_it_times_out_then_sigkilled_after_the
     ran_for = attempt.finished_at - attempt.started_at
     # timeout (1 s) + grace (2 s) at least; far less than the 60 s it would have slept.
     assert timedelta(seconds=3) <= ran_for < timedelta(seconds=20)
-    wait_for(lambda: no_containers_left(docker_client, docker_store))
+    wait_for(
+        lambda: no_containers_left(docker_client, docker_store),
+        timeout=30,
+        what="every container to be removed",
+    )
 
 
 # -- cancellation -----------------------------------------------------------------------
@@ -221,13 +240,18 @@ def test_given_a_running_execution_when_cancelled_then_its_container_is_stopped_
 
     docker_store.cancel(execution.message_id)
 
-    ended = wait_until_ended(docker_store, execution.message_id, timeout=20)
+    # (Well within the job's own 60 s, so only the stop can have ended it.)
+    ended = wait_until_ended(docker_store, execution.message_id, timeout=45)
     assert (ended.status, ended.reason, ended.exit_code) == (Status.CANCELLED, "cancelled", 143)
     (recorded,) = docker_store.attempts_of(execution.id)  # cancelled: never retried
     assert recorded.stdout == "stopping\n"  # it got SIGTERM, and the time to react to it
     assert recorded.finished_at is not None and recorded.started_at is not None
     assert recorded.finished_at - recorded.started_at < timedelta(seconds=30)
-    wait_for(lambda: no_containers_left(docker_client, docker_store))
+    wait_for(
+        lambda: no_containers_left(docker_client, docker_store),
+        timeout=30,
+        what="every container to be removed",
+    )
     with pytest.raises(docker.errors.NotFound):
         docker_client.containers.get(attempt.container_id)
 
@@ -238,7 +262,11 @@ def test_given_a_retry_waiting_to_start_when_cancelled_then_it_never_starts(
     define(docker_store, "failing", "exit 1", retry_limit=3, base_delay=3600)
     execution = docker_store.enqueue("demo", "failing", "default", None)
     start_worker()
-    wait_for(lambda: docker_store.get_execution(execution.message_id).status is Status.RETRIED)
+    wait_for(
+        lambda: docker_store.get_execution(execution.message_id).status is Status.RETRIED,
+        timeout=30,
+        what="the first attempt to fail and be retried",
+    )
 
     cancelled = docker_store.cancel(execution.message_id)
 
@@ -250,7 +278,11 @@ def test_given_a_retry_waiting_to_start_when_cancelled_then_it_never_starts(
         Status.CANCELLED,
         None,
     )
-    wait_for(lambda: no_containers_left(docker_client, docker_store))
+    wait_for(
+        lambda: no_containers_left(docker_client, docker_store),
+        timeout=30,
+        what="every container to be removed",
+    )
 
 
 # -- idempotency under concurrency ----------------------------------------------------------

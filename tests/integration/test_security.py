@@ -30,7 +30,8 @@ from pitmaster.store.store import Store
 from ..containers import labelled
 from ..credentials import ADMIN, ADMIN_TOKEN
 from ..databases import dump_all_rows
-from .conftest import DEMO_IMAGE, WorkerFactory, wait_for, wait_until_ended
+from ..waiting import wait_for
+from .conftest import DEMO_IMAGE, WorkerFactory, wait_until_ended
 
 pytestmark = pytest.mark.docker
 
@@ -48,7 +49,7 @@ def _running_attempt(store: Store, message_id: str) -> Attempt:
             return attempts[-1]
         return None
 
-    attempt = wait_for(running)
+    attempt = wait_for(running, timeout=30, what=f"execution {message_id} to run")
     assert isinstance(attempt, Attempt)
     return attempt
 
@@ -262,7 +263,11 @@ def test_given_a_network_that_does_not_exist_when_the_job_starts_then_error_nami
     assert "pitmaster-test-no-such-network" in ended.reason
     assert "not found" in ended.reason
     label = f"pitmaster.installation={docker_store.installation_id()}"
-    wait_for(lambda: labelled(docker_client, label) == [])
+    wait_for(
+        lambda: labelled(docker_client, label) == [],
+        timeout=30,
+        what="every container to be removed",
+    )
 
 
 def test_given_more_cpus_than_the_engine_has_when_the_job_starts_then_error_with_its_message(
@@ -279,7 +284,11 @@ def test_given_more_cpus_than_the_engine_has_when_the_job_starts_then_error_with
     assert ended.reason is not None
     assert "CPU" in ended.reason, ended.reason  # the engine's own words
     label = f"pitmaster.installation={docker_store.installation_id()}"
-    wait_for(lambda: labelled(docker_client, label) == [])
+    wait_for(
+        lambda: labelled(docker_client, label) == [],
+        timeout=30,
+        what="every container to be removed",
+    )
 
 
 def test_given_a_named_network_when_the_job_runs_then_its_container_is_on_it(

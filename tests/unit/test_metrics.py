@@ -14,7 +14,7 @@ from pitmaster.worker.poller import Poller
 from pitmaster.worker.runner import Runner
 from pitmaster.worker.worker import Worker
 
-from ..integration.conftest import wait_for
+from ..waiting import wait_for
 from .conftest import serving
 
 
@@ -78,6 +78,7 @@ def test_given_an_unreachable_engine_when_the_worker_loops_then_engine_errors_ar
                 (registry.get_sample_value("pitmaster_docker_api_errors_total", labels) or 0) >= 1
             ),
             timeout=10,
+            what="the identity check's failure to be counted",
         )
     finally:
         worker.stop()

@@ -467,6 +467,29 @@ def test_given_a_just_ended_container_then_a_sweep_leaves_it_to_its_exit_event_f
     assert store.get_execution(execution.message_id).status is Status.SUCCESS
 
 
+def test_given_a_container_that_exits_while_a_sweep_lists_it_then_it_is_left_to_its_exit_event(
+    store: Store, executor: FakeExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    execution, name = _started(store, executor)
+    now = [datetime.now(UTC)]
+    poller = Poller(store, executor, LOG_LIMIT, clock=lambda: now[0], leave_fresh_exits=1.0)
+    listing = executor.observe
+
+    def exits_as_listed(handles: Collection[str]) -> dict[str, Observation]:
+        # The container exits after the sweep began, just before the engine lists it.
+        executor.finish(name, 0)
+        finished = executor.containers[name].finished_at
+        assert finished is not None
+        now[0] = finished + timedelta(seconds=0.01)
+        return listing(handles)
+
+    monkeypatch.setattr(executor, "observe", exits_as_listed)
+
+    # Its exit is younger than the sweep's start: not a clock running ahead, a fresh exit.
+    assert poller.sweep() == 0
+    assert store.get_execution(execution.message_id).status is Status.RUNNING
+
+
 def test_given_an_exit_event_then_the_ending_is_recorded_before_the_engine_is_asked_anything(
     store: Store, executor: FakeExecutor
 ) -> None:

@@ -744,3 +744,32 @@ def test_given_a_zero_limit_when_listing_then_no_crash(store: Store) -> None:
     except InvalidInput:
         return
     assert page.items == []
+
+
+# -- heartbeats ----------------------------------------------------------------------------
+
+
+def test_given_two_threads_of_a_new_worker_when_both_beat_at_once_then_neither_fails(
+    store: Store,
+) -> None:
+    # A worker's identity check and its heartbeat loop both beat as it starts: each
+    # may find no row to update, and both insert one.
+    rounds, errors = 20, list[Exception]()
+
+    def beat(worker_id: str, barrier: threading.Barrier) -> None:
+        barrier.wait(timeout=10)
+        try:
+            store.heartbeat(worker_id, "host", "engine", None)
+        except Exception as exc:  # any failure is what this test looks for
+            errors.append(exc)
+
+    for n in range(rounds):
+        barrier = threading.Barrier(2)
+        threads = [threading.Thread(target=beat, args=(f"w{n}", barrier)) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+
+    assert errors == []
+    assert sorted(row.id for row in store.list_workers()) == sorted(f"w{n}" for n in range(rounds))

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +22,8 @@ from pitmaster.store.store import Store
 from pitmaster.testing import FakeExecutor
 from pitmaster.worker.health import health_app
 from pitmaster.worker.worker import Worker
+
+from ..waiting import wait_for
 
 WAIT_SECONDS = 15.0
 
@@ -70,24 +71,30 @@ class FaultyExecutor(FakeExecutor):
         return super().logs(handle, limit)
 
 
-def wait_until(condition: Callable[[], object], what: str) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 @pytest.fixture
 def executor() -> FaultyExecutor:
     return FaultyExecutor()
 
 
 @pytest.fixture
-def worker(settings: Settings, store: Store, executor: FaultyExecutor) -> Iterator[Worker]:
+def poll_interval() -> float:
+    """Seconds between the worker's sweeps; a test that needs other sweeps parametrizes it."""
+    return 0.05
+
+
+@pytest.fixture
+def worker(
+    settings: Settings, store: Store, executor: FaultyExecutor, poll_interval: float
+) -> Iterator[Worker]:
     store.create_app("shop", "shop:1")
     store.create_job_definition("shop", "mail", ["send-mail"])
-    tuned = settings.model_copy(update={"heartbeat_interval": 0.1, "unhealthy_after_failures": 3})
+    tuned = settings.model_copy(
+        update={
+            "heartbeat_interval": 0.1,
+            "unhealthy_after_failures": 3,
+            "poll_interval": poll_interval,
+        }
+    )
     worker = Worker(tuned, store, executor)
     yield worker
     worker.stop()
@@ -104,7 +111,7 @@ def _run_one_job(store: Store, executor: FaultyExecutor, worker: Worker) -> None
     """A job goes from enqueue to its recorded output: every loop it needs is alive."""
     execution = store.enqueue("shop", "mail", DEFAULT_QUEUE, {})
     worker.wake()
-    wait_until(lambda: executor.containers, "the job's container")
+    wait_for(lambda: executor.containers, timeout=WAIT_SECONDS, what="the job's container")
     [name] = [n for n, c in executor.containers.items() if c.exit_code is None]
     executor.finish(name, 0, stdout="delivered")
 
@@ -112,20 +119,27 @@ def _run_one_job(store: Store, executor: FaultyExecutor, worker: Worker) -> None
         now = store.get_execution(execution.message_id)
         return now.status is Status.SUCCESS and not now.output_pending
 
-    wait_until(recorded, "the ending and its output to be recorded")
+    wait_for(recorded, timeout=WAIT_SECONDS, what="the ending and its output to be recorded")
     [attempt] = store.attempts_of(execution.id)
     assert attempt.stdout == "delivered"
 
 
+# Sweeps leave an exit younger than min(poll_interval, 1 s) to the exit event, whose
+# output the output loop then reads. With the usual 50 ms sweeps a sweep often records
+# the exit and its output first, and the output loop never runs: the output case sweeps
+# every 2 s, so the output loop has the whole second to act.
+OUTPUT_LOOP_POLL_INTERVAL = 2.0
+
+
 @pytest.mark.parametrize(
-    ("loop", "method", "faults"),
+    ("loop", "method", "faults", "poll_interval"),
     [
-        ("runner", "engine_id", 2),
-        ("poller", "engine_id", 2),
-        ("watcher", "exits", 2),
+        ("runner", "engine_id", 2, 0.05),
+        ("poller", "engine_id", 2, 0.05),
+        ("watcher", "exits", 2, 0.05),
         # A failed output task is not tried again by the output loop: the sweep collects it.
-        ("output", "observe_one", 1),
-        ("heartbeat", "ping", 2),
+        ("output", "observe_one", 1, OUTPUT_LOOP_POLL_INTERVAL),
+        ("heartbeat", "ping", 2, 0.05),
     ],
 )
 def test_given_an_unexpected_exception_in_a_loop_then_it_is_counted_and_the_loop_runs_on(
@@ -137,7 +151,11 @@ def test_given_an_unexpected_exception_in_a_loop_then_it_is_counted_and_the_loop
 
     # When a job runs after that (the output loop meets its faults on this very job),
     if loop != "output":
-        wait_until(lambda: executor.faults[(loop, method)] == 0, f"the {loop} to meet its faults")
+        wait_for(
+            lambda: executor.faults[(loop, method)] == 0,
+            timeout=WAIT_SECONDS,
+            what=f"the {loop} to meet its faults",
+        )
     _run_one_job(store, executor, worker)
 
     # Then each failure was counted for that loop, and the worker stayed healthy.
@@ -156,7 +174,7 @@ def test_given_a_loop_that_keeps_failing_then_the_worker_reports_itself_unhealth
     def unhealthy_row() -> bool:
         return any(not row.healthy for row in store.list_workers())
 
-    wait_until(unhealthy_row, "the heartbeat to say unhealthy")
+    wait_for(unhealthy_row, timeout=WAIT_SECONDS, what="the heartbeat to say unhealthy")
     [row] = store.list_workers()
     assert row.unhealthy_reason is not None
     assert "poller failed" in row.unhealthy_reason
@@ -172,7 +190,7 @@ def test_given_a_loop_that_keeps_failing_then_the_worker_reports_itself_unhealth
     def healthy_row() -> bool:
         return all(row.healthy for row in store.list_workers())
 
-    wait_until(healthy_row, "the heartbeat to say healthy again")
+    wait_for(healthy_row, timeout=WAIT_SECONDS, what="the heartbeat to say healthy again")
     assert _healthz(worker)[0].startswith("200")
 
 

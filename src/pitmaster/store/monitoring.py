@@ -169,10 +169,18 @@ class Monitoring:
         ``engine_description`` set: the worker reached its engine just now.
         """
         now = self._db.now()
-        with self._db.writing() as conn:
-            heartbeat(conn, now, worker_id, host, engine, queues, unhealthy_reason)
-            if engine is not None and engine_description is not None:
-                engine_reached(conn, now, engine, engine_description)
+        for attempt in range(2):
+            try:
+                with self._db.writing() as conn:
+                    heartbeat(conn, now, worker_id, host, engine, queues, unhealthy_reason)
+                    if engine is not None and engine_description is not None:
+                        engine_reached(conn, now, engine, engine_description)
+                return
+            except sa.exc.IntegrityError:
+                # A new worker's first beats (its identity check's and its heartbeat
+                # loop's) both found no row and both inserted: update the one that won.
+                if attempt:
+                    raise
 
     def remove_worker(self, worker_id: str) -> None:
         with self._db.writing() as conn:

@@ -127,6 +127,9 @@ class Poller:
             return 0
         random.shuffle(running)
         observed = self._executor.observe([attempt.container_id for attempt in running])
+        # Ages are told from after the listing: a container that exited while it was
+        # made is fresh, not a sign of an engine whose clock runs ahead.
+        now = self._now()
         recorded = 0
         for attempt in running:
             observation = observed.get(attempt.container_id)
