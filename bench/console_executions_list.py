@@ -25,8 +25,8 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import create_engine  # noqa: E402
 
-from pitmaster import auth  # noqa: E402
 from pitmaster.server.app import create_app  # noqa: E402
+from pitmaster.services import tokens  # noqa: E402
 from pitmaster.settings import Settings  # noqa: E402
 from pitmaster.store.schema import job_executions  # noqa: E402
 from pitmaster.store.store import Store  # noqa: E402
@@ -76,7 +76,7 @@ def fill(url: str, count: int) -> None:
 
 def log_in(client: TestClient, store: Store) -> None:
     """A console session, through the login form, so pages are timed as users see them."""
-    token = auth.issue(store, None, "bench")[1]
+    token = tokens.create_token(store, None, "bench")[1]
     login_page = client.get("/login").text
     csrf = re.search(r'name="csrf_token" value="(\w+)"', login_page).group(1)  # type: ignore[union-attr]
     answer = client.post("/login", data={"token": token, "csrf_token": csrf, "next": "/"})

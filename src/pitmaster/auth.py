@@ -1,4 +1,6 @@
-"""API tokens: making them, checking them, and who a checked token speaks for.
+"""API tokens: their form, checking them, and who a checked token speaks for.
+
+Making, listing and revoking them are operations in ``pitmaster.services.tokens``.
 
 A token pitmaster makes looks like ``pm_<id>_<secret>``: the 12 hex digits of
 ``id`` are public (they name the token in lists and logs), the secret is 256
@@ -24,7 +26,6 @@ from datetime import timedelta
 
 from pitmaster.errors import Forbidden, NotFound, Unauthenticated
 from pitmaster.models import ApiToken, Execution, ExecutionFilter, TokenKind
-from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 
 logger = logging.getLogger(__name__)
@@ -34,8 +35,6 @@ _MADE_HERE = re.compile(r"^pm_([0-9a-f]{12})_[A-Za-z0-9_-]{32,}$")
 MAX_TOKEN_LENGTH = 512
 # last_used_at is written at most this often per token, not on every request.
 TOUCH_EVERY = timedelta(minutes=1)
-ENV_DESCRIPTION = "PITMASTER_ADMIN_TOKEN"
-FIRST_DESCRIPTION = "made at first start"
 
 
 def new_token() -> str:
@@ -151,38 +150,3 @@ def authenticate(store: Store, presented: str) -> Caller:
     if token.last_used_at is None or now - token.last_used_at >= TOUCH_EVERY:
         store.tokens.touch(token.id, TOUCH_EVERY)
     return Caller.of(token)
-
-
-def ensure_admin_tokens(settings: Settings, store: Store) -> str | None:
-    """At a server's start: store ``PITMASTER_ADMIN_TOKEN`` if it is set (idempotent).
-
-    Without it, the very first start of a database makes an admin token and
-    returns it, to be shown once; every later start returns None. A revoked
-    ``PITMASTER_ADMIN_TOKEN`` stays revoked.
-    """
-    if settings.auth == "none":
-        return None
-    if settings.admin_token is not None:
-        given = settings.admin_token.get_secret_value()
-        token = store.tokens.ensure_admin(token_id(given), hash_token(given), ENV_DESCRIPTION)
-        if token.active:
-            logger.info("PITMASTER_ADMIN_TOKEN is admin token %s", token.id)
-        else:
-            logger.warning(
-                "PITMASTER_ADMIN_TOKEN (token %s) has been revoked; it is refused", token.id
-            )
-        return None
-    fresh = new_token()
-    if store.tokens.create_first_admin(token_id(fresh), hash_token(fresh), FIRST_DESCRIPTION):
-        logger.warning("first start: made admin token %s", token_id(fresh))
-        return fresh
-    return None
-
-
-def issue(store: Store, app: str | None, description: str) -> tuple[ApiToken, str]:
-    """Make and store a new token (for ``app``, else admin); the token is returned only here."""
-    fresh = new_token()
-    kind = TokenKind.APP if app is not None else TokenKind.ADMIN
-    stored = store.tokens.create(token_id(fresh), hash_token(fresh), kind, app, description)
-    logger.info("made %s token %s%s", kind.value, stored.id, f" for app {app}" if app else "")
-    return stored, fresh

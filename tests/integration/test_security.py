@@ -20,10 +20,10 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from pitmaster import auth
 from pitmaster.app_secrets import SECRETS_PER_APP_MAX, SecretBox, new_key
 from pitmaster.models import Attempt, Status
 from pitmaster.server.app import create_app
+from pitmaster.services import tokens
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 
@@ -388,7 +388,7 @@ def test_given_an_apps_secret_when_its_job_runs_then_it_reads_the_file_and_the_v
     settings = worker_settings.model_copy(update={"secrets_key": SecretStr(key)})
     answers: list[str] = []
     settings = settings.model_copy(update={"admin_token": SecretStr(ADMIN_TOKEN)})
-    auth.ensure_admin_tokens(settings, docker_store)
+    tokens.ensure_admin_tokens(settings, docker_store)
     with TestClient(create_app(settings, docker_store), headers=ADMIN) as api:
         put = api.put("/v1/apps/demo/secrets/API_TOKEN", json={"value": SECRET})
         assert put.status_code == 201, put.text

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from pitmaster import auth
 from pitmaster.server.app import create_app
+from pitmaster.services import tokens
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 
@@ -32,7 +32,7 @@ def serving(
     It stores the settings' admin token as a server's start does, turns a
     server error into a 500 response, and fails any test that got one.
     """
-    auth.ensure_admin_tokens(settings, store)
+    tokens.ensure_admin_tokens(settings, store)
     server_errors: list[str] = []
 
     def no_server_errors(response: httpx.Response) -> None:

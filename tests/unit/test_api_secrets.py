@@ -10,9 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from pitmaster import auth
 from pitmaster.app_secrets import SECRET_VALUE_MAX_BYTES, SECRETS_PER_APP_MAX, SecretBox, new_key
 from pitmaster.server.app import create_app
+from pitmaster.services import tokens
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 
@@ -175,7 +175,7 @@ def test_given_no_key_when_a_secret_is_put_then_503_saying_how_to_set_one_and_no
     store.create_app("shop", "shop:1")
     assert settings.secrets_key is None
     # A plain client: the shared one fails any test that gets a 5xx, and this 503 is meant.
-    auth.ensure_admin_tokens(settings, store)
+    tokens.ensure_admin_tokens(settings, store)
     app = create_app(settings, store)
     with TestClient(app, raise_server_exceptions=False, headers=ADMIN) as client:
         response = _put(client, "API_TOKEN", VALUE)

@@ -11,8 +11,8 @@ import psycopg
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from pitmaster import auth
 from pitmaster.server.app import create_app
+from pitmaster.services import tokens
 from pitmaster.settings import Settings
 from pitmaster.store.engine import create_engine
 from pitmaster.store.schema import attempts, job_executions
@@ -109,7 +109,7 @@ def test_given_the_database_fails_inside_the_enqueue_transaction_then_503_and_no
     # Given an app, and a token the server has checked (authentication succeeds).
     store.create_app("shop", "shop:1")
     store.create_job_definition("shop", "mail", ["send-mail"])
-    auth.ensure_admin_tokens(settings, store)
+    tokens.ensure_admin_tokens(settings, store)
     client = TestClient(create_app(settings, store), headers=ADMIN, raise_server_exceptions=False)
     assert client.get("/v1/job_executions").status_code == 200
     body = {"application": "shop", "job": "mail", "message": {"to": "a@example.com"}}
@@ -143,7 +143,7 @@ def test_given_a_statement_the_database_cannot_run_as_written_then_500_not_503(
     # Given an app, and a server whose token check has already succeeded.
     store.create_app("shop", "shop:1")
     store.create_job_definition("shop", "mail", ["send-mail"])
-    auth.ensure_admin_tokens(settings, store)
+    tokens.ensure_admin_tokens(settings, store)
     client = TestClient(create_app(settings, store), headers=ADMIN, raise_server_exceptions=False)
     assert client.get("/v1/job_executions").status_code == 200
     broken: list[str] = []

@@ -15,12 +15,12 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from pitmaster import auth
 from pitmaster.apply import apply, load
 from pitmaster.client import Client, ClientError
 from pitmaster.errors import InvalidInput
 from pitmaster.models import DEFAULT_QUEUE
 from pitmaster.server.app import create_app
+from pitmaster.services import tokens
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 
@@ -66,7 +66,7 @@ def api(settings: Settings, store: Store) -> Iterator[Client]:
         if response.status_code >= 500:
             server_errors.append(f"{response.request.method} {response.request.url}")
 
-    auth.ensure_admin_tokens(settings, store)
+    tokens.ensure_admin_tokens(settings, store)
     with TestClient(
         create_app(settings, store), raise_server_exceptions=False, headers=ADMIN
     ) as http:

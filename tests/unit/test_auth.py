@@ -20,6 +20,7 @@ from pitmaster import auth
 from pitmaster.errors import Conflict
 from pitmaster.models import ExecutionFilter, Outcome, Status, TokenKind
 from pitmaster.server.app import create_app
+from pitmaster.services import tokens
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 
@@ -41,7 +42,7 @@ def two_apps(store: Store) -> None:
 
 @pytest.fixture
 def shop_token(store: Store, two_apps: None) -> str:
-    return auth.issue(store, "shop", "shop's deploys")[1]
+    return tokens.create_token(store, "shop", "shop's deploys")[1]
 
 
 @pytest.fixture
@@ -369,7 +370,7 @@ def test_given_a_token_used_often_then_last_used_is_written_once_a_minute(
     store = Store(database_url, clock=clock)
     store.migrate()
     store.create_app("shop", "shop:1")
-    token = auth.issue(store, "shop", "")[1]
+    token = tokens.create_token(store, "shop", "")[1]
     token_id = auth.token_id(token)
     try:
         with serving(settings, store, token=token) as client:
@@ -395,7 +396,7 @@ def test_given_an_admin_token_setting_when_started_again_and_again_then_one_toke
     settings: Settings, store: Store
 ) -> None:
     for _ in range(3):
-        assert auth.ensure_admin_tokens(settings, store) is None
+        assert tokens.ensure_admin_tokens(settings, store) is None
 
     [token] = store.tokens.all()
     assert (token.id, token.kind, token.active) == (
@@ -426,28 +427,28 @@ def test_given_no_admin_token_setting_then_only_the_very_first_start_makes_one(
 ) -> None:
     bare = settings.model_copy(update={"admin_token": None})
 
-    first = auth.ensure_admin_tokens(bare, store)
-    second = auth.ensure_admin_tokens(bare, store)
+    first = tokens.ensure_admin_tokens(bare, store)
+    second = tokens.ensure_admin_tokens(bare, store)
 
     assert first is not None and first.startswith("pm_") and second is None
     with serving(bare, store, token=first) as client:
         assert client.get("/v1/tokens").status_code == 200
     # Revoking it (after making another) does not make a third start mint one.
-    auth.issue(store, None, "spare")
+    tokens.create_token(store, None, "spare")
     store.tokens.revoke(auth.token_id(first))
-    assert auth.ensure_admin_tokens(bare, store) is None
+    assert tokens.ensure_admin_tokens(bare, store) is None
     assert len(store.tokens.all()) == 2
 
 
 def test_given_a_revoked_admin_token_setting_when_started_again_then_it_stays_revoked(
     settings: Settings, store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
-    auth.ensure_admin_tokens(settings, store)
-    auth.issue(store, None, "spare")
+    tokens.ensure_admin_tokens(settings, store)
+    tokens.create_token(store, None, "spare")
     store.tokens.revoke(auth.token_id(ADMIN_TOKEN))
 
     with caplog.at_level(logging.WARNING):
-        auth.ensure_admin_tokens(settings, store)
+        tokens.ensure_admin_tokens(settings, store)
 
     assert not store.tokens.get(auth.token_id(ADMIN_TOKEN)).active
     assert "has been revoked" in caplog.text
@@ -458,14 +459,14 @@ def test_given_a_revoked_admin_token_setting_when_started_again_then_it_stays_re
 def test_given_an_admin_token_whose_id_is_taken_then_the_start_fails(
     settings: Settings, store: Store
 ) -> None:
-    auth.ensure_admin_tokens(settings, store)
+    tokens.ensure_admin_tokens(settings, store)
     same_id = ADMIN_TOKEN[: len("pm_000000000000_")] + "another-secret-of-forty-or-so-characters"
     clash = settings.model_copy(
         update={"admin_token": Settings.model_validate({"admin_token": same_id}).admin_token}
     )
 
     with pytest.raises(Conflict, match="belongs to another token"):
-        auth.ensure_admin_tokens(clash, store)
+        tokens.ensure_admin_tokens(clash, store)
 
 
 def test_given_a_short_admin_token_then_the_setting_is_refused() -> None:
@@ -486,7 +487,7 @@ def test_given_auth_none_then_the_log_says_so_loudly_and_no_token_is_needed(
     with TestClient(app) as client:
         assert client.get("/v1/apps").status_code == 200
         assert client.post("/v1/tokens", json={}).status_code == 201
-    assert auth.ensure_admin_tokens(open_settings, store) is None
+    assert tokens.ensure_admin_tokens(open_settings, store) is None
 
 
 def test_given_tokens_in_use_then_no_log_line_holds_a_secret(

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from pitmaster import auth
 from pitmaster.models import ExecutionFilter, Outcome, Status
 from pitmaster.server.app import create_app
+from pitmaster.services import tokens
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 from pitmaster.web import login, pages
@@ -26,7 +27,7 @@ from .conftest import form_token, log_in
 @pytest.fixture
 def browser(settings: Settings, store: Store) -> Iterator[TestClient]:
     """A browser on the console, not logged in, that does not follow redirects."""
-    auth.ensure_admin_tokens(settings, store)
+    tokens.ensure_admin_tokens(settings, store)
     with TestClient(
         create_app(settings, store), raise_server_exceptions=True, follow_redirects=False
     ) as client:
@@ -125,7 +126,7 @@ def assert_host_only_secure(header: str) -> None:
 def test_given_https_then_the_session_and_csrf_cookies_are_secure_host_only_cookies(
     settings: Settings, store: Store
 ) -> None:
-    auth.ensure_admin_tokens(settings, store)
+    tokens.ensure_admin_tokens(settings, store)
     with TestClient(
         create_app(settings, store), base_url="https://testserver", follow_redirects=False
     ) as client:
@@ -151,7 +152,7 @@ def test_given_a_public_https_url_behind_a_proxy_then_the_cookies_are_secure_hos
     settings: Settings, store: Store
 ) -> None:
     public = settings.model_copy(update={"public_url": "https://jobs.example.com"})
-    auth.ensure_admin_tokens(public, store)
+    tokens.ensure_admin_tokens(public, store)
     with TestClient(create_app(public, store), follow_redirects=False) as client:
         # The browser sees https (the proxy ends it), so it sends back the Secure CSRF
         # cookie, which this client over plain http would not: it is sent by hand.
@@ -276,7 +277,7 @@ def test_given_a_session_when_logged_out_then_its_cookie_no_longer_opens_pages(
 def test_given_a_session_when_its_token_is_revoked_then_it_ends(
     browser: TestClient, store: Store, shop_and_blog: dict[str, str]
 ) -> None:
-    shop_token = auth.issue(store, "shop", "")[1]
+    shop_token = tokens.create_token(store, "shop", "")[1]
     log_in(browser, shop_token)
     assert browser.get("/").status_code == 200
 
@@ -334,7 +335,7 @@ def test_given_a_logged_in_admin_then_every_form_post_without_csrf_is_403_and_ch
 def test_given_two_sessions_then_a_token_from_the_other_one_is_refused(
     settings: Settings, store: Store
 ) -> None:
-    auth.ensure_admin_tokens(settings, store)
+    tokens.ensure_admin_tokens(settings, store)
     app = create_app(settings, store)
     with TestClient(app, follow_redirects=False) as victim, TestClient(app) as attacker:
         log_in(victim)
@@ -377,7 +378,7 @@ def test_given_two_sessions_then_a_token_from_the_other_one_is_refused(
 def test_given_an_app_tokens_session_then_it_sees_only_its_app(
     browser: TestClient, store: Store, shop_and_blog: dict[str, str]
 ) -> None:
-    log_in(browser, auth.issue(store, "shop", "shop team")[1])
+    log_in(browser, tokens.create_token(store, "shop", "shop team")[1])
 
     home = browser.get("/")
     assert home.status_code == 200
@@ -408,7 +409,7 @@ def test_given_an_app_tokens_session_then_it_sees_only_its_app(
 def test_given_an_app_tokens_session_then_it_retries_and_cancels_only_its_own(
     browser: TestClient, store: Store, shop_and_blog: dict[str, str]
 ) -> None:
-    log_in(browser, auth.issue(store, "shop", "")[1])
+    log_in(browser, tokens.create_token(store, "shop", "")[1])
     token = csrf(browser)
     blog, shop = shop_and_blog["blog"], shop_and_blog["shop"]
 

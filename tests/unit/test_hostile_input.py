@@ -12,9 +12,9 @@ from urllib.parse import quote
 import pytest
 from fastapi.testclient import TestClient
 
-from pitmaster import auth
 from pitmaster.models import MAX_MESSAGE_DEPTH, ExecutionFilter
 from pitmaster.server.app import create_app
+from pitmaster.services import tokens
 from pitmaster.services.inputs import MAX_MEMORY
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
@@ -36,7 +36,7 @@ def shop_client(settings: Settings, store: Store) -> Iterator[TestClient]:
     """The API as an app token of ``shop`` (which has a job ``mail``)."""
     store.create_app("shop", "shop:1")
     store.create_job_definition("shop", "mail", ["m"])
-    with serving(settings, store, token=auth.issue(store, "shop", "")[1]) as client:
+    with serving(settings, store, token=tokens.create_token(store, "shop", "")[1]) as client:
         yield client
 
 
@@ -107,7 +107,7 @@ def test_given_an_unexpected_failure_then_the_500_is_json_or_the_error_page_with
     settings: Settings, store: Store
 ) -> None:
     # Given a route that fails unexpectedly, under the API and in the console.
-    auth.ensure_admin_tokens(settings, store)
+    tokens.ensure_admin_tokens(settings, store)
     app = create_app(settings, store)
 
     def fail() -> None:
@@ -222,7 +222,7 @@ def test_given_an_app_session_then_no_other_apps_definitions_queues_or_workers_s
     store.create_app("shop", "shop:1")
     store.create_job_definition("shop", "mail", ["m"])
     store.create_queue("blog-private-queue")
-    shop_token = auth.issue(store, "shop", "")[1]
+    shop_token = tokens.create_token(store, "shop", "")[1]
     waiting = store.enqueue("shop", "mail", "default", None).message_id
     assert store.claim("worker-on-host-17", 60) is not None  # being started, under a lease
 

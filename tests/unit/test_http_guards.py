@@ -13,10 +13,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from pitmaster import auth
 from pitmaster.errors import InvalidInput
 from pitmaster.http_common.ratelimit import RateLimiter, TokenBucket
 from pitmaster.models import MAX_MESSAGE_BYTES, MAX_PAGE_SIZE, ExecutionFilter
+from pitmaster.services import tokens
 from pitmaster.settings import MIN_BODY_BYTES, Settings
 from pitmaster.store.store import Store
 from pitmaster.web.pages import common as pages
@@ -168,8 +168,8 @@ def test_given_a_caller_over_its_rate_then_health_checks_still_answer(limited: T
 def test_given_two_tokens_then_each_is_limited_on_its_own(
     limited: TestClient, store: Store
 ) -> None:
-    alice = {"Authorization": f"Bearer {auth.issue(store, None, 'alice')[1]}"}
-    bob = {"Authorization": f"Bearer {auth.issue(store, None, 'bob')[1]}"}
+    alice = {"Authorization": f"Bearer {tokens.create_token(store, None, 'alice')[1]}"}
+    bob = {"Authorization": f"Bearer {tokens.create_token(store, None, 'bob')[1]}"}
     for _ in range(2):
         assert limited.get("/v1/apps", headers=alice).status_code == 200
     assert limited.get("/v1/apps", headers=alice).status_code == 429
@@ -181,7 +181,7 @@ def test_given_one_token_spelled_twenty_ways_then_it_has_one_bucket(
     settings: Settings, store: Store
 ) -> None:
     # Given a limit of one request in 100 s in bursts of 5, and one token.
-    token = auth.issue(store, None, "respelled")[1]
+    token = tokens.create_token(store, None, "respelled")[1]
     spellings = [
         f"{scheme}{' ' * spaces}{token}{' ' * trailing}"
         for scheme in ("Bearer", "bearer", "BEARER", "bEaReR", "BeArEr")

@@ -26,8 +26,8 @@ from schemathesis import APIOperation
 from schemathesis.core.result import Err, Ok
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
-from pitmaster import auth
 from pitmaster.server.app import create_app
+from pitmaster.services import tokens
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 
@@ -46,7 +46,7 @@ BOUNDED = hypothesis_settings(
 
 @pytest.fixture
 def api_app(settings: Settings, store: Store) -> FastAPI:
-    auth.ensure_admin_tokens(settings, store)
+    tokens.ensure_admin_tokens(settings, store)
     store.create_app("shop", "shop:1")
     store.create_job_definition("shop", "mail", ["true"])
     # Without a rate limit: the examples come faster than any client's would. With a
@@ -65,7 +65,7 @@ def headers(request: pytest.FixtureRequest, api_app: FastAPI, store: Store) -> d
     if request.param == "admin":
         return bearer(ADMIN_TOKEN)
     if request.param == "app token":
-        return bearer(auth.issue(store, "shop", "schemathesis")[1])
+        return bearer(tokens.create_token(store, "shop", "schemathesis")[1])
     return {}
 
 

@@ -14,6 +14,7 @@ import pytest
 from pitmaster import auth
 from pitmaster.errors import NotFound
 from pitmaster.models import AttemptState, ExecutionFilter, Outcome, Status
+from pitmaster.services import tokens
 from pitmaster.settings import Settings
 from pitmaster.store.schema import attempts, job_executions
 from pitmaster.store.store import Store
@@ -26,7 +27,7 @@ from .conftest import serving
 def _make_shop(store: Store, image: str) -> str:
     store.create_app("shop", image)
     store.create_job_definition("shop", "mail", ["m"])
-    return auth.issue(store, "shop", "deploys")[1]
+    return tokens.create_token(store, "shop", "deploys")[1]
 
 
 def test_given_a_deleted_app_with_live_work_when_made_again_then_the_new_one_inherits_nothing(

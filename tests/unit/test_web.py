@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import pytest
 from fastapi.testclient import TestClient
 
-from pitmaster import auth
 from pitmaster.models import Outcome, Status
 from pitmaster.server.app import create_app
+from pitmaster.services import tokens
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 from pitmaster.web.output import clean_output
@@ -26,7 +26,7 @@ HOSTILE_STDOUT = (
 
 @pytest.fixture
 def console(settings: Settings, store: Store) -> Iterator[TestClient]:
-    auth.ensure_admin_tokens(settings, store)
+    tokens.ensure_admin_tokens(settings, store)
     with TestClient(create_app(settings, store), raise_server_exceptions=True) as client:
         log_in(client)
         client.get("/")  # receives the CSRF cookie

@@ -24,7 +24,6 @@ from pitmaster.models import (
     DEFAULT_QUEUE,
     MAX_DELAY_SECONDS,
     RETRYABLE_STATUSES,
-    ApiToken,
     App,
     AppSecret,
     Attempt,
@@ -32,7 +31,6 @@ from pitmaster.models import (
     JobDefinition,
     JobQueue,
     Status,
-    TokenKind,
 )
 from pitmaster.retry import Ending
 from pitmaster.services.inputs import (
@@ -42,6 +40,7 @@ from pitmaster.services.inputs import (
     JobPolicy,
     Name,
 )
+from pitmaster.services.tokens import TokenOut
 
 Revision = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
 
@@ -359,28 +358,6 @@ class TokenCreate(Input):
 
     app: Name | None = None
     description: Annotated[str, StringConstraints(pattern=_PRINTABLE, max_length=1000)] = ""
-
-
-class TokenOut(BaseModel):
-    id: str = Field(description="the token's public id (its secret is never shown again)")
-    kind: TokenKind
-    app: str | None
-    description: str
-    created_at: datetime
-    last_used_at: datetime | None = Field(description="to the minute")
-    revoked_at: datetime | None
-
-    @classmethod
-    def of(cls, token: ApiToken) -> TokenOut:
-        return cls(
-            id=token.id,
-            kind=token.kind,
-            app=token.app,
-            description=token.description,
-            created_at=token.created_at,
-            last_used_at=token.last_used_at,
-            revoked_at=token.revoked_at,
-        )
 
 
 class TokenCreated(TokenOut):

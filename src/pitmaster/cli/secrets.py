@@ -98,17 +98,13 @@ def secrets_rotate() -> None:
     on the server and the workers; run this; then drop the old key.
     """
     from pitmaster.app_secrets import require_box
+    from pitmaster.services import catalog
 
     settings = load_settings()
     box = require_box(settings.secrets_keys)
     store = open_store(settings)
     try:
-        resealed = skipped = 0
-        for secret in store.sealed_secrets():
-            if store.reseal_secret(secret, box.reseal(secret.ciphertext)):
-                resealed += 1
-            else:
-                skipped += 1  # set or deleted meanwhile: sealed under the first key already
+        resealed, skipped = catalog.reseal_secrets(store, box)
     finally:
         store.close()
     typer.echo(

@@ -83,10 +83,11 @@ def _serve(
     metrics: Metrics | None = None,
     log_reader: Executor | None = None,
 ) -> None:
-    from pitmaster import auth, http_server
-    from pitmaster.api.app import create_app
+    from pitmaster import http_server
+    from pitmaster.server.app import create_app
+    from pitmaster.services import tokens
 
-    first_token = auth.ensure_admin_tokens(settings, store)
+    first_token = tokens.ensure_admin_tokens(settings, store)
     if first_token is not None:
         _show_first_token(first_token)
 

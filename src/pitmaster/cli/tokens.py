@@ -28,12 +28,12 @@ def token_create(
     An admin token may do everything; an app token (--app) may enqueue into its
     app and read, retry and cancel that app's executions, nothing else.
     """
-    from pitmaster import auth
+    from pitmaster.services import tokens
 
     settings = load_settings()
     store = open_store(settings)
     try:
-        stored, token = auth.issue(store, app_name, description)
+        stored, token = tokens.create_token(store, app_name, description)
     finally:
         store.close()
     whose = f" for app {stored.app}" if stored.app else ""
@@ -47,19 +47,20 @@ def token_create(
 @token_cli.command("list")
 def token_list(as_json: JsonOption = False) -> None:
     """List API tokens (never their secrets), revoked ones too."""
-    from pitmaster.api.schemas import TokenOut
+    from pitmaster.services import tokens
+    from pitmaster.services.tokens import TokenOut
 
     settings = load_settings()
     store = open_store(settings)
     try:
-        tokens = store.tokens.all()
+        listed = tokens.list_tokens(store)
     finally:
         store.close()
     if as_json:
-        print_json([TokenOut.of(token).model_dump(mode="json") for token in tokens])
+        print_json([TokenOut.of(token).model_dump(mode="json") for token in listed])
         return
     typer.echo(f"{'ID':<14} {'KIND':<6} {'APP':<16} {'LAST USED':<20} {'STATE':<8} DESCRIPTION")
-    for token in tokens:
+    for token in listed:
         last_used = token.last_used_at.strftime("%Y-%m-%d %H:%M") if token.last_used_at else "never"
         state = "revoked" if token.revoked_at else "active"
         typer.echo(
@@ -73,10 +74,12 @@ def token_revoke(
     token_id: Annotated[str, typer.Argument(metavar="ID", help="the token's id (token list)")],
 ) -> None:
     """Revoke an API token at once, and end its console sessions."""
+    from pitmaster.services import tokens
+
     settings = load_settings()
     store = open_store(settings)
     try:
-        store.tokens.revoke(token_id)
+        tokens.revoke_token(store, token_id)
     finally:
         store.close()
     typer.echo(f"revoked token {token_id}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pitmaster.app_secrets import SECRETS_PER_APP_MAX, require_box
+from pitmaster.app_secrets import SECRETS_PER_APP_MAX, SecretBox, require_box
 from pitmaster.images import check_image_allowed
 from pitmaster.models import App, AppSecret, JobDefinition, JobQueue, image_at_revision
 from pitmaster.services.inputs import (
@@ -105,3 +105,15 @@ def put_secret(
 def delete_secret(store: Store, app: str, name: str) -> None:
     store.delete_secret(app, name)
     logger.info("secret %s of app %s deleted", name, app)
+
+
+def reseal_secrets(store: Store, box: SecretBox) -> tuple[int, int]:
+    """Re-seal every stored secret under the box's first key: how many were, and how many
+    changed meanwhile (set or deleted since: sealed under the first key already)."""
+    resealed = skipped = 0
+    for secret in store.sealed_secrets():
+        if store.reseal_secret(secret, box.reseal(secret.ciphertext)):
+            resealed += 1
+        else:
+            skipped += 1
+    return resealed, skipped
