@@ -153,3 +153,65 @@ def dump_all_rows(url: str) -> str:
         return "\n".join(lines)
     finally:
         engine.dispose()
+
+
+class Snapshot:
+    """Every row of a PostgreSQL database as it is now, to put back with ``restore()``.
+
+    For tests that make many requests which must each meet the same database: what
+    one request creates or deletes would otherwise change the answer to the next
+    (a 201 becomes a 409), and a replayed request would not meet what it first met.
+    The sequences are put back too, so a row made again gets the same id.
+    """
+
+    def __init__(self, url: str) -> None:
+        import sqlalchemy as sa
+
+        from pitmaster.store.engine import create_engine
+
+        if not url.startswith("postgresql"):
+            raise ValueError("a snapshot is taken of a PostgreSQL database only")
+        self._engine = create_engine(url)
+        self._metadata = sa.MetaData()
+        self._metadata.reflect(self._engine)
+        with self._engine.connect() as conn:
+            self._rows = {
+                table.name: [dict(row) for row in conn.execute(sa.select(table)).mappings()]
+                for table in self._metadata.sorted_tables
+            }
+            self._sequences = conn.execute(
+                sa.text(
+                    "SELECT format('%I.%I', schemaname, sequencename), last_value"
+                    " FROM pg_sequences WHERE last_value IS NOT NULL"
+                )
+            ).all()
+
+    def restore(self) -> None:
+        """Put back the rows (and sequences) of the moment the snapshot was taken."""
+        import sqlalchemy as sa
+
+        tables = self._metadata.sorted_tables
+        with self._engine.begin() as conn:
+            conn.execute(sa.text("SET LOCAL lock_timeout = '10s'"))
+            for table in reversed(tables):
+                conn.execute(table.delete())
+            for table in tables:
+                if self._rows[table.name]:
+                    conn.execute(table.insert(), self._rows[table.name])
+            conn.execute(
+                sa.text(
+                    "SELECT setval(c.oid, COALESCE(s.last_value, 1), s.last_value IS NOT NULL)"
+                    " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                    " LEFT JOIN (SELECT unnest(CAST(:names AS text[])) AS name,"
+                    " unnest(CAST(:values AS bigint[])) AS last_value) s"
+                    " ON s.name = format('%I.%I', n.nspname, c.relname)"
+                    " WHERE c.relkind = 'S' AND n.nspname = current_schema()"
+                ),
+                {
+                    "names": [name for name, _ in self._sequences],
+                    "values": [value for _, value in self._sequences],
+                },
+            )
+
+    def close(self) -> None:
+        self._engine.dispose()
