@@ -48,7 +48,7 @@ def _as_utc(value: datetime | str) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def heartbeat(
+def heartbeat(  # noqa: PLR0913, PLR0917 -- one parameter per column of the worker row
     conn: sa.Connection,
     now: datetime,
     worker_id: str,

@@ -42,7 +42,7 @@ def _filter_of(application: str, job: str, queue: str, status: str) -> Execution
 
 
 @router.get("/job_executions", response_class=HTMLResponse)
-def executions_index(
+def executions_index(  # noqa: PLR0913, PLR0917 -- one parameter per query parameter of the page
     request: Request,
     services: ServicesDep,
     caller: ConsoleCallerDep,
