@@ -61,7 +61,7 @@ def apply(client: Client, spec: ApplyFile, report: Callable[[str], None]) -> Non
             )
 
 
-def _ensure(
+def _ensure(  # noqa: PLR0913, PLR0917 -- what names the resource, where it lives, and what it should be
     client: Client,
     kind: str,
     label: str,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from http import HTTPStatus
 from typing import Any
 
 import httpx
@@ -53,18 +54,18 @@ class Client:
             response = self._http.request(method, path, json=json, params=query)
         except httpx.HTTPError as exc:
             raise ClientError(f"cannot reach pitmaster at {self._url}: {exc}") from exc
-        if response.status_code >= 400:
+        if response.status_code >= HTTPStatus.BAD_REQUEST:
             try:
                 message = response.json()["error"]
             except (ValueError, KeyError, TypeError):
                 message = response.text or response.reason_phrase
-            if response.status_code == 401:
+            if response.status_code == HTTPStatus.UNAUTHORIZED:
                 hint = "" if self._has_token else " (PITMASTER_TOKEN is not set)"
                 message = f"{message}{hint}; {_HOW_TO_AUTHENTICATE}"
-            elif response.status_code == 403:
+            elif response.status_code == HTTPStatus.FORBIDDEN:
                 message = f"{message} (PITMASTER_TOKEN is not an admin token)"
             raise ClientError(f"{response.status_code}: {message}", response.status_code)
-        if response.status_code == 204 or not response.content:
+        if response.status_code == HTTPStatus.NO_CONTENT or not response.content:
             return None
         return response.json()
 
@@ -76,7 +77,7 @@ class Client:
         try:
             return self.get(path)
         except ClientError as exc:
-            if exc.status_code == 404:
+            if exc.status_code == HTTPStatus.NOT_FOUND:
                 return None
             raise
 

@@ -60,89 +60,93 @@ def _timeout_answer(what: str) -> bytes:
     return head.encode() + body
 
 
+class DeadlineH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, closing connections whose request misses its ``deadlines``."""
+
+    deadlines: Deadlines
+    _header_timer: asyncio.TimerHandle | None = None
+    _body_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._watch()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        self._watch()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._watch()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timers()
+        super().connection_lost(exc)
+
+    def _watch(self) -> None:
+        """Arm the deadline for what the connection waits for now, cancel the others."""
+        state = self.conn.their_state
+        if self.transport.is_closing():
+            self._cancel_timers()
+        elif state is h11.IDLE:
+            self._cancel_body_timer()
+            # An idle keep-alive connection is uvicorn's keep-alive timer's; the
+            # deadline starts with the next request's first byte.
+            if self._header_timer is None and self.timeout_keep_alive_task is None:
+                self._header_timer = self.loop.call_later(
+                    self.deadlines.header_seconds, self._headers_too_slow
+                )
+        elif state is h11.SEND_BODY:
+            self._cancel_header_timer()
+            if self._body_timer is None and not (self.cycle and self.cycle.response_complete):
+                self._body_timer = self.loop.call_later(
+                    self.deadlines.body_seconds, self._body_too_slow
+                )
+        else:
+            self._cancel_timers()
+
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+            return
+        if self.conn.trailing_data[0]:  # part of a request came: say why it ends
+            self.transport.write(_timeout_answer("request's headers"))
+        self.transport.close()
+
+    def _body_too_slow(self) -> None:
+        self._body_timer = None
+        cycle = self.cycle
+        if self.transport.is_closing() or cycle is None or cycle.response_complete:
+            return
+        if self.conn.their_state is not h11.SEND_BODY:
+            return
+        logger.info("closing a connection whose request body did not arrive in time")
+        if not cycle.response_started:
+            self.transport.write(_timeout_answer("request's body"))
+        # The route waiting for the body is told the client is gone.
+        cycle.disconnected = True
+        cycle.message_event.set()
+        self.transport.close()
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _cancel_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _cancel_timers(self) -> None:
+        self._cancel_header_timer()
+        self._cancel_body_timer()
+
+
 def protocol_with(deadlines: Deadlines) -> type[H11Protocol]:
     """uvicorn's h11 protocol, with ``deadlines`` on receiving headers and bodies."""
-
-    class DeadlineH11Protocol(H11Protocol):
-        _header_timer: asyncio.TimerHandle | None = None
-        _body_timer: asyncio.TimerHandle | None = None
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._watch()
-
-        def data_received(self, data: bytes) -> None:
-            super().data_received(data)
-            self._watch()
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            self._watch()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._cancel_timers()
-            super().connection_lost(exc)
-
-        def _watch(self) -> None:
-            """Arm the deadline for what the connection waits for now, cancel the others."""
-            state = self.conn.their_state
-            if self.transport.is_closing():
-                self._cancel_timers()
-            elif state is h11.IDLE:
-                self._cancel_body_timer()
-                # An idle keep-alive connection is uvicorn's keep-alive timer's; the
-                # deadline starts with the next request's first byte.
-                if self._header_timer is None and self.timeout_keep_alive_task is None:
-                    self._header_timer = self.loop.call_later(
-                        deadlines.header_seconds, self._headers_too_slow
-                    )
-            elif state is h11.SEND_BODY:
-                self._cancel_header_timer()
-                if self._body_timer is None and not (self.cycle and self.cycle.response_complete):
-                    self._body_timer = self.loop.call_later(
-                        deadlines.body_seconds, self._body_too_slow
-                    )
-            else:
-                self._cancel_timers()
-
-        def _headers_too_slow(self) -> None:
-            self._header_timer = None
-            if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
-                return
-            if self.conn.trailing_data[0]:  # part of a request came: say why it ends
-                self.transport.write(_timeout_answer("request's headers"))
-            self.transport.close()
-
-        def _body_too_slow(self) -> None:
-            self._body_timer = None
-            cycle = self.cycle
-            if self.transport.is_closing() or cycle is None or cycle.response_complete:
-                return
-            if self.conn.their_state is not h11.SEND_BODY:
-                return
-            logger.info("closing a connection whose request body did not arrive in time")
-            if not cycle.response_started:
-                self.transport.write(_timeout_answer("request's body"))
-            # The route waiting for the body is told the client is gone.
-            cycle.disconnected = True
-            cycle.message_event.set()
-            self.transport.close()
-
-        def _cancel_header_timer(self) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-                self._header_timer = None
-
-        def _cancel_body_timer(self) -> None:
-            if self._body_timer is not None:
-                self._body_timer.cancel()
-                self._body_timer = None
-
-        def _cancel_timers(self) -> None:
-            self._cancel_header_timer()
-            self._cancel_body_timer()
-
-    return DeadlineH11Protocol
+    # uvicorn makes the protocol itself, from a class: the deadlines travel as its attribute.
+    return type("DeadlineH11Protocol", (DeadlineH11Protocol,), {"deadlines": deadlines})
 
 
 def config_for(app: FastAPI, settings: Settings) -> uvicorn.Config:

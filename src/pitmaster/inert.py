@@ -15,11 +15,14 @@ _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # C1 controls (U+0080 to U+009F): U+009B is a CSI of its own to many terminals.
 _C1 = re.compile(r"[\x80-\x9f]")
+_DELETE = 0x7F
+# U+2400 on: the pictures of the controls U+0000 to U+001F, in order.
+_CONTROL_PICTURES = 0x2400
 
 
 def _control_picture(match: re.Match[str]) -> str:
     code = ord(match.group())
-    return "\u2421" if code == 0x7F else chr(0x2400 + code)
+    return "\u2421" if code == _DELETE else chr(_CONTROL_PICTURES + code)
 
 
 def clean_output(text: str | None) -> str:

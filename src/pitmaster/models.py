@@ -105,6 +105,20 @@ class MessageDelivery(StrEnum):
 _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
+# Each way a job name can be wrong, in the order they are checked, with what is said.
+_NAME_RULES: tuple[tuple[Callable[[str], bool], str], ...] = (
+    (lambda name: not name, "must not be empty"),
+    (lambda name: len(name) > NAME_MAX_LENGTH, f"must be at most {NAME_MAX_LENGTH} characters"),
+    (lambda name: "/" in name, "must not contain '/' (it separates the parts of a URL)"),
+    (
+        lambda name: any(category(char) in _UNSAFE_CATEGORIES for char in name),
+        "must not contain control or invisible formatting characters",
+    ),
+    (lambda name: name != name.strip(), "must not start or end with whitespace"),
+    (lambda name: set(name) == {"."}, "cannot be only dots: it reads as a path"),
+)
+
+
 def job_name_problem(name: str) -> str | None:
     """Why ``name`` cannot be a job's name, or None when it can.
 
@@ -113,19 +127,7 @@ def job_name_problem(name: str) -> str | None:
     labels and the job's environment (never in a container's name, which comes from
     the attempt id), so it may hold any printable character except ``/``.
     """
-    if not name:
-        return "must not be empty"
-    if len(name) > NAME_MAX_LENGTH:
-        return f"must be at most {NAME_MAX_LENGTH} characters"
-    if "/" in name:
-        return "must not contain '/' (it separates the parts of a URL)"
-    if any(category(char) in _UNSAFE_CATEGORIES for char in name):
-        return "must not contain control or invisible formatting characters"
-    if name != name.strip():
-        return "must not start or end with whitespace"
-    if set(name) == {"."}:
-        return "cannot be only dots: it reads as a path"
-    return None
+    return next((problem for breaks, problem in _NAME_RULES if breaks(name)), None)
 
 
 class Status(StrEnum):

@@ -28,9 +28,7 @@ class InvalidFields(InvalidInput):
 
 def parse(query: str) -> frozenset[str]:
     """The top-level names in a Garage field query; InvalidFields if it does not parse."""
-    names: set[str] = set()
-    depth = 0
-    current: str | None = None
+    parser = _Parser()
     position = 0
     while position < len(query):
         match = _TOKEN.match(query, position)
@@ -39,32 +37,58 @@ def parse(query: str) -> frozenset[str]:
                 raise InvalidFields(f"invalid query in ?fields= at {query[position:]!r}")
             break
         position = match.end()
-        name, comma, opening, closing = match.groups()
+        name, comma, opening, _closing = match.groups()
         if name is not None:
-            current = name  # Garage, too, keeps the last of two names in a row
+            parser.name(name)
         elif comma is not None:
-            if current is None:
-                raise InvalidFields("invalid query in ?fields=: a name expected before ','")
-            if depth == 0 and current != _GROUP:
-                names.add(current)
-            current = None
+            parser.comma()
         elif opening is not None:
-            if current is None:
-                raise InvalidFields("invalid query in ?fields=: '[' must follow a name")
-            if depth == 0 and current != _GROUP:
-                names.add(current)
-            depth += 1
-            current = None
-        elif closing is not None:
-            if depth == 0 or current is None:
-                raise InvalidFields("invalid query in ?fields=: ']' must close '[name'")
-            depth -= 1
-            current = _GROUP
-    if depth != 0 or current is None:
-        raise InvalidFields("invalid query in ?fields=: premature end of query")
-    if current != _GROUP:
-        names.add(current)
-    return frozenset(names)
+            parser.opening()
+        else:
+            parser.closing()
+    return parser.end()
+
+
+class _Parser:
+    """The names seen so far at the top level, and where in the query the parser stands."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+        self.depth = 0
+        self.current: str | None = None
+
+    def name(self, name: str) -> None:
+        self.current = name  # Garage, too, keeps the last of two names in a row
+
+    def comma(self) -> None:
+        if self.current is None:
+            raise InvalidFields("invalid query in ?fields=: a name expected before ','")
+        self._keep_current()
+        self.current = None
+
+    def opening(self) -> None:
+        if self.current is None:
+            raise InvalidFields("invalid query in ?fields=: '[' must follow a name")
+        self._keep_current()
+        self.depth += 1
+        self.current = None
+
+    def closing(self) -> None:
+        if self.depth == 0 or self.current is None:
+            raise InvalidFields("invalid query in ?fields=: ']' must close '[name'")
+        self.depth -= 1
+        self.current = _GROUP
+
+    def end(self) -> frozenset[str]:
+        if self.depth != 0 or self.current is None:
+            raise InvalidFields("invalid query in ?fields=: premature end of query")
+        self._keep_current()
+        return frozenset(self.names)
+
+    def _keep_current(self) -> None:
+        """Add the name just read if it is top-level (a closed group is not a name)."""
+        if self.depth == 0 and self.current is not None and self.current != _GROUP:
+            self.names.add(self.current)
 
 
 def select(query: str | None, default: Collection[str], optional: Collection[str]) -> set[str]:

@@ -419,7 +419,7 @@ def retry_executions(
 
 
 @router.get("/job_executions", responses=_LIST, tags=["executions"])
-def list_executions(
+def list_executions(  # noqa: PLR0913, PLR0917 -- one parameter per query parameter of the endpoint
     services: ServicesDep,
     caller: CallerDep,
     application: Annotated[str | None, _NAME_FILTER] = None,

@@ -9,6 +9,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from typing import Any, Literal, TypeVar
 
 import docker
@@ -306,7 +307,7 @@ class DockerExecutor:
             self._pull(spec.image)
             return self._create_container(spec), True
         except docker.errors.APIError as exc:
-            if exc.status_code != 409:
+            if exc.status_code != HTTPStatus.CONFLICT:
                 raise
             # Name taken: an earlier claim of this attempt created it. Adopt it.
             logger.info("adopting existing container %s", spec.name)
@@ -330,7 +331,7 @@ class DockerExecutor:
         except docker.errors.ImageNotFound:
             raise
         except docker.errors.APIError as exc:
-            if exc.status_code == 409:
+            if exc.status_code == HTTPStatus.CONFLICT:
                 raise
             if _is_client_error(exc):
                 raise StartFailed(f"container could not be created: {_explain(exc)}") from exc
@@ -520,11 +521,14 @@ def _probe_volume(probe: str) -> str:
 def _is_conflict(exc: ExecutorError) -> bool:
     """Whether the engine answered 409 (the container is not in a state for this call)."""
     cause = exc.__cause__
-    return isinstance(cause, docker.errors.APIError) and cause.status_code == 409
+    return isinstance(cause, docker.errors.APIError) and cause.status_code == HTTPStatus.CONFLICT
 
 
 def _is_client_error(exc: docker.errors.APIError) -> bool:
-    return (exc.status_code is not None and 400 <= exc.status_code < 500) or _is_bad_command(exc)
+    return (
+        exc.status_code is not None
+        and HTTPStatus.BAD_REQUEST <= exc.status_code < HTTPStatus.INTERNAL_SERVER_ERROR
+    ) or _is_bad_command(exc)
 
 
 def _is_bad_command(exc: docker.errors.APIError) -> bool:

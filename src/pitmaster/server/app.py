@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -157,7 +158,7 @@ RETRY_AFTER_SECONDS = 5
 async def _pitmaster_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PitmasterError)
     message, headers = str(exc), dict[str, str]()
-    if exc.http_status >= 500:
+    if exc.http_status >= HTTPStatus.INTERNAL_SERVER_ERROR:
         logger.error("request failed: %s", exc)
         kind = next((k for k in _UNAVAILABLE if isinstance(exc, k)), None)
         if kind is not None:

@@ -128,14 +128,23 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        refusal = self._refusal_by_header(scope)
+        if refusal is not None:
+            await send_error(send, *refusal)
+            return
+        await self._call_counting(scope, receive, send)
+
+    def _refusal_by_header(self, scope: Scope) -> tuple[int, str] | None:
+        """The status and error to answer before reading, if Content-Length already rules it out."""
         declared = _content_length(scope)
         if declared == -1:
-            await send_error(send, 400, "Content-Length is not a number of bytes")
-            return
+            return 400, "Content-Length is not a number of bytes"
         if declared is not None and declared > self.max_bytes:
-            await send_error(send, 413, self._too_large())
-            return
+            return 413, self._too_large()
+        return None
 
+    async def _call_counting(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the application, answering 413 as soon as the body it reads passes the cap."""
         received = 0
         exceeded = False
         started = False

@@ -210,7 +210,7 @@ def retry(
     return retry_id
 
 
-def retry_matching(
+def retry_matching(  # noqa: PLR0913 -- the filter and paging of the bulk-retry request
     store: Store,
     wakeup: Wakeup,
     caller: Caller,

@@ -50,7 +50,7 @@ class Executions:
 
     # -- enqueue -----------------------------------------------------------
 
-    def enqueue(
+    def enqueue(  # noqa: PLR0913, PLR0917 -- one parameter per field of an enqueue request
         self,
         application: str,
         job: str,

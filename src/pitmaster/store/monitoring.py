@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -47,7 +48,7 @@ def _as_utc(value: datetime | str) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def heartbeat(
+def heartbeat(  # noqa: PLR0913, PLR0917 -- one parameter per column of the worker row
     conn: sa.Connection,
     now: datetime,
     worker_id: str,
@@ -100,6 +101,7 @@ def pending_reason(
     execution: Execution,
     global_limit: int | None,
     worker_alive_seconds: float,
+    *,
     name_workers: bool = True,
 ) -> str | None:
     """Why it waits, in words; workers by id only when ``name_workers`` (for admins)."""
@@ -113,24 +115,47 @@ def pending_reason(
     ).one()
     if not claim.runnable:
         return None
-    if execution.run_after > now:
-        what = "retry" if execution.status is Status.RETRIED else "delayed"
-        return f"{what} until {execution.run_after.isoformat()}"
+    return (
+        _schedule_reason(now, execution)
+        or _claim_reason(conn, now, claim, name_workers)
+        or full_reason(
+            read_limits(conn, global_limit),
+            count_in_flight(conn),
+            execution.queue,
+            execution.application,
+        )
+        or _serving_reason(conn, now, execution, worker_alive_seconds)
+    )
+
+
+def _schedule_reason(now: datetime, execution: Execution) -> str | None:
+    """It is not due yet: a retry's backoff or a delayed enqueue."""
+    if execution.run_after <= now:
+        return None
+    what = "retry" if execution.status is Status.RETRIED else "delayed"
+    return f"{what} until {execution.run_after.isoformat()}"
+
+
+def _claim_reason(
+    conn: sa.Connection, now: datetime, claim: sa.Row[Any, Any, Any, Any], name_workers: bool
+) -> str | None:
+    """A worker has it: starting it now, or claimed and gone before starting it."""
     worker = f"worker {claim.claimed_by}" if name_workers else "a worker"
     if claim.lease_expires_at is not None and claim.lease_expires_at >= now:
         return f"being started by {worker}"
-    if claim.claimed_by is not None:
-        engine = conn.execute(
-            sa.select(attempts.c.engine_id).where(attempts.c.id == claim.current_attempt_id)
-        ).scalar()
-        where = f"on engine {engine} " if engine and name_workers else ""
-        return (
-            f"{worker} claimed it but did not start it; the next free runner {where}takes it over"
-        )
-    limits = read_limits(conn, global_limit)
-    over = full_reason(limits, count_in_flight(conn), execution.queue, execution.application)
-    if over is not None:
-        return over
+    if claim.claimed_by is None:
+        return None
+    engine = conn.execute(
+        sa.select(attempts.c.engine_id).where(attempts.c.id == claim.current_attempt_id)
+    ).scalar()
+    where = f"on engine {engine} " if engine and name_workers else ""
+    return f"{worker} claimed it but did not start it; the next free runner {where}takes it over"
+
+
+def _serving_reason(
+    conn: sa.Connection, now: datetime, execution: Execution, worker_alive_seconds: float
+) -> str:
+    """Nothing holds it back but a runner: none serves its queue, or all are busy."""
     alive = [
         worker
         for worker in list_workers(conn)
@@ -203,5 +228,10 @@ class Monitoring:
         """Why a pending execution has not started yet, in words; None if it is not pending."""
         with self._db.reading() as conn:
             return pending_reason(
-                conn, self._db.now(), execution, global_limit, worker_alive_seconds, name_workers
+                conn,
+                self._db.now(),
+                execution,
+                global_limit,
+                worker_alive_seconds,
+                name_workers=name_workers,
             )

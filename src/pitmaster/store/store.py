@@ -45,7 +45,7 @@ from pitmaster.store.tokens import TokenStore
 class Store:
     """The database behind pitmaster: SQLite by default, PostgreSQL for many hosts."""
 
-    def __init__(self, database_url: str, clock: Clock = utc_now) -> None:
+    def __init__(self, database_url: str, clock: Clock = utc_now) -> None:  # noqa: PLR0915 -- one line per delegated query
         self.db = db = Database(database_url, clock)
         self.catalog = Catalog(db)
         self.executions = Executions(db)

@@ -23,6 +23,11 @@ STATUS_COLOURS = {
 # Maps a value to its y coordinate in the plot.
 Scale = Callable[[float], float]
 
+# Ticks this large are shown without decimals.
+_WHOLE_FROM = 100
+# Hour axes longer than this label days, one label a day.
+_HOURS_LABELLED_BY_DAY = 48
+
 _PALETTE = ("#1565c0", "#2e7d32", "#c62828", "#6a1b9a", "#ef6c00", "#00838f", "#5d4037", "#ad1457")
 
 
@@ -49,13 +54,13 @@ def _nice_ceiling(value: float) -> float:
 
 
 def _number(value: float) -> str:
-    if value >= 100 or value == int(value):
+    if value >= _WHOLE_FROM or value == int(value):
         return f"{value:.0f}"
     return f"{value:.1f}"
 
 
 def _hour_label(hour: datetime, span_hours: int) -> str:
-    if span_hours > 48:
+    if span_hours > _HOURS_LABELLED_BY_DAY:
         return hour.strftime("%b %d")
     return hour.strftime("%H:00")
 
@@ -108,7 +113,7 @@ def chart(
         f'text-anchor="middle">{escape(unit)}</text>'
     )
     label_every = max(1, math.ceil(count / 12))
-    if count > 48:
+    if count > _HOURS_LABELLED_BY_DAY:
         label_every = 24
     for index, hour in enumerate(hours):
         if index % label_every == 0:

@@ -32,6 +32,9 @@ from pitmaster.web import cookies, sessions
 COOKIE = "pitmaster_csrf"
 FIELD = "csrf_token"
 _PURPOSE = b"pitmaster console form\x00"
+# A cookie's nonce is used only within these lengths (pitmaster's own are 64 hex digits).
+_NONCE_MIN_LENGTH = 32
+_NONCE_MAX_LENGTH = 128
 
 
 class CsrfRejected(PitmasterError):
@@ -39,7 +42,9 @@ class CsrfRejected(PitmasterError):
 
 
 def _usable(nonce: str) -> bool:
-    return 32 <= len(nonce) <= 128 and nonce.isascii() and nonce.isalnum()
+    return (
+        _NONCE_MIN_LENGTH <= len(nonce) <= _NONCE_MAX_LENGTH and nonce.isascii() and nonce.isalnum()
+    )
 
 
 def _nonce(request: Request) -> str:

@@ -26,6 +26,8 @@ from pitmaster.web import cookies
 
 COOKIE = "pitmaster_session"
 LIFETIME = timedelta(hours=12)
+# Longer than any secret pitmaster hands out: not worth hashing and looking up.
+_SECRET_MAX_LENGTH = 128
 
 
 class LoginRequired(Unauthenticated):
@@ -37,7 +39,7 @@ def current_caller(request: Request, services: Services) -> Caller | None:
     if services.settings.auth == "none":
         return auth.TRUSTED
     secret = cookies.read(request, COOKIE)
-    if not secret or len(secret) > 128:
+    if not secret or len(secret) > _SECRET_MAX_LENGTH:
         return None
     token = services.store.tokens.session_token(auth.hash_token(secret))
     return Caller.of(token) if token is not None else None
@@ -73,7 +75,7 @@ def start(request: Request, response: Response, services: Services, caller: Call
 
 def end(request: Request, response: Response, services: Services) -> None:
     secret = cookies.read(request, COOKIE)
-    if secret and len(secret) <= 128:
+    if secret and len(secret) <= _SECRET_MAX_LENGTH:
         services.store.tokens.end_session(auth.hash_token(secret))
     cookies.drop(request, response, COOKIE, samesite="lax")
 

@@ -39,15 +39,18 @@ def when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment is not None else "—"
 
 
+_SIXTY = 60  # seconds in a minute, minutes in an hour
+
+
 def seconds_text(seconds: float | None) -> str:
     if seconds is None:
         return "—"
-    if seconds < 60:
+    if seconds < _SIXTY:
         return f"{seconds:.1f} s"
-    minutes, rest = divmod(int(seconds), 60)
-    if minutes < 60:
+    minutes, rest = divmod(int(seconds), _SIXTY)
+    if minutes < _SIXTY:
         return f"{minutes} min {rest} s"
-    hours, minutes = divmod(minutes, 60)
+    hours, minutes = divmod(minutes, _SIXTY)
     return f"{hours} h {minutes} min"
 
 

@@ -141,7 +141,7 @@ def run_spec(
 
 
 class Runner:
-    def __init__(
+    def __init__(  # noqa: PLR0913, PLR0917 -- the worker wires its collaborators and settings once
         self,
         store: Store,
         executor: Executor,

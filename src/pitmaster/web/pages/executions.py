@@ -27,6 +27,10 @@ from pitmaster.web.sessions import ConsoleCallerDep
 logger = logging.getLogger(__name__)
 
 
+# The digits of the largest execution id (a signed 64-bit integer).
+_ID_MAX_DIGITS = 19
+
+
 def _filter_of(application: str, job: str, queue: str, status: str) -> ExecutionFilter:
     try:
         status_value = Status(status) if status else None
@@ -38,7 +42,7 @@ def _filter_of(application: str, job: str, queue: str, status: str) -> Execution
 
 
 @router.get("/job_executions", response_class=HTMLResponse)
-def executions_index(
+def executions_index(  # noqa: PLR0913, PLR0917 -- one parameter per query parameter of the page
     request: Request,
     services: ServicesDep,
     caller: ConsoleCallerDep,
@@ -83,7 +87,7 @@ def executions_retry_all(
     status = form.get("status") or Status.FAILED.value
     where = _filter_of(form.get("application"), form.get("job"), form.get("queue"), status)
     after = form.get("after_id") or ""
-    if after and not (after.isascii() and after.isdigit() and len(after) <= 19):
+    if after and not (after.isascii() and after.isdigit() and len(after) <= _ID_MAX_DIGITS):
         raise InvalidInput("after_id must be an execution id")
     done = executions.retry_matching(
         services.store, services.wakeup, caller, where, after_id=int(after) if after else None

@@ -54,7 +54,7 @@ def job_definitions_index(
     return render(request, "job_definitions.html", definitions=page, next_url=next_url)
 
 
-def _definition_form(
+def _definition_form(  # noqa: PLR0913, PLR0917 -- what the form template shows
     request: Request,
     status_code: int,
     app: str,
