@@ -307,3 +307,26 @@ def test_given_jobs_that_exit_before_they_are_stored_as_running_then_each_is_rec
         assert all(store.attempts_of(e.id)[0].stdout == "quick\n" for e in executions)
     finally:
         worker.stop()
+
+
+def test_given_two_workers_on_one_engine_when_they_start_together_then_both_run(
+    settings: Settings, store: Store, executor: FakeExecutor, make_worker: WorkerFactory
+) -> None:
+    # Given two workers of one engine that each know the other (their first
+    # heartbeats went in together), so each asks the other about the engine,
+    for worker_id in ("one", "two"):
+        store.heartbeat(worker_id, "host-1", executor.engine_id(), None)
+    one, two = make_worker("one"), make_worker("two")
+
+    # When both start at once,
+    one.start()
+    two.start()
+
+    # then each confirms the other's probe and both run; neither takes the other
+    # for a clone.
+    wait_for(
+        lambda: (one.ready.is_set() and two.ready.is_set()) or one.refused or two.refused,
+        timeout=4 * settings.heartbeat_interval + WAIT_SECONDS,
+        what="both workers to be ready, or one to refuse",
+    )
+    assert (one.refused, two.refused) == (None, None)

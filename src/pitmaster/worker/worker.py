@@ -345,8 +345,10 @@ class Worker:
         )
 
     def _answer_probes(self) -> None:
-        if self._identity_checked.is_set():  # a clone's answers would mislead
-            answer_probes(self._store, self.executor, self._settings.worker_id)
+        # Answered even while this worker checks its own engine: whether a probe is
+        # on this engine is a fact either way, and two workers starting together on
+        # one engine would otherwise each wait for the other and both refuse.
+        answer_probes(self._store, self.executor, self._settings.worker_id)
 
     def _listen_loop(self) -> None:
         # SQLite has no notifications (listening returns at once): runners poll instead.
