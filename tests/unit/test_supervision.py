@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
 
-from pitmaster.executors.base import Logs, Observation
+from pitmaster.executors.base import ContainerState, Logs, Observation
 from pitmaster.models import DEFAULT_QUEUE, Status
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
@@ -65,6 +65,22 @@ class FaultyExecutor(FakeExecutor):
     def observe_one(self, handle: str) -> Observation | None:
         self._maybe_fail("observe_one")
         return super().observe_one(handle)
+
+    def observe(self, handles: Collection[str]) -> dict[str, Observation]:
+        observed = super().observe(handles)
+        with self.fault_lock:
+            output_faults_left = self.faults.get(("output", "observe_one"), 0)
+        if output_faults_left == 0:
+            return observed
+        # Until the output loop has met its faults, sweeps see exited containers as
+        # still running: the exit event, and so the output loop, must handle the job,
+        # however late the loaded machine lets the event's thread run.
+        return {
+            handle: replace(o, state=ContainerState.RUNNING, exit_code=None, finished_at=None)
+            if o.state is ContainerState.EXITED
+            else o
+            for handle, o in observed.items()
+        }
 
     def logs(self, handle: str, limit: int) -> Logs:
         self._maybe_fail("logs")
