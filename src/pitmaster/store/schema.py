@@ -297,9 +297,7 @@ topics = sa.Table(
 topic_publishers = sa.Table(
     "topic_publishers",
     metadata,
-    sa.Column(
-        "topic_id", Id, sa.ForeignKey("topics.id", ondelete="CASCADE"), primary_key=True
-    ),
+    sa.Column("topic_id", Id, sa.ForeignKey("topics.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("app_id", Id, sa.ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
 )
 
