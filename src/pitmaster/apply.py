@@ -1,8 +1,9 @@
-"""``pitmaster apply``: make the server's apps, job definitions and queues match one file.
+"""``pitmaster apply``: make the server's apps, job definitions, queues and topics match one file.
 
 The whole file is validated before anything changes. Applying the same file
 twice changes nothing the second time. Things the file does not name are left
-alone (nothing is deleted).
+alone (nothing is deleted): a topic's subscriptions the file does not name stay,
+and one whose filter the file changes is deleted and made again.
 """
 
 from __future__ import annotations
@@ -17,16 +18,28 @@ from pydantic import Field, ValidationError
 
 from pitmaster.client import Client
 from pitmaster.errors import InvalidInput
-from pitmaster.services.inputs import AppCreate, Input, JobDefinitionCreate, QueueCreate
+from pitmaster.services.inputs import (
+    AppCreate,
+    Input,
+    JobDefinitionCreate,
+    QueueCreate,
+    SubscriptionCreate,
+    TopicCreate,
+)
 
 
 class AppSpec(AppCreate):
     job_definitions: list[JobDefinitionCreate] = Field(default_factory=list)
 
 
+class TopicSpec(TopicCreate):
+    subscriptions: list[SubscriptionCreate] = Field(default_factory=list)
+
+
 class ApplyFile(Input):
     queues: list[QueueCreate] = Field(default_factory=list)
     apps: list[AppSpec] = Field(default_factory=list)
+    topics: list[TopicSpec] = Field(default_factory=list)
 
 
 def load(path: Path) -> ApplyFile:
@@ -59,6 +72,37 @@ def apply(client: Client, spec: ApplyFile, report: Callable[[str], None]) -> Non
                 report,
                 key="job",
             )
+    # After the apps: a topic names apps as publishers, and subscribes their jobs.
+    for topic in spec.topics:
+        fields = topic.model_dump(exclude={"subscriptions"})
+        fields["publishers"] = sorted(set(topic.publishers))
+        _ensure(client, "topic", topic.name, "/v1/topics", fields, report)
+        for subscription in topic.subscriptions:
+            _ensure_subscription(client, topic.name, subscription, report)
+
+
+def _ensure_subscription(
+    client: Client, topic: str, wanted: SubscriptionCreate, report: Callable[[str], None]
+) -> None:
+    collection = f"/v1/topics/{quote(topic, safe='')}/subscriptions"
+    label = f"{topic} -> {wanted.application}/{wanted.job} on {wanted.queue}"
+    body = wanted.model_dump()
+    for current in client.get(collection):
+        if (current["application"], current["job"], current["queue"]) != (
+            wanted.application,
+            wanted.job,
+            wanted.queue,
+        ):
+            continue
+        if (current["filter"] or None) == (wanted.filter or None):
+            report(f"unchanged subscription {label}")
+            return
+        client.request("DELETE", f"{collection}/{current['id']}")
+        client.request("POST", collection, json=body)
+        report(f"updated subscription {label} (filter)")
+        return
+    client.request("POST", collection, json=body)
+    report(f"created subscription {label}")
 
 
 def _ensure(  # noqa: PLR0913, PLR0917 -- what names the resource, where it lives, and what it should be

@@ -169,6 +169,7 @@ def _admin_routes(app: Any) -> list[tuple[str, str]]:
         ("POST", "/v1/job_executions/retries"),
         ("POST", "/v1/apps/{name}/revision_lock"),
         ("DELETE", "/v1/apps/{name}/revision_lock"),
+        ("POST", "/v1/topics/{name}/messages"),  # a publisher app's, the topic decides
         ("GET", "/healthz"),
     }
     routes = [
@@ -187,6 +188,7 @@ def _concrete(path: str) -> str:
         .replace("{app}", "blog")
         .replace("{job}", "mail")
         .replace("{token_id}", "0123456789ab")
+        .replace("{subscription_id}", "1")
     )
 
 

@@ -108,3 +108,29 @@ def test_given_a_claimed_attempt_when_0011_is_undone_and_redone_then_its_engine_
     attempt = store.attempts_of(claim.execution.id)[0]
     assert attempt.engine_id == "engine-a"
     assert _differences(database_url) == []
+
+
+def test_given_topics_when_0012_is_undone_and_redone_then_the_tables_go_and_come_back(
+    store: Store, database_url: str
+) -> None:
+    # Given a topic with a publisher and a subscription.
+    store.create_app("shop", "shop:1")
+    store.create_job_definition("shop", "mail", ["m"])
+    store.create_topic("orders", "", ["shop"])
+    store.subscribe("orders", "shop", "mail", "default", {"kind": "paid"})
+
+    # When 0012 is undone, its tables are gone and the rest stays.
+    _migrate_to(database_url, "0011", down=True)
+    engine = create_engine(database_url)
+    try:
+        tables = set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    assert not tables & {"topics", "topic_publishers", "topic_subscriptions", "topic_messages"}
+    assert store.get_app("shop").name == "shop"
+
+    # And when it is redone, topics can be made again, and the schema matches.
+    _migrate_to(database_url, "head", down=False)
+    assert store.list_topics(10) == []
+    store.create_topic("orders", "", ["shop"])
+    assert _differences(database_url) == []

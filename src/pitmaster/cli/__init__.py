@@ -22,6 +22,7 @@ from pitmaster.cli import (
     secrets,
     serve,
     tokens,
+    topics,
 )
 from pitmaster.errors import PitmasterError
 
@@ -36,6 +37,7 @@ app.add_typer(job_definitions.jobs_cli, name="jobs")
 app.add_typer(queues.queues_cli, name="queues")
 app.add_typer(tokens.token_cli, name="token")
 app.add_typer(secrets.secrets_cli, name="secrets")
+app.add_typer(topics.topics_cli, name="topics")
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ from pitmaster.app_secrets import (
 from pitmaster.errors import InvalidInput
 from pitmaster.models import (
     BASE_DELAY_SECONDS,
+    DEFAULT_QUEUE,
     MAX_DELAY_SECONDS,
     NAME_MAX_LENGTH,
     RETRY_LIMIT,
@@ -259,3 +260,53 @@ class QueueCreate(Input):
 class QueueUpdate(Update):
     description: Description | SkipJsonSchema[None] = None
     max_concurrent_executions: Limit = None
+
+
+# -- topics ---------------------------------------------------------------------------
+
+FILTER_KEYS_MAX = 32
+FILTER_VALUES_MAX = 100
+FilterScalar = (
+    Annotated[str, StringConstraints(max_length=1000)]
+    | StrictInt
+    | Annotated[float, Field(strict=True, allow_inf_nan=False)]
+    | StrictBool
+    | None
+)
+FilterKey = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=_PRINTABLE)]
+MessageFilter = Annotated[
+    dict[
+        FilterKey,
+        Annotated[list[FilterScalar], Field(min_length=1, max_length=FILTER_VALUES_MAX)]
+        | FilterScalar,
+    ],
+    Field(max_length=FILTER_KEYS_MAX),
+]
+Publishers = Annotated[list[Name], Field(max_length=1000)]
+
+
+class TopicCreate(Input):
+    name: Name
+    description: Description = ""
+    publishers: Publishers = Field(
+        default_factory=list,
+        description="apps whose tokens may publish to the topic (an admin token always may)",
+    )
+
+
+class TopicUpdate(Input):
+    description: Description | None = None
+    publishers: Publishers | None = Field(
+        default=None, description="replaces the topic's publishers; null: unchanged"
+    )
+
+
+class SubscriptionCreate(Input):
+    application: Name
+    job: JobName
+    queue: Name = Field(default=DEFAULT_QUEUE)
+    filter: MessageFilter | None = Field(
+        default=None,
+        description="top-level keys of the message and the value (or any of the list of "
+        "values) each must have; null or {}: every message",
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -89,23 +90,13 @@ class Executions:
         try:
             with self._db.writing() as conn:
                 found_app_id = _check_enqueue_target(conn, application, job, queue, app_id)
-                message_id = lifecycle.new_message_id()
-                row = {
-                    "message_id": message_id,
-                    "application": application,
-                    "app_id": found_app_id,
-                    "job": job,
-                    "queue": queue,
-                    "message": message,
-                    "status": Status.PENDING.value,
-                    "run_after": run_after,
-                    "idempotency_key": idempotency_key,
-                    "request_hash": request_hash if idempotency_key is not None else None,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                inserted = conn.execute(_INSERT_EXECUTION, row).mappings().one()
-                lifecycle.queue_attempt(conn, now, inserted["id"], message_id, run_after, number=0)
+                inserted = insert_pending(
+                    conn,
+                    now,
+                    PendingRow(application, found_app_id, job, queue, message, run_after),
+                    idempotency_key=idempotency_key,
+                    request_hash=request_hash if idempotency_key is not None else None,
+                )
                 wakeups.notify_work(conn)
         except sa.exc.IntegrityError as exc:
             if idempotency_key is None:
@@ -260,6 +251,47 @@ class Executions:
             if done:
                 wakeups.notify_work(conn)
         return done
+
+
+@dataclass(frozen=True)
+class PendingRow:
+    """What a new execution holds when it is enqueued (by a client, or by a topic)."""
+
+    application: str
+    app_id: int
+    job: str
+    queue: str
+    message: Any
+    run_after: datetime
+
+
+def insert_pending(
+    conn: sa.Connection,
+    now: datetime,
+    pending: PendingRow,
+    *,
+    idempotency_key: str | None = None,
+    request_hash: str | None = None,
+) -> sa.RowMapping:
+    """Insert a pending execution and its first attempt, in the caller's transaction."""
+    message_id = lifecycle.new_message_id()
+    row = {
+        "message_id": message_id,
+        "application": pending.application,
+        "app_id": pending.app_id,
+        "job": pending.job,
+        "queue": pending.queue,
+        "message": pending.message,
+        "status": Status.PENDING.value,
+        "run_after": pending.run_after,
+        "idempotency_key": idempotency_key,
+        "request_hash": request_hash,
+        "created_at": now,
+        "updated_at": now,
+    }
+    inserted = conn.execute(_INSERT_EXECUTION, row).mappings().one()
+    lifecycle.queue_attempt(conn, now, inserted["id"], message_id, pending.run_after, number=0)
+    return inserted
 
 
 def _check_enqueue_target(

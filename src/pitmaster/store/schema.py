@@ -280,3 +280,54 @@ console_sessions = sa.Table(
     sa.Index(None, "token_id"),
     sa.Index(None, "expires_at"),
 )
+
+# Topics: a message published to one enqueues an execution for each matching
+# subscription, in one transaction. Publishers and subscriptions name apps by id,
+# so deleting an app deletes them, and a new app of the same name inherits none.
+topics = sa.Table(
+    "topics",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("description", sa.Text(), nullable=False, default=""),
+    *_timestamps(),
+)
+
+# The apps whose tokens may publish to a topic (an admin token always may).
+topic_publishers = sa.Table(
+    "topic_publishers",
+    metadata,
+    sa.Column("topic_id", Id, sa.ForeignKey("topics.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("app_id", Id, sa.ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
+)
+
+# A subscription names the job by its name within the app, as an enqueue does: a
+# job definition deleted later makes a publish that matches it fail, whole.
+topic_subscriptions = sa.Table(
+    "topic_subscriptions",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("topic_id", Id, sa.ForeignKey("topics.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("app_id", Id, sa.ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("job", sa.String(255), nullable=False),
+    sa.Column("queue", sa.String(255), nullable=False),
+    sa.Column("filter", sa.JSON(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("topic_id", "app_id", "job", "queue"),
+    sa.Index(None, "app_id"),
+)
+
+# Publishes made with an idempotency key, and what each enqueued: the same key
+# publishes once. The unique key decides between concurrent publishes.
+topic_messages = sa.Table(
+    "topic_messages",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("topic_id", Id, sa.ForeignKey("topics.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("idempotency_key", sa.String(255), nullable=False),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("deliveries", sa.JSON(), nullable=False),
+    sa.Column("subscriptions", sa.Integer(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("topic_id", "idempotency_key"),
+)

@@ -13,6 +13,7 @@ Each concern is a small class of its own, reachable as an attribute of the ``Sto
 ``tokens``     API tokens and console sessions (``tokens.py``)
 ``secrets``    apps' sealed secrets (``secrets.py``)
 ``engines``    engines, probes, stranded attempts (``engines.py``)
+``topics``     topics, their subscriptions, publishing (``topics.py``)
 ============== ==============================================================
 
 The ``Store`` also answers each of their methods itself (``store.enqueue(...)`` is
@@ -40,6 +41,7 @@ from pitmaster.store.monitoring import Monitoring
 from pitmaster.store.secrets import Secrets
 from pitmaster.store.stats import Stats
 from pitmaster.store.tokens import TokenStore
+from pitmaster.store.topics import Topics
 
 
 class Store:
@@ -56,6 +58,7 @@ class Store:
         self.tokens = TokenStore(db)
         self.secrets = Secrets(db, self.catalog)
         self.engines = Engines(db)
+        self.topics = Topics(db)
 
         # The queries by name, as the rest of pitmaster calls them.
         self.close = db.close
@@ -124,6 +127,17 @@ class Store:
         self.forget_probe = self.engines.forget_probe
         self.end_stranded_attempts = self.engines.end_stranded_attempts
         self.left_behind = self.engines.left_behind
+
+        self.create_topic = self.topics.create_topic
+        self.update_topic = self.topics.update_topic
+        self.get_topic = self.topics.get_topic
+        self.list_topics = self.topics.list_topics
+        self.delete_topic = self.topics.delete_topic
+        self.subscribe = self.topics.subscribe
+        self.get_subscription = self.topics.get_subscription
+        self.list_subscriptions = self.topics.list_subscriptions
+        self.unsubscribe = self.topics.unsubscribe
+        self.publish = self.topics.publish
 
     @property
     def dialect(self) -> str:
