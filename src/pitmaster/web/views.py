@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,6 +34,11 @@ def can_retry(execution: Execution) -> bool:
 
 def can_cancel(execution: Execution) -> bool:
     return execution.status in CANCELLABLE
+
+
+def shell_command(argv: Sequence[str]) -> str:
+    """A job's argv as a shell would take it back: ``sh -c 'echo nope; exit 4'``."""
+    return shlex.join(argv)
 
 
 def when(moment: datetime | None) -> str:
