@@ -212,3 +212,38 @@ def test_no_page_breaks_the_content_security_policy(tab: ConsolePage, api: httpx
         )
     assert page.evaluate("window.injected") is None
     assert any("script-src" in violation for violation in tab.csp_violations), tab.csp_violations
+
+
+def test_monitor_legend_shows_every_job_inside_its_chart(
+    tab: ConsolePage, api: httpx.Client
+) -> None:
+    # Given nine jobs with long names, each enqueued (hours ahead, so nothing runs)
+    jobs = [f"nightly-report-for-region-{region}" for region in range(9)]
+    for job in jobs:
+        define_job(api, "legend", job, "true")
+        enqueue(api, "legend", job, delay=3600)
+    page = tab.page
+    for width in (1400, 700):
+        # When the monitor is shown on a wide and on a narrow screen
+        page.set_viewport_size({"width": width, "height": 900})
+        tab.goto("/monitors")
+        figure = page.locator("figure.chart").first
+        box = figure.bounding_box()
+        assert box is not None
+        entries = figure.locator(".legend li")
+        # Then there is an entry per job (other tests' jobs too: past the palette, the
+        # quietest share one), each in a colour of its own
+        assert entries.count() >= len(jobs)
+        colours = figure.locator(".legend rect").evaluate_all(
+            "rects => rects.map(rect => rect.getAttribute('fill'))"
+        )
+        assert len(colours) == len(set(colours)) == entries.count()
+        # And every entry is visible, whole, inside its chart's frame
+        for entry in entries.all():
+            expect(entry).to_be_visible()
+            entry_box = entry.bounding_box()
+            assert entry_box is not None
+            assert entry_box["x"] >= box["x"] and entry_box["y"] >= box["y"]
+            assert entry_box["x"] + entry_box["width"] <= box["x"] + box["width"] + 0.5
+            assert entry_box["y"] + entry_box["height"] <= box["y"] + box["height"] + 0.5
+        tab.screenshot(f"monitor-legend-{width}")

@@ -22,7 +22,14 @@ from pitmaster.models import (
     hours_between,
 )
 from pitmaster.services.executions import ExecutionView
-from pitmaster.web.charts import STATUS_COLOURS, Series, chart, palette
+from pitmaster.web.charts import (
+    OTHERS_COLOUR,
+    PALETTE,
+    STATUS_COLOURS,
+    Series,
+    chart,
+    duration_unit,
+)
 from pitmaster.web.output import clean_output
 
 CANCELLABLE = frozenset({Status.PENDING, Status.RUNNING, Status.RETRIED})
@@ -184,29 +191,47 @@ def job_charts(
         Series(status, STATUS_COLOURS[status], _by_hour(buckets, hours, status, average=False))
         for status in statuses
     ]
+    seconds = {status: _by_hour(buckets, hours, status, average=True) for status in statuses}
+    unit, size = duration_unit([value for values in seconds.values() for value in values])
     durations = [
-        Series(status, STATUS_COLOURS[status], _by_hour(buckets, hours, status, average=True))
+        Series(
+            status,
+            STATUS_COLOURS[status],
+            [None if value is None else value / size for value in seconds[status]],
+        )
         for status in statuses
     ]
     return (
-        chart(f"Executions per hour, {span}", hours, counts, unit="executions"),
-        chart(
-            f"Average duration per hour, {span}", hours, durations, unit="seconds", stacked=False
-        ),
+        chart(f"Executions per hour, {span}", hours, counts, unit="executions", whole=True),
+        chart(f"Average duration per hour, {span}", hours, durations, unit=unit, stacked=False),
     )
 
 
 def jobs_chart(
     buckets: Sequence[HourlyBucket], since: datetime, now: datetime, span: str
 ) -> Markup:
-    """Executions enqueued per hour, one stacked series per job."""
+    """Executions enqueued per hour, one stacked series per job.
+
+    Past the palette's size, the busiest jobs keep a colour each and the rest
+    are summed into one series, so no two jobs look alike.
+    """
     hours = hours_between(since, now)
-    keys = sorted({bucket.key for bucket in buckets})
-    series = [
-        Series(key, palette(position), _by_hour(buckets, hours, key, average=False))
-        for position, key in enumerate(keys)
-    ]
-    return chart(f"Executions enqueued per hour by job, {span}", hours, series, unit="executions")
+    per_job = {
+        key: _by_hour(buckets, hours, key, average=False)
+        for key in sorted({bucket.key for bucket in buckets})
+    }
+    shown = list(per_job)
+    if len(per_job) > len(PALETTE):
+        busiest = sorted(per_job, key=lambda key: -sum(v or 0 for v in per_job[key]))
+        shown = sorted(busiest[: len(PALETTE) - 1])
+    series = [Series(key, PALETTE[position], per_job[key]) for position, key in enumerate(shown)]
+    rest = [values for key, values in per_job.items() if key not in shown]
+    if rest:
+        summed = [sum(v or 0 for v in hour) for hour in zip(*rest, strict=True)]
+        series.append(Series(f"{len(rest)} other jobs", OTHERS_COLOUR, summed))
+    return chart(
+        f"Executions enqueued per hour by job, {span}", hours, series, unit="executions", whole=True
+    )
 
 
 def window(now: datetime, hours: int) -> datetime:
