@@ -39,3 +39,58 @@ def test_given_a_command_with_shell_syntax_when_a_page_lists_it_then_it_is_shell
     assert SHELL_QUOTED in html
     assert "\\u003e" not in html
     assert "echo nope &gt;&amp;2; exit 4 it" not in html
+
+
+@pytest.fixture
+def shop_session(settings: Settings, store: Store) -> Iterator[TestClient]:
+    """The console, logged in with an app token of ``shop``."""
+    tokens.ensure_admin_tokens(settings, store)
+    store.create_app("shop", "shop:1")
+    with TestClient(create_app(settings, store), raise_server_exceptions=True) as client:
+        log_in(client, tokens.create_token(store, "shop", "")[1])
+        yield client
+
+
+def test_given_an_admin_session_when_a_url_matches_no_page_then_a_404_shows_in_its_layout(
+    console: TestClient,
+) -> None:
+    response = console.get("/no/such/page")
+    assert response.status_code == 404
+    html = response.text
+    assert "<h1>Not found</h1>" in html
+    assert "There is no page at this address." in html
+    # the layout of the logged-in admin: its navigation, and no "Log in" link
+    assert '<a href="/monitors">Monitor</a>' in html
+    assert "Log out" in html and 'href="/login"' not in html
+
+
+def test_given_no_session_when_a_url_matches_no_page_then_the_404_offers_to_log_in(
+    settings: Settings, store: Store
+) -> None:
+    tokens.ensure_admin_tokens(settings, store)
+    with TestClient(create_app(settings, store)) as anonymous:
+        response = anonymous.get("/no/such/page")
+    assert response.status_code == 404
+    assert "<h1>Not found</h1>" in response.text and 'href="/login"' in response.text
+
+
+def test_given_an_app_session_when_it_opens_an_admin_page_then_a_403_shows_in_its_layout(
+    shop_session: TestClient,
+) -> None:
+    response = shop_session.get("/monitors")
+    assert response.status_code == 403
+    html = response.text
+    assert "<h1>Not allowed</h1>" in html
+    assert "This page is for admins; you are logged in with app shop&#39;s token." in html
+    assert "app <strong>shop</strong>" in html and "Log out" in html
+    assert '<a href="/job_executions">Executions</a>' in html
+
+
+@pytest.mark.parametrize("path", ["/apps", "/"])
+def test_given_apps_when_apps_is_opened_then_it_lists_them(
+    console: TestClient, store: Store, path: str
+) -> None:
+    store.create_app("shop", "shop:1")
+    response = console.get(path)
+    assert response.status_code == 200
+    assert '<a href="/apps/shop">shop</a>' in response.text
