@@ -348,6 +348,7 @@ class Attempt(FromRow):
     stop_reason: str | None
     output_pending: bool = False  # ended from its exit event; the output is being read
     output_recorded_at: datetime | None = None
+    stop_requested_at: datetime | None = None  # when a cancel or a timeout asked it to stop
 
 
 @dataclass(frozen=True)

@@ -87,12 +87,19 @@ def test_retry_a_failed_execution_with_its_button(tab: ConsolePage, api: httpx.C
     expect(page.locator("#status")).to_have_text("failed", timeout=LONG)
     expect(page.locator("#stderr")).to_contain_text("oops")
     expect(page.locator("#exit-code")).to_have_text("3")
+    # An ended execution does not say why it waits; its empty stdout says it is empty
+    expect(page.locator("#pending-reason")).to_be_hidden()
+    expect(page.get_by_text("Waiting because")).to_be_hidden()
+    empty = page.locator("#stdout").evaluate("node => getComputedStyle(node, '::before').content")
+    assert empty == '"(empty)"'
     tab.screenshot("execution-failed")
 
     # When Retry is clicked, then a second attempt runs (and fails again)
     page.get_by_role("button", name="Retry").click()
     expect(page.locator("#attempts tbody tr")).to_have_count(2)
-    expect(page.locator("#timeline")).to_contain_text("retry 1 failed", timeout=LONG)
+    # Attempts are numbered alike in the table and the timeline
+    expect(page.locator("#attempts tbody tr td:first-child")).to_have_text(["1", "2"])
+    expect(page.locator("#timeline")).to_contain_text("attempt 2 failed", timeout=LONG)
     expect(page.locator("#status")).to_have_text("failed")
     attempts = api.get(f"/v1/job_executions/{message_id}?fields=attempts").json()["attempts"]
     assert [a["status"] for a in attempts] == ["failed", "failed"]
@@ -111,6 +118,7 @@ def test_cancel_a_running_execution(tab: ConsolePage, api: httpx.Client) -> None
     page.get_by_role("button", name="Cancel").click()
     expect(page.locator("#status")).to_have_text("cancelled", timeout=LONG)
     expect(page.get_by_role("button", name="Retry")).to_be_visible()
+    expect(page.locator("#timeline")).to_contain_text("cancel requested attempt 1 stopping")
     tab.screenshot("execution-cancelled")
     assert api.get(f"/v1/job_executions/{message_id}").json()["status"] == "cancelled"
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from markupsafe import escape
 
+from pitmaster.models import Outcome, Status
 from pitmaster.server.app import create_app
 from pitmaster.services import tokens
 from pitmaster.settings import Settings
@@ -94,3 +97,91 @@ def test_given_apps_when_apps_is_opened_then_it_lists_them(
     response = console.get(path)
     assert response.status_code == 200
     assert '<a href="/apps/shop">shop</a>' in response.text
+
+
+def run_and_end(store: Store, status: Status = Status.FAILED) -> None:
+    """Claim the next waiting attempt, start it, and end it with ``status``."""
+    claim = store.claim("w", 60)
+    assert claim is not None
+    now = datetime.now(UTC)
+    store.mark_running(claim.attempt_id, f"c{claim.attempt_id}", "engine", now)
+    assert store.record_outcome(claim.attempt_id, Outcome(status, "exited 1", 1, now, "", ""))
+
+
+def execution_page(console: TestClient, message_id: str) -> tuple[str, dict[str, Any]]:
+    html = console.get(f"/job_executions/{message_id}").text
+    live = console.get(f"/job_executions/{message_id}/live.json").json()
+    return html, live
+
+
+def events(live: dict[str, Any]) -> list[str]:
+    return [f"{event} | {detail}" for _, event, detail in live["timeline"]]
+
+
+@pytest.fixture
+def mail(store: Store) -> str:
+    """An execution of shop/mail, waiting."""
+    store.create_app("shop", "shop:1")
+    store.create_job_definition("shop", "mail", ["m"])
+    return store.enqueue("shop", "mail", "default", {}).message_id
+
+
+def test_given_an_ended_execution_then_it_does_not_say_why_it_waits(
+    console: TestClient, store: Store, mail: str
+) -> None:
+    html, live = execution_page(console, mail)
+    assert '<dd id="pending-reason">' in html and live["waiting"] is True
+    run_and_end(store)
+    html, live = execution_page(console, mail)
+    assert '<dt id="pending-reason-label" hidden>Waiting because</dt>' in html
+    assert '<dd id="pending-reason" hidden>' in html
+    assert live["waiting"] is False
+
+
+def test_given_a_retried_execution_then_attempts_count_from_one_in_table_and_timeline(
+    console: TestClient, store: Store, mail: str
+) -> None:
+    run_and_end(store)
+    store.retry(mail)
+    run_and_end(store)
+    _, live = execution_page(console, mail)
+    assert [row[0] for row in live["attempts"]] == ["1", "2"]
+    assert [entry.split(" | ")[0] for entry in events(live)] == [
+        "enqueued",
+        "attempt 1 started",
+        "attempt 1 failed",
+        "attempt 2 scheduled",
+        "attempt 2 started",
+        "attempt 2 failed",
+    ]
+    assert "attempt 2 scheduled | retry 1" in events(live)
+
+
+def test_given_a_running_execution_when_cancelled_then_the_timeline_shows_the_request(
+    console: TestClient, store: Store, mail: str
+) -> None:
+    claim = store.claim("w", 60)
+    assert claim is not None
+    started = datetime.now(UTC)
+    store.mark_running(claim.attempt_id, "c1", "engine", started)
+    store.cancel(mail)
+    _, live = execution_page(console, mail)
+    assert events(live)[-1] == "cancel requested | attempt 1 stopping"
+    outcome = Outcome(Status.CANCELLED, "cancelled", 143, datetime.now(UTC), "", "")
+    assert store.record_outcome(claim.attempt_id, outcome)
+    _, live = execution_page(console, mail)
+    assert events(live)[-2:] == [
+        "cancel requested | attempt 1 stopping",
+        "attempt 1 cancelled | cancelled (exit code 143)",
+    ]
+
+
+def test_given_a_waiting_execution_when_cancelled_then_the_timeline_shows_the_request(
+    console: TestClient, store: Store, mail: str
+) -> None:
+    store.cancel(mail)
+    _, live = execution_page(console, mail)
+    assert events(live)[1:] == [
+        "cancel requested | attempt 1 had not started; it never runs",
+        "attempt 1 cancelled | cancelled",
+    ]

@@ -16,6 +16,7 @@ from pitmaster.models import (
     TERMINAL_STATUSES,
     Attempt,
     AttemptState,
+    EndingReason,
     Execution,
     HourlyBucket,
     Status,
@@ -86,13 +87,20 @@ class TimelineEntry:
     detail: str
 
 
+def attempt_label(attempt: Attempt) -> str:
+    """Attempts are counted from 1 wherever the console shows them (retry k is attempt k + 1)."""
+    return f"attempt {attempt.number + 1}"
+
+
 def timeline(execution: Execution, attempts: Sequence[Attempt]) -> list[TimelineEntry]:
-    """Enqueued, then each attempt's queueing, start and end, in order."""
+    """Enqueued, then each attempt's queueing, start, stop request and end, in order."""
     entries = [TimelineEntry(execution.created_at, "enqueued", f"on queue {execution.queue}")]
     for attempt in attempts:
-        label = "attempt 1" if attempt.number == 0 else f"retry {attempt.number}"
+        label = attempt_label(attempt)
         if attempt.number > 0:
-            entries.append(TimelineEntry(attempt.run_after, f"{label} scheduled", ""))
+            entries.append(
+                TimelineEntry(attempt.run_after, f"{label} scheduled", f"retry {attempt.number}")
+            )
         if attempt.started_at is not None:
             entries.append(
                 TimelineEntry(
@@ -101,6 +109,7 @@ def timeline(execution: Execution, attempts: Sequence[Attempt]) -> list[Timeline
                     f"container {(attempt.container_id or '')[:12]}",
                 )
             )
+        entries.extend(_stop_request(attempt, label))
         if attempt.state is AttemptState.ENDED:
             status = attempt.status.value if attempt.status else "ended"
             detail = attempt.reason or ""
@@ -112,6 +121,25 @@ def timeline(execution: Execution, attempts: Sequence[Attempt]) -> list[Timeline
                 )
             )
     return entries
+
+
+def _stop_request(attempt: Attempt, label: str) -> list[TimelineEntry]:
+    """A cancel (or a timeout) asking a running attempt to stop; a cancel of one that waited."""
+    if attempt.stop_requested_at is not None:
+        if attempt.stop_reason == EndingReason.CANCELLED:
+            return [
+                TimelineEntry(attempt.stop_requested_at, "cancel requested", f"{label} stopping")
+            ]
+        reason = attempt.stop_reason or "stop"
+        return [TimelineEntry(attempt.stop_requested_at, f"{reason}: stop requested", label)]
+    never_ran = attempt.started_at is None and attempt.status is Status.CANCELLED
+    if attempt.state is AttemptState.ENDED and never_ran:
+        return [
+            TimelineEntry(
+                attempt.recorded_at, "cancel requested", f"{label} had not started; it never runs"
+            )
+        ]
+    return []
 
 
 def live_state(view: ExecutionView, running_output: Logs | None = None) -> dict[str, Any]:
@@ -138,6 +166,7 @@ def live_state(view: ExecutionView, running_output: Logs | None = None) -> dict[
         "terminal": settled,  # nothing more will change: the page stops refreshing
         "reason": execution.reason or "",
         "pending_reason": pending_reason or "",
+        "waiting": execution.status is Status.PENDING,
         "exit_code": "" if execution.exit_code is None else str(execution.exit_code),
         "started_at": when(execution.started_at),
         "finished_at": when(execution.finished_at),
@@ -148,7 +177,7 @@ def live_state(view: ExecutionView, running_output: Logs | None = None) -> dict[
         "stderr": clean_output(stderr),
         "attempts": [
             [
-                str(a.number),
+                str(a.number + 1),
                 a.message_id,
                 a.state.value,
                 a.status.value if a.status else "",
