@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -185,3 +186,47 @@ def test_given_a_waiting_execution_when_cancelled_then_the_timeline_shows_the_re
         "cancel requested | attempt 1 had not started; it never runs",
         "attempt 1 cancelled | cancelled",
     ]
+
+
+def queue_row(console: TestClient, queue: str = "default") -> list[str]:
+    """The cells of ``queue``'s row on the queues page, tags stripped."""
+    html = console.get("/job_queues").text
+    row = re.search(rf'<tr>\s*<td><a href="/job_executions\?queue={queue}">.*?</tr>', html, re.S)
+    assert row is not None, html
+    return [
+        re.sub(r"<[^>]+>", "", cell).strip()
+        for cell in re.findall(r"<td[^>]*>(.*?)</td>", row.group(0), re.S)
+    ]
+
+
+def test_given_only_delayed_work_then_the_queue_has_no_backlog_and_says_when_it_is_due(
+    console: TestClient, store: Store, mail: str
+) -> None:
+    store.cancel(mail)
+    later = store.enqueue("shop", "mail", "default", {}, delay_seconds=3 * 3600)
+    _, ready, delayed, running, _, oldest, why = queue_row(console)
+    assert (ready, delayed, running, oldest) == ("0", "1", "0", "—")
+    due = store.get_execution(later.message_id).run_after
+    assert why == f"next up: delayed until {due:%Y-%m-%d %H:%M:%S} UTC"
+    assert "+00:00" not in why
+
+
+def test_given_ready_and_delayed_work_then_they_are_counted_apart(
+    console: TestClient, store: Store, mail: str
+) -> None:
+    store.enqueue("shop", "mail", "default", {}, delay_seconds=3 * 3600)
+    store.enqueue("shop", "mail", "default", {}, delay_seconds=3 * 3600)
+    _, ready, delayed, _, _, oldest, _ = queue_row(console)
+    assert (ready, delayed) == ("1", "2")
+    assert oldest.startswith("waiting ") and oldest.endswith(" s")
+    summary = store.stats.queue_summaries()[0]
+    assert summary.oldest_ready_at == store.get_execution(mail).run_after
+
+
+def test_given_a_delayed_execution_then_its_page_writes_the_due_time_like_other_times(
+    console: TestClient, store: Store, mail: str
+) -> None:
+    later = store.enqueue("shop", "mail", "default", {}, delay_seconds=3600)
+    html, live = execution_page(console, later.message_id)
+    assert live["pending_reason"] == f"delayed until {later.run_after:%Y-%m-%d %H:%M:%S} UTC"
+    assert later.run_after.isoformat() not in html

@@ -68,6 +68,19 @@ def seconds_text(seconds: float | None) -> str:
     return f"{hours} h {minutes} min"
 
 
+def waiting_text(execution: Execution | None, reason: str | None) -> str:
+    """Why an execution waits, with the time it is due written as the console writes times.
+
+    The reason (the API's too) ends in ``run_after`` in ISO 8601 when it is not due yet.
+    """
+    if reason is None or execution is None:
+        return reason or ""
+    due = execution.run_after.isoformat()
+    if reason.endswith(due):
+        return reason.removesuffix(due) + when(execution.run_after)
+    return reason
+
+
 def age(moment: datetime | None, now: datetime) -> str:
     if moment is None:
         return "—"
@@ -165,7 +178,7 @@ def live_state(view: ExecutionView, running_output: Logs | None = None) -> dict[
         "status": execution.status.value,
         "terminal": settled,  # nothing more will change: the page stops refreshing
         "reason": execution.reason or "",
-        "pending_reason": pending_reason or "",
+        "pending_reason": waiting_text(execution, pending_reason),
         "waiting": execution.status is Status.PENDING,
         "exit_code": "" if execution.exit_code is None else str(execution.exit_code),
         "started_at": when(execution.started_at),
