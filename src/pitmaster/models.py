@@ -348,6 +348,7 @@ class Attempt(FromRow):
     stop_reason: str | None
     output_pending: bool = False  # ended from its exit event; the output is being read
     output_recorded_at: datetime | None = None
+    stop_requested_at: datetime | None = None  # when a cancel or a timeout asked it to stop
 
 
 @dataclass(frozen=True)
@@ -516,11 +517,19 @@ class AppSummary:
 
 @dataclass(frozen=True)
 class QueueSummary:
+    """A queue's work now: ``ready`` is due and waits for a slot, ``delayed`` is scheduled
+    for later (a delayed enqueue, a retry's backoff) and is no backlog yet."""
+
     queue: JobQueue
-    pending: int
+    ready: int
+    delayed: int
     running: int
-    oldest_pending_at: datetime | None
-    oldest_pending: Execution | None
+    oldest_ready_at: datetime | None  # when the longest-waiting ready work became due
+    oldest_pending: Execution | None  # the next a runner would take, ready or not
+
+    @property
+    def pending(self) -> int:
+        return self.ready + self.delayed
 
 
 @dataclass(frozen=True)

@@ -87,12 +87,19 @@ def test_retry_a_failed_execution_with_its_button(tab: ConsolePage, api: httpx.C
     expect(page.locator("#status")).to_have_text("failed", timeout=LONG)
     expect(page.locator("#stderr")).to_contain_text("oops")
     expect(page.locator("#exit-code")).to_have_text("3")
+    # An ended execution does not say why it waits; its empty stdout says it is empty
+    expect(page.locator("#pending-reason")).to_be_hidden()
+    expect(page.get_by_text("Waiting because")).to_be_hidden()
+    empty = page.locator("#stdout").evaluate("node => getComputedStyle(node, '::before').content")
+    assert empty == '"(empty)"'
     tab.screenshot("execution-failed")
 
     # When Retry is clicked, then a second attempt runs (and fails again)
     page.get_by_role("button", name="Retry").click()
     expect(page.locator("#attempts tbody tr")).to_have_count(2)
-    expect(page.locator("#timeline")).to_contain_text("retry 1 failed", timeout=LONG)
+    # Attempts are numbered alike in the table and the timeline
+    expect(page.locator("#attempts tbody tr td:first-child")).to_have_text(["1", "2"])
+    expect(page.locator("#timeline")).to_contain_text("attempt 2 failed", timeout=LONG)
     expect(page.locator("#status")).to_have_text("failed")
     attempts = api.get(f"/v1/job_executions/{message_id}?fields=attempts").json()["attempts"]
     assert [a["status"] for a in attempts] == ["failed", "failed"]
@@ -111,6 +118,7 @@ def test_cancel_a_running_execution(tab: ConsolePage, api: httpx.Client) -> None
     page.get_by_role("button", name="Cancel").click()
     expect(page.locator("#status")).to_have_text("cancelled", timeout=LONG)
     expect(page.get_by_role("button", name="Retry")).to_be_visible()
+    expect(page.locator("#timeline")).to_contain_text("cancel requested attempt 1 stopping")
     tab.screenshot("execution-cancelled")
     assert api.get(f"/v1/job_executions/{message_id}").json()["status"] == "cancelled"
 
@@ -212,3 +220,38 @@ def test_no_page_breaks_the_content_security_policy(tab: ConsolePage, api: httpx
         )
     assert page.evaluate("window.injected") is None
     assert any("script-src" in violation for violation in tab.csp_violations), tab.csp_violations
+
+
+def test_monitor_legend_shows_every_job_inside_its_chart(
+    tab: ConsolePage, api: httpx.Client
+) -> None:
+    # Given nine jobs with long names, each enqueued (hours ahead, so nothing runs)
+    jobs = [f"nightly-report-for-region-{region}" for region in range(9)]
+    for job in jobs:
+        define_job(api, "legend", job, "true")
+        enqueue(api, "legend", job, delay=3600)
+    page = tab.page
+    for width in (1400, 700):
+        # When the monitor is shown on a wide and on a narrow screen
+        page.set_viewport_size({"width": width, "height": 900})
+        tab.goto("/monitors")
+        figure = page.locator("figure.chart").first
+        box = figure.bounding_box()
+        assert box is not None
+        entries = figure.locator(".legend li")
+        # Then there is an entry per job (other tests' jobs too: past the palette, the
+        # quietest share one), each in a colour of its own
+        assert entries.count() >= len(jobs)
+        colours = figure.locator(".legend rect").evaluate_all(
+            "rects => rects.map(rect => rect.getAttribute('fill'))"
+        )
+        assert len(colours) == len(set(colours)) == entries.count()
+        # And every entry is visible, whole, inside its chart's frame
+        for entry in entries.all():
+            expect(entry).to_be_visible()
+            entry_box = entry.bounding_box()
+            assert entry_box is not None
+            assert entry_box["x"] >= box["x"] and entry_box["y"] >= box["y"]
+            assert entry_box["x"] + entry_box["width"] <= box["x"] + box["width"] + 0.5
+            assert entry_box["y"] + entry_box["height"] <= box["y"] + box["height"] + 0.5
+        tab.screenshot(f"monitor-legend-{width}")

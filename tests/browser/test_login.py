@@ -68,4 +68,4 @@ def test_an_app_tokens_session_sees_only_its_app(
     expect(page.get_by_role("link", name="Queues")).to_have_count(0)
     anonymous_tab.screenshot("app-session")
     anonymous_tab.goto(f"/job_executions/{other}")
-    expect(page.get_by_role("heading", name="Error 404")).to_be_visible()
+    expect(page.get_by_role("heading", name="Not found")).to_be_visible()

@@ -28,6 +28,8 @@ from pitmaster.store.schema import apps, job_definitions, job_executions
 
 # A retry waiting for its turn is work waiting, like a fresh pending execution.
 _WAITING = (Status.PENDING.value, Status.RETRIED.value)
+# A queue's ready, delayed and running executions, and when its oldest ready one became due.
+_QueueCounts = tuple[int, int, int, datetime | None]
 
 
 def _hour_of(column: Any, dialect: str) -> Any:
@@ -123,31 +125,36 @@ class Stats:
     ) -> list[QueueSummary]:
         """A page of queues (``Store.list_queues``) with their waiting and running work.
 
-        Each also has its oldest waiting execution.
+        Waiting work is counted apart as ready (due now) and delayed (due later), and
+        each queue has the execution a runner would take next.
         """
         e = job_executions.c
         page = self._catalog.list_queues(limit, after)
         names = [queue.name for queue in page]
+        now = self._db.now()
+        waiting = e.status.in_(_WAITING)
+        ready = sa.and_(waiting, e.run_after <= now)
         with self._db.reading() as conn:
             rows = conn.execute(
-                sa.select(e.queue, e.status, sa.func.count(), sa.func.min(e.created_at))
+                sa.select(
+                    e.queue,
+                    sa.func.sum(sa.case((ready, 1), else_=0)),
+                    sa.func.sum(sa.case((sa.and_(waiting, e.run_after > now), 1), else_=0)),
+                    sa.func.sum(sa.case((e.status == Status.RUNNING.value, 1), else_=0)),
+                    sa.func.min(sa.case((ready, e.run_after))),
+                )
                 .where(e.status.in_([*_WAITING, Status.RUNNING.value]), e.queue.in_(names))
-                .group_by(e.queue, e.status)
+                .group_by(e.queue)
             ).all()
-            pending: dict[str, int] = {}
-            running: dict[str, int] = {}
-            oldest: dict[str, datetime] = {}
-            for queue, status, count, first in rows:
-                if status == Status.RUNNING.value:
-                    running[queue] = count
-                    continue
-                pending[queue] = pending.get(queue, 0) + count
-                first_at = _aware(first)
-                if first_at is not None and (queue not in oldest or first_at < oldest[queue]):
-                    oldest[queue] = first_at
+            counts: dict[str, _QueueCounts] = {
+                queue: (int(ready_count), int(delayed), int(running), _aware(first))
+                for queue, ready_count, delayed, running, first in rows
+            }
             # The next execution a runner would take from each queue that has waiting work.
             next_up: dict[str, Execution] = {}
-            for queue in pending:
+            for queue, (ready_count, delayed, _, _) in counts.items():
+                if ready_count + delayed == 0:
+                    continue
                 row = (
                     conn.execute(
                         sa.select(job_executions)
@@ -160,14 +167,9 @@ class Stats:
                 )
                 if row is not None:
                     next_up[queue] = Execution.from_row(dict(row))
+        nothing: _QueueCounts = (0, 0, 0, None)
         return [
-            QueueSummary(
-                queue=queue,
-                pending=pending.get(queue.name, 0),
-                running=running.get(queue.name, 0),
-                oldest_pending_at=oldest.get(queue.name),
-                oldest_pending=next_up.get(queue.name),
-            )
+            QueueSummary(queue, *counts.get(queue.name, nothing), next_up.get(queue.name))
             for queue in page
         ]
 

@@ -11,8 +11,8 @@ from html import escape
 from markupsafe import Markup
 
 WIDTH = 760
-HEIGHT = 256
-_LEFT, _RIGHT, _TOP, _BOTTOM = 56, 12, 50, 34
+HEIGHT = 220
+_LEFT, _RIGHT, _TOP, _BOTTOM = 56, 12, 30, 34
 
 STATUS_COLOURS = {
     "success": "#2e7d32",
@@ -23,16 +23,29 @@ STATUS_COLOURS = {
 # Maps a value to its y coordinate in the plot.
 Scale = Callable[[float], float]
 
-# Ticks this large are shown without decimals.
-_WHOLE_FROM = 100
 # Hour axes longer than this label days, one label a day.
 _HOURS_LABELLED_BY_DAY = 48
 
-_PALETTE = ("#1565c0", "#2e7d32", "#c62828", "#6a1b9a", "#ef6c00", "#00838f", "#5d4037", "#ad1457")
+# Colours for series that are not statuses (jobs, queues): none is a status badge's colour
+# (console.css), so a job is never read as "failed" or "running".
+PALETTE = (
+    "#00acc1",  # cyan
+    "#fbc02d",  # gold
+    "#ec407a",  # pink
+    "#3949ab",  # indigo
+    "#00695c",  # dark teal
+    "#b39ddb",  # lavender
+    "#827717",  # olive
+    "#4fc3f7",  # sky
+    "#37474f",  # slate
+    "#c0ca33",  # lime
+)
+# What series beyond the palette are summed into, so no two series share a colour.
+OTHERS_COLOUR = "#cfd8dc"
 
 
 def palette(index: int) -> str:
-    return _PALETTE[index % len(_PALETTE)]
+    return PALETTE[index % len(PALETTE)]
 
 
 @dataclass(frozen=True)
@@ -53,10 +66,32 @@ def _nice_ceiling(value: float) -> float:
     return float(10 * power)
 
 
-def _number(value: float) -> str:
-    if value >= _WHOLE_FROM or value == int(value):
-        return f"{value:.0f}"
-    return f"{value:.1f}"
+def _decimals(step: float) -> int:
+    """Decimals that tell apart ticks ``step`` apart (a 1, 2 or 5 times a power of ten)."""
+    return max(0, -math.floor(math.log10(step) + 1e-9))
+
+
+def _number(value: float, decimals: int) -> str:
+    return f"{value:.{decimals}f}"
+
+
+def _value(value: float) -> str:
+    """A bar's exact value: whole numbers without decimals."""
+    return f"{value:.0f}" if value == int(value) else f"{value:.3g}"
+
+
+# Durations are drawn in the largest unit their peak fills: (unit, seconds in it, from).
+_DURATION_UNITS = (("hours", 3600.0, 7200.0), ("minutes", 60.0, 120.0), ("seconds", 1.0, 1.0))
+
+
+def duration_unit(seconds: Sequence[float | None]) -> tuple[str, float]:
+    """The unit to draw these durations in, and how many seconds make one of it:
+    milliseconds for jobs under a second, minutes or hours for long ones."""
+    peak = max((value for value in seconds if value is not None), default=0.0)
+    for unit, size, start in _DURATION_UNITS:
+        if peak >= start:
+            return unit, size
+    return "ms", 0.001
 
 
 def _hour_label(hour: datetime, span_hours: int) -> str:
@@ -72,10 +107,13 @@ def chart(
     *,
     unit: str,
     stacked: bool = True,
+    whole: bool = False,
 ) -> Markup:
-    """Bars per hour (stacked by series) or, with ``stacked=False``, one line per series.
+    """Bars per hour (stacked by series) or, with ``stacked=False``, one line per series,
+    and the series' legend as a list under the chart, where every name has room.
 
     Values of None are gaps: an hour with nothing to average draws no point.
+    ``whole`` values (counts) get whole-number ticks only.
     """
     plot_width = WIDTH - _LEFT - _RIGHT
     plot_height = HEIGHT - _TOP - _BOTTOM
@@ -87,12 +125,17 @@ def chart(
     else:
         peak = max((v for s in series for v in s.values if v is not None), default=0)
     # Four grid steps of 1, 2 or 5 times a power of ten: ticks stay round numbers.
-    top = 4 * _nice_ceiling(peak / 4)
+    step = _nice_ceiling(peak / 4)
+    if whole:
+        step = max(step, 1.0)
+    top = 4 * step
+    decimals = _decimals(step)
 
     def y(value: float) -> float:
         return _TOP + plot_height - value / top * plot_height
 
     parts = [
+        '<figure class="chart">',
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
         f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(title)}</title>",
@@ -105,7 +148,7 @@ def chart(
             f'<line class="grid" x1="{_LEFT}" x2="{WIDTH - _RIGHT}" '
             f'y1="{line_y:.1f}" y2="{line_y:.1f}"/>'
             f'<text class="tick" x="{_LEFT - 6}" y="{line_y + 4:.1f}" '
-            f'text-anchor="end">{_number(value)}</text>'
+            f'text-anchor="end">{_number(value, decimals)}</text>'
         )
     parts.append(
         f'<text class="axis-label" x="12" y="{_TOP + plot_height / 2:.0f}" '
@@ -131,13 +174,14 @@ def chart(
         parts.extend(_bars(hours, series, slot, y))
     else:
         parts.extend(_lines(series, slot, y))
-    parts.extend(_legend(series))
     if peak == 0:
         parts.append(
             f'<text class="empty" x="{_LEFT + plot_width / 2:.0f}" '
             f'y="{_TOP + plot_height / 2:.0f}" text-anchor="middle">no executions</text>'
         )
     parts.append("</svg>")
+    parts.extend(_legend(series))
+    parts.append("</figure>")
     return Markup("".join(parts))  # noqa: S704 -- every text in it went through escape()
 
 
@@ -156,7 +200,7 @@ def _bars(hours: Sequence[datetime], series: Sequence[Series], slot: float, y: S
                 f'<rect x="{x:.1f}" y="{top_y:.1f}" width="{bar_width:.1f}" '
                 f'height="{bottom_y - top_y:.1f}" fill="{item.colour}">'
                 f"<title>{escape(item.name)} {hour:%Y-%m-%d %H}:00 UTC: "
-                f"{_number(value)}</title></rect>"
+                f"{_value(value)}</title></rect>"
             )
             base += value
     return parts
@@ -183,12 +227,14 @@ def _lines(series: Sequence[Series], slot: float, y: Scale) -> list[str]:
 
 
 def _legend(series: Sequence[Series]) -> list[str]:
-    parts = []
-    x = float(_LEFT)
+    """One item per series; the list wraps, so no entry is cut off however many there are."""
+    if not series:
+        return []
+    parts = ['<ul class="legend">']
     for item in series:
         parts.append(
-            f'<rect x="{x:.0f}" y="26" width="12" height="12" fill="{item.colour}"/>'
-            f'<text class="legend" x="{x + 16:.0f}" y="36">{escape(item.name)}</text>'
+            '<li><svg class="swatch" width="12" height="12" aria-hidden="true">'
+            f'<rect width="12" height="12" fill="{item.colour}"/></svg>{escape(item.name)}</li>'
         )
-        x += 28 + 7 * len(item.name)
+    parts.append("</ul>")
     return parts

@@ -20,7 +20,7 @@ from fastapi import Depends, Request, Response
 
 from pitmaster import auth
 from pitmaster.auth import Caller
-from pitmaster.errors import Unauthenticated
+from pitmaster.errors import Forbidden, Unauthenticated
 from pitmaster.http_common.deps import Services, ServicesDep
 from pitmaster.web import cookies
 
@@ -54,7 +54,10 @@ def _console_caller(request: Request, services: ServicesDep) -> Caller:
 
 
 def _console_admin(caller: Annotated[Caller, Depends(_console_caller)]) -> Caller:
-    caller.require_admin()
+    if not caller.is_admin:
+        raise Forbidden(
+            f"This page is for admins; you are logged in with app {caller.app}'s token."
+        )
     return caller
 
 

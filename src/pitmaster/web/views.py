@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,13 +16,21 @@ from pitmaster.models import (
     TERMINAL_STATUSES,
     Attempt,
     AttemptState,
+    EndingReason,
     Execution,
     HourlyBucket,
     Status,
     hours_between,
 )
 from pitmaster.services.executions import ExecutionView
-from pitmaster.web.charts import STATUS_COLOURS, Series, chart, palette
+from pitmaster.web.charts import (
+    OTHERS_COLOUR,
+    PALETTE,
+    STATUS_COLOURS,
+    Series,
+    chart,
+    duration_unit,
+)
 from pitmaster.web.output import clean_output
 
 CANCELLABLE = frozenset({Status.PENDING, Status.RUNNING, Status.RETRIED})
@@ -33,6 +42,11 @@ def can_retry(execution: Execution) -> bool:
 
 def can_cancel(execution: Execution) -> bool:
     return execution.status in CANCELLABLE
+
+
+def shell_command(argv: Sequence[str]) -> str:
+    """A job's argv as a shell would take it back: ``sh -c 'echo nope; exit 4'``."""
+    return shlex.join(argv)
 
 
 def when(moment: datetime | None) -> str:
@@ -54,6 +68,19 @@ def seconds_text(seconds: float | None) -> str:
     return f"{hours} h {minutes} min"
 
 
+def waiting_text(execution: Execution | None, reason: str | None) -> str:
+    """Why an execution waits, with the time it is due written as the console writes times.
+
+    The reason (the API's too) ends in ``run_after`` in ISO 8601 when it is not due yet.
+    """
+    if reason is None or execution is None:
+        return reason or ""
+    due = execution.run_after.isoformat()
+    if reason.endswith(due):
+        return reason.removesuffix(due) + when(execution.run_after)
+    return reason
+
+
 def age(moment: datetime | None, now: datetime) -> str:
     if moment is None:
         return "—"
@@ -73,13 +100,20 @@ class TimelineEntry:
     detail: str
 
 
+def attempt_label(attempt: Attempt) -> str:
+    """Attempts are counted from 1 wherever the console shows them (retry k is attempt k + 1)."""
+    return f"attempt {attempt.number + 1}"
+
+
 def timeline(execution: Execution, attempts: Sequence[Attempt]) -> list[TimelineEntry]:
-    """Enqueued, then each attempt's queueing, start and end, in order."""
+    """Enqueued, then each attempt's queueing, start, stop request and end, in order."""
     entries = [TimelineEntry(execution.created_at, "enqueued", f"on queue {execution.queue}")]
     for attempt in attempts:
-        label = "attempt 1" if attempt.number == 0 else f"retry {attempt.number}"
+        label = attempt_label(attempt)
         if attempt.number > 0:
-            entries.append(TimelineEntry(attempt.run_after, f"{label} scheduled", ""))
+            entries.append(
+                TimelineEntry(attempt.run_after, f"{label} scheduled", f"retry {attempt.number}")
+            )
         if attempt.started_at is not None:
             entries.append(
                 TimelineEntry(
@@ -88,6 +122,7 @@ def timeline(execution: Execution, attempts: Sequence[Attempt]) -> list[Timeline
                     f"container {(attempt.container_id or '')[:12]}",
                 )
             )
+        entries.extend(_stop_request(attempt, label))
         if attempt.state is AttemptState.ENDED:
             status = attempt.status.value if attempt.status else "ended"
             detail = attempt.reason or ""
@@ -99,6 +134,25 @@ def timeline(execution: Execution, attempts: Sequence[Attempt]) -> list[Timeline
                 )
             )
     return entries
+
+
+def _stop_request(attempt: Attempt, label: str) -> list[TimelineEntry]:
+    """A cancel (or a timeout) asking a running attempt to stop; a cancel of one that waited."""
+    if attempt.stop_requested_at is not None:
+        if attempt.stop_reason == EndingReason.CANCELLED:
+            return [
+                TimelineEntry(attempt.stop_requested_at, "cancel requested", f"{label} stopping")
+            ]
+        reason = attempt.stop_reason or "stop"
+        return [TimelineEntry(attempt.stop_requested_at, f"{reason}: stop requested", label)]
+    never_ran = attempt.started_at is None and attempt.status is Status.CANCELLED
+    if attempt.state is AttemptState.ENDED and never_ran:
+        return [
+            TimelineEntry(
+                attempt.recorded_at, "cancel requested", f"{label} had not started; it never runs"
+            )
+        ]
+    return []
 
 
 def live_state(view: ExecutionView, running_output: Logs | None = None) -> dict[str, Any]:
@@ -124,7 +178,8 @@ def live_state(view: ExecutionView, running_output: Logs | None = None) -> dict[
         "status": execution.status.value,
         "terminal": settled,  # nothing more will change: the page stops refreshing
         "reason": execution.reason or "",
-        "pending_reason": pending_reason or "",
+        "pending_reason": waiting_text(execution, pending_reason),
+        "waiting": execution.status is Status.PENDING,
         "exit_code": "" if execution.exit_code is None else str(execution.exit_code),
         "started_at": when(execution.started_at),
         "finished_at": when(execution.finished_at),
@@ -135,7 +190,7 @@ def live_state(view: ExecutionView, running_output: Logs | None = None) -> dict[
         "stderr": clean_output(stderr),
         "attempts": [
             [
-                str(a.number),
+                str(a.number + 1),
                 a.message_id,
                 a.state.value,
                 a.status.value if a.status else "",
@@ -178,29 +233,47 @@ def job_charts(
         Series(status, STATUS_COLOURS[status], _by_hour(buckets, hours, status, average=False))
         for status in statuses
     ]
+    seconds = {status: _by_hour(buckets, hours, status, average=True) for status in statuses}
+    unit, size = duration_unit([value for values in seconds.values() for value in values])
     durations = [
-        Series(status, STATUS_COLOURS[status], _by_hour(buckets, hours, status, average=True))
+        Series(
+            status,
+            STATUS_COLOURS[status],
+            [None if value is None else value / size for value in seconds[status]],
+        )
         for status in statuses
     ]
     return (
-        chart(f"Executions per hour, {span}", hours, counts, unit="executions"),
-        chart(
-            f"Average duration per hour, {span}", hours, durations, unit="seconds", stacked=False
-        ),
+        chart(f"Executions per hour, {span}", hours, counts, unit="executions", whole=True),
+        chart(f"Average duration per hour, {span}", hours, durations, unit=unit, stacked=False),
     )
 
 
 def jobs_chart(
     buckets: Sequence[HourlyBucket], since: datetime, now: datetime, span: str
 ) -> Markup:
-    """Executions enqueued per hour, one stacked series per job."""
+    """Executions enqueued per hour, one stacked series per job.
+
+    Past the palette's size, the busiest jobs keep a colour each and the rest
+    are summed into one series, so no two jobs look alike.
+    """
     hours = hours_between(since, now)
-    keys = sorted({bucket.key for bucket in buckets})
-    series = [
-        Series(key, palette(position), _by_hour(buckets, hours, key, average=False))
-        for position, key in enumerate(keys)
-    ]
-    return chart(f"Executions enqueued per hour by job, {span}", hours, series, unit="executions")
+    per_job = {
+        key: _by_hour(buckets, hours, key, average=False)
+        for key in sorted({bucket.key for bucket in buckets})
+    }
+    shown = list(per_job)
+    if len(per_job) > len(PALETTE):
+        busiest = sorted(per_job, key=lambda key: -sum(v or 0 for v in per_job[key]))
+        shown = sorted(busiest[: len(PALETTE) - 1])
+    series = [Series(key, PALETTE[position], per_job[key]) for position, key in enumerate(shown)]
+    rest = [values for key, values in per_job.items() if key not in shown]
+    if rest:
+        summed = [sum(v or 0 for v in hour) for hour in zip(*rest, strict=True)]
+        series.append(Series(f"{len(rest)} other jobs", OTHERS_COLOUR, summed))
+    return chart(
+        f"Executions enqueued per hour by job, {span}", hours, series, unit="executions", whole=True
+    )
 
 
 def window(now: datetime, hours: int) -> datetime:

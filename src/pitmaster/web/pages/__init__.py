@@ -37,6 +37,7 @@ def mount(app: FastAPI) -> None:
     )
     environment.filters["when"] = views.when
     environment.filters["seconds"] = views.seconds_text
+    environment.filters["shell"] = views.shell_command
     environment.globals["quote"] = lambda text: quote(str(text), safe="")
     app.state.templates = environment
     static = resources.files("pitmaster.web") / "static"

@@ -34,12 +34,13 @@ logger = logging.getLogger(__name__)
 
 
 @router.get("/", response_class=HTMLResponse)
+@router.get("/apps", response_class=HTMLResponse)
 def apps_index(
     request: Request, services: ServicesDep, caller: ConsoleCallerDep, after: str = ""
 ) -> HTMLResponse:
     since = services.store.now() - timedelta(hours=24)
     page = services.store.stats.app_summaries(since, common.NAMES_PAGE_SIZE, after or None)
-    next_url = next_page("/", page, page[-1].app.name) if page else None
+    next_url = next_page(request.url.path, page, page[-1].app.name) if page else None
     summaries = [summary for summary in page if caller.may_see(summary.app.name)]
     return render(request, "apps.html", summaries=summaries, next_url=next_url)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from http import HTTPStatus
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -53,8 +54,42 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     return response
 
 
+_HEADINGS: dict[int, str] = {
+    HTTPStatus.BAD_REQUEST: "Bad request",
+    HTTPStatus.FORBIDDEN: "Not allowed",
+    HTTPStatus.NOT_FOUND: "Not found",
+    HTTPStatus.METHOD_NOT_ALLOWED: "Not allowed here",
+    HTTPStatus.INTERNAL_SERVER_ERROR: "Something went wrong",
+    HTTPStatus.SERVICE_UNAVAILABLE: "Unavailable",
+}
+# Said instead of the bare reason phrase (Starlette's detail for a route it has not got).
+_PLAIN_MESSAGES: dict[int, str] = {
+    HTTPStatus.NOT_FOUND: "There is no page at this address.",
+    HTTPStatus.METHOD_NOT_ALLOWED: "This page cannot be used that way.",
+}
+
+
+def _session_caller(request: Request) -> Caller | None:
+    """Whom the browser's session speaks for, on a page no route (or dependency) reached:
+    the error still shows inside that caller's layout."""
+    services = getattr(request.app.state, "services", None)
+    if services is None:
+        return None
+    try:
+        return sessions.current_caller(request, services)
+    except PitmasterError:  # the database is what failed: the page shows logged out
+        return None
+
+
 def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:
-    return render(request, "error.html", status_code, code=status_code, message=message)
+    if getattr(request.state, "caller", None) is None:
+        request.state.caller = _session_caller(request)
+    heading = _HEADINGS.get(status_code, f"Error {status_code}")
+    if status_code in _PLAIN_MESSAGES and message == HTTPStatus(status_code).phrase:
+        message = _PLAIN_MESSAGES[status_code]
+    return render(
+        request, "error.html", status_code, code=status_code, heading=heading, message=message
+    )
 
 
 async def _checked_form(request: Request) -> Form:

@@ -34,8 +34,8 @@ def _queue_rows(services: Services, after: str | None = None) -> list[dict[str, 
         rows.append(
             {
                 "summary": summary,
-                "oldest_age": views.age(summary.oldest_pending_at, now),
-                "pending_reason": reason,
+                "oldest_age": views.age(summary.oldest_ready_at, now),
+                "pending_reason": views.waiting_text(summary.oldest_pending, reason),
             }
         )
     return rows

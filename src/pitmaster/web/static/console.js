@@ -49,7 +49,9 @@
     });
   }
 
-  function apply(state) {
+  function apply(article, state) {
+    // An empty output box reads "(empty)" once nothing more can come (console.css).
+    article.dataset.terminal = state.terminal ? "true" : "false";
     var badge = document.getElementById("status");
     if (badge) {
       badge.textContent = state.status;
@@ -57,6 +59,8 @@
     }
     setText("reason", state.reason || "\u2014");
     setText("pending-reason", state.pending_reason || "\u2014");
+    document.getElementById("pending-reason-label").hidden = !state.waiting;
+    document.getElementById("pending-reason").hidden = !state.waiting;
     setText("exit-code", state.exit_code || "\u2014");
     setText("started-at", state.started_at);
     setText("finished-at", state.finished_at);
@@ -77,7 +81,7 @@
         return response.json();
       })
       .then(function (state) {
-        apply(state);
+        apply(article, state);
         if (!state.terminal) setTimeout(function () { poll(article); }, POLL_MS);
       })
       .catch(function () { setTimeout(function () { poll(article); }, POLL_MS * 3); });
