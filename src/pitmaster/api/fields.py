@@ -79,10 +79,9 @@ class _Parser:
         self.current = None
 
     def opening(self) -> None:
-        if self.current is None:
-            raise InvalidFields("invalid query in ?fields=: '[' must follow a name")
         owner = self.closed if self.current == _GROUP else self.current
-        assert owner is not None  # noqa: S101 -- a closed group always has its name
+        if owner is None:
+            raise InvalidFields("invalid query in ?fields=: '[' must follow a name")
         self._keep_current()
         inner = self.level.get(owner)
         group: dict[str, Selection | None] = dict(inner) if inner is not None else {}
@@ -112,7 +111,9 @@ class _Parser:
             self.level.setdefault(self.current, None)
 
 
-def _choose(named: Collection[str], default: Collection[str], optional: Collection[str]) -> set[str]:
+def _choose(
+    named: Collection[str], default: Collection[str], optional: Collection[str]
+) -> set[str]:
     if EVERYTHING in named:
         return {*default, *optional}
     chosen = {field for field in optional if field in named}
