@@ -85,6 +85,11 @@ class Client:
         result: dict[str, Any] = self.get(f"/v1/job_executions/{reference}", fields=fields)
         return result
 
+    def attempt(self, reference: str, number: int) -> dict[str, Any]:
+        """One attempt of an execution (0 the first run), with its stored stdout and stderr."""
+        result: dict[str, Any] = self.get(f"/v1/job_executions/{reference}/attempts/{number}")
+        return result
+
     def wait(
         self, reference: str, fields: str | None = None, timeout: float | None = None
     ) -> dict[str, Any]:

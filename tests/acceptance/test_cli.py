@@ -31,7 +31,7 @@ apps:
       - job: greet
         command: [sh, -c, 'echo "hi $BARBEQUE_MESSAGE"; echo warn >&2']
       - job: crash
-        command: [sh, -c, 'exit 4']
+        command: [sh, -c, 'echo "try $BARBEQUE_RETRY_COUNT"; exit 4']
       - job: nap
         command: [sh, -c, 'while [ ! -e /tmp/release ]; do sleep 0.1; done; echo rested']
 """
@@ -79,6 +79,16 @@ def test_given_pitmaster_up_when_a_user_applies_enqueues_and_waits_then_the_cli_
     assert crashed.returncode == 1
     shown = json.loads(crashed.stdout)
     assert (shown["status"], shown["exit_code"], shown["queue"]) == ("failed", 4, "mail")
+
+    # When it is retried and fails again, each attempt's output can still be read.
+    deployment.cli("retry", crash_id)
+    deployment.cli("status", "--wait", "--timeout", "60", crash_id, check=False)
+    assert deployment.cli("logs", crash_id).stdout.startswith("--- stdout ---\ntry 1\n")
+    first = deployment.cli("logs", crash_id, "--attempt", "0").stdout
+    assert first == "--- stdout ---\ntry 0\n--- stderr ---\n"
+    missing = deployment.cli("logs", crash_id, "--attempt", "2", check=False)
+    assert missing.returncode == 1
+    assert "attempt 2 of this execution does not exist" in missing.stderr
 
 
 def test_given_bad_input_when_the_cli_sends_it_then_it_says_what_was_wrong(

@@ -255,3 +255,37 @@ def test_monitor_legend_shows_every_job_inside_its_chart(
             assert entry_box["x"] + entry_box["width"] <= box["x"] + box["width"] + 0.5
             assert entry_box["y"] + entry_box["height"] <= box["y"] + box["height"] + 0.5
         tab.screenshot(f"monitor-legend-{width}")
+
+
+def test_given_a_retried_execution_when_its_first_attempt_clicked_then_its_output_shows(
+    tab: ConsolePage, api: httpx.Client
+) -> None:
+    page = tab.page
+    # Given a job that fails its first run and succeeds when retried
+    script = (
+        'if [ "$BARBEQUE_RETRY_COUNT" = 0 ]; then echo calling upstream; '
+        "echo 'upstream 503' >&2; exit 1; fi; echo sent"
+    )
+    define_job(api, "flaky", "call", script, retry_limit=1, base_delay=0)
+    message_id = enqueue(api, "flaky", "call")
+    tab.goto(f"/job_executions/{message_id}")
+    expect(page.locator("#status")).to_have_text("success", timeout=LONG)
+    expect(page.locator("#stdout")).to_contain_text("sent")
+    expect(page.locator("#stderr")).not_to_contain_text("upstream 503")
+
+    # When the first row of the attempts table is followed
+    page.locator("#attempts tbody tr").first.get_by_role("link", name="1").click()
+
+    # Then that attempt's own output shows, with a way back
+    page.wait_for_url(re.compile(f"/job_executions/{message_id}/attempts/0$"))
+    expect(page.get_by_role("heading", name="Attempt 1")).to_be_visible()
+    expect(page.locator("#stdout")).to_have_text("calling upstream\n")
+    expect(page.locator("#stderr")).to_have_text("upstream 503\n")
+    expect(page.locator("#status")).to_have_text("failed")
+    tab.screenshot("attempt-output")
+    assert tab.csp_violations == []
+    page.locator("#execution-link").click()
+    # and the timeline links the retry's ending to the retry's page
+    page.get_by_role("link", name="attempt 2 success").click()
+    page.wait_for_url(re.compile(f"/job_executions/{message_id}/attempts/1$"))
+    expect(page.locator("#stdout")).to_have_text("sent\n")

@@ -164,6 +164,7 @@ def _admin_routes(app: Any) -> list[tuple[str, str]]:
         ("POST", "/v2/job_executions"),
         ("GET", "/v1/job_executions"),
         ("GET", "/v1/job_executions/{message_id}"),
+        ("GET", "/v1/job_executions/{message_id}/attempts/{number}"),
         ("POST", "/v1/job_executions/{message_id}/cancel"),
         ("POST", "/v1/job_executions/{message_id}/retries"),
         ("POST", "/v1/job_executions/retries"),

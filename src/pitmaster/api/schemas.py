@@ -265,9 +265,17 @@ class AttemptOut(BaseModel):
     output_recorded_at: datetime | None = Field(
         description="when its output was stored: with the ending, or just after it"
     )
+    stdout: str | None = Field(
+        default=None,
+        description="its stored output; only when named, e.g. fields=attempts[__default__,stdout]",
+    )
+    stderr: str | None = Field(
+        default=None,
+        description="its stored errors; only when named, e.g. fields=attempts[__default__,stderr]",
+    )
 
     @classmethod
-    def of(cls, attempt: Attempt) -> AttemptOut:
+    def of(cls, attempt: Attempt, *, with_output: bool = False) -> AttemptOut:
         return cls(
             number=attempt.number,
             message_id=attempt.message_id,
@@ -282,6 +290,8 @@ class AttemptOut(BaseModel):
             finished_at=attempt.finished_at,
             recorded_at=attempt.recorded_at,
             output_recorded_at=attempt.output_recorded_at,
+            stdout=attempt.stdout if with_output else None,
+            stderr=attempt.stderr if with_output else None,
         )
 
 

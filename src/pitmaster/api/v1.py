@@ -102,6 +102,11 @@ DEFAULT_FIELDS = frozenset(ExecutionOut.model_fields) - {
     "attempts",
 }
 EXTRA_FIELDS = ("message", "stdout", "stderr", "html_url", "retries", "attempts")
+# An attempt's output is shown only when named inside: fields=attempts[__default__,stdout].
+ATTEMPT_EXTRA_FIELDS = ("stdout", "stderr")
+ATTEMPT_DEFAULT_FIELDS = frozenset(AttemptOut.model_fields) - set(ATTEMPT_EXTRA_FIELDS)
+_ATTEMPT_LISTS = ("attempts", "retries")
+_MAX_ATTEMPT_NUMBER = 2**31 - 1  # the attempts table's number is a 32-bit integer
 
 
 # -- apps -----------------------------------------------------------------------
@@ -335,6 +340,9 @@ def get_execution(
             description="Garage's field selection: absent, the default fields; a list, only "
             "those (__default__ for the default ones); * for all. Shown only when named: "
             + ", ".join(EXTRA_FIELDS)
+            + ". attempts[...] and retries[...] select each attempt's fields the same way; "
+            "its stdout and stderr are shown only when named there, e.g. "
+            "attempts[__default__,stdout,stderr]"
         ),
     ] = None,
 ) -> Response:
@@ -355,11 +363,41 @@ def get_execution(
         out.stdout = view.stdout
     if "stderr" in requested:
         out.stderr = view.stderr
-    if "attempts" in requested:
-        out.attempts = [AttemptOut.of(attempt) for attempt in view.attempts]
-    if "retries" in requested:
-        out.retries = [AttemptOut.of(attempt) for attempt in view.attempts]
-    return JSONResponse(out.model_dump(mode="json", include=requested))
+    shown: dict[str, Any] = dict.fromkeys(requested, True)
+    for name in _ATTEMPT_LISTS:
+        if name not in requested:
+            continue
+        attempt_fields = garage_fields.select_within(
+            fields, name, ATTEMPT_DEFAULT_FIELDS, ATTEMPT_EXTRA_FIELDS
+        )
+        with_output = bool(attempt_fields & set(ATTEMPT_EXTRA_FIELDS))
+        setattr(
+            out,
+            name,
+            [AttemptOut.of(attempt, with_output=with_output) for attempt in view.attempts],
+        )
+        shown[name] = {"__all__": attempt_fields}
+    return JSONResponse(out.model_dump(mode="json", include=shown))
+
+
+@router.get(
+    "/job_executions/{message_id}/attempts/{number}",
+    responses=_READ,
+    tags=["executions"],
+)
+def get_attempt(
+    message_id: str,
+    number: Annotated[int, Path(ge=0, le=_MAX_ATTEMPT_NUMBER, description="0: the first run")],
+    services: ServicesDep,
+    caller: CallerDep,
+) -> AttemptOut:
+    """One attempt of an execution, with its stored stdout and stderr.
+
+    ``number`` is the attempt's ``number`` in ``fields=attempts``: 0 the first run,
+    N the Nth retry. A running attempt's output is stored when it ends.
+    """
+    view = executions.read_attempt(services.store, caller, message_id, number)
+    return AttemptOut.of(view.attempt, with_output=True)
 
 
 @router.post(

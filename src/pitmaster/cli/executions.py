@@ -126,10 +126,21 @@ def logs(
     raw: Annotated[
         bool, typer.Option("--raw", help="the output as stored, escape sequences and all")
     ] = False,
+    attempt: Annotated[
+        int | None,
+        typer.Option(
+            "--attempt",
+            min=0,
+            metavar="N",
+            help="this attempt's output instead of the last one's: 0 the first run, "
+            "N the Nth retry (the # of the console's attempts table)",
+        ),
+    ] = None,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
     """Print an execution's stdout and stderr, each under its own label.
 
+    The output is the last ended attempt's, or with --attempt that attempt's.
     On a terminal the output is made inert first (no escape sequences, carriage
     returns as line breaks, control characters shown as symbols); --raw prints it
     as stored. Into a pipe or a file it goes as stored.
@@ -138,8 +149,10 @@ def logs(
     with connect(url) as client:
         if wait:
             execution = client.wait(reference, fields=fields, timeout=timeout)
-        else:
+        elif attempt is None:
             execution = client.execution(reference, fields=fields)
+        if attempt is not None:
+            execution = client.attempt(reference, attempt)
     for stream in ("stdout", "stderr"):
         sys.stdout.write(f"--- {stream} ---\n")
         text = execution.get(stream) or ""

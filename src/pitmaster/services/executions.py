@@ -178,6 +178,23 @@ def read(
     return ExecutionView(execution=execution, attempts=attempts, pending_reason=reason)
 
 
+@dataclass(frozen=True)
+class AttemptView:
+    """One attempt of an execution, with its stored output."""
+
+    execution: Execution
+    attempt: Attempt
+
+
+def read_attempt(store: Store, caller: Caller, reference: str, number: int) -> AttemptView:
+    """An attempt (by number, 0 the first run) of an execution the caller may see.
+
+    Another app's execution, and a number it has no attempt for, are NotFound.
+    """
+    execution = find(store, caller, reference)
+    return AttemptView(execution=execution, attempt=store.attempt_of(execution.id, number))
+
+
 def list_page(
     store: Store, caller: Caller, where: ExecutionFilter, cursor: str | None, limit: int
 ) -> ExecutionPage:

@@ -181,6 +181,22 @@ class Executions:
             )
         return [Attempt.from_row(row) for row in rows]
 
+    def attempt_of(self, execution_id: int, number: int) -> Attempt:
+        """An execution's attempt by its number (0 the first run); NotFound if it has none."""
+        with self._db.reading() as conn:
+            row = (
+                conn.execute(
+                    sa.select(attempts).where(
+                        attempts.c.execution_id == execution_id, attempts.c.number == number
+                    )
+                )
+                .mappings()
+                .one_or_none()
+            )
+        if row is None:
+            raise NotFound(f"attempt {number} of this execution does not exist")
+        return Attempt.from_row(row)
+
     # -- cancelling and retrying by hand -----------------------------------
 
     def cancel(self, reference: str) -> Execution:

@@ -97,6 +97,7 @@ class Store:
         self.get_execution = self.executions.get_execution
         self.list_executions = self.executions.list_executions
         self.attempts_of = self.executions.attempts_of
+        self.attempt_of = self.executions.attempt_of
         self.cancel = self.executions.cancel
         self.retry = self.executions.retry
         self.retry_all = self.executions.retry_all

@@ -98,6 +98,7 @@ class TimelineEntry:
     moment: datetime | None
     event: str
     detail: str
+    attempt: int | None = None  # the attempt it is about, whose page it links to
 
 
 def attempt_label(attempt: Attempt) -> str:
@@ -109,10 +110,12 @@ def timeline(execution: Execution, attempts: Sequence[Attempt]) -> list[Timeline
     """Enqueued, then each attempt's queueing, start, stop request and end, in order."""
     entries = [TimelineEntry(execution.created_at, "enqueued", f"on queue {execution.queue}")]
     for attempt in attempts:
-        label = attempt_label(attempt)
+        label, number = attempt_label(attempt), attempt.number
         if attempt.number > 0:
             entries.append(
-                TimelineEntry(attempt.run_after, f"{label} scheduled", f"retry {attempt.number}")
+                TimelineEntry(
+                    attempt.run_after, f"{label} scheduled", f"retry {attempt.number}", number
+                )
             )
         if attempt.started_at is not None:
             entries.append(
@@ -120,6 +123,7 @@ def timeline(execution: Execution, attempts: Sequence[Attempt]) -> list[Timeline
                     attempt.started_at,
                     f"{label} started",
                     f"container {(attempt.container_id or '')[:12]}",
+                    number,
                 )
             )
         entries.extend(_stop_request(attempt, label))
@@ -130,7 +134,7 @@ def timeline(execution: Execution, attempts: Sequence[Attempt]) -> list[Timeline
                 detail = f"{detail} (exit code {attempt.exit_code})".strip()
             entries.append(
                 TimelineEntry(
-                    attempt.finished_at or attempt.recorded_at, f"{label} {status}", detail
+                    attempt.finished_at or attempt.recorded_at, f"{label} {status}", detail, number
                 )
             )
     return entries
@@ -203,11 +207,42 @@ def live_state(view: ExecutionView, running_output: Logs | None = None) -> dict[
             ]
             for a in attempts
         ],
+        # The last item of an entry: the number of the attempt it links to ("" for none).
         "timeline": [
-            [when(entry.moment), entry.event, entry.detail]
+            [
+                when(entry.moment),
+                entry.event,
+                entry.detail,
+                "" if entry.attempt is None else str(entry.attempt),
+            ]
             for entry in timeline(execution, attempts)
         ],
     }
+
+
+def attempt_facts(attempt: Attempt) -> list[tuple[str, str]]:
+    """An attempt's facts as its page lists them, label and value."""
+    return [
+        ("message_id", attempt.message_id),
+        ("State", attempt.state.value),
+        ("Reason", attempt.reason or "—"),
+        ("Exit code", "—" if attempt.exit_code is None else str(attempt.exit_code)),
+        ("Queued for", when(attempt.run_after)),
+        ("Started", when(attempt.started_at)),
+        ("Finished", when(attempt.finished_at)),
+        ("Duration", seconds_text(duration(attempt.started_at, attempt.finished_at))),
+        ("Container", attempt.container_id or "—"),
+        ("Engine", attempt.engine_id or "—"),
+    ]
+
+
+def attempt_output_note(attempt: Attempt) -> str:
+    """Why an attempt shows no output yet, if it cannot have any stored."""
+    if attempt.state is not AttemptState.ENDED:
+        return "(stored when the attempt ends: the execution's page shows it live)"
+    if attempt.output_pending:
+        return "(its output is being read)"
+    return ""
 
 
 def _by_hour(

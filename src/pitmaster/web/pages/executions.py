@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 from urllib.parse import quote, urlencode
 
-from fastapi import Request
+from fastapi import Path, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from pitmaster.errors import InvalidInput
@@ -14,7 +15,7 @@ from pitmaster.models import ExecutionFilter, Status
 from pitmaster.services import executions
 from pitmaster.services.live_output import ReadersBusy
 from pitmaster.web import views
-from pitmaster.web.output import format_message
+from pitmaster.web.output import clean_output, format_message
 from pitmaster.web.pages.common import (
     PAGE_SIZE,
     PostedForm,
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 # The digits of the largest execution id (a signed 64-bit integer).
 _ID_MAX_DIGITS = 19
+_ATTEMPT_NUMBER_MAX = 2**31 - 1  # attempts.number is a 32-bit integer
 
 
 def _filter_of(application: str, job: str, queue: str, status: str) -> ExecutionFilter:
@@ -115,6 +117,30 @@ def execution_show(
         attempts=view.attempts,
         live=views.live_state(view, output),
         message=format_message(view.execution.message),
+    )
+
+
+@router.get("/job_executions/{message_id}/attempts/{number}", response_class=HTMLResponse)
+def attempt_show(
+    request: Request,
+    message_id: str,
+    number: Annotated[int, Path(ge=0, le=_ATTEMPT_NUMBER_MAX)],
+    services: ServicesDep,
+    caller: ConsoleCallerDep,
+) -> HTMLResponse:
+    """One attempt's stored output: what the execution page no longer shows after a retry."""
+    view = executions.read_attempt(services.store, caller, message_id, number)
+    attempt = view.attempt
+    return render(
+        request,
+        "attempt.html",
+        execution=view.execution,
+        attempt=attempt,
+        label=views.attempt_label(attempt),
+        facts=views.attempt_facts(attempt),
+        output_note=views.attempt_output_note(attempt),
+        stdout=clean_output(attempt.stdout),
+        stderr=clean_output(attempt.stderr),
     )
 
 

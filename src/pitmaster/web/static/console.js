@@ -9,6 +9,15 @@
     if (node && node.textContent !== value) node.textContent = value;
   }
 
+  // A link to an attempt's own page; the number comes from the server as digits only.
+  function attemptLink(number, text) {
+    var article = document.getElementById("execution");
+    var link = document.createElement("a");
+    link.href = article.dataset.attemptsUrl + encodeURIComponent(number);
+    link.textContent = text;
+    return link;
+  }
+
   function renderTimeline(entries) {
     var list = document.getElementById("timeline");
     if (!list) return;
@@ -18,7 +27,8 @@
       var time = document.createElement("time");
       time.textContent = entry[0];
       var event = document.createElement("strong");
-      event.textContent = entry[1];
+      if (entry[3]) event.appendChild(attemptLink(entry[3], entry[1]));
+      else event.textContent = entry[1];
       var detail = document.createElement("span");
       detail.textContent = entry[2];
       item.append(time, " ", event, " ", detail);
@@ -35,7 +45,12 @@
       row.forEach(function (cell, index) {
         var td = document.createElement("td");
         if (index === 1 || index === 9) td.className = "mono";
-        if (index === 3 && cell) {
+        if (index === 0) {
+          // The table counts attempts from 1; their pages go by the stored number.
+          var link = attemptLink(String(Number(cell) - 1), cell);
+          link.title = "this attempt's output";
+          td.appendChild(link);
+        } else if (index === 3 && cell) {
           var badge = document.createElement("span");
           badge.className = "status status-" + cell;
           badge.textContent = cell;
