@@ -116,7 +116,7 @@ def execution_page(console: TestClient, message_id: str) -> tuple[str, dict[str,
 
 
 def events(live: dict[str, Any]) -> list[str]:
-    return [f"{event} | {detail}" for _, event, detail in live["timeline"]]
+    return [f"{event} | {detail}" for _, event, detail, _attempt in live["timeline"]]
 
 
 @pytest.fixture
