@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+from fastapi import Header
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -173,6 +174,16 @@ class QueueOut(BaseModel):
 
 
 IdempotencyKey = Annotated[str, StringConstraints(pattern=_PRINTABLE, min_length=1, max_length=255)]
+# The Idempotency-Key header takes what the idempotency_key field takes, nothing more.
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        pattern=_PRINTABLE,
+        min_length=1,
+        max_length=255,
+        description="the same key, the same answer, however often it is sent (kept for good)",
+    ),
+]
 
 
 def _not_null(message: Any) -> Any:

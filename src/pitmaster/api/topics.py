@@ -9,17 +9,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import AfterValidator, BaseModel, Field
 
-from pitmaster.api.schemas import WITH_BODY, Delay, IdempotencyKey, error_responses
+from pitmaster.api.schemas import (
+    WITH_BODY,
+    Delay,
+    IdempotencyKey,
+    IdempotencyKeyHeader,
+    error_responses,
+)
 from pitmaster.errors import InvalidInput
 from pitmaster.http_common.deps import CallerDep, ServicesDep, require_admin
 from pitmaster.models import MAX_PAGE_SIZE, NAME_MAX_LENGTH
 from pitmaster.services import topics
 from pitmaster.services.inputs import (
     NAME_PATTERN,
-    PRINTABLE_PATTERN,
     Input,
     SubscriptionCreate,
     TopicCreate,
@@ -209,15 +214,7 @@ def publish(
     body: PublishRequest,
     services: ServicesDep,
     caller: CallerDep,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            pattern=PRINTABLE_PATTERN,
-            min_length=1,
-            max_length=255,
-            description="the same key publishes once (kept for good)",
-        ),
-    ] = None,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> PublishResponse:
     """Publish a message: one execution per matching subscription, all in one transaction.
 

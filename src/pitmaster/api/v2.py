@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Header
+from fastapi import APIRouter
 
 from pitmaster.api.schemas import (
     WITH_BODY,
     EnqueueRequest,
     EnqueueResponse,
+    IdempotencyKeyHeader,
     error_responses,
 )
 from pitmaster.errors import InvalidInput
 from pitmaster.http_common.deps import CallerDep, ServicesDep
 from pitmaster.services import executions
-from pitmaster.services.inputs import (
-    PRINTABLE_PATTERN,
-)
 
 router = APIRouter(prefix="/v2", tags=["executions"])
 
@@ -40,16 +36,7 @@ def enqueue(
     request: EnqueueRequest,
     services: ServicesDep,
     caller: CallerDep,
-    idempotency_key: Annotated[
-        str | None,
-        # One rule for the header and the field (``IdempotencyKey``): no control characters.
-        Header(
-            pattern=PRINTABLE_PATTERN,
-            min_length=1,
-            max_length=255,
-            description="the same key, the same execution (kept for good)",
-        ),
-    ] = None,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> EnqueueResponse:
     """Enqueue a message for a job; answered only once the execution is committed.
 
