@@ -11,7 +11,7 @@ empty one) matches every message.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -61,10 +61,21 @@ class Publication:
     subscriptions: int
     # True when an idempotency key had published already: these are the first publish's.
     replayed: bool = False
+    # Executions enqueued into other apps than the caller's, counted but not shown to it.
+    withheld: int = 0
 
     @property
     def message_ids(self) -> list[str]:
         return [delivery.message_id for delivery in self.deliveries]
+
+    @property
+    def enqueued(self) -> int:
+        return len(self.deliveries) + self.withheld
+
+    def seen_by_app(self, app: str) -> Publication:
+        """This publish as an app sees it: its own executions, and only a count of the rest."""
+        own = tuple(delivery for delivery in self.deliveries if delivery.application == app)
+        return replace(self, deliveries=own, withheld=self.enqueued - len(own))
 
 
 def _same(wanted: FilterValue, found: Any) -> bool:

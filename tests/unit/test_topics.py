@@ -225,8 +225,13 @@ def test_given_app_tokens_then_only_a_listed_publisher_may_publish_and_none_may_
     unknown = client.post("/v1/topics/nope/messages", json={"message": 1}, headers=as_blog)
 
     assert allowed.status_code == 201, allowed.text
-    # A publisher's token fans out into other apps' jobs: the admin subscribed them.
-    assert len(allowed.json()["message_ids"]) == 3
+    # A publisher's token fans out into other apps' jobs (the admin subscribed them),
+    # and is shown only its own app's executions; the others are counted.
+    answer = allowed.json()
+    assert len(answer["message_ids"]) == 2
+    assert {execution["application"] for execution in answer["executions"]} == {"shop"}
+    assert "enqueued 3 executions" in answer["detail"]
+    assert "1 of them in other apps" in answer["detail"]
     assert refused.status_code == 403, refused.text
     # An app cannot tell a topic it may not use from one that does not exist.
     assert unknown.status_code == 403 and "nope" in unknown.json()["error"]

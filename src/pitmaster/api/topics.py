@@ -117,7 +117,7 @@ class PublishResponse(BaseModel):
 
     @classmethod
     def of(cls, publication: Publication) -> PublishResponse:
-        enqueued = len(publication.deliveries)
+        enqueued = publication.enqueued
         if publication.subscriptions == 0:
             detail = f"topic {publication.topic!r} has no subscriptions: nothing was enqueued"
         elif enqueued == 0:
@@ -127,6 +127,8 @@ class PublishResponse(BaseModel):
             )
         else:
             detail = f"enqueued {enqueued} executions for {publication.subscriptions} subscriptions"
+            if publication.withheld:
+                detail += f" ({publication.withheld} of them in other apps, not listed here)"
         if publication.replayed:
             detail = f"already published with this idempotency key; {detail}"
         return cls(

@@ -102,7 +102,7 @@ def publish(store: Store, wakeup: Wakeup, caller: Caller, order: PublishOrder) -
     )
     if publication.replayed:
         logger.info("topic %s: publish replayed for its idempotency key", order.topic)
-        return publication
+        return _as_seen_by(caller, publication)
     logger.info(
         "topic %s: published to %d of %d subscriptions: %s",
         order.topic,
@@ -112,7 +112,14 @@ def publish(store: Store, wakeup: Wakeup, caller: Caller, order: PublishOrder) -
     )
     if publication.deliveries and wakeup is not None:
         wakeup()
-    return publication
+    return _as_seen_by(caller, publication)
+
+
+def _as_seen_by(caller: Caller, publication: Publication) -> Publication:
+    # An app's token sees its own app's world only: other apps' executions are counted.
+    if caller.is_admin or caller.app is None:
+        return publication
+    return publication.seen_by_app(caller.app)
 
 
 def _publisher_id(caller: Caller) -> int:
