@@ -25,12 +25,9 @@ from pitmaster.models import (
     DEFAULT_QUEUE,
     MAX_DELAY_SECONDS,
     RETRYABLE_STATUSES,
-    App,
-    AppSecret,
     Attempt,
     Execution,
     JobDefinition,
-    JobQueue,
     Status,
 )
 from pitmaster.retry import Ending
@@ -42,6 +39,7 @@ from pitmaster.services.inputs import (
     Name,
 )
 from pitmaster.services.tokens import TokenOut
+from pitmaster.shown import Shown
 
 Revision = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
 
@@ -58,7 +56,7 @@ class RevisionLockOut(BaseModel):
     revision: str
 
 
-class AppOut(BaseModel):
+class AppOut(Shown):
     name: str
     docker_image: str
     description: str
@@ -66,18 +64,6 @@ class AppOut(BaseModel):
     revision_lock: str | None
     created_at: datetime
     updated_at: datetime
-
-    @classmethod
-    def of(cls, app: App) -> AppOut:
-        return cls(
-            name=app.name,
-            docker_image=app.docker_image,
-            description=app.description,
-            max_concurrent_executions=app.max_concurrent_executions,
-            revision_lock=app.revision_lock,
-            created_at=app.created_at,
-            updated_at=app.updated_at,
-        )
 
 
 class JobDefinitionOut(JobPolicy):
@@ -143,34 +129,20 @@ class SecretValue(Input):
     )
 
 
-class SecretOut(BaseModel):
+class SecretOut(Shown):
     """A secret's name and times: its value is never part of an answer."""
 
     name: str
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def of(cls, secret: AppSecret) -> SecretOut:
-        return cls(name=secret.name, created_at=secret.created_at, updated_at=secret.updated_at)
 
-
-class QueueOut(BaseModel):
+class QueueOut(Shown):
     name: str
     description: str
     max_concurrent_executions: int | None
     created_at: datetime
     updated_at: datetime
-
-    @classmethod
-    def of(cls, queue: JobQueue) -> QueueOut:
-        return cls(
-            name=queue.name,
-            description=queue.description,
-            max_concurrent_executions=queue.max_concurrent_executions,
-            created_at=queue.created_at,
-            updated_at=queue.updated_at,
-        )
 
 
 IdempotencyKey = Annotated[str, StringConstraints(pattern=_PRINTABLE, min_length=1, max_length=255)]

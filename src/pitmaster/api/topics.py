@@ -30,7 +30,8 @@ from pitmaster.services.inputs import (
     TopicCreate,
     TopicUpdate,
 )
-from pitmaster.topics import Publication, Subscription, Topic
+from pitmaster.shown import Shown
+from pitmaster.topics import Publication
 
 router = APIRouter(prefix="/v1/topics", tags=["topics"])
 admin_router = APIRouter(prefix="/v1/topics", tags=["topics"], dependencies=[require_admin])
@@ -42,25 +43,15 @@ _PUBLISH = error_responses(*WITH_BODY, 404, 409)
 SubscriptionId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
-class TopicOut(BaseModel):
+class TopicOut(Shown):
     name: str
     description: str
     publishers: list[str] = Field(description="apps whose tokens may publish to it")
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def of(cls, topic: Topic) -> TopicOut:
-        return cls(
-            name=topic.name,
-            description=topic.description,
-            publishers=list(topic.publishers),
-            created_at=topic.created_at,
-            updated_at=topic.updated_at,
-        )
 
-
-class SubscriptionOut(BaseModel):
+class SubscriptionOut(Shown):
     id: int
     topic: str
     application: str
@@ -68,18 +59,6 @@ class SubscriptionOut(BaseModel):
     queue: str
     filter: dict[str, Any] | None
     created_at: datetime
-
-    @classmethod
-    def of(cls, subscription: Subscription) -> SubscriptionOut:
-        return cls(
-            id=subscription.id,
-            topic=subscription.topic,
-            application=subscription.application,
-            job=subscription.job,
-            queue=subscription.queue,
-            filter=subscription.filter,
-            created_at=subscription.created_at,
-        )
 
 
 def _not_null(message: Any) -> Any:

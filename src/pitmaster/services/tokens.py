@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from pitmaster.auth import hash_token, new_token, token_id
 from pitmaster.models import ApiToken, TokenKind
 from pitmaster.settings import Settings
+from pitmaster.shown import Shown
 from pitmaster.store.store import Store
 
 logger = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ FIRST_DESCRIPTION = "made at first start"
 
 # A token as the API and ``token list --json`` show it, never its secret. (No docstring:
 # it would become the schema's description in the API's OpenAPI document.)
-class TokenOut(BaseModel):
+class TokenOut(Shown):
     id: str = Field(description="the token's public id (its secret is never shown again)")
     kind: TokenKind
     app: str | None
@@ -33,18 +34,6 @@ class TokenOut(BaseModel):
     created_at: datetime
     last_used_at: datetime | None = Field(description="to the minute")
     revoked_at: datetime | None
-
-    @classmethod
-    def of(cls, token: ApiToken) -> TokenOut:
-        return cls(
-            id=token.id,
-            kind=token.kind,
-            app=token.app,
-            description=token.description,
-            created_at=token.created_at,
-            last_used_at=token.last_used_at,
-            revoked_at=token.revoked_at,
-        )
 
 
 def ensure_admin_tokens(settings: Settings, store: Store) -> str | None:
