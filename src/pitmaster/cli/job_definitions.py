@@ -8,11 +8,14 @@ from urllib.parse import quote
 import typer
 
 from pitmaster.cli.options import (
+    BaseDelayOption,
     CpusOption,
     MemoryOption,
     MessageDeliveryOption,
     NetworkOption,
     PidsLimitOption,
+    RetryLimitOption,
+    TimeoutOption,
     UrlOption,
 )
 from pitmaster.cli.remote import call, present
@@ -47,11 +50,9 @@ def jobs_create(
     job: str,
     command: Annotated[list[str], typer.Argument(help="the argv to run; put it after --")],
     description: Annotated[str, typer.Option("--description")] = "",
-    retry_limit: Annotated[int | None, typer.Option(help="retries after the first run")] = None,
-    base_delay: Annotated[float | None, typer.Option(help="seconds before the first retry")] = None,
-    timeout: Annotated[
-        float | None, typer.Option(help="stop the job after this many seconds")
-    ] = None,
+    retry_limit: RetryLimitOption = None,
+    base_delay: BaseDelayOption = None,
+    timeout: TimeoutOption = None,
     memory: MemoryOption = None,
     cpus: CpusOption = None,
     pids_limit: PidsLimitOption = None,
@@ -84,11 +85,9 @@ def jobs_update(
     job: str,
     command: Annotated[list[str] | None, typer.Argument(help="new argv; after --")] = None,
     description: Annotated[str | None, typer.Option("--description")] = None,
-    retry_limit: Annotated[int | None, typer.Option(help="retries after the first run")] = None,
-    base_delay: Annotated[float | None, typer.Option(help="seconds before the first retry")] = None,
-    timeout: Annotated[
-        float | None, typer.Option(help="stop the job after this many seconds")
-    ] = None,
+    retry_limit: RetryLimitOption = None,
+    base_delay: BaseDelayOption = None,
+    timeout: TimeoutOption = None,
     memory: MemoryOption = None,
     cpus: CpusOption = None,
     pids_limit: PidsLimitOption = None,

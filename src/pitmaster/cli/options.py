@@ -28,6 +28,9 @@ LimitOption = Annotated[
     typer.Option("--max-concurrent", min=1, help="most executions running at once"),
 ]
 NoLimitOption = Annotated[bool, typer.Option("--no-limit", help="remove the concurrency limit")]
+RetryLimitOption = Annotated[int | None, typer.Option(help="retries after the first run")]
+BaseDelayOption = Annotated[float | None, typer.Option(help="seconds before the first retry")]
+TimeoutOption = Annotated[float | None, typer.Option(help="stop the job after this many seconds")]
 MemoryOption = Annotated[int | None, typer.Option(help="memory limit in bytes")]
 CpusOption = Annotated[
     float | None, typer.Option("--cpus", help="most CPUs the job may use, e.g. 0.5")
