@@ -28,8 +28,9 @@ ENV PATH=/opt/pitmaster/bin:$PATH \
     PITMASTER_PORT=8000 \
     PITMASTER_DATABASE_URL=sqlite:////var/lib/pitmaster/pitmaster.db
 USER pitmaster
+# No VOLUME: with PostgreSQL nothing here needs keeping; for SQLite mount a volume at
+# /var/lib/pitmaster (the default database lives there).
 WORKDIR /var/lib/pitmaster
-VOLUME /var/lib/pitmaster
 EXPOSE 8000
 # The server answers /healthz on PITMASTER_PORT; a worker on PITMASTER_METRICS_PORT when set.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \

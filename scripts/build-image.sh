@@ -21,7 +21,7 @@ fi
 base_id=$(docker image inspect --format '{{.Id}}' "$base")
 content=$(
     find src pyproject.toml requirements.lock Dockerfile README.md -type f \
-        ! -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha256sum
+        ! -path '*/__pycache__/*' ! -path '*.egg-info/*' -print0 | sort -z | xargs -0 sha256sum
     echo "$base_id"
 )
 image="$repo:local-$(printf '%s' "$content" | sha256sum | cut -c1-12)"
@@ -42,5 +42,8 @@ log "fetching the locked dependencies' wheels (cached in build/wheels)"
 cp build/wheels/*.whl requirements.lock dist/image/
 log "building $image on $base"
 docker build --quiet --build-arg "BASE_IMAGE=$base" --tag "$image" --tag "$repo:local" . >/dev/null
+# Older builds of this checkout are only untagged: their layers go when nothing uses them.
+docker image ls --format '{{.Repository}}:{{.Tag}}' "$repo" | grep -F "$repo:local-" \
+    | grep -vxF "$image" | xargs -r docker rmi >/dev/null 2>&1 || true
 log "built $image in $(($(date +%s) - started)) s, $(docker image inspect --format '{{.Size}}' "$image" | numfmt --to=iec)"
 echo "$image"
