@@ -119,7 +119,7 @@ class Jobs:
             _say(f"no job function is named {name!r} (BARBEQUE_JOB); known: {known}")
             return EXIT_NO_SUCH_JOB
         try:
-            arguments = _arguments(function, read_message(environ), environ)
+            arguments = _arguments(function, environ)
         except BadMessage as exc:
             _say(f"bad message: {exc}")
             return EXIT_BAD_MESSAGE
@@ -143,14 +143,14 @@ def read_message(environ: Mapping[str, str]) -> Any:
         raise BadMessage(f"the message is not JSON: {exc}") from exc
 
 
-def _arguments(function: JobFunction, message: Any, environ: Mapping[str, str]) -> list[Any]:
+def _arguments(function: JobFunction, environ: Mapping[str, str]) -> list[Any]:
     parameters = list(inspect.signature(function).parameters.values())
     if not parameters:
         return []
     hints = get_type_hints(function)
     annotation = hints.get(parameters[0].name, Any)
     try:
-        typed = TypeAdapter(annotation).validate_python(message)
+        typed = TypeAdapter(annotation).validate_python(read_message(environ))
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in error['loc']) or 'message'}: {error['msg']}"

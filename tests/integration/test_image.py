@@ -19,6 +19,7 @@ import docker
 import pytest
 from docker.models.containers import Container
 
+import pitmaster
 from pitmaster.client import Client
 from pitmaster.job import EXIT_BAD_MESSAGE
 from pitmaster.store.store import Store
@@ -135,7 +136,7 @@ def test_given_the_image_when_asked_its_version_then_it_runs_as_a_non_root_user(
     version = docker_client.containers.run(pitmaster_image, ["--version"], remove=True)
     user = docker_client.images.get(pitmaster_image).attrs["Config"]["User"]
 
-    assert version.decode().strip() == __import__("pitmaster").__version__
+    assert version.decode().strip() == pitmaster.__version__
     assert user == "pitmaster"
 
 

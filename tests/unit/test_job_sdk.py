@@ -182,3 +182,21 @@ def test_given_a_running_job_when_sigterm_then_it_cleans_up_and_exits_with_its_c
     assert process.returncode == EXIT_TERMINATED
     assert "cleaned up" in stdout
     assert "SIGTERM" in stderr
+
+
+def test_given_a_job_without_parameters_when_run_without_a_message_then_it_runs():
+    jobs, calls = Jobs(), []
+    jobs.job("tick")(lambda: calls.append("tick"))
+
+    code = jobs.main({"BARBEQUE_JOB": "tick"})
+
+    assert code == 0
+    assert calls == ["tick"]
+
+
+def test_given_no_job_name_and_one_function_when_run_by_hand_then_that_function_runs():
+    jobs, calls = Jobs(), []
+    jobs.job("only")(lambda message: calls.append(message))
+
+    assert jobs.main({"BARBEQUE_MESSAGE": "[1]"}) == 0
+    assert calls == [[1]]
