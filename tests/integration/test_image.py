@@ -49,6 +49,9 @@ def pitmaster_image(docker_client: docker.DockerClient) -> str:
 def sdk_job_image(docker_client: docker.DockerClient, pitmaster_image: str) -> str:
     """A job image made with the job SDK, on the debootstrap base."""
     tag = f"pitmaster-sdk-job:{pitmaster_image.rsplit(':', 1)[1]}"
+    for image in docker_client.images.list(name="pitmaster-sdk-job"):
+        for older in set(image.tags) - {tag}:
+            docker_client.images.remove(older)  # untags: builds of other content
     if not docker_client.images.list(name=tag):
         docker_client.images.build(
             path=str(Path(__file__).parent / "job_image"),
@@ -115,7 +118,7 @@ def deployment(
             yield ImageDeployment(client, containers[0], containers[1])
         finally:
             for container in containers:
-                container.remove(force=True)
+                container.remove(force=True, v=True)
             store = Store(database_url)
             try:
                 remove_labelled(docker_client, f"pitmaster.installation={store.installation_id()}")
