@@ -10,6 +10,7 @@ named from the service and removed with it.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -52,6 +53,7 @@ from pitmaster.executors.swarm_spec import (
     FILE_OWNER_GID,
     FILE_OWNER_UID,
     SERVICE_LABEL,
+    is_final,
     latest_task,
     placement_constraints,
     resources,
@@ -70,7 +72,9 @@ PROBE_LABEL = "pitmaster.engine-probe"
 # Swarm's label on the containers of a service's tasks.
 SWARM_SERVICE_ID_LABEL = "com.docker.swarm.service.id"
 DEFAULT_UNPLACEABLE_SECONDS = 300.0
-_SIGKILLED = 137
+# How long reading an ended job's output waits for Swarm to record the end of its task.
+_TASK_END_WAIT_SECONDS = 10.0
+_TASK_END_POLL_SECONDS = 0.05
 _T = TypeVar("_T")
 
 
@@ -383,6 +387,18 @@ class SwarmExecutor:
     # -- output, stops, removal ------------------------------------------------------
 
     def logs(self, handle: str, limit: int) -> Logs:
+        """An ended job's output, once Swarm too has seen its task end.
+
+        The container's exit event comes before the task's end reaches the manager,
+        and the manager's log stream of a task it still takes for running can
+        come back empty.
+        """
+        deadline = time.monotonic() + _TASK_END_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            task = latest_task(self._tasks_of(handle))
+            if task is None or is_final(str((task.get("Status") or {}).get("State", ""))):
+                break
+            time.sleep(_TASK_END_POLL_SECONDS)
         return self._read_logs(handle, limit, tail="all")
 
     def recent_logs(self, handle: str, limit: int) -> Logs:
