@@ -165,6 +165,26 @@ def test_given_a_memory_limit_when_a_swarm_job_outgrows_it_then_failed_oom(
     assert (ended.status, ended.reason, ended.exit_code) == (Status.FAILED, "oom", 137)
 
 
+def test_given_a_pids_limit_when_a_swarm_job_forks_past_it_then_the_fork_fails(
+    docker_store: Store, start_swarm_worker: SwarmWorkerFactory
+) -> None:
+    define(
+        docker_store,
+        "forks",
+        "for i in $(seq 40); do sleep 5 & done; echo all-forked",
+        pids_limit=16,
+    )
+    execution = docker_store.enqueue("demo", "forks", "default", None)
+    start_swarm_worker()
+
+    ended = wait_until_ended(docker_store, execution.message_id)
+
+    assert ended.status is Status.FAILED
+    [attempt] = docker_store.attempts_of(execution.id)
+    assert "can't fork" in (attempt.stderr or "")
+    assert "all-forked" not in (attempt.stdout or "")
+
+
 def test_given_a_job_ignoring_sigterm_when_it_times_out_on_swarm_then_sigkilled_after_the_grace(
     docker_store: Store, start_swarm_worker: SwarmWorkerFactory, swarm: SwarmClient
 ) -> None:
