@@ -53,7 +53,6 @@ from pitmaster.executors.swarm_spec import (
     FILE_OWNER_GID,
     FILE_OWNER_UID,
     SERVICE_LABEL,
-    is_final,
     latest_task,
     placement_constraints,
     resources,
@@ -396,7 +395,7 @@ class SwarmExecutor:
         deadline = time.monotonic() + _TASK_END_WAIT_SECONDS
         while time.monotonic() < deadline:
             task = latest_task(self._tasks_of(handle))
-            if task is None or is_final(str((task.get("Status") or {}).get("State", ""))):
+            if task is None or (task.get("Status") or {}).get("State") != "running":
                 break
             time.sleep(_TASK_END_POLL_SECONDS)
         return self._read_logs(handle, limit, tail="all")

@@ -26,8 +26,6 @@ _NOT_STARTED = frozenset(
 )
 # Ended with a container exit code: the job ran.
 _RAN = frozenset({"complete", "failed"})
-# Ended without the job ending on its own: the node refused it, or lost it.
-_NOT_RUN = frozenset({"rejected", "orphaned", "shutdown", "remove"})
 
 
 @dataclass(frozen=True)
@@ -136,6 +134,7 @@ def task_observation(
         return Observation(
             state=ContainerState.EXITED, exit_code=exit_code, finished_at=finished_at
         )
+    # rejected, orphaned, shutdown, remove: the node refused or lost it, or it was stopped.
     return Observation(
         state=ContainerState.EXITED,
         finished_at=finished_at,
@@ -143,15 +142,7 @@ def task_observation(
     )
 
 
-def is_waiting_for_a_node(task: Mapping[str, Any] | None) -> bool:
-    return task is not None and (task.get("Status") or {}).get("State") == "pending"
-
-
 def task_container(task: Mapping[str, Any]) -> str | None:
     """The id of the container the task ran in, once it has one."""
     container = (task.get("Status") or {}).get("ContainerStatus") or {}
     return container.get("ContainerID") or None
-
-
-def is_final(state: str) -> bool:
-    return state in _RAN or state in _NOT_RUN
