@@ -118,6 +118,17 @@ def wait_running(store: Store, execution: Execution) -> None:
     wait_for(running, timeout=30, what=f"execution {execution.message_id} to run")
 
 
+def wait_task_running(swarm: SwarmClient, store: Store, execution: Execution) -> None:
+    """Wait until Swarm runs the execution's task: the attempt runs from the service's creation."""
+    label = f"pitmaster.execution={execution.message_id}"
+
+    def running() -> bool:
+        tasks = swarm.tasks(filters={"label": label})
+        return any(task["Status"]["State"] == "running" for task in tasks)
+
+    wait_for(running, timeout=30, what=f"the task of {execution.message_id} to run")
+
+
 # -- outcomes ------------------------------------------------------------------------------
 
 
@@ -210,6 +221,7 @@ def test_given_a_running_swarm_job_when_cancelled_then_it_gets_sigterm_and_is_ca
     execution = docker_store.enqueue("demo", "long", "default", None)
     start_swarm_worker()
     wait_running(docker_store, execution)
+    wait_task_running(swarm, docker_store, execution)
 
     docker_store.cancel(execution.message_id)
 

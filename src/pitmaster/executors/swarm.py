@@ -393,21 +393,45 @@ class SwarmExecutor:
         come back empty.
         """
         deadline = time.monotonic() + _TASK_END_WAIT_SECONDS
-        while time.monotonic() < deadline:
-            task = latest_task(self._tasks_of(handle))
-            if task is None or (task.get("Status") or {}).get("State") != "running":
+        task = latest_task(self._tasks_of(handle))
+        while task is not None and (task.get("Status") or {}).get("State") == "running":
+            if time.monotonic() >= deadline:
                 break
             time.sleep(_TASK_END_POLL_SECONDS)
-        return self._read_logs(handle, limit, tail="all")
+            task = latest_task(self._tasks_of(handle))
+        return self._read_logs(handle, task, limit, tail="all")
 
     def recent_logs(self, handle: str, limit: int) -> Logs:
-        return self._read_logs(handle, limit, tail=LIVE_TAIL_LINES)
+        task = latest_task(self._tasks_of(handle))
+        return self._read_logs(handle, task, limit, tail=LIVE_TAIL_LINES)
 
-    def _read_logs(self, handle: str, limit: int, tail: int | Literal["all"]) -> Logs:
+    def _read_logs(
+        self, handle: str, task: Mapping[str, Any] | None, limit: int, tail: int | Literal["all"]
+    ) -> Logs:
+        """From the task's container when it ran on the manager's node, else through Swarm.
+
+        The container's own log is complete once it has exited; Swarm's log stream
+        of a task that just ended can still miss some or all of it.
+        """
+        container = task_container(task) if task is not None else None
+        local = (
+            container is not None and task is not None and task.get("NodeID") == self._local_node()
+        )
+
         def read(stdout: bool) -> str:
-            chunks = self._api.service_logs(
-                handle, stdout=stdout, stderr=not stdout, follow=False, tail=tail, is_tty=False
-            )
+            if local:
+                chunks = self._api.logs(
+                    container,
+                    stdout=stdout,
+                    stderr=not stdout,
+                    stream=True,
+                    follow=False,
+                    tail=tail,
+                )
+            else:
+                chunks = self._api.service_logs(
+                    handle, stdout=stdout, stderr=not stdout, follow=False, tail=tail, is_tty=False
+                )
             return capped_text(chunks, limit, "stdout" if stdout else "stderr")
 
         try:
