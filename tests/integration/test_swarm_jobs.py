@@ -21,6 +21,7 @@ import pytest
 from pydantic import SecretStr
 
 from pitmaster.app_secrets import SECRETS_PER_APP_MAX, SecretBox, new_key
+from pitmaster.executors.base import RunSpec
 from pitmaster.executors.swarm import SwarmExecutor
 from pitmaster.models import AttemptState, Execution, Status
 from pitmaster.settings import Settings
@@ -347,6 +348,34 @@ def test_given_a_worker_died_after_creating_the_service_when_another_runs_then_i
     )
     assert [event["Actor"]["ID"] for event in created] == [made.handle]
     wait_nothing_left(swarm, docker_store)
+
+
+def test_given_a_start_with_files_made_twice_then_one_service_and_one_secret_per_file(
+    docker_store: Store, swarm: SwarmClient, swarm_host: str
+) -> None:
+    label = installation_label(docker_store)
+    spec = RunSpec(
+        name=f"pitmaster-{docker_store.installation_id()}-1",
+        image="pitmaster-demo:latest",
+        command=("cat", "/run/secrets/TOKEN"),
+        environment={},
+        labels={"pitmaster.installation": docker_store.installation_id(), "pitmaster.attempt": "1"},
+        files={"/run/secrets/TOKEN": SECRET.encode()},
+    )
+    executor = SwarmExecutor(swarm_host)
+    try:
+        first = executor.start(spec)
+        # A second claim of the same attempt (its first worker died) starts it again.
+        second = executor.start(spec)
+
+        assert second.handle == first.handle
+        assert [s["ID"] for s in swarm.services(filters={"label": label})] == [first.handle]
+        assert len(swarm.secrets(filters={"label": label})) == 1
+
+        executor.remove(first.handle)
+        assert nothing_left(swarm, docker_store)
+    finally:
+        executor.close()
 
 
 def test_given_a_reservation_no_node_has_when_run_on_swarm_then_pending_with_a_reason_then_error(
