@@ -13,6 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import Any, Literal, TypeVar
@@ -328,11 +329,21 @@ class SwarmExecutor:
         }
 
     def observe_one(self, handle: str) -> Observation | None:
+        """One service's state; its container's, when Swarm has not yet seen that exit.
+
+        This is asked just after a container's exit event, which comes before the
+        task's end reaches the manager: the container's own state has the exit.
+        """
         try:
             self._inspect_service(handle)
         except docker.errors.NotFound:
             return None
-        return self._observation(handle, latest_task(self._tasks_of(handle)))
+        task = latest_task(self._tasks_of(handle))
+        observation = self._observation(handle, task)
+        if task is None or observation.state is not ContainerState.RUNNING:
+            return observation
+        exited = self._container_exit(task)
+        return exited if exited is not None else observation
 
     def _observation(self, handle: str, task: Mapping[str, Any] | None) -> Observation:
         observation = task_observation(task, self._now(), self._unplaceable_after)
@@ -359,21 +370,30 @@ class SwarmExecutor:
 
         Swarm reports neither; a container on another node is out of reach.
         """
+        exited = self._container_exit(task)
+        if exited is None:
+            return observation
+        return replace(exited, finished_at=exited.finished_at or observation.finished_at)
+
+    def _container_exit(self, task: Mapping[str, Any]) -> Observation | None:
+        """The exit of the task's container, if it ran on the manager's node and has exited."""
         container = task_container(task)
         if container is None or task.get("NodeID") != self._local_node():
-            return observation
+            return None
         try:
             state = _translate(
                 "inspect a task's container", lambda: self._api.inspect_container(container)
             )["State"]
         except docker.errors.NotFound:
-            return observation
+            return None
+        if state.get("Running") or state.get("Status") in ("created", "restarting", "paused"):
+            return None
         started_at, finished_at = run_times(state)
         return Observation(
             state=ContainerState.EXITED,
-            exit_code=observation.exit_code,
+            exit_code=int(state.get("ExitCode", -1)),
             started_at=started_at,
-            finished_at=finished_at or observation.finished_at,
+            finished_at=finished_at,
             oom_killed=bool(state.get("OOMKilled")),
         )
 
