@@ -76,6 +76,22 @@ class Settings(BaseSettings):
     docker_host: str | None = Field(
         default=None, description="Docker engine to run jobs on (default: DOCKER_HOST or local)"
     )
+    executor: Literal["docker", "swarm"] = Field(
+        default="docker",
+        description="what runs jobs: containers on one Docker engine (docker), or services of "
+        "a Docker Swarm whose manager is docker_host (swarm)",
+    )
+    swarm_placement: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description='Swarm placement constraints by "*", "queue:NAME" or "app:NAME", as JSON, '
+        'e.g. {"app:reports": ["node.labels.pool==batch"]}',
+    )
+    swarm_unplaceable_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="seconds a Swarm task may wait for a node before its attempt ends in error",
+    )
     pull_missing_images: bool = Field(
         default=True, description="pull an image that is not present locally before giving up"
     )
