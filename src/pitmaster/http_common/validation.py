@@ -6,7 +6,6 @@ from typing import Any
 
 from pitmaster.services.inputs import PATTERN_MEANINGS
 
-
 # Fields whose value may be a credential (a Slack webhook URL, a signing secret): an
 # error names the field, never repeats the value.
 _NEVER_ECHOED = frozenset({"url", "secret"})
