@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from pitmaster.app_secrets import new_key
 from pitmaster.models import Outcome, Status
+from pitmaster.notifications import NotifyOn, TargetKind
 from pitmaster.server.app import create_app
 from pitmaster.services import notifications, tokens
 from pitmaster.services.notifications import RuleInput
@@ -35,7 +37,7 @@ def console(sealing: Settings, store: Store) -> Iterator[TestClient]:
         yield client
 
 
-def _post(console: TestClient, path: str, **fields: str) -> object:
+def _post(console: TestClient, path: str, **fields: str) -> httpx.Response:
     token = form_token(console, "/notification_targets")
     return console.post(path, data={"csrf_token": token, **fields}, follow_redirects=True)
 
@@ -44,14 +46,14 @@ def test_given_the_form_when_a_slack_target_is_made_then_its_page_hides_the_url_
     console: TestClient, store: Store
 ) -> None:
     made = _post(console, "/notification_targets", name="ops", kind="slack", url=SLACK_URL)
-    assert made.status_code == 200  # type: ignore[attr-defined]
+    assert made.status_code == 200
     page = console.get("/notification_targets/ops")
     assert "abcdefghijklmnop" not in page.text
     assert "https://hooks.slack.com/…uvwx" in page.text
 
     tested = _post(console, "/notification_targets/ops/test")
-    assert "Test notification" in tested.text  # type: ignore[attr-defined]
-    assert "pending" in tested.text  # type: ignore[attr-defined]
+    assert "Test notification" in tested.text
+    assert "pending" in tested.text
     assert len(store.notifications.deliveries_of("ops")) == 1
 
     _post(console, "/notification_targets/ops/delete")
@@ -64,8 +66,8 @@ def test_given_a_bad_url_when_posted_then_the_form_says_why_and_does_not_echo_it
     answer = _post(
         console, "/notification_targets", name="ops", kind="slack", url="ftp://x/secret-part"
     )
-    assert answer.status_code == 422  # type: ignore[attr-defined]
-    assert "secret-part" not in answer.text  # type: ignore[attr-defined]
+    assert answer.status_code == 422
+    assert "secret-part" not in answer.text
 
 
 def test_given_a_webhook_made_without_a_secret_then_the_made_up_secret_is_shown_once(
@@ -74,7 +76,7 @@ def test_given_a_webhook_made_without_a_secret_then_the_made_up_secret_is_shown_
     made = _post(
         console, "/notification_targets", name="hooks", kind="webhook", url="https://example.com/in"
     )
-    assert 'id="new-secret"' in made.text  # type: ignore[attr-defined]
+    assert 'id="new-secret"' in made.text
     assert 'id="new-secret"' not in console.get("/notification_targets/hooks").text
 
 
@@ -84,11 +86,11 @@ def test_given_an_ended_execution_with_notifications_then_its_page_lists_them(
     store.create_app("shop", "shop:1")
     store.create_job_definition("shop", "mail", ["m"])
     notifications.create_target(
-        store, sealing, notifications.TargetCreate(name="ops", kind="slack", url=SLACK_URL)
+        store, sealing, notifications.TargetCreate(name="ops", kind=TargetKind.SLACK, url=SLACK_URL)
     )
     notifications.set_job_rules(
-        store, "shop", "mail", [RuleInput(target="ops", endings=["success"])]
-    )  # type: ignore[list-item]
+        store, "shop", "mail", [RuleInput(target="ops", endings=[NotifyOn.SUCCESS])]
+    )
     execution = store.enqueue("shop", "mail", "default", {})
     claim = store.claim("w", 60)
     assert claim is not None
