@@ -8,9 +8,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from typer.testing import CliRunner
 
 from pitmaster.app_secrets import new_key
 from pitmaster.apply import apply, load
+from pitmaster.cli import app as cli_app
+from pitmaster.cli import remote
 from pitmaster.client import Client
 from pitmaster.notifications import NotifyOn
 from pitmaster.server.app import create_app
@@ -20,6 +23,7 @@ from pitmaster.store.store import Store
 
 from ..credentials import ADMIN
 
+SLACK_URL = "https://hooks.slack.com/services/T0/B0/abcdefghijklmnopqrstuvwx"
 FILE = """\
 notification_targets:
   - name: ops
@@ -82,3 +86,41 @@ def test_given_a_file_with_targets_and_rules_when_applied_twice_then_the_second_
     assert NotifyOn.SUCCESS in rule.endings
     assert [r.target for r in store.notifications.job_rules("shop", None)] == ["pager"]
     assert [r.pending_minutes for r in store.notifications.queue_rules("mailers")] == [15]
+
+
+def test_given_notifications_commands_then_they_make_a_target_and_set_rules(
+    api: Client, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api.close = lambda: None  # type: ignore[method-assign]  # the command's ``with`` must not close it
+    monkeypatch.setattr(remote, "connect", lambda url: api)
+    store.create_app("shop", "shop:1")
+    store.create_job_definition("shop", "mail", ["m"])
+    runner = CliRunner()
+
+    made = runner.invoke(
+        cli_app,
+        ["notifications", "target-create", "ops", "--kind", "slack", "--target-url", SLACK_URL],
+    )
+    assert made.exit_code == 0, made.output
+    assert "abcdefghijklmnop" not in made.output
+    rules = runner.invoke(
+        cli_app,
+        [
+            "notifications",
+            "rules-set",
+            "shop",
+            "mail",
+            "--target",
+            "ops",
+            "--endings",
+            "failed,oom",
+            "--every-attempt",
+        ],
+    )
+    assert rules.exit_code == 0, rules.output
+
+    [rule] = store.notifications.job_rules("shop", "mail")
+    assert rule.endings == {NotifyOn.FAILED, NotifyOn.OOM}
+    assert not rule.after_last_retry
+    listed = runner.invoke(cli_app, ["notifications", "targets"])
+    assert "hooks.slack.com" in listed.output and "abcdefghijklmnop" not in listed.output
