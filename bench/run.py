@@ -20,7 +20,7 @@ from typing import Any
 import docker
 import psycopg
 
-from bench import docker_paths, post_exit, queue_only, scale
+from bench import docker_paths, notifications, post_exit, queue_only, scale
 from bench.common import ROOT, ms, prepare
 from bench.docker_paths import Latencies, summary
 from pitmaster import __version__
@@ -143,6 +143,7 @@ def main() -> None:
         after_exit = post_exit.run(args.quick)
         scaled = scale.run(admin_url, directory, args.quick)
         queue = queue_only.run(admin_url, directory, args.quick)
+        notified = notifications.run(admin_url, directory, args.quick)
     text = "\n".join(
         [
             "# Benchmarks",
@@ -191,6 +192,13 @@ def main() -> None:
             "or worker slots for every queue.",
             "",
             *_queue(queue),  # type: ignore[arg-type]
+            "",
+            "## Notifications (a webhook receiver on 127.0.0.1)",
+            "",
+            "From the notification's row, written with the ending, to the receiver having it; and",
+            "the next job's start while every delivery waits on a slow receiver.",
+            "",
+            *notifications.report(notified),
             "",
         ]
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = 0.0  # time.time() when it arrived
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -60,7 +62,9 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
-                status = receiver.take(Received(self.path, dict(self.headers.items()), body))
+                arrived = time.time()
+                headers = dict(self.headers.items())
+                status = receiver.take(Received(self.path, headers, body, arrived))
                 answer = b"ok" if status == 200 else b"receiver is down"
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(answer)))

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import SecretStr
 
-from pitmaster.app_secrets import new_key
+from pitmaster.app_secrets import SecretBox, new_key
 from pitmaster.metrics import Metrics
 from pitmaster.models import Outcome, Status
 from pitmaster.notification_sender import Answer, Sender
@@ -264,3 +264,20 @@ def test_given_a_waiting_execution_when_cancelled_then_the_cancel_notifies(
 
     [got] = hook.received
     assert got.json()["ending"] == "cancelled"
+
+
+def test_given_a_rotated_key_when_targets_are_resealed_then_they_open_with_the_new_key_alone(
+    store: Store, sealing: Settings, hook: Receiver
+) -> None:
+    _given_shop(store, sealing, hook.url, endings=[NotifyOn.SUCCESS])
+    newer = new_key()
+    rotating = SecretBox(f"{newer},{KEY}")
+
+    assert store.notifications.reseal_targets(rotating.reseal) == 1
+
+    store.enqueue("shop", "mail", "default", {})
+    _end_attempt(store, Status.SUCCESS, "exited 0", 0)
+    notifier = _notifier(store)
+    notifier._box = SecretBox(newer)  # the old key is gone
+    notifier.step()
+    assert len(hook.received) == 1

@@ -11,7 +11,7 @@ after the lease runs out.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -473,6 +473,21 @@ class Notifications:
         if row is None:
             raise NotFound(f"no notification target {name!r}")
         return SealedTarget(row.name, TargetKind(row.kind), row.sealed_url, row.sealed_secret)
+
+    def reseal_targets(self, reseal: Callable[[str], str]) -> int:
+        """Seal every target's URL and secret anew with ``reseal`` (rotating the key)."""
+        changed = 0
+        with self._db.writing() as conn:
+            rows = conn.execute(sa.select(t.id, t.sealed_url, t.sealed_secret)).all()
+            for row in rows:
+                secret = reseal(row.sealed_secret) if row.sealed_secret else None
+                conn.execute(
+                    notification_targets.update()
+                    .where(t.id == row.id)
+                    .values(sealed_url=reseal(row.sealed_url), sealed_secret=secret)
+                )
+                changed += 1
+        return changed
 
     # -- rules ----------------------------------------------------------------------
 
