@@ -21,7 +21,7 @@ from pitmaster.models import Outcome, Status
 from pitmaster.notification_sender import Answer, Sender
 from pitmaster.notifications import DeliveryState, NotifyOn, Request, TargetKind
 from pitmaster.services import notifications
-from pitmaster.services.notifications import RuleInput, TargetCreate
+from pitmaster.services.notifications import QueueRuleInput, RuleInput, TargetCreate
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 from pitmaster.worker.notifier import Notifier
@@ -281,3 +281,47 @@ def test_given_a_rotated_key_when_targets_are_resealed_then_they_open_with_the_n
     notifier._box = SecretBox(newer)  # the old key is gone
     notifier.step()
     assert len(hook.received) == 1
+
+
+def test_given_a_queue_rule_when_work_waits_longer_than_it_allows_then_it_notifies_once(
+    clocked_store: Store, clock: ManualClock, sealing: Settings, hook: Receiver
+) -> None:
+    store = clocked_store
+    _given_shop(store, sealing, hook.url)
+    notifications.set_queue_rules(
+        store, "default", [QueueRuleInput(target="hook", pending_minutes=15)]
+    )
+    execution = store.enqueue("shop", "mail", "default", {})
+
+    clock.advance(14 * 60)
+    assert _notifier(store).step() == 0
+    clock.advance(2 * 60)
+    assert _notifier(store).step() == 1
+    assert _notifier(store).step() == 0  # once per execution and rule
+
+    [got] = hook.received
+    assert (got.json()["event"], got.json()["message_id"]) == ("pending", execution.message_id)
+
+
+def test_given_deliveries_when_made_then_metrics_count_them_by_outcome(
+    clocked_store: Store, clock: ManualClock, sealing: Settings, hook: Receiver
+) -> None:
+    store = clocked_store
+    _given_shop(store, sealing, hook.url, endings=[NotifyOn.SUCCESS])
+    store.enqueue("shop", "mail", "default", {})
+    _end_attempt(store, Status.SUCCESS, "exited 0", 0)
+    notifier = _notifier(store)
+    metrics = notifier._metrics
+
+    hook.failing = True
+    notifier.step()
+    hook.failing = False
+    clock.advance(60)
+    notifier.step()
+
+    def count(outcome: str) -> float | None:
+        return metrics.registry.get_sample_value(
+            "pitmaster_notification_deliveries_total", {"outcome": outcome}
+        )
+
+    assert (count("retrying"), count("delivered")) == (1.0, 1.0)
