@@ -250,7 +250,19 @@ def add_for_pending(conn: sa.Connection, now: datetime) -> int:
                 "extra_text": rule.extra_text,
                 "target": rule.target,
             }
-            add(conn, now, rule.target_id, execution.id, Event.PENDING, payload, once_key=once_key)
+            try:
+                with conn.begin_nested():  # another worker may be adding the same one now
+                    add(
+                        conn,
+                        now,
+                        rule.target_id,
+                        execution.id,
+                        Event.PENDING,
+                        payload,
+                        once_key=once_key,
+                    )
+            except sa.exc.IntegrityError:
+                continue
             added += 1
     return added
 

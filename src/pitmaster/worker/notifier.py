@@ -11,6 +11,7 @@ until the notification is older than ``notification_max_age``.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -33,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 # Work pending too long is looked for this often (it is a query over the queue).
 PENDING_CHECK_SECONDS = 30.0
+# Notifications one step leases and sends, one after another: few, so that a
+# burst is shared among the worker's notifier threads rather than held by one.
+CLAIM_BATCH = 5
 
 
 class Notifier:
@@ -59,14 +63,20 @@ class Notifier:
         self._metrics = metrics
         self._now = clock or store.now
         self._next_pending_check = 0.0
+        self._pending_check = threading.Lock()
 
     def step(self) -> int:
         """Deliver what is due (one batch); how many were tried."""
-        if time.monotonic() >= self._next_pending_check:
-            self._store.notifications.add_for_pending()
-            self._next_pending_check = time.monotonic() + PENDING_CHECK_SECONDS
+        if time.monotonic() >= self._next_pending_check and self._pending_check.acquire(
+            blocking=False
+        ):
+            try:  # by one of the worker's notifier threads at a time
+                self._next_pending_check = time.monotonic() + PENDING_CHECK_SECONDS
+                self._store.notifications.add_for_pending()
+            finally:
+                self._pending_check.release()
         claimed = self._store.notifications.claim_notifications(
-            self._worker_id, self._lease_seconds
+            self._worker_id, self._lease_seconds, CLAIM_BATCH
         )
         for notification in claimed:
             self.deliver(notification)

@@ -38,6 +38,8 @@ RECONNECT_SECONDS = 2.0
 PROBE_ANSWER_SECONDS = 0.5
 # Containers left behind, and attempts stranded on silent engines, are looked for this often.
 HOUSEKEEPING_SECONDS = 30.0
+# Threads delivering notifications: a slow receiver holds up one of them, not the others.
+NOTIFIER_THREADS = 2
 # Threads beyond the runners and output readers that call the engine: poller,
 # watcher (its event stream holds a connection), heartbeat, and the API's reads.
 OTHER_ENGINE_THREADS = 4
@@ -140,7 +142,8 @@ class Worker:
         self._spawn("poller", self._poll_loop)
         self._spawn("watcher", self._watch_loop)
         self._spawn("listener", self._listen_loop)
-        self._spawn("notifier", self._notify_loop)
+        for number in range(NOTIFIER_THREADS):
+            self._spawn(f"notifier-{number}", self._notify_loop)
 
     @property
     def stopping(self) -> threading.Event:
@@ -331,6 +334,7 @@ class Worker:
     # -- notifications ---------------------------------------------------------------
 
     def _notify_loop(self) -> None:
+        instance = threading.current_thread().name
         while not self._stopping.is_set():
             tried = 0
 
@@ -338,7 +342,7 @@ class Worker:
                 nonlocal tried
                 tried = self._notifier.step()
 
-            if self.supervisor.guard("notifier", step) and not tried:
+            if self.supervisor.guard("notifier", step, instance) and not tried:
                 self._notify_bell.wait(self._settings.notification_interval)
                 self._notify_bell.clear()
 
