@@ -20,7 +20,7 @@ from typing import Any
 import docker
 import psycopg
 
-from bench import docker_paths, post_exit, queue_only, scale, swarm
+from bench import docker_paths, notifications, post_exit, queue_only, scale, swarm
 from bench.common import ROOT, ms, prepare
 from bench.docker_paths import Latencies, summary
 from pitmaster import __version__
@@ -147,6 +147,7 @@ def main() -> None:
         scaled = scale.run(admin_url, directory, args.quick)
         queue = queue_only.run(admin_url, directory, args.quick)
         on_swarm = None if args.no_swarm else swarm.run(admin_url, directory, args.quick)
+        notified = notifications.run(admin_url, directory, args.quick)
     text = "\n".join(
         [
             "# Benchmarks",
@@ -202,6 +203,13 @@ def main() -> None:
             "same no-op job, without a network. Dispatch: enqueue to the container's `StartedAt`.",
             "",
             *swarm.report(on_swarm),
+            "",
+            "## Notifications (a webhook receiver on 127.0.0.1)",
+            "",
+            "From the notification's row, written with the ending, to the receiver having it; and",
+            "the next job's start while every delivery waits on a slow receiver.",
+            "",
+            *notifications.report(notified),
             "",
         ]
     )

@@ -189,6 +189,22 @@ class Settings(BaseSettings):
         description="Fernet key sealing apps' secrets; several, comma-separated, while "
         "rotating (the first seals). Without it no secret can be set",
     )
+    notification_max_age: float = Field(
+        default=86400.0,
+        gt=0,
+        description="seconds a notification is retried for (a receiver down that long misses it)",
+    )
+    notification_timeout: float = Field(
+        default=10.0, gt=0, description="seconds one notification delivery may take"
+    )
+    notification_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="seconds a worker holds a notification it is delivering; then another may",
+    )
+    notification_interval: float = Field(
+        default=1.0, gt=0, description="seconds between looks for notifications to deliver"
+    )
     log_level: str = Field(default="INFO", description="logging level: DEBUG, INFO, WARNING")
     max_body_bytes: int = Field(
         default=MIN_BODY_BYTES,
