@@ -190,6 +190,15 @@ class Settings(BaseSettings):
         ge=1,
         description="requests a caller may make at once before rate_limit applies",
     )
+    token_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        allow_inf_nan=False,
+        description="seconds a server process trusts a token it verified without asking the "
+        "database again: a revoked token is refused by every process within this; 0: ask "
+        "on every request",
+    )
 
     http_header_timeout: float = Field(
         default=10.0,
