@@ -45,9 +45,13 @@ class Database:
         self.engine.dispose()
 
     @contextmanager
-    def _transaction(self, *, write: bool) -> Iterator[sa.Connection]:
+    def _transaction(self, *, write: bool, autocommit: bool = False) -> Iterator[sa.Connection]:
         try:
             with self.engine.connect() as connection:
+                if autocommit:
+                    connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+                    yield connection
+                    return
                 if write:
                     connection = connection.execution_options(**{WRITE_INTENT: True})
                 with connection.begin():
@@ -72,6 +76,14 @@ class Database:
     def writing(self) -> AbstractContextManager[sa.Connection]:
         """A write transaction (on SQLite it takes the write lock up front)."""
         return self._transaction(write=True)
+
+    def autocommit(self) -> AbstractContextManager[sa.Connection]:
+        """A connection on which each statement is its own transaction, committed when it returns.
+
+        For a single statement that does all of a change: no BEGIN and no COMMIT
+        to wait for besides the statement's own round trip.
+        """
+        return self._transaction(write=True, autocommit=True)
 
     def migrate(self) -> None:
         """Bring the schema up to date (idempotent; run on every start)."""

@@ -24,7 +24,7 @@ from pitmaster.models import (
     Status,
     status_values,
 )
-from pitmaster.store import lifecycle, wakeups
+from pitmaster.store import lifecycle, one_statement_enqueue, wakeups
 from pitmaster.store.database import Database, page_size
 from pitmaster.store.schema import apps, attempts, job_definitions, job_executions, job_queues
 
@@ -88,6 +88,20 @@ class Executions:
         when: float | str = run_at.isoformat() if run_at is not None else delay_seconds
         request_hash = _request_hash(application, job, queue, message, when)
         try:
+            if self._db.dialect == "postgresql":
+                values = {
+                    "message_id": lifecycle.new_message_id(),
+                    "application": application,
+                    "job": job,
+                    "queue": queue,
+                    "message": message,
+                    "run_after": run_after,
+                    "idempotency_key": idempotency_key,
+                    "request_hash": request_hash if idempotency_key is not None else None,
+                    "expected_app_id": app_id,
+                    "now": now,
+                }
+                return self._enqueue_in_one_statement(values)
             with self._db.writing() as conn:
                 found_app_id = _check_enqueue_target(conn, application, job, queue, app_id)
                 inserted = insert_pending(
@@ -102,6 +116,22 @@ class Executions:
             if idempotency_key is None:
                 raise StoreError(f"could not store the execution: {exc.orig}") from exc
             return self._replay(application, idempotency_key, request_hash, app_id)
+        return Execution.from_row(inserted)
+
+    def _enqueue_in_one_statement(self, values: dict[str, Any]) -> Execution:
+        """PostgreSQL: ``one_statement_enqueue``'s single round trip, committed as it returns."""
+        with self._db.autocommit() as conn:
+            inserted = one_statement_enqueue.enqueue(conn, values)
+        if inserted is None:  # say which of the app, the job and the queue is missing
+            with self._db.reading() as conn:
+                _check_enqueue_target(
+                    conn,
+                    values["application"],
+                    values["job"],
+                    values["queue"],
+                    values["expected_app_id"],
+                )
+            raise Conflict("the app, job or queue changed while enqueueing; try again")
         return Execution.from_row(inserted)
 
     def _replay(
