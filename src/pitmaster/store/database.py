@@ -36,12 +36,15 @@ class Database:
         self.engine = create_engine(database_url)
         self.now = clock
         self._installation_id: str | None = None
+        # Wakes workers after enqueues that commit without a NOTIFY of their own.
+        self.work_notifier = wakeups.WorkNotifier(self.engine)
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
     def close(self) -> None:
+        self.work_notifier.close()
         self.engine.dispose()
 
     @contextmanager

@@ -122,7 +122,9 @@ class Executions:
         """PostgreSQL: ``one_statement_enqueue``'s single round trip, committed as it returns."""
         with self._db.autocommit() as conn:
             inserted = one_statement_enqueue.enqueue(conn, values)
-        if inserted is None:  # say which of the app, the job and the queue is missing
+        if inserted is not None:
+            self._db.work_notifier.soon()
+        else:  # say which of the app, the job and the queue is missing
             with self._db.reading() as conn:
                 _check_enqueue_target(
                     conn,

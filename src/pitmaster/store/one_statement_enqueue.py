@@ -3,12 +3,13 @@
 The general path (``Executions.enqueue``) checks the target, inserts the
 execution and its first attempt, makes that attempt current and notifies
 workers: five statements, and a BEGIN and a COMMIT, each a round trip to the
-database. Here data-modifying CTEs do all of it in one statement, run in
+database. Here data-modifying CTEs do all but the notification in one statement, run in
 autocommit: PostgreSQL commits it before answering, so a returned row is
 durable exactly as after the general path's COMMIT. The attempt's id is drawn
 from its sequence up front, so the execution is inserted with it as its
 current attempt. Nothing inserted means the target check failed: the caller
-explains why with the general path's query.
+explains why with the general path's query. Workers are notified after the
+commit, by ``wakeups.WorkNotifier``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from pitmaster.store.schema import (
     job_executions,
     job_queues,
 )
-from pitmaster.store.wakeups import WORK_CHANNEL
 
 
 def _bind(name: str, column: sa.Column[Any]) -> sa.BindParameter[Any]:
@@ -98,8 +98,7 @@ def _statement() -> sa.Select[Any]:
         )
         .cte("attempt")
     )
-    woken = sa.func.pg_notify(WORK_CHANNEL, "").label("woken")
-    return sa.select(execution, woken).add_cte(attempt)
+    return sa.select(execution).add_cte(attempt)
 
 
 ENQUEUE = _statement()
