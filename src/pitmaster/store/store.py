@@ -94,6 +94,7 @@ class Store:
         self.reseal_secret = self.secrets.reseal_secret
 
         self.enqueue = self.executions.enqueue
+        self.enqueue_batch = self.executions.enqueue_batch
         self.get_execution = self.executions.get_execution
         self.list_executions = self.executions.list_executions
         self.attempts_of = self.executions.attempts_of
