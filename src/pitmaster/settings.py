@@ -190,6 +190,13 @@ class Settings(BaseSettings):
         ge=1,
         description="requests a caller may make at once before rate_limit applies",
     )
+    retention_days: float = Field(
+        default=0,
+        ge=0,
+        allow_inf_nan=False,
+        description="delete executions (with their attempts and output) that ended and have "
+        "not changed for this many days; workers do it in batches; 0: keep them for ever",
+    )
     token_cache_seconds: float = Field(
         default=5.0,
         ge=0,

@@ -38,6 +38,7 @@ from pitmaster.store.endings import Endings
 from pitmaster.store.engines import Engines
 from pitmaster.store.executions import Executions
 from pitmaster.store.monitoring import Monitoring
+from pitmaster.store.retention import Retention
 from pitmaster.store.secrets import Secrets
 from pitmaster.store.stats import Stats
 from pitmaster.store.tokens import TokenStore
@@ -51,6 +52,7 @@ class Store:
         self.db = db = Database(database_url, clock)
         self.catalog = Catalog(db)
         self.executions = Executions(db)
+        self.retention = Retention(db)
         self.claims = Claims(db)
         self.endings = Endings(db)
         self.monitoring = Monitoring(db)

@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 from pitmaster.errors import ExecutorError, PitmasterError
 from pitmaster.executors.base import Executor, ExitEvent, ExitStream
@@ -36,6 +37,8 @@ RECONNECT_SECONDS = 2.0
 PROBE_ANSWER_SECONDS = 0.5
 # Containers left behind, and attempts stranded on silent engines, are looked for this often.
 HOUSEKEEPING_SECONDS = 30.0
+# How often a worker deletes executions past the retention setting.
+RETENTION_SECONDS = 600.0
 # Threads beyond the runners and output readers that call the engine: poller,
 # watcher (its event stream holds a connection), heartbeat, and the API's reads.
 OTHER_ENGINE_THREADS = 4
@@ -127,6 +130,8 @@ class Worker:
         self._spawn("poller", self._poll_loop)
         self._spawn("watcher", self._watch_loop)
         self._spawn("listener", self._listen_loop)
+        if self._settings.retention_days > 0:
+            self._spawn("retention", self._retention_loop)
 
     @property
     def stopping(self) -> threading.Event:
@@ -309,6 +314,24 @@ class Worker:
             self._poller.remove_left_behind(min(60.0, self._settings.engine_silent_after))
             every = min(HOUSEKEEPING_SECONDS, self._settings.engine_silent_after / 4)
             self._next_housekeeping = time.monotonic() + every
+
+    # -- retention ---------------------------------------------------------------------
+
+    def _retention_loop(self) -> None:
+        while not self._stopping.is_set():
+            self.supervisor.guard("retention", self._delete_old_executions)
+            self._stopping.wait(RETENTION_SECONDS)
+
+    def _delete_old_executions(self) -> None:
+        deleted = self._store.retention.delete_ended(
+            timedelta(days=self._settings.retention_days), stop=self._stopping.is_set
+        )
+        if deleted:
+            logger.info(
+                "deleted %d executions ended over %g days ago",
+                deleted,
+                self._settings.retention_days,
+            )
 
     # -- heartbeat and wake-ups ------------------------------------------------------
 
