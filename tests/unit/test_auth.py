@@ -162,6 +162,7 @@ def _admin_routes(app: Any) -> list[tuple[str, str]]:
     """Every API route an app token may not use, from the OpenAPI document."""
     tenant = {
         ("POST", "/v2/job_executions"),
+        ("POST", "/v2/job_executions/batch"),
         ("GET", "/v1/job_executions"),
         ("GET", "/v1/job_executions/{message_id}"),
         ("GET", "/v1/job_executions/{message_id}/attempts/{number}"),
