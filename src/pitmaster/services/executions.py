@@ -27,6 +27,7 @@ from pitmaster.models import (
     json_depth,
 )
 from pitmaster.settings import Settings
+from pitmaster.store.batch_enqueue import Enqueued
 from pitmaster.store.executions import BatchOrder
 from pitmaster.store.store import Store
 
@@ -124,7 +125,7 @@ MAX_BATCH = 1000
 
 def enqueue_batch(
     store: Store, wakeup: Wakeup, caller: Caller, orders: Sequence[EnqueueOrder]
-) -> list[Execution]:
+) -> list[Enqueued]:
     """Check every message, then store them all in one transaction (or none); in order.
 
     Each is checked as ``enqueue`` checks one; an error names the first bad item

@@ -36,6 +36,15 @@ class BatchItem:
     request_hash: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    """What the answer to a batch says of each item's execution."""
+
+    id: int
+    message_id: str
+    status: Status
+
+
 def item_name(index: int) -> str:
     return f"items[{index}]"
 
@@ -87,7 +96,7 @@ def earlier(conn: sa.Connection, items: list[BatchItem]) -> dict[tuple[str, str]
 
 def insert(
     conn: sa.Connection, now: datetime, items: list[BatchItem], expected_app_id: int | None
-) -> list[sa.RowMapping]:
+) -> list[Enqueued]:
     """Store the batch in ``conn``'s transaction; the execution of each item, in order."""
     app_ids = check_targets(conn, items, expected_app_id)
     replayed = earlier(conn, items)
@@ -132,9 +141,12 @@ def insert(
         for i in new
     ]
     if rows:
+        # Matched by message_id: asking the database to keep the order would make
+        # SQLAlchemy insert one row per statement where it cannot tell the order.
         inserted = conn.execute(_INSERT_EXECUTIONS, rows).mappings().all()
-        for index, row in zip(new, inserted, strict=True):
-            results[index] = row
+        by_message_id = {row["message_id"]: row for row in inserted}
+        for index, row in zip(new, rows, strict=True):
+            results[index] = by_message_id[row["message_id"]]
         conn.execute(
             attempts.insert(),
             [
@@ -154,7 +166,11 @@ def insert(
     for index, item in enumerate(items):  # a replay within the batch: its maker's execution
         if results[index] is None and item.idempotency_key is not None:
             results[index] = results[makers[(item.application, item.idempotency_key)]]
-    return [row for row in results if row is not None]
+    return [
+        Enqueued(row["id"], row["message_id"], Status(row["status"]))
+        for row in results
+        if row is not None
+    ]
 
 
 def _same_request(index: int, item: BatchItem, request_hash: str | None, first: str) -> None:
@@ -173,7 +189,13 @@ _TARGET = sa.select(
     .scalar_subquery(),
     sa.select(job_queues.c.id).where(job_queues.c.name == sa.bindparam("queue")).scalar_subquery(),
 )
-_INSERT_EXECUTIONS = job_executions.insert().returning(job_executions, sort_by_parameter_order=True)
+# Only what the answer needs: reading whole rows back cost a quarter of a batch.
+_INSERT_EXECUTIONS = job_executions.insert().returning(
+    job_executions.c.id,
+    job_executions.c.message_id,
+    job_executions.c.status,
+    job_executions.c.run_after,
+)
 _MAKE_CURRENT = (
     job_executions.update()
     .where(job_executions.c.id.in_(sa.bindparam("ids", expanding=True)))

@@ -107,7 +107,7 @@ class Executions:
 
     def enqueue_batch(
         self, items: Sequence[BatchOrder], app_id: int | None = None
-    ) -> list[Execution]:
+    ) -> list[batch_enqueue.Enqueued]:
         """Store every item's execution in one transaction, or none; in the items' order.
 
         Each item is checked as ``enqueue`` checks one; an error names the first
@@ -149,7 +149,7 @@ class Executions:
                     raise StoreError(f"could not store the executions: {exc.orig}") from exc
         if self._db.dialect == "postgresql":
             self._db.work_notifier.soon()
-        return [Execution.from_row(row) for row in rows]
+        return rows
 
     def _enqueue_in_one_statement(self, values: dict[str, Any]) -> Execution:
         """PostgreSQL: ``one_statement_enqueue``'s single round trip, committed as it returns."""
