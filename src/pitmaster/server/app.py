@@ -35,6 +35,7 @@ from pitmaster.server.middleware import BodyLimit, RateLimit, SecurityHeaders, S
 from pitmaster.services.live_output import LiveOutput
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
+from pitmaster.token_cache import TokenCache
 from pitmaster.web import login, pages, sessions
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,8 @@ def create_app(
             readers=threading.BoundedSemaphore(settings.live_output_readers),
             limit_bytes=settings.live_output_bytes,
         ),
+        # The store's clock: a token's trust runs out on the same time as its last_used.
+        token_cache=TokenCache(settings.token_cache_seconds, clock=lambda: store.now().timestamp()),
     )
     if settings.auth == "none":
         logger.warning(

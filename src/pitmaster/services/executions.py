@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from pitmaster.auth import Caller
-from pitmaster.errors import InvalidInput, TooLarge
+from pitmaster.errors import InvalidInput, PitmasterError, TooLarge
 from pitmaster.models import (
     BULK_RETRY_LIMIT,
     DEFAULT_QUEUE,
@@ -27,6 +27,8 @@ from pitmaster.models import (
     json_depth,
 )
 from pitmaster.settings import Settings
+from pitmaster.store.batch_enqueue import Enqueued
+from pitmaster.store.executions import BatchOrder
 from pitmaster.store.store import Store
 
 logger = logging.getLogger(__name__)
@@ -81,8 +83,8 @@ class EnqueueOrder:
     run_at: datetime | None = None
 
 
-def enqueue(store: Store, wakeup: Wakeup, caller: Caller, order: EnqueueOrder) -> Execution:
-    """Check the message and store the execution; it is committed when this returns."""
+def _check_message(store: Store, caller: Caller, order: EnqueueOrder) -> None:
+    """Refuse a message this caller may not send, or one too deep or too big to store."""
     caller.require_app(order.application)
     depth = json_depth(order.message)
     if depth > MAX_MESSAGE_DEPTH:
@@ -91,6 +93,11 @@ def enqueue(store: Store, wakeup: Wakeup, caller: Caller, order: EnqueueOrder) -
     if size > MAX_MESSAGE_BYTES:
         raise TooLarge(f"message is {size} bytes; the limit is {MAX_MESSAGE_BYTES}")
     check_message_fits(store, order.application, order.job, size)
+
+
+def enqueue(store: Store, wakeup: Wakeup, caller: Caller, order: EnqueueOrder) -> Execution:
+    """Check the message and store the execution; it is committed when this returns."""
+    _check_message(store, caller, order)
     execution = store.enqueue(
         application=order.application,
         job=order.job,
@@ -110,6 +117,45 @@ def enqueue(store: Store, wakeup: Wakeup, caller: Caller, order: EnqueueOrder) -
     )
     _wake(wakeup)
     return execution
+
+
+MAX_BATCH = 1000
+"""The most messages one batch enqueue takes."""
+
+
+def enqueue_batch(
+    store: Store, wakeup: Wakeup, caller: Caller, orders: Sequence[EnqueueOrder]
+) -> list[Enqueued]:
+    """Check every message, then store them all in one transaction (or none); in order.
+
+    Each is checked as ``enqueue`` checks one; an error names the first bad item
+    (``items[N]: ...``) and nothing is stored.
+    """
+    if not 1 <= len(orders) <= MAX_BATCH:
+        raise InvalidInput(f"a batch holds 1 to {MAX_BATCH} messages, not {len(orders)}")
+    for index, order in enumerate(orders):
+        try:
+            _check_message(store, caller, order)
+        except PitmasterError as exc:
+            raise type(exc)(f"items[{index}]: {exc}") from exc
+    executions = store.enqueue_batch(
+        [
+            BatchOrder(
+                application=order.application,
+                job=order.job,
+                queue=order.queue or DEFAULT_QUEUE,
+                message=order.message,
+                delay_seconds=order.delay_seconds or 0,
+                idempotency_key=order.idempotency_key,
+                run_at=order.run_at,
+            )
+            for order in orders
+        ],
+        app_id=caller.app_id,
+    )
+    logger.info("%d executions enqueued in one batch", len(executions))
+    _wake(wakeup)
+    return executions
 
 
 # -- reading ---------------------------------------------------------------------------

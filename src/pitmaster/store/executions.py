@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +25,7 @@ from pitmaster.models import (
     Status,
     status_values,
 )
-from pitmaster.store import lifecycle, wakeups
+from pitmaster.store import batch_enqueue, lifecycle, one_statement_enqueue, wakeups
 from pitmaster.store.database import Database, page_size
 from pitmaster.store.schema import apps, attempts, job_definitions, job_executions, job_queues
 
@@ -70,24 +71,24 @@ class Executions:
         Conflict. With ``app_id`` (an app token's app), the app of that name
         must be that very app, not one made again under its name.
         """
-        if not 0 <= delay_seconds <= MAX_DELAY_SECONDS:  # also refuses NaN
-            raise InvalidInput(
-                f"delay_seconds must be between 0 and {MAX_DELAY_SECONDS}, not {delay_seconds}"
-            )
         now = self._db.now()
-        if run_at is not None:
-            if delay_seconds:
-                raise InvalidInput("give delay_seconds or run_at, not both")
-            if run_at - now > timedelta(seconds=MAX_DELAY_SECONDS):
-                raise InvalidInput(f"run_at is more than {MAX_DELAY_SECONDS // 86400} days away")
-            run_after = max(now, run_at)
-        else:
-            run_after = now + timedelta(seconds=delay_seconds)
-        # A repeat of the same request must match, so the hash takes run_at as asked
-        # for, not the delay it makes now.
-        when: float | str = run_at.isoformat() if run_at is not None else delay_seconds
+        run_after, when = _schedule(now, delay_seconds, run_at)
         request_hash = _request_hash(application, job, queue, message, when)
         try:
+            if self._db.dialect == "postgresql":
+                values = {
+                    "message_id": lifecycle.new_message_id(),
+                    "application": application,
+                    "job": job,
+                    "queue": queue,
+                    "message": message,
+                    "run_after": run_after,
+                    "idempotency_key": idempotency_key,
+                    "request_hash": request_hash if idempotency_key is not None else None,
+                    "expected_app_id": app_id,
+                    "now": now,
+                }
+                return self._enqueue_in_one_statement(values)
             with self._db.writing() as conn:
                 found_app_id = _check_enqueue_target(conn, application, job, queue, app_id)
                 inserted = insert_pending(
@@ -102,6 +103,70 @@ class Executions:
             if idempotency_key is None:
                 raise StoreError(f"could not store the execution: {exc.orig}") from exc
             return self._replay(application, idempotency_key, request_hash, app_id)
+        return Execution.from_row(inserted)
+
+    def enqueue_batch(
+        self, items: Sequence[BatchOrder], app_id: int | None = None
+    ) -> list[batch_enqueue.Enqueued]:
+        """Store every item's execution in one transaction, or none; in the items' order.
+
+        Each item is checked as ``enqueue`` checks one; an error names the first
+        bad item (``items[N]: ...``). An item with an idempotency key that an
+        earlier request (or an earlier item) used for the same request gets that
+        execution; used for another request, the batch is a Conflict.
+        """
+        now = self._db.now()
+        checked = []
+        for index, order in enumerate(items):
+            try:
+                run_after, when = _schedule(now, order.delay_seconds, order.run_at)
+            except InvalidInput as exc:
+                raise InvalidInput(f"{batch_enqueue.item_name(index)}: {exc}") from exc
+            request_hash = None
+            if order.idempotency_key is not None:
+                request_hash = _request_hash(
+                    order.application, order.job, order.queue, order.message, when
+                )
+            checked.append(
+                batch_enqueue.BatchItem(
+                    order.application,
+                    order.job,
+                    order.queue,
+                    order.message,
+                    run_after,
+                    order.idempotency_key,
+                    request_hash,
+                )
+            )
+        for attempt in range(2):
+            try:
+                with self._db.writing() as conn:
+                    rows = batch_enqueue.insert(conn, now, checked, app_id)
+                break
+            except sa.exc.IntegrityError as exc:
+                # A key taken by a request that committed after our look-up: look again.
+                if attempt == 1 or not any(o.idempotency_key for o in items):
+                    raise StoreError(f"could not store the executions: {exc.orig}") from exc
+        if self._db.dialect == "postgresql":
+            self._db.work_notifier.soon()
+        return rows
+
+    def _enqueue_in_one_statement(self, values: dict[str, Any]) -> Execution:
+        """PostgreSQL: ``one_statement_enqueue``'s single round trip, committed as it returns."""
+        with self._db.autocommit() as conn:
+            inserted = one_statement_enqueue.enqueue(conn, values)
+        if inserted is not None:
+            self._db.work_notifier.soon()
+        else:  # say which of the app, the job and the queue is missing
+            with self._db.reading() as conn:
+                _check_enqueue_target(
+                    conn,
+                    values["application"],
+                    values["job"],
+                    values["queue"],
+                    values["expected_app_id"],
+                )
+            raise Conflict("the app, job or queue changed while enqueueing; try again")
         return Execution.from_row(inserted)
 
     def _replay(
@@ -267,6 +332,38 @@ class Executions:
             if done:
                 wakeups.notify_work(conn)
         return done
+
+
+@dataclass(frozen=True)
+class BatchOrder:
+    """One message of ``Executions.enqueue_batch``: what ``enqueue`` takes, as one value."""
+
+    application: str
+    job: str
+    queue: str
+    message: Any
+    delay_seconds: float = 0
+    idempotency_key: str | None = None
+    run_at: datetime | None = None
+
+
+def _schedule(
+    now: datetime, delay_seconds: float, run_at: datetime | None
+) -> tuple[datetime, float | str]:
+    """When an enqueued execution may run, and the "when" its request hash takes."""
+    if not 0 <= delay_seconds <= MAX_DELAY_SECONDS:  # also refuses NaN
+        raise InvalidInput(
+            f"delay_seconds must be between 0 and {MAX_DELAY_SECONDS}, not {delay_seconds}"
+        )
+    if run_at is not None:
+        if delay_seconds:
+            raise InvalidInput("give delay_seconds or run_at, not both")
+        if run_at - now > timedelta(seconds=MAX_DELAY_SECONDS):
+            raise InvalidInput(f"run_at is more than {MAX_DELAY_SECONDS // 86400} days away")
+        # A repeat of the same request must match, so the hash takes run_at as asked
+        # for, not the delay it makes now.
+        return max(now, run_at), run_at.isoformat()
+    return now + timedelta(seconds=delay_seconds), delay_seconds
 
 
 @dataclass(frozen=True)
