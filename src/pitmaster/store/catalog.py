@@ -217,7 +217,7 @@ class Catalog:
         return self.get_job_definition(app, job)
 
     def delete_job_definition(self, app: str, job: str) -> None:
-        """Delete a job definition with its topic subscriptions, which could only fail now."""
+        """Delete a job definition with its notification rules and topic subscriptions."""
         definition = self.get_job_definition(app, job)
         s = topic_subscriptions.c
         with self._db.writing() as conn:
