@@ -349,6 +349,7 @@ class Attempt(FromRow):
     output_pending: bool = False  # ended from its exit event; the output is being read
     output_recorded_at: datetime | None = None
     stop_requested_at: datetime | None = None  # when a cancel or a timeout asked it to stop
+    stop_signalled_at: datetime | None = None  # when the engine was told to stop it (SIGTERM)
 
 
 @dataclass(frozen=True)

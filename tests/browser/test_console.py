@@ -116,7 +116,19 @@ def test_cancel_a_running_execution(tab: ConsolePage, api: httpx.Client) -> None
     expect(page.locator("#stdout")).to_have_text("started", timeout=LONG)
 
     page.get_by_role("button", name="Cancel").click()
+    # Then it asks first, saying what it will do; going back changes nothing
+    dialog = page.locator("dialog#confirm-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text(f"Cancel execution {message_id} (shop/linger)?")
+    tab.screenshot("confirm-cancel")
+    dialog.get_by_role("button", name="Go back").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#status")).to_have_text("running")
+    # When confirmed, then it stops and the page says so until it has
+    page.get_by_role("button", name="Cancel").click()
+    dialog.get_by_role("button", name="Cancel execution").click()
     expect(page.locator("#status")).to_have_text("cancelled", timeout=LONG)
+    expect(page.locator("#timeline")).to_contain_text("SIGTERM sent to attempt 1")
     expect(page.get_by_role("button", name="Retry")).to_be_visible()
     expect(page.locator("#timeline")).to_contain_text("cancel requested attempt 1 stopping")
     tab.screenshot("execution-cancelled")
@@ -163,8 +175,22 @@ def test_lists_queues_and_monitor(tab: ConsolePage, api: httpx.Client) -> None:
     tab.goto("/job_executions?application=shop&job=tick")
     expect(page.locator("table.list tbody tr")).to_have_count(3)
     tab.screenshot("executions")
+    # Given failed executions (made to fail here, so the list has some)
+    define_job(api, "mill", "jam", "exit 5")
+    jammed = enqueue(api, "mill", "jam")
+    wait_for(
+        lambda: api.get(f"/v1/job_executions/{jammed}").json()["status"] == "failed",
+        timeout=60,
+        interval=0.2,
+        what="mill/jam to fail",
+    )
     tab.goto("/job_executions?status=failed")
+    # When Retry all is pressed, then it first says how many it retries in how many apps
     page.get_by_role("button", name=re.compile("Retry all failed")).click()
+    dialog = page.locator("dialog#confirm-dialog")
+    expect(dialog).to_contain_text(re.compile(r"^Retry \d+ failed executions? in \d+ apps?\?"))
+    tab.screenshot("confirm-retry-all")
+    dialog.get_by_role("button", name=re.compile(r"^retry \d+ failed")).click()
     expect(page.get_by_role("status")).to_contain_text("Retried")
     tab.goto("/job_queues")
     expect(page.get_by_role("link", name="default")).to_be_visible()

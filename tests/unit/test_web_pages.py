@@ -116,7 +116,7 @@ def execution_page(console: TestClient, message_id: str) -> tuple[str, dict[str,
 
 
 def events(live: dict[str, Any]) -> list[str]:
-    return [f"{event} | {detail}" for _, event, detail, _attempt in live["timeline"]]
+    return [f"{event} | {detail}" for _, event, detail, _attempt, _iso in live["timeline"]]
 
 
 @pytest.fixture
@@ -177,6 +177,43 @@ def test_given_a_running_execution_when_cancelled_then_the_timeline_shows_the_re
     ]
 
 
+def test_given_a_cancelled_running_execution_when_sigterm_sent_then_it_shows_stopping_not_cancel(
+    console: TestClient, store: Store, mail: str
+) -> None:
+    claim = store.claim("w", 60)
+    assert claim is not None
+    store.mark_running(claim.attempt_id, "c1", "engine", datetime.now(UTC))
+    _, live = execution_page(console, mail)
+    assert live["stopping"] == "" and live["can_cancel"] is True
+    store.cancel(mail)
+    _, live = execution_page(console, mail)
+    assert live["stopping"].endswith("SIGTERM not sent yet)")
+    assert live["can_cancel"] is False
+    store.mark_stop_signalled(claim.attempt_id)
+    html, live = execution_page(console, mail)
+    assert re.fullmatch(
+        r"stopping \(SIGTERM sent at [-0-9 :]+ UTC, kill at [-0-9 :]+ UTC\)", live["stopping"]
+    )
+    assert live["status"] == "running"
+    assert events(live)[-1] == "SIGTERM sent | to attempt 1"
+    assert str(escape(live["stopping"])) in html
+
+
+def test_given_failed_executions_in_two_apps_then_retry_all_says_what_it_will_retry(
+    console: TestClient, store: Store, mail: str
+) -> None:
+    store.create_app("mill", "mill:1")
+    store.create_job_definition("mill", "grind", ["g"])
+    store.enqueue("shop", "mail", "default", {})
+    store.enqueue("mill", "grind", "default", {})
+    for _ in range(3):
+        run_and_end(store, Status.FAILED)
+    html = console.get("/job_executions").text
+    assert 'data-confirm="Retry 3 failed executions in 2 apps?"' in html
+    html = console.get("/job_executions?application=mill").text
+    assert 'data-confirm="Retry 1 failed execution in 1 app?"' in html
+
+
 def test_given_a_waiting_execution_when_cancelled_then_the_timeline_shows_the_request(
     console: TestClient, store: Store, mail: str
 ) -> None:
@@ -218,7 +255,7 @@ def test_given_ready_and_delayed_work_then_they_are_counted_apart(
     store.enqueue("shop", "mail", "default", {}, delay_seconds=3 * 3600)
     _, ready, delayed, _, _, oldest, _ = queue_row(console)
     assert (ready, delayed) == ("1", "2")
-    assert oldest.startswith("waiting ") and oldest.endswith(" s")
+    assert oldest.startswith("waiting ") and oldest.endswith((" ms", " s"))
     summary = store.stats.queue_summaries()[0]
     assert summary.oldest_ready_at == store.get_execution(mail).run_after
 

@@ -253,6 +253,26 @@ class Executions:
             next_after_id=chosen[-1] if remaining else None,
         )
 
+    def retry_all_preview(
+        self, where: ExecutionFilter, *, after_id: int | None = None, limit: int = BULK_RETRY_LIMIT
+    ) -> tuple[int, int, bool]:
+        """What ``retry_all`` with the same arguments would retry: how many executions, in
+        how many apps, and whether more match past ``limit`` (read from ``limit + 1`` rows,
+        so the answer costs the same at any size of history)."""
+        e = job_executions.c
+        query: sa.Select[Any] = sa.select(e.application).where(
+            e.status.in_(status_values(RETRYABLE_STATUSES))
+        )
+        query = _filtered(query, where)
+        if after_id is not None:
+            query = query.where(e.id > after_id)
+        chosen = query.order_by(e.id).limit(limit + 1).subquery()
+        with self._db.reading() as conn:
+            rows: list[str] = list(conn.execute(sa.select(chosen.c.application)).scalars())
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return len(rows), len(set(rows)), more
+
     def _retry_batch(self, execution_ids: list[int]) -> int:
         """Retry these executions in one write transaction; how many it retried."""
         with self._db.writing() as conn:

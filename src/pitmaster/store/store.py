@@ -101,6 +101,7 @@ class Store:
         self.cancel = self.executions.cancel
         self.retry = self.executions.retry
         self.retry_all = self.executions.retry_all
+        self.retry_all_preview = self.executions.retry_all_preview
 
         self.claim = self.claims.claim
         self.release_claim = self.claims.release_claim

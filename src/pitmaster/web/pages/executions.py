@@ -9,11 +9,18 @@ from urllib.parse import quote, urlencode
 from fastapi import Path, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from pitmaster.errors import InvalidInput
+from pitmaster.errors import InvalidInput, NotFound
 from pitmaster.http_common.deps import ServicesDep
-from pitmaster.models import ExecutionFilter, Status
+from pitmaster.models import (
+    RETRYABLE_STATUSES,
+    STOP_GRACE_SECONDS,
+    Execution,
+    ExecutionFilter,
+    Status,
+)
 from pitmaster.services import executions
 from pitmaster.services.live_output import ReadersBusy
+from pitmaster.store.store import Store
 from pitmaster.web import views
 from pitmaster.web.output import clean_output, format_message
 from pitmaster.web.pages.common import (
@@ -64,9 +71,16 @@ def executions_index(  # noqa: PLR0913, PLR0917 -- one parameter per query param
     next_url = None
     if page.next_cursor is not None:
         next_url = "/job_executions?" + urlencode({**given, "cursor": page.next_cursor})
+    # What "Retry all" would do, said in its confirmation: the list's status if retryable.
+    retry_status = status if status in {s.value for s in RETRYABLE_STATUSES} else "failed"
+    retry_where = _filter_of(application, job, queue, retry_status)
+    preview = executions.preview_retry_matching(
+        services.store, caller, retry_where, after_id=after_id if remaining else None
+    )
     return render(
         request,
         "executions.html",
+        retry_preview=preview,
         executions=page.items,
         filters=filters,
         next_url=next_url,
@@ -115,7 +129,7 @@ def execution_show(
         "execution.html",
         execution=view.execution,
         attempts=view.attempts,
-        live=views.live_state(view, output),
+        live=views.live_state(view, output, _stop_grace(services.store, view.execution)),
         message=format_message(view.execution.message),
     )
 
@@ -161,7 +175,18 @@ def execution_live(
             status_code=429,
             headers={"Retry-After": str(LIVE_RETRY_AFTER_SECONDS), "Cache-Control": "no-store"},
         )
-    return JSONResponse(views.live_state(view, output), headers={"Cache-Control": "no-store"})
+    state = views.live_state(view, output, _stop_grace(services.store, view.execution))
+    return JSONResponse(state, headers={"Cache-Control": "no-store"})
+
+
+def _stop_grace(store: Store, execution: Execution) -> float:
+    """How long a stopping attempt gets between SIGTERM and the kill (its job's setting)."""
+    if execution.status.is_terminal:
+        return STOP_GRACE_SECONDS
+    try:
+        return store.get_job_definition(execution.application, execution.job).stop_grace_seconds
+    except NotFound:  # deleted since: the default
+        return STOP_GRACE_SECONDS
 
 
 @router.post("/job_executions/{message_id}/retry")

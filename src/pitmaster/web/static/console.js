@@ -1,8 +1,99 @@
-// pitmaster console: live refresh of an execution page. Pages work without it.
-// Every value is written with textContent, so nothing from a job is ever parsed as HTML.
+// pitmaster console: live refresh of an execution page, local times, confirmations.
+// Pages work without it. Every value is written with textContent, so nothing from a
+// job is ever parsed as HTML.
 (function () {
   "use strict";
   var POLL_MS = 1000;
+  var TIMES_MS = 15000;
+  var ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "local time";
+
+  function pad(number, width) {
+    var text = String(number);
+    while (text.length < (width || 2)) text = "0" + text;
+    return text;
+  }
+
+  // The one format of the console, in the browser's time zone: 2026-12-02 04:31:05.
+  function exactLocal(date) {
+    return date.getFullYear() + "-" + pad(date.getMonth() + 1) + "-" + pad(date.getDate()) + " " +
+      pad(date.getHours()) + ":" + pad(date.getMinutes()) + ":" + pad(date.getSeconds());
+  }
+
+  function relative(date, now) {
+    var seconds = (now - date) / 1000;
+    var size = Math.abs(seconds);
+    var text;
+    if (size < 5) return "just now";
+    if (size < 60) text = Math.round(size) + " s";
+    else if (size < 3600) text = Math.floor(size / 60) + " min";
+    else if (size < 86400) text = Math.floor(size / 3600) + " h";
+    else text = Math.floor(size / 86400) + " d";
+    return seconds < 0 ? "in " + text : text + " ago";
+  }
+
+  // Every <time datetime> reads relative ("3 min ago"), or exact for data-format="exact"
+  // (timelines, where order matters), with the exact local time and its zone on hover.
+  function localizeTimes(root) {
+    var now = Date.now();
+    root.querySelectorAll("time[datetime]").forEach(function (node) {
+      var iso = node.getAttribute("datetime");
+      if (!iso) return;
+      var date = new Date(iso);
+      if (isNaN(date.getTime())) return;
+      var exact = exactLocal(date);
+      var text = node.dataset.format === "exact" ? exact : relative(date, now);
+      if (node.textContent !== text) node.textContent = text;
+      node.title = exact + " (" + ZONE + ", your browser's time zone)";
+    });
+  }
+
+  function setTime(id, text, iso) {
+    var node = document.getElementById(id);
+    if (!node) return;
+    if (node.getAttribute("datetime") !== iso) {
+      node.setAttribute("datetime", iso);
+      node.textContent = text;
+    }
+  }
+
+  // A form with data-confirm asks first, in a <dialog>, saying what it will do.
+  function confirmations() {
+    var dialog = document.createElement("dialog");
+    dialog.className = "confirm";
+    dialog.id = "confirm-dialog";
+    var text = document.createElement("p");
+    text.id = "confirm-text";
+    var buttons = document.createElement("div");
+    buttons.className = "buttons";
+    var back = document.createElement("button");
+    back.type = "button";
+    back.textContent = "Go back";
+    var go = document.createElement("button");
+    go.type = "button";
+    go.className = "danger";
+    buttons.append(back, " ", go);
+    dialog.append(text, buttons);
+    dialog.setAttribute("aria-labelledby", "confirm-text");
+    document.body.appendChild(dialog);
+    var pending = null;
+    back.addEventListener("click", function () { pending = null; dialog.close(); });
+    go.addEventListener("click", function () {
+      var form = pending;
+      pending = null;
+      dialog.close();
+      if (form) form.submit();  // submit() skips the submit event: no second question
+    });
+    document.addEventListener("submit", function (event) {
+      var form = event.target;
+      if (!(form instanceof HTMLFormElement) || !form.dataset.confirm) return;
+      event.preventDefault();
+      pending = form;
+      text.textContent = form.dataset.confirm;
+      go.textContent = form.dataset.confirmButton || "Confirm";
+      dialog.showModal();
+      back.focus();
+    });
+  }
 
   function setText(id, value) {
     var node = document.getElementById(id);
@@ -26,6 +117,10 @@
       var item = document.createElement("li");
       var time = document.createElement("time");
       time.textContent = entry[0];
+      if (entry[4]) {
+        time.setAttribute("datetime", entry[4]);
+        time.dataset.format = "exact";
+      }
       var event = document.createElement("strong");
       if (entry[3]) event.appendChild(attemptLink(entry[3], entry[1]));
       else event.textContent = entry[1];
@@ -77,9 +172,12 @@
     document.getElementById("pending-reason-label").hidden = !state.waiting;
     document.getElementById("pending-reason").hidden = !state.waiting;
     setText("exit-code", state.exit_code || "\u2014");
-    setText("started-at", state.started_at);
-    setText("finished-at", state.finished_at);
+    setTime("started-at", state.started_at, state.started_at_iso);
+    setTime("finished-at", state.finished_at, state.finished_at_iso);
     setText("duration", state.duration);
+    setText("queue-wait", state.queue_wait);
+    setText("stopping", state.stopping);
+    document.getElementById("stopping").hidden = !state.stopping;
     setText("stdout", state.stdout);
     setText("stderr", state.stderr);
     setText("output-note", state.output_note);
@@ -87,6 +185,7 @@
     document.getElementById("cancel-form").hidden = !state.can_cancel;
     renderTimeline(state.timeline);
     renderAttempts(state.attempts);
+    localizeTimes(article);
   }
 
   function poll(article) {
@@ -103,6 +202,9 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    localizeTimes(document);
+    setInterval(function () { localizeTimes(document); }, TIMES_MS);
+    confirmations();
     var article = document.getElementById("execution");
     if (article && article.dataset.terminal !== "true") setTimeout(function () { poll(article); }, POLL_MS);
   });
