@@ -299,6 +299,10 @@ class ExecutionFilter:
     status: Status | None = None
     # The app by identity (what an app token sees): a deleted app's executions have none.
     app_id: int | None = None
+    # The console's search: message_ids starting with this, enqueued in [created_from, created_to).
+    message_id_prefix: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ shows by itself, ``tests/waiting.py``'s ``wait_for`` for what only a reload show
 from __future__ import annotations
 
 import re
+import time
 
 import httpx
 import pytest
@@ -163,7 +164,12 @@ def test_hostile_output_and_message_run_no_script(tab: ConsolePage, api: httpx.C
     assert "\x1b" not in text and "\x00" not in text and "\r" not in text
     assert "\u2400" in text  # the NUL, shown as a symbol
     assert page.locator("#execution a[href^='javascript']").count() == 0
-    assert page.evaluate("document.scripts.length") == 1  # console.js, nothing else
+    scripts = page.evaluate("Array.from(document.scripts, script => script.src)")
+    assert scripts == [f"{tab.base_url}/static/console.js", f"{tab.base_url}/static/logs.js"]
+    # The log viewer shows the same cleaned text, line by line, as text
+    viewer = page.locator("#log-body")
+    expect(viewer).to_contain_text("<script>alert(1)</script>")
+    assert page.locator("#log-body script, #log-body img").count() == 0
     assert tab.dialogs == []
 
 
@@ -315,3 +321,129 @@ def test_given_a_retried_execution_when_its_first_attempt_clicked_then_its_outpu
     page.get_by_role("link", name="attempt 2 success").click()
     page.wait_for_url(re.compile(f"/job_executions/{message_id}/attempts/1$"))
     expect(page.locator("#stdout")).to_have_text("sent\n")
+
+
+def test_given_100000_lines_of_output_then_the_log_viewer_opens_fast_and_finds_lines(
+    tab: ConsolePage, api: httpx.Client
+) -> None:
+    # Given a job that wrote 100,000 lines to stdout and two to stderr
+    define_job(api, "logs", "long", "seq 1 100000; echo 'first problem' >&2; echo 'bye' >&2")
+    message_id = enqueue(api, "logs", "long")
+    url = f"/v1/job_executions/{message_id}?fields=status,stdout"
+    wait_for(
+        lambda: (api.get(url).json().get("stdout") or "").endswith("100000\n"),
+        timeout=60,
+        interval=0.5,
+        what="logs/long to succeed with its output stored",
+    )
+    page = tab.page
+    # When its page opens
+    started = time.perf_counter()
+    tab.goto(f"/job_executions/{message_id}")
+    viewer = page.locator("#log-viewer[data-ready='true']")
+    expect(viewer).to_be_visible()
+    opened = time.perf_counter() - started
+    render_ms = int(viewer.get_attribute("data-render-ms") or "0")
+    # Then it shows numbered lines, drawing only a few hundred of them
+    expect(page.locator("#log-tab-stdout")).to_have_text("stdout (100000 lines)")
+    expect(page.locator("#log-body .logline").first).to_have_text("1")
+    assert page.locator("#log-body .logline").count() <= 2000
+    print(f"log viewer, 100,000 lines: drawn in {render_ms} ms, page ready in {opened:.2f} s")
+    assert render_ms < 1000, render_ms
+    tab.screenshot("log-viewer-100000-lines")
+
+    # When it jumps to the end, then the last line shows with its number
+    page.get_by_role("button", name="Jump to end").click()
+    last = page.locator(".logline[data-n='100000']")
+    expect(last).to_be_in_viewport()
+    expect(last).to_have_text("100000")
+
+    # When a line is searched for, then it is found and scrolled to
+    page.get_by_label("Search the output").fill("77777")
+    expect(page.locator("#log-hits")).to_have_text("1 of 1 lines")
+    expect(page.locator(".logline.current")).to_have_text("77777")
+    expect(page.locator(".logline.current")).to_be_in_viewport()
+    tab.screenshot("log-viewer-search")
+
+    # When stderr's tab is chosen, wrapping turned on, then its lines show
+    page.locator("#log-tab-stderr").click()
+    expect(page.locator("#log-body")).to_contain_text("first problem")
+    page.get_by_label("Wrap lines").check()
+    expect(page.locator("#log-viewer.wrap")).to_have_count(1)
+
+    # And the raw download is the stream as written
+    with page.expect_download() as download:
+        page.locator("#log-download").click()
+    path = download.value.path()
+    assert path.read_text() == "first problem\nbye\n"
+    assert tab.csp_violations == []
+
+
+def test_given_a_running_job_when_following_then_new_lines_scroll_in_only_at_the_bottom(
+    tab: ConsolePage, api: httpx.Client
+) -> None:
+    # Given a job printing a line every 0.2 s for a while
+    define_job(
+        api,
+        "logs",
+        "drip",
+        "i=0; while [ $i -lt 400 ]; do echo line $i; i=$((i+1)); sleep 0.2; done",
+    )
+    message_id = enqueue(api, "logs", "drip")
+    page = tab.page
+    tab.goto(f"/job_executions/{message_id}")
+    expect(page.locator("#status")).to_have_text("running", timeout=LONG)
+    body = page.locator("#log-body")
+    # When following at the bottom, then the newest line comes into view by itself
+    expect(page.get_by_label("Follow")).to_be_checked()
+    expect(body).to_contain_text("line 60", timeout=LONG)
+    page.get_by_role("button", name="Jump to end").click()
+    expect(body).to_contain_text("line 90", timeout=LONG)
+    newest = page.locator("#log-body .logline").last
+    expect(newest).to_be_in_viewport()  # Jump to end brings the viewer into view too
+    at_end = "node => node.scrollTop + node.clientHeight >= node.scrollHeight - 4"
+    assert body.evaluate(at_end) is True
+    tab.screenshot("log-viewer-follow")
+    # When scrolled up, then it stays where the reader is as lines arrive
+    body.evaluate("node => { node.scrollTop = 0; }")
+    expect(body).to_contain_text("line 110", timeout=LONG)
+    assert body.evaluate("node => node.scrollTop") == 0
+    api.post(f"/v1/job_executions/{message_id}/cancel")
+
+
+def test_given_the_executions_list_when_work_is_enqueued_then_it_appears_with_its_details(
+    tab: ConsolePage, api: httpx.Client
+) -> None:
+    # Given a job that fails once, then succeeds when retried
+    script = 'if [ "$BARBEQUE_RETRY_COUNT" = 0 ]; then exit 1; fi; echo done'
+    define_job(api, "listing", "twice", script, retry_limit=1, base_delay=0)
+    first = enqueue(api, "listing", "twice")
+    wait_for(
+        lambda: api.get(f"/v1/job_executions/{first}").json()["status"] == "success",
+        timeout=60,
+        interval=0.2,
+        what="listing/twice to succeed on its retry",
+    )
+    page = tab.page
+    tab.goto("/job_executions?application=listing")
+    row = page.locator("#executions-list tbody tr", has_text=first)
+    # Then its row says it took two attempts, how long it waited and ran, in local time
+    expect(row.locator(".retries")).to_have_text("2")
+    expect(row.locator("time").first).to_have_text(re.compile(r"ago$|^just now$"))
+    title = row.locator("time").first.get_attribute("title") or ""
+    assert "your browser's time zone" in title
+    expect(page.locator("#status-counts")).to_contain_text("success")
+    # And the job filter is a choice of the app's jobs
+    expect(page.get_by_label("Job")).to_contain_text("twice")
+
+    # When another execution is enqueued, then it appears without a reload
+    page.evaluate("window.sameDocument = true")
+    second = enqueue(api, "listing", "twice", delay=600)
+    expect(page.locator("#executions-list tbody tr", has_text=second)).to_be_visible(timeout=LONG)
+    expect(page.locator("#executions-list tbody tr", has_text=second)).to_contain_text(
+        "delayed until"
+    )
+    assert page.evaluate("window.sameDocument") is True
+    tab.screenshot("executions-list")
+    assert tab.csp_violations == []
+    api.post(f"/v1/job_executions/{second}/cancel")

@@ -267,3 +267,45 @@ def test_given_a_delayed_execution_then_its_page_writes_the_due_time_like_other_
     html, live = execution_page(console, later.message_id)
     assert live["pending_reason"] == f"delayed until {later.run_after:%Y-%m-%d %H:%M:%S} UTC"
     assert later.run_after.isoformat() not in html
+
+
+def test_given_executions_in_several_states_then_the_list_counts_them_and_shows_attempts(
+    console: TestClient, store: Store, mail: str
+) -> None:
+    run_and_end(store, Status.FAILED)
+    store.retry(mail)
+    run_and_end(store, Status.SUCCESS)
+    waiting = store.enqueue("shop", "mail", "default", {}, delay_seconds=600).message_id
+    html = console.get("/job_executions").text
+    counts = re.sub(r"<[^>]+>|\s+", " ", html.split('id="status-counts">')[1].split("</p>")[0])
+    assert counts.split() == ["pending", "1", "success", "1"]
+    assert '<span class="retries" title="1 retry">2</span>' in html
+    assert "delayed until " in html  # the waiting one says why
+    assert "not due yet" in html
+    # A count link keeps the filter and picks the status
+    assert 'href="/job_executions?status=pending"' in html
+    # Searching a whole message_id opens it; its start filters the list
+    found = console.get(f"/job_executions?message_id={waiting}", follow_redirects=False)
+    assert found.status_code == 303 and found.headers["location"] == f"/job_executions/{waiting}"
+    html = console.get(f"/job_executions?message_id={waiting[:8]}").text
+    assert waiting in html and mail not in html
+    assert mail in console.get("/job_executions?range=1h").text
+    assert console.get("/job_executions?range=forever").status_code == 422
+
+
+def test_given_an_ended_execution_then_its_raw_output_downloads_as_written(
+    console: TestClient, store: Store, mail: str
+) -> None:
+    claim = store.claim("w", 60)
+    assert claim is not None
+    now = datetime.now(UTC)
+    store.mark_running(claim.attempt_id, "c1", "engine", now)
+    outcome = Outcome(Status.FAILED, "exited 1", 1, now, "line 1\nline 2\n", "\x1b[31moops\n")
+    assert store.record_outcome(claim.attempt_id, outcome)
+    raw = console.get(f"/job_executions/{mail}/output/stderr.txt")
+    assert raw.status_code == 200 and raw.text == "\x1b[31moops\n"
+    assert raw.headers["content-disposition"] == 'attachment; filename="stderr.txt"'
+    assert console.get(f"/job_executions/{mail}/attempts/0/output/stdout.txt").text == (
+        "line 1\nline 2\n"
+    )
+    assert console.get(f"/job_executions/{mail}/output/other.txt").status_code == 404

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -167,6 +167,38 @@ class Executions:
         items = [Execution.from_row(row) for row in rows[:limit]]
         next_cursor = str(items[-1].id) if len(rows) > limit else None
         return ExecutionPage(items=items, next_cursor=next_cursor)
+
+    def attempt_counts(self, execution_ids: list[int]) -> dict[int, int]:
+        """How many attempts each of these executions has had (a page of a list at a time)."""
+        if not execution_ids:
+            return {}
+        query = (
+            sa.select(attempts.c.execution_id, sa.func.count())
+            .where(attempts.c.execution_id.in_(execution_ids))
+            .group_by(attempts.c.execution_id)
+        )
+        with self._db.reading() as conn:
+            return {row[0]: row[1] for row in conn.execute(query)}
+
+    def status_counts(self, where: ExecutionFilter, cap: int) -> dict[Status, int]:
+        """How many executions match the filter in each status (its own status aside).
+
+        Each count stops at ``cap`` + 1 rows (read newest first through the status
+        index), so the answer costs about the same however long the history is;
+        a count above ``cap`` means "more than cap".
+        """
+        counts: dict[Status, int] = {}
+        e = job_executions.c
+        with self._db.reading() as conn:
+            for status in Status:
+                query = _filtered(
+                    sa.select(e.id).where(e.status == status.value), replace(where, status=None)
+                )
+                bounded = query.order_by(e.id.desc()).limit(cap + 1).subquery()
+                counts[status] = conn.execute(
+                    sa.select(sa.func.count()).select_from(bounded)
+                ).scalar_one()
+        return counts
 
     def attempts_of(self, execution_id: int) -> list[Attempt]:
         with self._db.reading() as conn:
@@ -359,6 +391,17 @@ def _filtered(query: sa.Select[Any], where: ExecutionFilter) -> sa.Select[Any]:
         query = query.where(e.queue == where.queue)
     if where.status is not None:
         query = query.where(e.status == where.status.value)
+    if where.message_id_prefix:
+        # A prefix of a message_id: no index helps a LIKE everywhere, so this scans
+        # the rows the other conditions leave (newest first, up to the page).
+        escaped = (
+            where.message_id_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        )
+        query = query.where(e.message_id.like(escaped + "%", escape="\\"))
+    if where.created_from is not None:
+        query = query.where(e.created_at >= where.created_from)
+    if where.created_to is not None:
+        query = query.where(e.created_at < where.created_to)
     return query
 
 

@@ -173,11 +173,17 @@ def execution_duration(execution: Execution, now: datetime) -> str:
 
 
 def queue_wait(execution: Execution, now: datetime) -> str:
-    """From enqueue to the first start; for one still waiting, how long so far."""
+    """From when it was due (enqueue, or the end of its delay) to its start; for one still
+    waiting, how long so far. Delayed work is not waiting before it is due."""
+    due = max(execution.created_at, execution.run_after)
     if execution.started_at is not None:
-        return seconds_text(duration(execution.created_at, execution.started_at))
+        if due > execution.started_at:  # run_after moved on with a retry
+            due = execution.created_at
+        return seconds_text(duration(due, execution.started_at))
     if execution.status is Status.PENDING:
-        return f"{seconds_text(duration(execution.created_at, now))} so far"
+        if due > now:
+            return "not due yet"
+        return f"{seconds_text(duration(due, now))} so far"
     return "—"
 
 
@@ -349,3 +355,38 @@ def jobs_chart(
 
 def window(now: datetime, hours: int) -> datetime:
     return now - timedelta(hours=hours)
+
+
+@dataclass(frozen=True)
+class ExecutionRow:
+    """One line of the executions list: what happened to it, at a glance."""
+
+    execution: Execution
+    attempts: int
+    duration: str
+    queue_wait: str
+    note: str  # why it waits, or how it ended
+
+    @property
+    def retries(self) -> int:
+        return max(self.attempts - 1, 0)
+
+
+def execution_row(
+    execution: Execution, attempts: int, waiting: str | None, now: datetime
+) -> ExecutionRow:
+    note = execution.reason or ""
+    if execution.status is Status.PENDING:
+        due = execution.run_after > now
+        note = waiting or (f"due {when(execution.run_after)}" if due else "waiting to be claimed")
+    return ExecutionRow(
+        execution=execution,
+        attempts=attempts,
+        duration=execution_duration(execution, now),
+        queue_wait=queue_wait(execution, now),
+        note=note,
+    )
+
+
+def count_text(count: int, cap: int) -> str:
+    return f"{cap}+" if count > cap else str(count)

@@ -201,7 +201,45 @@
       .catch(function () { setTimeout(function () { poll(article); }, POLL_MS * 3); });
   }
 
+  // The first page of the executions list, fetched again and swapped in: new rows
+  // appear, ended ones change. The server's HTML is parsed inert (no script runs).
+  var LIST_MS = 5000;
+
+  function refreshList(table) {
+    var toggle = document.getElementById("list-live");
+    if (document.hidden || (toggle && !toggle.checked)) {
+      setTimeout(function () { refreshList(table); }, LIST_MS);
+      return;
+    }
+    fetch(window.location.href, { headers: { Accept: "text/html" }, cache: "no-store" })
+      .then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.text();
+      })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html");
+        var seen = {};
+        table.querySelectorAll("tbody tr").forEach(function (row) { seen[row.dataset.id] = true; });
+        var body = fresh.querySelector("#executions-list tbody");
+        var counts = fresh.getElementById("status-counts");
+        if (body) {
+          body.querySelectorAll("tr").forEach(function (row) {
+            if (row.dataset.id && !seen[row.dataset.id]) row.classList.add("new");
+          });
+          table.replaceChild(document.adoptNode(body), table.querySelector("tbody"));
+          localizeTimes(table);
+        }
+        var shown = document.getElementById("status-counts");
+        if (counts && shown) shown.parentNode.replaceChild(document.adoptNode(counts), shown);
+        table.dataset.refreshed = String(Date.now());
+      })
+      .catch(function () { /* the next round tries again */ })
+      .then(function () { setTimeout(function () { refreshList(table); }, LIST_MS); });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    var list = document.querySelector("#executions-list[data-live='true']");
+    if (list) setTimeout(function () { refreshList(list); }, LIST_MS);
     localizeTimes(document);
     setInterval(function () { localizeTimes(document); }, TIMES_MS);
     confirmations();
