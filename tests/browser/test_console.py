@@ -11,7 +11,7 @@ import time
 
 import httpx
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Route, expect
 
 from ..waiting import wait_for
 from .conftest import ConsolePage, define_job, enqueue
@@ -236,11 +236,28 @@ def test_no_page_breaks_the_content_security_policy(tab: ConsolePage, api: httpx
     with page.expect_response(re.compile(r"/live\.json$")) as live:
         tab.goto(f"/job_executions/{waiting}")
     assert live.value.ok
-    # /docs loads Swagger UI from a CDN (unreachable here): only its own policy matters.
-    tab.goto("/docs")
-    page.wait_for_load_state("load")
+    # And the API's docs, Swagger UI and ReDoc, drawn offline: any other host is refused
+    elsewhere: list[str] = []
 
-    # Then none of them did anything its Content-Security-Policy forbids
+    def refuse(route: Route) -> None:
+        elsewhere.append(route.request.url)
+        route.abort()
+
+    page.route(re.compile(r"^(?!" + re.escape(tab.base_url) + r")"), refuse)
+    tab.goto("/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("pitmaster")
+    expect(page.locator(".swagger-ui .opblock").first).to_be_visible()
+    tab.screenshot("api-docs-swagger-ui")
+    tab.goto("/redoc")
+    expect(page.locator("redoc h1").first).to_contain_text("pitmaster", timeout=LONG)
+    tab.screenshot("api-docs-redoc")
+    page.unroute_all()
+    assert elsewhere == []
+
+    # Then none of them did anything its Content-Security-Policy forbids (but ReDoc's
+    # "API docs by Redocly" logo, which it always asks its own host for: refused, as it must be)
+    logo = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+    tab.csp_violations = [v for v in tab.csp_violations if logo not in v]
     assert tab.csp_violations == []
 
     # And what a page must not do is blocked and seen: an injected inline script
@@ -447,3 +464,35 @@ def test_given_the_executions_list_when_work_is_enqueued_then_it_appears_with_it
     tab.screenshot("executions-list")
     assert tab.csp_violations == []
     api.post(f"/v1/job_executions/{second}/cancel")
+
+
+def test_given_a_phone_width_screen_then_the_header_fits_it(tab: ConsolePage) -> None:
+    page = tab.page
+    page.set_viewport_size({"width": 375, "height": 740})
+    for path in ("/", "/job_executions"):
+        tab.goto(path)
+        header = page.locator("header.top").bounding_box()
+        assert header is not None
+        assert header["width"] <= 375
+        # Nothing in the header reaches past the screen's edge, and the page does not scroll sideways
+        right_edges = page.locator("header.top a, header.top button, header.top span").evaluate_all(
+            "nodes => nodes.map(node => node.getBoundingClientRect().right)"
+        )
+        assert max(right_edges) <= 375, right_edges
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    tab.screenshot("phone-header")
+
+
+def test_given_the_home_page_then_it_says_whether_everything_is_ok(
+    tab: ConsolePage, api: httpx.Client
+) -> None:
+    page = tab.page
+    tab.goto("/")
+    health = page.locator("#health")
+    # Then it answers at a glance, with the totals behind the answer
+    expect(health.get_by_role("heading")).to_have_text(
+        re.compile(r"^(Everything looks OK|Needs a look)$")
+    )
+    expect(health).to_contain_text("running")
+    expect(health).to_contain_text(re.compile(r"\d+ of \d+ workers alive"))
+    tab.screenshot("home-health")

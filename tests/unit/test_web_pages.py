@@ -309,3 +309,23 @@ def test_given_an_ended_execution_then_its_raw_output_downloads_as_written(
         "line 1\nline 2\n"
     )
     assert console.get(f"/job_executions/{mail}/output/other.txt").status_code == 404
+
+
+def test_given_failures_and_no_worker_then_the_home_page_says_it_needs_a_look(
+    console: TestClient, store: Store, mail: str
+) -> None:
+    html = console.get("/").text
+    assert "Needs a look" in html  # one ready execution, no worker alive
+    assert "1 executions are ready but no worker is alive" in html
+    run_and_end(store, Status.FAILED)
+    html = console.get("/").text
+    assert "1 execution failed in the last hour" in html
+    assert re.search(r"<strong>1</strong> failed or error in the last hour", html)
+
+
+def test_given_nothing_waiting_or_failing_then_the_home_page_says_everything_looks_ok(
+    console: TestClient, store: Store, mail: str
+) -> None:
+    run_and_end(store, Status.SUCCESS)
+    html = console.get("/").text
+    assert "Everything looks OK" in html and 'class="problems"' not in html

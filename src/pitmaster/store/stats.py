@@ -120,6 +120,16 @@ class Stats:
             for app in page
         ]
 
+    def failures_since(self, since: datetime) -> int:
+        """Executions that ended failed or error since ``since`` (the home page's totals)."""
+        e = job_executions.c
+        query = sa.select(sa.func.count()).where(
+            e.status.in_([Status.FAILED.value, Status.ERROR.value]), e.finished_at >= since
+        )
+        with self._db.reading() as conn:
+            count: int = conn.execute(query).scalar_one()
+        return count
+
     def queue_summaries(
         self, limit: int = MAX_PAGE_SIZE, after: str | None = None
     ) -> list[QueueSummary]:
