@@ -329,3 +329,19 @@ def test_given_nothing_waiting_or_failing_then_the_home_page_says_everything_loo
     run_and_end(store, Status.SUCCESS)
     html = console.get("/").text
     assert "Everything looks OK" in html and 'class="problems"' not in html
+
+
+def test_given_ended_executions_then_the_monitor_shows_failure_rate_and_percentiles(
+    console: TestClient, store: Store, mail: str
+) -> None:
+    run_and_end(store, Status.FAILED)
+    store.enqueue("shop", "mail", "default", {})
+    run_and_end(store, Status.SUCCESS)
+    html = console.get("/monitors").text
+    table = html.split('id="job-health"')[1].split("</table>")[0]
+    cells = re.findall(r'<td class="num">([^<]*)</td>', table)
+    assert cells[:3] == ["2", "1", "50.0 %"]
+    assert cells[3:] == ["&lt; 1 ms"] * 3
+    waits = html.split('id="queue-wait"')[1].split("</table>")[0]
+    assert "<td>default</td>" in waits
+    assert 'id="auto-refresh"' in html

@@ -7,6 +7,7 @@ buckets travel to Python.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -59,8 +60,62 @@ def _aware(value: Any) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+@dataclass(frozen=True)
+class RecentExecution:
+    """What the monitor's tables need of one recent execution."""
+
+    application: str
+    job: str
+    queue: str
+    status: Status
+    created_at: datetime
+    run_after: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
 class Stats:
     """The console's summaries, aggregated in the database."""
+
+    def recent_executions(self, since: datetime, limit: int) -> list[RecentExecution]:
+        """The newest executions enqueued since ``since``, at most ``limit`` of them.
+
+        Read newest first by id and cut at ``limit``, so the monitor costs the same
+        whatever the size of the history (a busier day is sampled by its newest part).
+        """
+        e = job_executions.c
+        query = (
+            sa.select(
+                e.application,
+                e.job,
+                e.queue,
+                e.status,
+                e.created_at,
+                e.run_after,
+                e.started_at,
+                e.finished_at,
+            )
+            .order_by(e.id.desc())
+            .limit(limit)
+        )
+        # No WHERE on created_at (it has no index): the newest rows by id, then the window.
+        with self._db.reading() as conn:
+            rows = [
+                row for row in conn.execute(query) if (_aware(row.created_at) or since) >= since
+            ]
+        return [
+            RecentExecution(
+                application=row.application,
+                job=row.job,
+                queue=row.queue,
+                status=Status(row.status),
+                created_at=_aware(row.created_at) or since,
+                run_after=_aware(row.run_after) or since,
+                started_at=_aware(row.started_at),
+                finished_at=_aware(row.finished_at),
+            )
+            for row in rows
+        ]
 
     def __init__(self, db: Database, catalog: Catalog) -> None:
         self._db = db

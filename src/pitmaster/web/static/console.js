@@ -237,7 +237,23 @@
       .then(function () { setTimeout(function () { refreshList(table); }, LIST_MS); });
   }
 
+  // A page with an "auto-refresh" box (the monitor) reloads itself while it is ticked.
+  function autoRefresh() {
+    var box = document.getElementById("auto-refresh");
+    if (!box) return;
+    var key = "pitmaster-refresh:" + window.location.pathname;
+    if (window.sessionStorage.getItem(key) === "off") box.checked = false;
+    box.addEventListener("change", function () {
+      window.sessionStorage.setItem(key, box.checked ? "on" : "off");
+    });
+    setTimeout(function tick() {
+      if (box.checked && !document.hidden) window.location.reload();
+      else setTimeout(tick, 1000 * Number(box.dataset.seconds));
+    }, 1000 * Number(box.dataset.seconds));
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    autoRefresh();
     var list = document.querySelector("#executions-list[data-live='true']");
     if (list) setTimeout(function () { refreshList(list); }, LIST_MS);
     localizeTimes(document);
