@@ -209,9 +209,17 @@ def test_given_failed_executions_in_two_apps_then_retry_all_says_what_it_will_re
     for _ in range(3):
         run_and_end(store, Status.FAILED)
     html = console.get("/job_executions").text
-    assert 'data-confirm="Retry 3 failed executions in 2 apps?"' in html
+    url = re.search(r'data-confirm-url="([^"]+)"', html)
+    assert url is not None and url.group(1) == "/job_executions/retries/preview.json?status=failed"
+    preview = console.get(url.group(1)).json()
+    assert preview["summary"] == "retry 3 failed executions in 2 apps"
     html = console.get("/job_executions?application=mill").text
-    assert 'data-confirm="Retry 1 failed execution in 1 app?"' in html
+    url = re.search(r'data-confirm-url="([^"]+)"', html)
+    assert url is not None
+    preview = console.get(url.group(1).replace("&amp;", "&")).json()
+    assert preview["summary"] == "retry 1 failed execution in 1 app"
+    none = console.get("/job_executions/retries/preview.json?status=error").json()
+    assert none["executions"] == 0
 
 
 def test_given_a_waiting_execution_when_cancelled_then_the_timeline_shows_the_request(

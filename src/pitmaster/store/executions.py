@@ -180,25 +180,24 @@ class Executions:
         with self._db.reading() as conn:
             return {row[0]: row[1] for row in conn.execute(query)}
 
-    def status_counts(self, where: ExecutionFilter, cap: int) -> dict[Status, int]:
-        """How many executions match the filter in each status (its own status aside).
+    def status_counts(self, where: ExecutionFilter, window: int) -> tuple[dict[Status, int], bool]:
+        """How many of the newest ``window`` executions matching the filter (its own status
+        aside) are in each status, and whether more than ``window`` match.
 
-        Each count stops at ``cap`` + 1 rows (read newest first through the status
-        index), so the answer costs about the same however long the history is;
-        a count above ``cap`` means "more than cap".
+        One bounded read, newest first by id, so the answer costs the same however
+        long the history is; past ``window`` the counts describe the newest part.
         """
-        counts: dict[Status, int] = {}
         e = job_executions.c
+        query: sa.Select[Any] = sa.select(e.status)
+        newest = _filtered(query, replace(where, status=None)).order_by(e.id.desc())
+        bounded = newest.limit(window + 1).subquery()
         with self._db.reading() as conn:
-            for status in Status:
-                query = _filtered(
-                    sa.select(e.id).where(e.status == status.value), replace(where, status=None)
-                )
-                bounded = query.order_by(e.id.desc()).limit(cap + 1).subquery()
-                counts[status] = conn.execute(
-                    sa.select(sa.func.count()).select_from(bounded)
-                ).scalar_one()
-        return counts
+            rows = conn.execute(
+                sa.select(bounded.c.status, sa.func.count()).group_by(bounded.c.status)
+            ).all()
+        counts = {Status(status): count for status, count in rows}
+        more = sum(counts.values()) > window
+        return counts, more
 
     def attempts_of(self, execution_id: int) -> list[Attempt]:
         with self._db.reading() as conn:
@@ -298,12 +297,14 @@ class Executions:
         query = _filtered(query, where)
         if after_id is not None:
             query = query.where(e.id > after_id)
-        chosen = query.order_by(e.id).limit(limit + 1).subquery()
+        chosen = query.order_by(e.id).limit(limit).subquery()
+        past = query.order_by(e.id).offset(limit).limit(1).subquery()
         with self._db.reading() as conn:
-            rows: list[str] = list(conn.execute(sa.select(chosen.c.application)).scalars())
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return len(rows), len(set(rows)), more
+            found, apps_found = conn.execute(
+                sa.select(sa.func.count(), sa.func.count(sa.distinct(chosen.c.application)))
+            ).one()
+            more = conn.execute(sa.select(sa.func.count()).select_from(past)).scalar_one() > 0
+        return found, apps_found, more
 
     def _retry_batch(self, execution_ids: list[int]) -> int:
         """Retry these executions in one write transaction; how many it retried."""

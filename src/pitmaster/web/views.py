@@ -386,7 +386,3 @@ def execution_row(
         queue_wait=queue_wait(execution, now),
         note=note,
     )
-
-
-def count_text(count: int, cap: int) -> str:
-    return f"{cap}+" if count > cap else str(count)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from urllib.parse import quote, urlencode
@@ -49,8 +48,9 @@ RANGES |= {"30d": timedelta(days=30)}
 _FULL_MESSAGE_ID = 36  # a UUID's length: a search for one opens it
 # Pending rows of a page explained one by one (each costs a few queries); the rest say less.
 _EXPLAINED_PER_PAGE = 20
-# Each status count of the list stops here ("10000+"), so history's size does not matter.
-STATUS_COUNT_CAP = 10_000
+# The counts per status are of the newest this many matching executions, so history's
+# size does not matter.
+STATUS_COUNT_CAP = 5_000
 
 
 def _filter_of(  # noqa: PLR0913, PLR0917 -- one parameter per filter of the list
@@ -119,14 +119,14 @@ def executions_index(  # noqa: PLR0913, PLR0917 -- one parameter per query param
     next_url = None
     if page.next_cursor is not None:
         next_url = "/job_executions?" + urlencode({**given, "cursor": page.next_cursor})
-    # What "Retry all" would do, said in its confirmation: the list's status if retryable.
+    # "Retry all" retries the list's status if retryable, else failed; what it would
+    # do is asked for (preview.json) only when pressed, so the list does not pay for it.
     retry_status = status if status in {s.value for s in RETRYABLE_STATUSES} else "failed"
-    retry_where = replace(where, status=Status(retry_status))
-    preview = executions.preview_retry_matching(
-        services.store, caller, retry_where, after_id=after_id if remaining else None
-    )
+    retry_query = {**given, "status": retry_status}
+    if after_id and remaining:
+        retry_query["after_id"] = str(after_id)
     scoped = caller.scoped(where)
-    counts = services.store.status_counts(scoped, STATUS_COUNT_CAP) if scoped else {}
+    counts, more = services.store.status_counts(scoped, STATUS_COUNT_CAP) if scoped else ({}, False)
     attempts = services.store.attempt_counts([e.id for e in page.items])
     pending = [e for e in page.items if e.status is Status.PENDING][:_EXPLAINED_PER_PAGE]
     reasons = {
@@ -140,17 +140,15 @@ def executions_index(  # noqa: PLR0913, PLR0917 -- one parameter per query param
     return render(
         request,
         "executions.html",
-        retry_preview=preview,
+        retry_status=retry_status,
+        retry_preview_url="/job_executions/retries/preview.json?" + urlencode(retry_query),
         executions=page.items,
         rows=[
             views.execution_row(e, attempts.get(e.id, 0), reasons.get(e.id), now)
             for e in page.items
         ],
-        counts=[
-            (s.value, views.count_text(counts.get(s, 0), STATUS_COUNT_CAP), s.value == status)
-            for s in Status
-            if counts.get(s)
-        ],
+        counts=[(s.value, counts[s], s.value == status) for s in Status if counts.get(s)],
+        counts_window=STATUS_COUNT_CAP if more else None,
         count_url=lambda value: "/job_executions?" + urlencode({**given, "status": value}),
         filters=filters,
         ranges=list(RANGES),
@@ -181,6 +179,29 @@ def _job_choices(store: Store, caller: Caller, application: str, chosen: str) ->
     if chosen:
         names.add(chosen)  # a deleted job's executions stay listable
     return sorted(names)
+
+
+@router.get("/job_executions/retries/preview.json")
+def executions_retry_all_preview(  # noqa: PLR0913, PLR0917 -- the list's filter
+    services: ServicesDep,
+    caller: ConsoleCallerDep,
+    application: str = "",
+    job: str = "",
+    queue: str = "",
+    status: str = "failed",
+    message_id: str = "",
+    created_within: Annotated[str, Query(alias="range")] = "",
+    after_id: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
+) -> JSONResponse:
+    """What "Retry all" would retry now, for its confirmation ("retry 25 failed ... in 3 apps")."""
+    where = _filter_of(
+        application, job, queue, status, message_id, created_within, services.store.now()
+    )
+    preview = executions.preview_retry_matching(services.store, caller, where, after_id=after_id)
+    return JSONResponse(
+        {"executions": preview.executions, "apps": preview.apps, "summary": preview.summary()},
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 @router.post("/job_executions/retries")

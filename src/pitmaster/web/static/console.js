@@ -83,15 +83,34 @@
       dialog.close();
       if (form) form.submit();  // submit() skips the submit event: no second question
     });
+    function ask(form, question, action) {
+      pending = action ? form : null;
+      text.textContent = question;
+      go.hidden = !action;
+      go.textContent = action || "";
+      if (!dialog.open) dialog.showModal();
+      back.focus();
+    }
     document.addEventListener("submit", function (event) {
       var form = event.target;
       if (!(form instanceof HTMLFormElement) || !form.dataset.confirm) return;
       event.preventDefault();
-      pending = form;
-      text.textContent = form.dataset.confirm;
-      go.textContent = form.dataset.confirmButton || "Confirm";
-      dialog.showModal();
-      back.focus();
+      var url = form.dataset.confirmUrl;
+      if (!url) {
+        ask(form, form.dataset.confirm, form.dataset.confirmButton || "Confirm");
+        return;
+      }
+      // The server counts what the action would do now: "retry 25 failed executions in 3 apps".
+      fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" })
+        .then(function (response) {
+          if (!response.ok) throw new Error("HTTP " + response.status);
+          return response.json();
+        })
+        .then(function (preview) {
+          if (!preview.executions) ask(form, "Nothing matches this filter: there is nothing to retry.", "");
+          else ask(form, preview.summary.charAt(0).toUpperCase() + preview.summary.slice(1) + "?", preview.summary);
+        })
+        .catch(function () { ask(form, form.dataset.confirm, form.dataset.confirmButton || "Confirm"); });
     });
   }
 
