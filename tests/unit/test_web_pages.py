@@ -353,3 +353,35 @@ def test_given_ended_executions_then_the_monitor_shows_failure_rate_and_percenti
     waits = html.split('id="queue-wait"')[1].split("</table>")[0]
     assert "<td>default</td>" in waits
     assert 'id="auto-refresh"' in html
+
+
+def test_given_the_queue_forms_then_a_queue_is_made_changed_shown_and_deleted(
+    console: TestClient, store: Store
+) -> None:
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', console.get("/job_queues/new").text)
+    assert csrf is not None
+    token = csrf.group(1)
+    made = console.post(
+        "/job_queues",
+        data={"csrf_token": token, "name": "mailers", "max_concurrent_executions": "3"},
+        follow_redirects=False,
+    )
+    assert made.status_code == 303 and made.headers["location"] == "/job_queues/mailers"
+    assert store.get_queue("mailers").max_concurrent_executions == 3
+    changed = console.post(
+        "/job_queues/mailers/edit",
+        data={"csrf_token": token, "description": "mail", "max_concurrent_executions": ""},
+        follow_redirects=False,
+    )
+    assert changed.status_code == 303
+    assert store.get_queue("mailers").max_concurrent_executions is None
+    page = console.get("/job_queues/mailers").text
+    assert "Queue mailers" in page and "No worker serves this queue." in page
+    assert 'data-confirm="Delete queue mailers?' in page
+    # The default queue cannot be deleted, and its page offers no Delete
+    assert "/job_queues/default/delete" not in console.get("/job_queues/default").text
+    refused = console.post("/job_queues/default/delete", data={"csrf_token": token})
+    assert refused.status_code == 409 and "always exists" in refused.text
+    gone = console.post("/job_queues/mailers/delete", data={"csrf_token": token})
+    assert gone.status_code == 200 and "/job_queues" in str(gone.url)
+    assert console.get("/job_queues/mailers").status_code == 404

@@ -186,15 +186,16 @@ class Stats:
         return count
 
     def queue_summaries(
-        self, limit: int = MAX_PAGE_SIZE, after: str | None = None
+        self, limit: int = MAX_PAGE_SIZE, after: str | None = None, *, only: str | None = None
     ) -> list[QueueSummary]:
-        """A page of queues (``Store.list_queues``) with their waiting and running work.
+        """A page of queues (``Store.list_queues``) with their waiting and running work,
+        or just the queue named ``only`` (NotFound if there is none).
 
         Waiting work is counted apart as ready (due now) and delayed (due later), and
         each queue has the execution a runner would take next.
         """
         e = job_executions.c
-        page = self._catalog.list_queues(limit, after)
+        page = [self._catalog.get_queue(only)] if only else self._catalog.list_queues(limit, after)
         names = [queue.name for queue in page]
         now = self._db.now()
         waiting = e.status.in_(_WAITING)
