@@ -236,7 +236,7 @@ def test_given_a_waiting_execution_when_cancelled_then_the_timeline_shows_the_re
 def queue_row(console: TestClient, queue: str = "default") -> list[str]:
     """The cells of ``queue``'s row on the queues page, tags stripped."""
     html = console.get("/job_queues").text
-    row = re.search(rf'<tr>\s*<td><a href="/job_executions\?queue={queue}">.*?</tr>', html, re.S)
+    row = re.search(rf'<tr>\s*<td><a href="/job_queues/{queue}">.*?</tr>', html, re.S)
     assert row is not None, html
     return [
         re.sub(r"<[^>]+>", "", cell).strip()

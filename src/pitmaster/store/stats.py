@@ -175,12 +175,22 @@ class Stats:
             for app in page
         ]
 
-    def failures_since(self, since: datetime) -> int:
-        """Executions that ended failed or error since ``since`` (the home page's totals)."""
+    def failures_since(self, since: datetime, cap: int) -> int:
+        """Executions that ended failed or error since ``since`` (the home page's totals),
+        counted among the newest ``cap`` + 1 failures by id: above ``cap`` means "more".
+
+        Reading through the status index newest first and stopping there keeps the
+        home page's cost flat however many failures history holds.
+        """
         e = job_executions.c
-        query = sa.select(sa.func.count()).where(
-            e.status.in_([Status.FAILED.value, Status.ERROR.value]), e.finished_at >= since
+        newest = (
+            sa.select(e.finished_at)
+            .where(e.status.in_([Status.FAILED.value, Status.ERROR.value]))
+            .order_by(e.id.desc())
+            .limit(cap + 1)
+            .subquery()
         )
+        query = sa.select(sa.func.count()).where(newest.c.finished_at >= since)
         with self._db.reading() as conn:
             count: int = conn.execute(query).scalar_one()
         return count

@@ -19,8 +19,8 @@ class Health:
     running: int
     ready: int
     delayed: int
-    failed_last_hour: int
-    failed_last_day: int
+    failed_last_hour: str
+    failed_last_day: str
     workers_alive: int
     workers: int
     problems: list[str] = field(default_factory=list)
@@ -35,6 +35,7 @@ def health(
     workers: Sequence[WorkerView],
     failed_last_hour: int,
     failed_last_day: int,
+    cap: int,
     now: datetime,
 ) -> Health:
     """Sums over the queues and workers, and each thing someone on call should look at."""
@@ -56,14 +57,20 @@ def health(
             )
     if failed_last_hour:
         plural = "" if failed_last_hour == 1 else "s"
-        problems.append(f"{failed_last_hour} execution{plural} failed in the last hour")
+        problems.append(
+            f"{_counted(failed_last_hour, cap)} execution{plural} failed in the last hour"
+        )
     return Health(
         running=sum(q.running for q in queues),
         ready=ready,
         delayed=sum(q.delayed for q in queues),
-        failed_last_hour=failed_last_hour,
-        failed_last_day=failed_last_day,
+        failed_last_hour=_counted(failed_last_hour, cap),
+        failed_last_day=_counted(failed_last_day, cap),
         workers_alive=len(alive),
         workers=len(workers),
         problems=problems,
     )
+
+
+def _counted(count: int, cap: int) -> str:
+    return f"{cap}+" if count > cap else str(count)

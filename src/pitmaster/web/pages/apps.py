@@ -32,6 +32,9 @@ from pitmaster.web.sessions import ConsoleCallerDep
 
 logger = logging.getLogger(__name__)
 
+# The home page counts failures up to this many ("1000+"): enough to say things are bad.
+FAILURES_CAP = 1000
+
 
 @router.get("/", response_class=HTMLResponse)
 @router.get("/apps", response_class=HTMLResponse)
@@ -53,8 +56,9 @@ def _health(services: Services) -> health.Health:
     return health.health(
         store.stats.queue_summaries(common.NAMES_PAGE_SIZE),
         workers.list_workers(store, services.settings, common.NAMES_PAGE_SIZE),
-        store.stats.failures_since(now - timedelta(hours=1)),
-        store.stats.failures_since(now - timedelta(hours=24)),
+        store.stats.failures_since(now - timedelta(hours=1), FAILURES_CAP),
+        store.stats.failures_since(now - timedelta(hours=24), FAILURES_CAP),
+        FAILURES_CAP,
         now,
     )
 

@@ -47,7 +47,7 @@ RANGES = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(da
 RANGES |= {"30d": timedelta(days=30)}
 _FULL_MESSAGE_ID = 36  # a UUID's length: a search for one opens it
 # Pending rows of a page explained one by one (each costs a few queries); the rest say less.
-_EXPLAINED_PER_PAGE = 20
+_EXPLAINED_PER_PAGE = 5
 # The counts per status are of the newest this many matching executions, so history's
 # size does not matter.
 STATUS_COUNT_CAP = 5_000

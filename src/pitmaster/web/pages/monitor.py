@@ -21,7 +21,7 @@ from pitmaster.web.pages.common import (
 logger = logging.getLogger(__name__)
 
 # The monitor's tables read at most this many of the last day's executions, newest first.
-RECENT_SAMPLE = 20_000
+RECENT_SAMPLE = 5_000
 REFRESH_SECONDS = 30
 
 

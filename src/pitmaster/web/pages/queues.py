@@ -25,7 +25,7 @@ from pitmaster.web.pages.common import (
 )
 
 # The queue page's wait percentiles read at most this many of the last day's executions.
-RECENT_SAMPLE = 20_000
+RECENT_SAMPLE = 5_000
 
 
 @admin_router.get("/job_queues/new", response_class=HTMLResponse)
