@@ -385,3 +385,16 @@ def test_given_the_queue_forms_then_a_queue_is_made_changed_shown_and_deleted(
     gone = console.post("/job_queues/mailers/delete", data={"csrf_token": token})
     assert gone.status_code == 200 and "/job_queues" in str(gone.url)
     assert console.get("/job_queues/mailers").status_code == 404
+
+
+def test_given_a_deleted_apps_execution_then_its_page_is_read_only_history(
+    console: TestClient, store: Store, mail: str
+) -> None:
+    run_and_end(store, Status.FAILED)
+    store.delete_app("shop")
+    html, live = execution_page(console, mail)
+    assert 'id="read-only"' in html and "was deleted" in html
+    assert 'id="retry-form"' not in html and 'id="cancel-form"' not in html
+    assert 'href="/apps/shop"' not in html  # that page is gone
+    assert '<a href="/job_executions">Executions</a>' in html  # the breadcrumb
+    assert live["status"] == "failed"

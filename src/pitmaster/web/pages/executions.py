@@ -248,6 +248,8 @@ def execution_show(
         execution=view.execution,
         attempts=view.attempts,
         live=views.live_state(view, output, _stop_grace(services.store, view.execution)),
+        # Its app was deleted: history, shown without actions or links to the app's pages.
+        deleted_app=view.execution.app_id is None,
         message=format_message(view.execution.message),
     )
 

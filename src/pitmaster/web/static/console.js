@@ -200,8 +200,10 @@
     setText("stdout", state.stdout);
     setText("stderr", state.stderr);
     setText("output-note", state.output_note);
-    document.getElementById("retry-form").hidden = !state.can_retry;
-    document.getElementById("cancel-form").hidden = !state.can_cancel;
+    var retry = document.getElementById("retry-form");  // absent when read-only
+    if (retry) retry.hidden = !state.can_retry;
+    var cancel = document.getElementById("cancel-form");
+    if (cancel) cancel.hidden = !state.can_cancel;
     renderTimeline(state.timeline);
     renderAttempts(state.attempts);
     localizeTimes(article);
