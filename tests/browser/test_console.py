@@ -496,3 +496,39 @@ def test_given_the_home_page_then_it_says_whether_everything_is_ok(
     expect(health).to_contain_text("running")
     expect(health).to_contain_text(re.compile(r"\d+ of \d+ workers alive"))
     tab.screenshot("home-health")
+
+
+def test_given_the_queues_page_when_a_queue_is_made_changed_and_deleted_then_each_shows(
+    tab: ConsolePage, api: httpx.Client
+) -> None:
+    page = tab.page
+    # Given the queues page, when a queue is created through its form
+    tab.goto("/job_queues")
+    page.get_by_role("link", name="New queue").click()
+    page.get_by_label("Name").fill("nightly")
+    page.get_by_label("Limit").fill("2")
+    page.get_by_role("button", name="Create queue").click()
+    # Then its page shows its limit, wait, workers and executions
+    expect(page.get_by_role("heading", name="Queue nightly")).to_be_visible()
+    expect(page.locator("#queue-facts")).to_contain_text("2 running at once")
+    expect(page.locator("#queue-workers")).to_contain_text("alive")  # `up` serves every queue
+    tab.screenshot("queue")
+    # When its limit is changed
+    page.get_by_role("link", name="Edit").click()
+    page.get_by_label("Limit").fill("5")
+    page.get_by_role("button", name="Save queue").click()
+    expect(page.locator("#queue-facts")).to_contain_text("5 running at once")
+    assert api.get("/v1/job_queues/nightly").json()["max_concurrent_executions"] == 5
+    # When it is deleted, then it asks first, and the queue is gone
+    page.get_by_role("button", name="Delete").click()
+    dialog = page.locator("dialog#confirm-dialog")
+    expect(dialog).to_contain_text("Delete queue nightly?")
+    dialog.get_by_role("button", name="Delete queue nightly").click()
+    expect(page.get_by_role("heading", name="Job queues")).to_be_visible()
+    assert api.get("/v1/job_queues/nightly").status_code == 404
+    # And the monitor tables each job's failures and durations, and each queue's wait
+    tab.goto("/monitors")
+    expect(page.locator("#job-health tbody tr").first).to_be_visible()
+    expect(page.locator("#queue-wait")).to_contain_text("default")
+    tab.screenshot("monitor-tables")
+    assert tab.csp_violations == []
