@@ -191,6 +191,7 @@ def test_given_a_cancelled_running_execution_when_sigterm_sent_then_it_shows_sto
     assert live["can_cancel"] is False
     store.mark_stop_signalled(claim.attempt_id)
     html, live = execution_page(console, mail)
+    assert live["total"].endswith(" so far")
     assert re.fullmatch(
         r"stopping \(SIGTERM sent at [-0-9 :]+ UTC, kill at [-0-9 :]+ UTC\)", live["stopping"]
     )

@@ -229,6 +229,10 @@ def live_state(
         "finished_at_iso": iso(execution.finished_at),
         "duration": execution_duration(execution, now),
         "queue_wait": queue_wait(execution, now),
+        # From enqueue to its final ending: what a retried execution cost in all.
+        "total": seconds_text(duration(execution.created_at, execution.finished_at))
+        if execution.status.is_terminal
+        else f"{seconds_text(duration(execution.created_at, now))} so far",
         "can_retry": can_retry(execution),
         "can_cancel": can_cancel(execution) and not stopping,
         "stdout": clean_output(stdout),

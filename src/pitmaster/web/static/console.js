@@ -195,6 +195,7 @@
     setTime("finished-at", state.finished_at, state.finished_at_iso);
     setText("duration", state.duration);
     setText("queue-wait", state.queue_wait);
+    setText("total", state.total);
     setText("stopping", state.stopping);
     document.getElementById("stopping").hidden = !state.stopping;
     setText("stdout", state.stdout);
