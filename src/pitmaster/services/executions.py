@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +24,7 @@ from pitmaster.models import (
     ExecutionFilter,
     ExecutionPage,
     MessageDelivery,
+    Status,
     json_depth,
 )
 from pitmaster.settings import Settings
@@ -271,6 +272,37 @@ def retry(
     logger.info("execution %s: retry %s scheduled by hand", found.message_id, retry_id)
     _wake(wakeup)
     return retry_id
+
+
+@dataclass(frozen=True)
+class RetryPreview:
+    """What a bulk retry would do now: ``executions`` in ``apps``, and whether more match."""
+
+    status: Status
+    executions: int
+    apps: int
+    more: bool
+
+    def summary(self) -> str:
+        """``retry 25 failed executions in 3 apps``."""
+        plural = "" if self.executions == 1 else "s"
+        apps = f"{self.apps} app" + ("" if self.apps == 1 else "s")
+        text = f"retry {self.executions} {self.status.value} execution{plural} in {apps}"
+        return text + (" (more match: the rest on the next retry)" if self.more else "")
+
+
+def preview_retry_matching(
+    store: Store, caller: Caller, where: ExecutionFilter, *, after_id: int | None = None
+) -> RetryPreview:
+    """What ``retry_matching`` would retry for this caller and filter, without retrying."""
+    status = where.status or Status.FAILED
+    if status not in RETRYABLE_STATUSES:
+        raise InvalidInput("only failed, error or cancelled executions can be retried")
+    scoped = caller.scoped(replace(where, status=status))
+    if scoped is None:
+        return RetryPreview(status, 0, 0, more=False)
+    count, apps, more = store.retry_all_preview(scoped, after_id=after_id)
+    return RetryPreview(status, count, apps, more)
 
 
 def retry_matching(  # noqa: PLR0913 -- the filter and paging of the bulk-retry request

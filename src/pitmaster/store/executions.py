@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -233,6 +233,37 @@ class Executions:
         next_cursor = str(items[-1].id) if len(rows) > limit else None
         return ExecutionPage(items=items, next_cursor=next_cursor)
 
+    def attempt_counts(self, execution_ids: list[int]) -> dict[int, int]:
+        """How many attempts each of these executions has had (a page of a list at a time)."""
+        if not execution_ids:
+            return {}
+        query = (
+            sa.select(attempts.c.execution_id, sa.func.count())
+            .where(attempts.c.execution_id.in_(execution_ids))
+            .group_by(attempts.c.execution_id)
+        )
+        with self._db.reading() as conn:
+            return {row[0]: row[1] for row in conn.execute(query)}
+
+    def status_counts(self, where: ExecutionFilter, window: int) -> tuple[dict[Status, int], bool]:
+        """How many of the newest ``window`` executions matching the filter (its own status
+        aside) are in each status, and whether more than ``window`` match.
+
+        One bounded read, newest first by id, so the answer costs the same however
+        long the history is; past ``window`` the counts describe the newest part.
+        """
+        e = job_executions.c
+        query: sa.Select[Any] = sa.select(e.status)
+        newest = _filtered(query, replace(where, status=None)).order_by(e.id.desc())
+        bounded = newest.limit(window + 1).subquery()
+        with self._db.reading() as conn:
+            rows = conn.execute(
+                sa.select(bounded.c.status, sa.func.count()).group_by(bounded.c.status)
+            ).all()
+        counts = {Status(status): count for status, count in rows}
+        more = sum(counts.values()) > window
+        return counts, more
+
     def attempts_of(self, execution_id: int) -> list[Attempt]:
         with self._db.reading() as conn:
             rows = (
@@ -317,6 +348,28 @@ class Executions:
             remaining=remaining,
             next_after_id=chosen[-1] if remaining else None,
         )
+
+    def retry_all_preview(
+        self, where: ExecutionFilter, *, after_id: int | None = None, limit: int = BULK_RETRY_LIMIT
+    ) -> tuple[int, int, bool]:
+        """What ``retry_all`` with the same arguments would retry: how many executions, in
+        how many apps, and whether more match past ``limit`` (read from ``limit + 1`` rows,
+        so the answer costs the same at any size of history)."""
+        e = job_executions.c
+        query: sa.Select[Any] = sa.select(e.application).where(
+            e.status.in_(status_values(RETRYABLE_STATUSES))
+        )
+        query = _filtered(query, where)
+        if after_id is not None:
+            query = query.where(e.id > after_id)
+        chosen = query.order_by(e.id).limit(limit).subquery()
+        past = query.order_by(e.id).offset(limit).limit(1).subquery()
+        with self._db.reading() as conn:
+            found, apps_found = conn.execute(
+                sa.select(sa.func.count(), sa.func.count(sa.distinct(chosen.c.application)))
+            ).one()
+            more = conn.execute(sa.select(sa.func.count()).select_from(past)).scalar_one() > 0
+        return found, apps_found, more
 
     def _retry_batch(self, execution_ids: list[int]) -> int:
         """Retry these executions in one write transaction; how many it retried."""
@@ -436,6 +489,17 @@ def _filtered(query: sa.Select[Any], where: ExecutionFilter) -> sa.Select[Any]:
         query = query.where(e.queue == where.queue)
     if where.status is not None:
         query = query.where(e.status == where.status.value)
+    if where.message_id_prefix:
+        # A prefix of a message_id: no index helps a LIKE everywhere, so this scans
+        # the rows the other conditions leave (newest first, up to the page).
+        escaped = (
+            where.message_id_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        )
+        query = query.where(e.message_id.like(escaped + "%", escape="\\"))
+    if where.created_from is not None:
+        query = query.where(e.created_at >= where.created_from)
+    if where.created_to is not None:
+        query = query.where(e.created_at < where.created_to)
     return query
 
 

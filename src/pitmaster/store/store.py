@@ -104,10 +104,13 @@ class Store:
         self.get_execution = self.executions.get_execution
         self.list_executions = self.executions.list_executions
         self.attempts_of = self.executions.attempts_of
+        self.attempt_counts = self.executions.attempt_counts
+        self.status_counts = self.executions.status_counts
         self.attempt_of = self.executions.attempt_of
         self.cancel = self.executions.cancel
         self.retry = self.executions.retry
         self.retry_all = self.executions.retry_all
+        self.retry_all_preview = self.executions.retry_all_preview
 
         self.claim = self.claims.claim
         self.release_claim = self.claims.release_claim
