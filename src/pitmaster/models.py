@@ -287,6 +287,9 @@ class Execution(FromRow):
     output_pending: bool = False
     # The app it belongs to, by identity; None once that app has been deleted.
     app_id: int | None = None
+    # The schedule that made it, and the tick it ran for (PITMASTER_SCHEDULED_AT).
+    schedule_id: int | None = None
+    scheduled_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -299,6 +302,8 @@ class ExecutionFilter:
     status: Status | None = None
     # The app by identity (what an app token sees): a deleted app's executions have none.
     app_id: int | None = None
+    # The schedule that made them.
+    schedule_id: int | None = None
 
 
 @dataclass(frozen=True)

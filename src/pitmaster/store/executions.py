@@ -271,7 +271,7 @@ class Executions:
 
 @dataclass(frozen=True)
 class PendingRow:
-    """What a new execution holds when it is enqueued (by a client, or by a topic)."""
+    """What a new execution holds when it is enqueued (by a client, a topic or a schedule)."""
 
     application: str
     app_id: int
@@ -279,6 +279,8 @@ class PendingRow:
     queue: str
     message: Any
     run_after: datetime
+    schedule_id: int | None = None
+    scheduled_at: datetime | None = None
 
 
 def insert_pending(
@@ -302,6 +304,8 @@ def insert_pending(
         "run_after": pending.run_after,
         "idempotency_key": idempotency_key,
         "request_hash": request_hash,
+        "schedule_id": pending.schedule_id,
+        "scheduled_at": pending.scheduled_at,
         "created_at": now,
         "updated_at": now,
     }
@@ -339,6 +343,8 @@ def _filtered(query: sa.Select[Any], where: ExecutionFilter) -> sa.Select[Any]:
         query = query.where(e.queue == where.queue)
     if where.status is not None:
         query = query.where(e.status == where.status.value)
+    if where.schedule_id is not None:
+        query = query.where(e.schedule_id == where.schedule_id)
     return query
 
 

@@ -14,6 +14,7 @@ Each concern is a small class of its own, reachable as an attribute of the ``Sto
 ``secrets``    apps' sealed secrets (``secrets.py``)
 ``engines``    engines, probes, stranded attempts (``engines.py``)
 ``topics``     topics, their subscriptions, publishing (``topics.py``)
+``schedules``  cron schedules and their ticks (``schedules.py``)
 ============== ==============================================================
 
 The ``Store`` also answers each of their methods itself (``store.enqueue(...)`` is
@@ -38,6 +39,7 @@ from pitmaster.store.endings import Endings
 from pitmaster.store.engines import Engines
 from pitmaster.store.executions import Executions
 from pitmaster.store.monitoring import Monitoring
+from pitmaster.store.schedules import Schedules
 from pitmaster.store.secrets import Secrets
 from pitmaster.store.stats import Stats
 from pitmaster.store.tokens import TokenStore
@@ -59,6 +61,7 @@ class Store:
         self.secrets = Secrets(db, self.catalog)
         self.engines = Engines(db)
         self.topics = Topics(db)
+        self.schedules = Schedules(db)
 
         # The queries by name, as the rest of pitmaster calls them.
         self.close = db.close
@@ -139,6 +142,17 @@ class Store:
         self.list_subscriptions = self.topics.list_subscriptions
         self.unsubscribe = self.topics.unsubscribe
         self.publish = self.topics.publish
+
+        self.create_schedule = self.schedules.create_schedule
+        self.update_schedule = self.schedules.update_schedule
+        self.get_schedule = self.schedules.get_schedule
+        self.list_schedules = self.schedules.list_schedules
+        self.delete_schedule = self.schedules.delete_schedule
+        self.set_schedule_paused = self.schedules.set_paused
+        self.due_schedules = self.schedules.due_schedules
+        self.next_schedule_due = self.schedules.next_due
+        self.tick_schedule = self.schedules.tick
+        self.run_schedule_now = self.schedules.run_now
 
     @property
     def dialect(self) -> str:
