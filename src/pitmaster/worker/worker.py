@@ -26,6 +26,7 @@ from pitmaster.worker.exits import ExitBook
 from pitmaster.worker.identity import EngineIdentityConflict, answer_probes, check_engine_identity
 from pitmaster.worker.poller import Poller, Settled
 from pitmaster.worker.runner import ContainerDefaults, Runner
+from pitmaster.worker.scheduler import Scheduler
 from pitmaster.worker.supervision import Supervisor
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ HOUSEKEEPING_SECONDS = 30.0
 # Threads beyond the runners and output readers that call the engine: poller,
 # watcher (its event stream holds a connection), heartbeat, and the API's reads.
 OTHER_ENGINE_THREADS = 4
+# After a wake-up, the scheduler waits this long before it looks at schedules again.
+SCHEDULER_WAKE_GAP_SECONDS = 0.25
 
 
 def engine_pool_size(runner_threads: int) -> int:
@@ -108,6 +111,10 @@ class Worker:
         self.ready = threading.Event()
         self.refused: EngineIdentityConflict | None = None  # why it stopped itself, if it did
         self._next_housekeeping = 0.0
+        self._scheduler = Scheduler(store)
+        # Set when schedules may have changed, so the scheduler looks again before its time.
+        self._schedules_changed = threading.Event()
+        self._schedule_wait = 0.0
         self._engine_description: str | None = None
 
     def start(self) -> None:
@@ -127,6 +134,7 @@ class Worker:
         self._spawn("poller", self._poll_loop)
         self._spawn("watcher", self._watch_loop)
         self._spawn("listener", self._listen_loop)
+        self._spawn("scheduler", self._schedule_loop)
 
     @property
     def stopping(self) -> threading.Event:
@@ -134,8 +142,9 @@ class Worker:
         return self._stopping
 
     def wake(self) -> None:
-        """Tell idle runners that work was just enqueued."""
+        """Tell idle runners that work was just enqueued, and the scheduler to look again."""
         self._doorbell.ring()
+        self._schedules_changed.set()
 
     def stop(self) -> None:
         """Stop claiming and return within about ``shutdown_grace`` seconds; jobs keep running.
@@ -150,6 +159,7 @@ class Worker:
         self._stopping.set()
         self._doorbell.ring_everyone()
         self._exit_seen.set()
+        self._schedules_changed.set()
         with self._lock:
             if self._exit_stream is not None:
                 self._exit_stream.close()
@@ -309,6 +319,22 @@ class Worker:
             self._poller.remove_left_behind(min(60.0, self._settings.engine_silent_after))
             every = min(HOUSEKEEPING_SECONDS, self._settings.engine_silent_after / 4)
             self._next_housekeeping = time.monotonic() + every
+
+    # -- schedules -----------------------------------------------------------------
+
+    def _schedule_loop(self) -> None:
+        """Tick schedules as they fall due, sleeping until the next one is."""
+        while not self._stopping.is_set():
+            if self.supervisor.guard("scheduler", self._schedule_step):
+                woken = self._schedules_changed.wait(self._schedule_wait)
+                self._schedules_changed.clear()
+                if woken:  # every enqueue rings: look once for a burst of them
+                    self._stopping.wait(SCHEDULER_WAKE_GAP_SECONDS)
+
+    def _schedule_step(self) -> None:
+        if self._scheduler.tick_due():
+            self._doorbell.ring()
+        self._schedule_wait = self._scheduler.seconds_until_due()
 
     # -- heartbeat and wake-ups ------------------------------------------------------
 
