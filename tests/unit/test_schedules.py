@@ -13,6 +13,7 @@ from pitmaster.cron import MissedTicks
 from pitmaster.models import ExecutionFilter
 from pitmaster.services import schedules as schedule_service
 from pitmaster.services.inputs import ScheduleCreate, ScheduleUpdate
+from pitmaster.store import executions as execution_store
 from pitmaster.store import schedules as schedule_store
 from pitmaster.store.store import Store
 from pitmaster.worker.runner import job_environment
@@ -61,12 +62,10 @@ def test_given_three_workers_racing_every_tick_then_each_tick_makes_one_executio
             ticking_clock.now = START + timedelta(minutes=minute, seconds=1)
             barrier = threading.Barrier(len(workers))
             made: list[int] = []
-
-            def tick(store: Store) -> None:
-                barrier.wait()
-                made.extend(len(r.message_ids) for r in Scheduler(store).tick_due())
-
-            threads = [threading.Thread(target=tick, args=(store,)) for store in workers]
+            threads = [
+                threading.Thread(target=_tick_together, args=(store, barrier, made))
+                for store in workers
+            ]
             for thread in threads:
                 thread.start()
             for thread in threads:
@@ -80,13 +79,18 @@ def test_given_three_workers_racing_every_tick_then_each_tick_makes_one_executio
     assert ticks == [START + timedelta(minutes=m) for m in range(1, 21)]
 
 
+def _tick_together(store: Store, barrier: threading.Barrier, made: list[int]) -> None:
+    barrier.wait()
+    made.extend(len(result.message_ids) for result in Scheduler(store).tick_due())
+
+
 def test_given_a_tick_that_dies_midway_then_nothing_is_left_and_the_next_run_makes_one(
     scheduled: Store, ticking_clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a due tick, and a worker that dies right after inserting its execution.
     _create(scheduled)
     ticking_clock.now = START + timedelta(minutes=1, seconds=2)
-    real_insert = schedule_store.insert_pending
+    real_insert = execution_store.insert_pending
 
     def insert_then_die(*args: object, **kwargs: object) -> object:
         real_insert(*args, **kwargs)  # type: ignore[arg-type]
