@@ -41,7 +41,7 @@ class Schedule:
     def parsed(self) -> Cron:
         return Cron(self.cron, self.timezone)
 
-    def next_runs(self, now: datetime, count: int = 5) -> list[datetime]:
+    def upcoming(self, now: datetime, count: int = 5) -> list[datetime]:
         """The next ``count`` times it will run (none while paused), from ``now``."""
         if self.paused:
             return []

@@ -143,7 +143,7 @@ def test_given_a_paused_schedule_then_it_ticks_not_and_resumes_from_the_next_tic
     ticking_clock.now = START + timedelta(minutes=10, seconds=30)
     Scheduler(scheduled).tick_due()
     assert _made(scheduled) == []
-    assert scheduled.get_schedule("nightly").next_runs(ticking_clock.now) == []
+    assert scheduled.get_schedule("nightly").upcoming(ticking_clock.now) == []
 
     resumed = schedule_service.resume_schedule(scheduled, "nightly")
 

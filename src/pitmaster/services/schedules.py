@@ -94,7 +94,7 @@ def run_now(store: Store, wakeup: Wakeup, name: str) -> Execution:
 
 def next_runs(store: Store, schedule: Schedule, count: int = NEXT_RUNS_SHOWN) -> list[datetime]:
     """When it runs next (none while paused)."""
-    return schedule.next_runs(store.now(), count)
+    return schedule.upcoming(store.now(), count)
 
 
 def _check_message(message: Any) -> None:
