@@ -1,9 +1,12 @@
-"""``pitmaster apply``: make the server's apps, job definitions, queues and topics match one file.
+"""``pitmaster apply``: make the server's apps, job definitions, queues, topics and schedules
+match one file.
 
 The whole file is validated before anything changes. Applying the same file
 twice changes nothing the second time. Things the file does not name are left
 alone (nothing is deleted): a topic's subscriptions the file does not name stay,
-and one whose filter the file changes is deleted and made again.
+and one whose filter the file changes is deleted and made again. A schedule's
+``paused`` counts when it is created only: pausing and resuming it later is left
+to ``pitmaster schedules pause|resume`` and the console.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pitmaster.services.inputs import (
     Input,
     JobDefinitionCreate,
     QueueCreate,
+    ScheduleCreate,
     SubscriptionCreate,
     TopicCreate,
 )
@@ -40,6 +44,7 @@ class ApplyFile(Input):
     queues: list[QueueCreate] = Field(default_factory=list)
     apps: list[AppSpec] = Field(default_factory=list)
     topics: list[TopicSpec] = Field(default_factory=list)
+    schedules: list[ScheduleCreate] = Field(default_factory=list)
 
 
 def load(path: Path) -> ApplyFile:
@@ -79,6 +84,19 @@ def apply(client: Client, spec: ApplyFile, report: Callable[[str], None]) -> Non
         _ensure(client, "topic", topic.name, "/v1/topics", fields, report)
         for subscription in topic.subscriptions:
             _ensure_subscription(client, topic.name, subscription, report)
+    # After the apps and queues: a schedule names an app's job and a queue.
+    for schedule in spec.schedules:
+        _ensure_schedule(client, schedule, report)
+
+
+def _ensure_schedule(client: Client, wanted: ScheduleCreate, report: Callable[[str], None]) -> None:
+    fields = wanted.model_dump(mode="json")
+    if client.find(f"/v1/schedules/{quote(wanted.name, safe='')}") is None:
+        client.request("POST", "/v1/schedules", json=fields)
+        report(f"created schedule {wanted.name}")
+        return
+    del fields["paused"]
+    _ensure(client, "schedule", wanted.name, "/v1/schedules", fields, report)
 
 
 def _ensure_subscription(

@@ -19,6 +19,7 @@ from pitmaster.cli import (
     executions,
     job_definitions,
     queues,
+    schedules,
     secrets,
     serve,
     tokens,
@@ -38,6 +39,7 @@ app.add_typer(queues.queues_cli, name="queues")
 app.add_typer(tokens.token_cli, name="token")
 app.add_typer(secrets.secrets_cli, name="secrets")
 app.add_typer(topics.topics_cli, name="topics")
+app.add_typer(schedules.schedules_cli, name="schedules")
 
 
 def main() -> None:
