@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Annotated
 from urllib.parse import quote, urlencode
 
@@ -56,10 +57,16 @@ def executions_index(  # noqa: PLR0913, PLR0917 -- one parameter per query param
     retried: int | None = None,
     remaining: int | None = None,
     after_id: int | None = None,
+    schedule: str = "",
 ) -> HTMLResponse:
     where = _filter_of(application, job, queue, status)
+    if schedule and caller.is_admin:  # schedules are admin business, as in the API
+        where = replace(where, schedule_id=services.store.get_schedule(schedule).id)
+    else:
+        schedule = ""
     page = executions.list_page(services.store, caller, where, cursor or None, PAGE_SIZE)
     filters = {"application": application, "job": job, "queue": queue, "status": status}
+    filters |= {"schedule": schedule}
     given = {name: value for name, value in filters.items() if value}
     next_url = None
     if page.next_cursor is not None:
