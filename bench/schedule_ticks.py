@@ -1,0 +1,83 @@
+"""Schedule tick accuracy: how late after its tick each scheduled execution is created.
+
+Three ``pitmaster worker`` processes tick the same schedules (each "* * * * *",
+so every minute boundary is a tick of each) on one database. Their jobs go to a
+queue no worker serves, so the measure is the tick alone: from the tick's time
+(``scheduled_at``) to the execution's ``created_at``, both stored by the
+database's clock. Each tick must also have made exactly one execution.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.common import database, pitmaster
+from pitmaster.models import ExecutionFilter
+from pitmaster.services import schedules as schedule_service
+from pitmaster.services.inputs import ScheduleCreate
+from pitmaster.store.store import Store
+
+SCHEDULES = 20
+WORKERS = 3
+UNSERVED_QUEUE = "bench-unserved"
+
+
+def _lateness(store: Store, names: list[str]) -> list[float]:
+    late = []
+    for name in names:
+        schedule = store.get_schedule(name)
+        page = store.list_executions(ExecutionFilter(schedule_id=schedule.id), limit=500)
+        ticks = [e.scheduled_at for e in page.items if e.scheduled_at is not None]
+        if len(ticks) != len(set(ticks)):
+            raise SystemExit(f"schedule {name} made two executions for one tick")
+        late += [
+            (e.created_at - e.scheduled_at).total_seconds() for e in page.items if e.scheduled_at
+        ]
+    return late
+
+
+def measure(url: str, minutes: int) -> dict[str, float]:
+    store = Store(url)
+    store.migrate()
+    store.create_app("bench", "pitmaster-demo:latest")
+    store.create_job_definition("bench", "tick", ["true"])
+    store.create_queue(UNSERVED_QUEUE)
+    names = [f"every-minute-{n}" for n in range(SCHEDULES)]
+    for name in names:
+        body = {"name": name, "application": "bench", "job": "tick", "queue": UNSERVED_QUEUE}
+        schedule_service.create_schedule(store, ScheduleCreate(**body, cron="* * * * *"))
+    first = store.get_schedule(names[0]).next_tick
+    with ExitStack() as stack:
+        for _ in range(WORKERS):
+            stack.enter_context(pitmaster("worker", url, queues="default"))
+        # Wait out the ticks measured, and a few seconds for the last one to be made.
+        end = first.timestamp() + 60 * (minutes - 1) + 5
+        time.sleep(max(0.0, end - datetime.now(UTC).timestamp()))
+    late = _lateness(store, names)
+    store.close()
+    if len(late) < SCHEDULES * minutes:
+        raise SystemExit(f"{len(late)} executions for {SCHEDULES * minutes} ticks")
+    quantiles = statistics.quantiles(late, n=100)
+    return {"ticks": len(late), "p50": statistics.median(late), "p99": quantiles[98]}
+
+
+def run(admin_url: str, directory: Path, quick: bool) -> dict[str, dict[str, float]]:
+    minutes = 1 if quick else 3
+    results = {}
+    for kind in ("sqlite", "postgresql"):
+        with database(kind, admin_url, directory) as url:
+            results[kind] = measure(url, minutes)
+    return results
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    from bench.common import prepare
+
+    with tempfile.TemporaryDirectory() as temporary:
+        print(run(prepare(), Path(temporary), quick=True))
