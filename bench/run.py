@@ -20,7 +20,7 @@ from typing import Any
 import docker
 import psycopg
 
-from bench import docker_paths, post_exit, queue_only, scale
+from bench import docker_paths, post_exit, queue_only, scale, schedule_ticks
 from bench.common import ROOT, ms, prepare
 from bench.docker_paths import Latencies, summary
 from pitmaster import __version__
@@ -131,6 +131,16 @@ def _queue(results: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _ticks(results: dict[str, dict[str, float]]) -> list[str]:
+    lines = [
+        "| database | ticks | execution created after its tick, p50 / p99 |",
+        "| --- | --- | --- |",
+    ]
+    for kind, row in results.items():
+        lines.append(f"| {kind} | {row['ticks']:.0f} | {ms(row['p50'])} / {ms(row['p99'])} |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run pitmaster's benchmarks.")
     parser.add_argument("--quick", action="store_true", help="fewer jobs and shorter windows")
@@ -143,6 +153,7 @@ def main() -> None:
         after_exit = post_exit.run(args.quick)
         scaled = scale.run(admin_url, directory, args.quick)
         queue = queue_only.run(admin_url, directory, args.quick)
+        ticks = schedule_ticks.run(admin_url, directory, args.quick)
     text = "\n".join(
         [
             "# Benchmarks",
@@ -191,6 +202,13 @@ def main() -> None:
             "or worker slots for every queue.",
             "",
             *_queue(queue),  # type: ignore[arg-type]
+            "",
+            "## Schedule tick accuracy",
+            "",
+            f"{schedule_ticks.WORKERS} workers tick {schedule_ticks.SCHEDULES} every-minute "
+            "schedules; each tick made exactly one execution.",
+            "",
+            *_ticks(ticks),
             "",
         ]
     )

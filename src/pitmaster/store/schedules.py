@@ -82,6 +82,7 @@ class Schedules:
                         updated_at=now,
                     )
                 )
+                wakeups.notify_work(conn)  # its first tick may come before a worker looks again
         except sa.exc.IntegrityError as exc:
             raise Conflict(f"schedule {new.name!r} already exists") from exc
         return self.get_schedule(new.name)
@@ -109,6 +110,7 @@ class Schedules:
             )
             values["updated_at"] = self._db.now()
             conn.execute(schedules.update().where(schedules.c.id == current["id"]).values(values))
+            wakeups.notify_work(conn)
         return self.get_schedule(name)
 
     def get_schedule(self, name: str) -> Schedule:
@@ -142,6 +144,7 @@ class Schedules:
             updated = conn.execute(
                 schedules.update().where(schedules.c.name == name).values(values)
             ).rowcount
+            wakeups.notify_work(conn)
         if not updated:
             raise NotFound(f"schedule {name!r} does not exist")
         return self.get_schedule(name)
