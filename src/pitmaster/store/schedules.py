@@ -177,20 +177,28 @@ class Schedules:
         """Run ``plan`` for a schedule as it was ``seen``; nothing if it changed since.
 
         The compare-and-set takes ``next_tick`` and ``updated_at`` as seen: another
-        worker's tick, an edit, a pause, each makes this one change nothing.
+        worker's tick, an edit, a pause, each makes this one change nothing. On
+        PostgreSQL a schedule another worker is ticking right now is skipped rather
+        than waited for (``SKIP LOCKED``), so workers share out many due schedules.
         """
         now = self._db.now()
         s = schedules.c
+        as_seen = (
+            s.id == seen.id,
+            s.next_tick == seen.next_tick,
+            s.updated_at == seen.updated_at,
+            s.paused.is_(False),
+        )
         with self._db.writing() as conn:
+            app_id = conn.execute(
+                sa.select(s.app_id).where(*as_seen).with_for_update(skip_locked=True)
+            ).scalar()
+            if app_id is None:
+                return TickResult(seen.id, (), won=False)
             problem = _runnable_problem(conn, seen)
             moved = conn.execute(
                 schedules.update()
-                .where(
-                    s.id == seen.id,
-                    s.next_tick == seen.next_tick,
-                    s.updated_at == seen.updated_at,
-                    s.paused.is_(False),
-                )
+                .where(*as_seen)
                 .values(
                     next_tick=plan.next_tick,
                     last_tick=plan.run[-1] if plan.run else s.last_tick,
@@ -203,9 +211,6 @@ class Schedules:
                 if problem is not None:
                     logger.warning("schedule %s: tick made nothing: %s", seen.name, problem)
                 return TickResult(seen.id, (), won=True)
-            app_id = conn.execute(
-                sa.select(schedules.c.app_id).where(schedules.c.id == seen.id)
-            ).scalar_one()
             made = [
                 _insert_tick(conn, now, seen, app_id, tick)
                 for tick in plan.run
