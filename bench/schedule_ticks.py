@@ -6,11 +6,16 @@ queue no worker serves, so the measure is the tick alone: from the tick's time
 (``scheduled_at``) to the execution's ``created_at``, both stored by the
 database's clock. Only ticks after every worker is up count. Each tick must
 have made exactly one execution.
+
+Baseline: a bare timer in the benchmark's own process, a thread that sleeps
+until each of the same minute boundaries, measured by how late it wakes. On a
+loaded machine that lateness is the floor under any scheduler's.
 """
 
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
@@ -51,6 +56,18 @@ def _wait_for_workers(store: Store, count: int) -> None:
         time.sleep(0.2)
 
 
+def _bare_timer(boundaries: list[datetime], woke_late: list[float]) -> None:
+    for boundary in boundaries:
+        threading.Event().wait(max(0.0, boundary.timestamp() - time.time()))
+        woke_late.append(time.time() - boundary.timestamp())
+
+
+def _p50_p99(values: list[float]) -> tuple[float, float]:
+    if len(values) == 1:
+        return values[0], values[0]
+    return statistics.median(values), statistics.quantiles(values, n=100)[98]
+
+
 def measure(url: str, minutes: int) -> dict[str, float]:
     store = Store(url)
     store.migrate()
@@ -71,15 +88,27 @@ def measure(url: str, minutes: int) -> dict[str, float]:
             _wait_for_workers(store, number)
         now = datetime.now(UTC)
         since = (now + timedelta(minutes=1)).replace(second=0, microsecond=0)
+        boundaries = [since + timedelta(minutes=n) for n in range(minutes)]
+        woke_late: list[float] = []
+        timer = threading.Thread(target=_bare_timer, args=(boundaries, woke_late))
+        timer.start()
         # Wait out the ticks measured, and a few seconds for the last one to be made.
         end = since + timedelta(minutes=minutes - 1, seconds=5)
         time.sleep(max(0.0, (end - now).total_seconds()))
+        timer.join()
     late = _lateness(store, names, since)
     store.close()
     if len(late) != SCHEDULES * minutes:
         raise SystemExit(f"{len(late)} executions for {SCHEDULES * minutes} ticks")
-    quantiles = statistics.quantiles(late, n=100)
-    return {"ticks": len(late), "p50": statistics.median(late), "p99": quantiles[98]}
+    p50, p99 = _p50_p99(late)
+    timer_p50, timer_p99 = _p50_p99(woke_late)
+    return {
+        "ticks": len(late),
+        "p50": p50,
+        "p99": p99,
+        "timer_p50": timer_p50,
+        "timer_p99": timer_p99,
+    }
 
 
 def run(admin_url: str, directory: Path, quick: bool) -> dict[str, dict[str, float]]:
