@@ -173,8 +173,11 @@ class Schedules:
             ).scalar()
         return found
 
-    def tick(self, seen: Schedule, plan: TickPlan) -> TickResult:
+    def tick(self, seen: Schedule, plan: TickPlan, *, notify: bool = True) -> TickResult:
         """Run ``plan`` for a schedule as it was ``seen``; nothing if it changed since.
+
+        ``notify=False`` leaves waking the workers to the caller (``notify_work``),
+        which ticks many schedules in a row and wakes them once.
 
         The compare-and-set takes ``next_tick`` and ``updated_at`` as seen: another
         worker's tick, an edit, a pause, each makes this one change nothing. On
@@ -216,9 +219,15 @@ class Schedules:
                 for tick in plan.run
                 if not _tick_made(conn, seen, tick)
             ]
-            if made:
+            if made and notify:
                 wakeups.notify_work(conn)
         return TickResult(seen.id, tuple(made), won=True)
+
+    def notify_work(self) -> None:
+        """Wake listening workers (PostgreSQL): executions were made without waking them."""
+        if self._db.dialect == "postgresql":
+            with self._db.reading() as conn:
+                wakeups.notify_work(conn)
 
     def run_now(self, name: str) -> Execution:
         """An execution of the schedule's job now, outside its ticks (which go on as before)."""

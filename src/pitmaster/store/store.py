@@ -152,6 +152,7 @@ class Store:
         self.due_schedules = self.schedules.due_schedules
         self.next_schedule_due = self.schedules.next_due
         self.tick_schedule = self.schedules.tick
+        self.notify_work = self.schedules.notify_work
         self.run_schedule_now = self.schedules.run_now
 
     @property

@@ -36,7 +36,8 @@ class Scheduler:
                     policy=schedule.missed_ticks,
                     catch_up_limit=schedule.catch_up_limit,
                 )
-                result = self._store.tick_schedule(schedule, plan)
+                # Every worker wakes on a notification: one for the pass, not one a tick.
+                result = self._store.tick_schedule(schedule, plan, notify=False)
             except PitmasterError as exc:  # one broken schedule must not stop the others
                 logger.warning("schedule %s: tick failed: %s", schedule.name, exc)
                 continue
@@ -52,6 +53,8 @@ class Scheduler:
                     )
                 for message_id in result.message_ids:
                     logger.info("schedule %s: enqueued %s", schedule.name, message_id)
+        if any(result.message_ids for result in made):
+            self._store.notify_work()
         return made
 
     def seconds_until_due(self) -> float:
