@@ -50,19 +50,22 @@ def upgrade() -> None:
         op.f("ix_schedules_paused_next_tick"), "schedules", ["paused", "next_tick"], unique=False
     )
     op.create_index(op.f("ix_schedules_app_id"), "schedules", ["app_id"], unique=False)
-    with op.batch_alter_table("job_executions") as batch:
-        batch.add_column(sa.Column("schedule_id", _ID, nullable=True))
-        batch.add_column(sa.Column("scheduled_at", UTCDateTime(), nullable=True))
-        batch.create_index(
-            op.f("ix_job_executions_schedule_id_id"), ["schedule_id", "id"], unique=False
-        )
+    # Plain ALTERs, not a batch: SQLite's batch copies job_executions and drops the
+    # old table, and with foreign keys on that drop would delete every attempt.
+    op.add_column("job_executions", sa.Column("schedule_id", _ID, nullable=True))
+    op.add_column("job_executions", sa.Column("scheduled_at", UTCDateTime(), nullable=True))
+    op.create_index(
+        op.f("ix_job_executions_schedule_id_id"),
+        "job_executions",
+        ["schedule_id", "id"],
+        unique=False,
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("job_executions") as batch:
-        batch.drop_index(op.f("ix_job_executions_schedule_id_id"))
-        batch.drop_column("scheduled_at")
-        batch.drop_column("schedule_id")
+    op.drop_index(op.f("ix_job_executions_schedule_id_id"), table_name="job_executions")
+    op.drop_column("job_executions", "scheduled_at")  # SQLite 3.35+ drops a column in place
+    op.drop_column("job_executions", "schedule_id")
     op.drop_index(op.f("ix_schedules_app_id"), table_name="schedules")
     op.drop_index(op.f("ix_schedules_paused_next_tick"), table_name="schedules")
     op.drop_table("schedules")
