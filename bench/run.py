@@ -29,6 +29,7 @@ from bench import (
     preflight,
     queue_only,
     scale,
+    schedule_ticks,
     swarm,
 )
 from bench.common import ROOT, ms, prepare, say
@@ -171,7 +172,29 @@ def _enqueue(results: dict[str, dict[str, float]]) -> list[str]:
     return lines
 
 
-SECTIONS = ("paths", "post_exit", "scale", "queue", "enqueue", "swarm", "notifications")
+def _ticks(results: dict[str, dict[str, float]]) -> list[str]:
+    lines = [
+        "| database | ticks | execution created after its tick: earliest, p50 / p99 | bare timer woke after the boundary, p50 / p99 |",
+        "| --- | --- | --- | --- |",
+    ]
+    for kind, row in results.items():
+        lines.append(
+            f"| {kind} | {row['ticks']:.0f} | {ms(row['earliest'])}, {ms(row['p50'])} / {ms(row['p99'])} "
+            f"| {ms(row['timer_p50'])} / {ms(row['timer_p99'])} |"
+        )
+    return lines
+
+
+SECTIONS = (
+    "paths",
+    "post_exit",
+    "scale",
+    "queue",
+    "enqueue",
+    "swarm",
+    "notifications",
+    "schedules",
+)
 
 
 def main() -> None:
@@ -319,6 +342,18 @@ def _notifications_section(admin_url: str, directory: Path, quick: bool) -> list
     ]
 
 
+def _schedules_section(admin_url: str, directory: Path, quick: bool) -> list[str]:
+    return [
+        "## Schedule tick accuracy",
+        "",
+        f"{schedule_ticks.WORKERS} workers tick {schedule_ticks.SCHEDULES} every-minute "
+        "schedules; each tick made exactly one execution.",
+        "",
+        *_ticks(schedule_ticks.run(admin_url, directory, quick)),
+        "",
+    ]
+
+
 _SECTIONS = {
     "paths": _paths_section,
     "post_exit": _post_exit_section,
@@ -327,6 +362,7 @@ _SECTIONS = {
     "enqueue": _enqueue_section,
     "swarm": _swarm_section,
     "notifications": _notifications_section,
+    "schedules": _schedules_section,
 }
 
 

@@ -1,5 +1,5 @@
-"""``pitmaster apply``: make the server's apps, job definitions, queues, topics and notification
-targets and rules match one file.
+"""``pitmaster apply``: make the server's apps, job definitions, queues, topics, schedules and
+notification targets and rules match one file.
 
 The whole file is validated before anything changes. Applying the same file
 twice changes nothing the second time. Things the file does not name are left
@@ -7,7 +7,9 @@ alone (nothing is deleted): a topic's subscriptions the file does not name stay,
 and one whose filter the file changes is deleted and made again. A notification
 target's URL and secret are set when it is made; as they are sealed, they are
 not compared after that. Notification rules given for an app, a job or a queue
-replace the ones it has.
+replace the ones it has. A schedule's
+``paused`` counts when it is created only: pausing and resuming it later is left
+to ``pitmaster schedules pause|resume`` and the console.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pitmaster.services.inputs import (
     Input,
     JobDefinitionCreate,
     QueueCreate,
+    ScheduleCreate,
     SubscriptionCreate,
     TopicCreate,
 )
@@ -73,6 +76,7 @@ class ApplyFile(Input):
     queues: list[QueueSpec] = Field(default_factory=list)
     apps: list[AppSpec] = Field(default_factory=list)
     topics: list[TopicSpec] = Field(default_factory=list)
+    schedules: list[ScheduleCreate] = Field(default_factory=list)
 
 
 def load(path: Path) -> ApplyFile:
@@ -94,33 +98,9 @@ def apply(client: Client, spec: ApplyFile, report: Callable[[str], None]) -> Non
     for target in spec.notification_targets:
         _ensure_target(client, target, report)
     for queue in spec.queues:
-        fields = queue.model_dump(exclude={"notification_rules"})
-        _ensure(client, "queue", queue.name, "/v1/job_queues", fields, report)
-        if queue.notification_rules is not None:
-            rules = [rule.rule().as_dict() for rule in queue.notification_rules]
-            body = [rule.model_dump() for rule in queue.notification_rules]
-            owner = f"/v1/job_queues/{_q(queue.name)}"
-            _ensure_rules(client, f"queue {queue.name}", owner, rules, report, body)
+        _ensure_queue(client, queue, report)
     for app in spec.apps:
-        fields = app.model_dump(exclude={"job_definitions", "notification_rules"})
-        _ensure(client, "app", app.name, "/v1/apps", fields, report)
-        if app.notification_rules is not None:
-            rules = [rule.rule().as_dict() for rule in app.notification_rules]
-            _ensure_rules(client, f"app {app.name}", f"/v1/apps/{_q(app.name)}", rules, report)
-        for definition in app.job_definitions:
-            _ensure(
-                client,
-                "job definition",
-                f"{app.name}/{definition.job}",
-                f"/v1/apps/{app.name}/job_definitions",
-                definition.model_dump(exclude=_RULE_FIELDS),
-                report,
-                key="job",
-            )
-            job_rules = definition.rules()
-            if job_rules is not None:
-                path = f"/v1/apps/{_q(app.name)}/job_definitions/{_q(definition.job)}"
-                _ensure_rules(client, f"job {app.name}/{definition.job}", path, job_rules, report)
+        _ensure_app(client, app, report)
     # After the apps: a topic names apps as publishers, and subscribes their jobs.
     for topic in spec.topics:
         fields = topic.model_dump(exclude={"subscriptions"})
@@ -128,6 +108,51 @@ def apply(client: Client, spec: ApplyFile, report: Callable[[str], None]) -> Non
         _ensure(client, "topic", topic.name, "/v1/topics", fields, report)
         for subscription in topic.subscriptions:
             _ensure_subscription(client, topic.name, subscription, report)
+    # After the apps and queues: a schedule names an app's job and a queue.
+    for schedule in spec.schedules:
+        _ensure_schedule(client, schedule, report)
+
+
+def _ensure_queue(client: Client, queue: QueueSpec, report: Callable[[str], None]) -> None:
+    fields = queue.model_dump(exclude={"notification_rules"})
+    _ensure(client, "queue", queue.name, "/v1/job_queues", fields, report)
+    if queue.notification_rules is not None:
+        rules = [rule.rule().as_dict() for rule in queue.notification_rules]
+        body = [rule.model_dump() for rule in queue.notification_rules]
+        owner = f"/v1/job_queues/{_q(queue.name)}"
+        _ensure_rules(client, f"queue {queue.name}", owner, rules, report, body)
+
+
+def _ensure_app(client: Client, app: AppSpec, report: Callable[[str], None]) -> None:
+    fields = app.model_dump(exclude={"job_definitions", "notification_rules"})
+    _ensure(client, "app", app.name, "/v1/apps", fields, report)
+    if app.notification_rules is not None:
+        rules = [rule.rule().as_dict() for rule in app.notification_rules]
+        _ensure_rules(client, f"app {app.name}", f"/v1/apps/{_q(app.name)}", rules, report)
+    for definition in app.job_definitions:
+        _ensure(
+            client,
+            "job definition",
+            f"{app.name}/{definition.job}",
+            f"/v1/apps/{app.name}/job_definitions",
+            definition.model_dump(exclude=_RULE_FIELDS),
+            report,
+            key="job",
+        )
+        job_rules = definition.rules()
+        if job_rules is not None:
+            path = f"/v1/apps/{_q(app.name)}/job_definitions/{_q(definition.job)}"
+            _ensure_rules(client, f"job {app.name}/{definition.job}", path, job_rules, report)
+
+
+def _ensure_schedule(client: Client, wanted: ScheduleCreate, report: Callable[[str], None]) -> None:
+    fields = wanted.model_dump(mode="json")
+    if client.find(f"/v1/schedules/{quote(wanted.name, safe='')}") is None:
+        client.request("POST", "/v1/schedules", json=fields)
+        report(f"created schedule {wanted.name}")
+        return
+    del fields["paused"]
+    _ensure(client, "schedule", wanted.name, "/v1/schedules", fields, report)
 
 
 def _q(name: str) -> str:

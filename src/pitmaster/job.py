@@ -65,6 +65,8 @@ class Context:
     queue: str | None
     application: str | None
     sent_at: datetime | None
+    # The tick a schedule made this execution for (PITMASTER_SCHEDULED_AT); None otherwise.
+    scheduled_at: datetime | None = None
 
     @property
     def is_retry(self) -> bool:
@@ -73,6 +75,7 @@ class Context:
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> Context:
         sent = environ.get("BARBEQUE_SENT_TIMESTAMP")
+        scheduled = environ.get("PITMASTER_SCHEDULED_AT")
         return cls(
             job=environ.get("BARBEQUE_JOB", ""),
             message_id=environ.get("BARBEQUE_MESSAGE_ID", ""),
@@ -81,6 +84,7 @@ class Context:
             queue=environ.get("BARBEQUE_QUEUE_NAME"),
             application=environ.get("PITMASTER_APPLICATION"),
             sent_at=datetime.fromtimestamp(int(sent) / 1000, UTC) if sent else None,
+            scheduled_at=datetime.fromisoformat(scheduled) if scheduled else None,
         )
 
 

@@ -287,6 +287,9 @@ class Execution(FromRow):
     output_pending: bool = False
     # The app it belongs to, by identity; None once that app has been deleted.
     app_id: int | None = None
+    # The schedule that made it, and the tick it ran for (PITMASTER_SCHEDULED_AT).
+    schedule_id: int | None = None
+    scheduled_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -303,6 +306,8 @@ class ExecutionFilter:
     message_id_prefix: str | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
+    # The schedule that made them.
+    schedule_id: int | None = None
 
 
 @dataclass(frozen=True)

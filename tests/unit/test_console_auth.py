@@ -15,7 +15,9 @@ from fastapi.testclient import TestClient
 from pitmaster import auth
 from pitmaster.models import ExecutionFilter, Outcome, Status
 from pitmaster.server.app import create_app
+from pitmaster.services import schedules as schedule_service
 from pitmaster.services import tokens
+from pitmaster.services.inputs import ScheduleCreate
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 from pitmaster.web import login, pages
@@ -299,6 +301,9 @@ def test_given_a_logged_in_admin_then_every_form_post_without_csrf_is_403_and_ch
 ) -> None:
     log_in(browser)
     failed = shop_and_blog["shop"]
+    schedule_service.create_schedule(
+        store, ScheduleCreate(name="nightly", application="shop", job="mail", cron="@daily")
+    )
     posts = {
         "/apps": {"name": "new", "docker_image": "new:1"},
         "/apps/shop/edit": {"docker_image": "shop:2"},
@@ -311,6 +316,19 @@ def test_given_a_logged_in_admin_then_every_form_post_without_csrf_is_403_and_ch
         f"/job_executions/{failed}/cancel": {},
         "/logout": {},
         "/login": {"token": ADMIN_TOKEN},
+        "/schedules": {"name": "new", "application": "shop", "job": "mail", "cron": "@daily"},
+        "/schedules/nightly/edit": {"cron": "@hourly"},
+        "/schedules/nightly/pause": {},
+        "/schedules/nightly/resume": {},
+        "/schedules/nightly/run": {},
+        "/schedules/nightly/delete": {},
+        "/notification_targets": {"name": "ops", "kind": "webhook", "url": "http://127.0.0.1:9"},
+        "/notification_targets/ops/edit": {"description": "changed"},
+        "/notification_targets/ops/test": {},
+        "/notification_targets/ops/delete": {},
+        "/job_queues": {"name": "new"},
+        "/job_queues/default/edit": {"max_concurrent_executions": "1"},
+        "/job_queues/default/delete": {},
     }
     console_posts = {
         route.path
@@ -319,7 +337,14 @@ def test_given_a_logged_in_admin_then_every_form_post_without_csrf_is_403_and_ch
         if isinstance(route, APIRoute) and route.methods is not None and "POST" in route.methods
     }
     assert len(console_posts) == len(posts)  # a new form needs a line here
-    before = (store.list_apps(), store.list_job_definitions("shop"), store.get_execution(failed))
+    before = (
+        store.list_apps(),
+        store.list_job_definitions("shop"),
+        store.get_execution(failed),
+        store.list_schedules(10),
+        store.list_queues(),
+        store.notifications.list_targets(),
+    )
 
     for path, data in posts.items():
         for token in (None, "0" * 64):
@@ -327,7 +352,14 @@ def test_given_a_logged_in_admin_then_every_form_post_without_csrf_is_403_and_ch
             response = browser.post(path, data=sent)
             assert response.status_code == 403, (path, response.status_code)
 
-    after = (store.list_apps(), store.list_job_definitions("shop"), store.get_execution(failed))
+    after = (
+        store.list_apps(),
+        store.list_job_definitions("shop"),
+        store.get_execution(failed),
+        store.list_schedules(10),
+        store.list_queues(),
+        store.notifications.list_targets(),
+    )
     assert after == before
     assert len(store.attempts_of(store.get_execution(failed).id)) == 1
 

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -200,3 +201,9 @@ def test_given_no_job_name_and_one_function_when_run_by_hand_then_that_function_
 
     assert jobs.main({"BARBEQUE_MESSAGE": "[1]"}) == 0
     assert calls == [[1]]
+
+
+def test_given_a_scheduled_execution_then_the_context_has_its_tick():
+    scheduled = Context.from_environment({"PITMASTER_SCHEDULED_AT": "2026-03-28T01:30:00Z"})
+    assert scheduled.scheduled_at == datetime(2026, 3, 28, 1, 30, tzinfo=UTC)
+    assert Context.from_environment({}).scheduled_at is None

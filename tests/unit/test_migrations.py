@@ -13,6 +13,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
 
+from pitmaster.models import ExecutionFilter
+from pitmaster.services import schedules
+from pitmaster.services.inputs import ScheduleCreate
 from pitmaster.store.engine import create_engine
 from pitmaster.store.schema import metadata
 from pitmaster.store.store import Store
@@ -133,4 +136,38 @@ def test_given_topics_when_0012_is_undone_and_redone_then_the_tables_go_and_come
     _migrate_to(database_url, "head", down=False)
     assert store.list_topics(10) == []
     store.create_topic("orders", "", ["shop"])
+    assert _differences(database_url) == []
+
+
+def test_given_a_schedule_when_0014_is_undone_and_redone_then_its_table_and_columns_go_and_come_back(
+    store: Store, database_url: str
+) -> None:
+    # Given a schedule, and an execution it made.
+    store.create_app("shop", "shop:1")
+    store.create_job_definition("shop", "mail", ["m"])
+    schedules.create_schedule(
+        store, ScheduleCreate(name="nightly", application="shop", job="mail", cron="@daily")
+    )
+    store.run_schedule_now("nightly")
+
+    # When 0014 is undone, the table and the execution's columns are gone, the execution stays.
+    _migrate_to(database_url, "0012", down=True)
+    engine = create_engine(database_url)
+    try:
+        inspector = sa.inspect(engine)
+        tables = set(inspector.get_table_names())
+        columns = {column["name"] for column in inspector.get_columns("job_executions")}
+        with engine.connect() as conn:
+            kept = conn.execute(sa.text("SELECT count(*) FROM job_executions")).scalar_one()
+            attempts_kept = conn.execute(sa.text("SELECT count(*) FROM attempts")).scalar_one()
+    finally:
+        engine.dispose()
+    assert "schedules" not in tables
+    assert not columns & {"schedule_id", "scheduled_at"}
+    assert (kept, attempts_kept) == (1, 1)
+
+    # And when it is redone, schedules can be made again, and the schema matches.
+    _migrate_to(database_url, "head", down=False)
+    assert store.list_schedules(10) == []
+    assert store.list_executions(ExecutionFilter()).items[0].schedule_id is None
     assert _differences(database_url) == []

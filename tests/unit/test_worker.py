@@ -8,7 +8,9 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from pitmaster.executors.base import ContainerState, RunSpec, Started
-from pitmaster.models import DEFAULT_QUEUE, Attempt, Execution, Status
+from pitmaster.models import DEFAULT_QUEUE, Attempt, Execution, ExecutionFilter, Status
+from pitmaster.services import schedules
+from pitmaster.services.inputs import ScheduleCreate
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 from pitmaster.testing import FakeExecutor
@@ -330,3 +332,32 @@ def test_given_two_workers_on_one_engine_when_they_start_together_then_both_run(
         what="both workers to be ready, or one to refuse",
     )
     assert (one.refused, two.refused) == (None, None)
+
+
+def test_given_a_due_schedule_when_a_worker_runs_then_its_loop_ticks_it_once_into_a_container(
+    make_worker: Callable[..., Worker], store: Store, executor: FakeExecutor, defined: None
+) -> None:
+    # Given a schedule whose tick fell a second ago.
+    schedules.create_schedule(
+        store, ScheduleCreate(name="every-minute", application="shop", job="mail", cron="* * * * *")
+    )
+    tick = store.now().replace(second=0, microsecond=0)
+    store.update_schedule("every-minute", {"next_tick": tick})
+
+    # When two workers run.
+    make_worker("worker-1").start()
+    make_worker("worker-2").start()
+
+    # Then one execution is made for the tick, and its container is told the tick.
+    schedule = store.get_schedule("every-minute")
+    made = wait_for(
+        lambda: store.list_executions(ExecutionFilter(schedule_id=schedule.id)).items,
+        timeout=30,
+        what="the tick's execution",
+    )
+    started = wait_for(
+        lambda: [c.spec for c in executor.containers.values()], timeout=30, what="its container"
+    )
+    assert started[0].environment["PITMASTER_SCHEDULED_AT"] == tick.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert store.get_schedule("every-minute").next_tick > tick
+    assert [e.scheduled_at for e in made] == [tick]

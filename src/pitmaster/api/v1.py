@@ -36,7 +36,7 @@ from pitmaster.api.schemas import (
     WorkerOut,
     error_responses,
 )
-from pitmaster.errors import Forbidden
+from pitmaster.errors import Forbidden, NotFound
 from pitmaster.http_common.deps import CallerDep, ServicesDep, require_admin
 from pitmaster.models import (
     MAX_PAGE_SIZE,
@@ -466,6 +466,14 @@ def list_executions(  # noqa: PLR0913, PLR0917 -- one parameter per query parame
     queue: Annotated[str | None, _NAME_FILTER] = None,
     status: Status | None = None,
     cursor: Annotated[str | None, Query(description="next_cursor of the page before")] = None,
+    schedule: Annotated[
+        str | None,
+        Query(
+            pattern=NAME_PATTERN,
+            max_length=NAME_MAX_LENGTH,
+            description="only those this schedule (by name) made",
+        ),
+    ] = None,
     limit: Annotated[
         int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"most items (at most {MAX_PAGE_SIZE})")
     ] = 50,
@@ -474,7 +482,15 @@ def list_executions(  # noqa: PLR0913, PLR0917 -- one parameter per query parame
 
     With an app token, only that app's executions are listed.
     """
-    where = ExecutionFilter(application=application, job=job, queue=queue, status=status)
+    schedule_id = None
+    if schedule is not None:
+        try:
+            schedule_id = services.store.get_schedule(schedule).id
+        except NotFound:  # a filter matching nothing lists nothing
+            return ExecutionList(items=[], next_cursor=None)
+    where = ExecutionFilter(
+        application=application, job=job, queue=queue, status=status, schedule_id=schedule_id
+    )
     page = executions.list_page(services.store, caller, where, cursor, limit)
     return ExecutionList(
         items=[ExecutionOut.of(execution) for execution in page.items],

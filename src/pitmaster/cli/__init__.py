@@ -21,6 +21,7 @@ from pitmaster.cli import (
     job_definitions,
     notifications,
     queues,
+    schedules,
     secrets,
     serve,
     tokens,
@@ -41,6 +42,7 @@ app.add_typer(tokens.token_cli, name="token")
 app.add_typer(secrets.secrets_cli, name="secrets")
 app.add_typer(topics.topics_cli, name="topics")
 app.add_typer(notifications.notifications_cli, name="notifications")
+app.add_typer(schedules.schedules_cli, name="schedules")
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from pydantic.json_schema import SkipJsonSchema
 from pitmaster.app_secrets import (
     SECRET_NAME_PATTERN,
 )
+from pitmaster.cron import DEFAULT_CATCH_UP_LIMIT, MAX_CATCH_UP_LIMIT, MissedTicks
 from pitmaster.errors import InvalidInput
 from pitmaster.models import (
     BASE_DELAY_SECONDS,
@@ -310,3 +311,48 @@ class SubscriptionCreate(Input):
         description="top-level keys of the message and the value (or any of the list of "
         "values) each must have; null or {}: every message",
     )
+
+
+CronExpression = Annotated[
+    str,
+    StringConstraints(pattern=_PRINTABLE, min_length=1, max_length=255),
+    Field(description="5 fields (minute hour day-of-month month day-of-week) or @hourly etc."),
+]
+TimeZone = Annotated[
+    str,
+    StringConstraints(pattern=_PRINTABLE, min_length=1, max_length=64),
+    Field(description="IANA time zone the cron expression is read in, e.g. Europe/Berlin"),
+]
+CatchUpLimit = Annotated[
+    StrictInt,
+    Field(ge=1, le=MAX_CATCH_UP_LIMIT, description="with missed_ticks all: at most this many"),
+]
+
+
+class ScheduleCreate(Input):
+    name: Name
+    description: Description = ""
+    application: Name
+    job: JobName
+    queue: Name = Field(default=DEFAULT_QUEUE)
+    message: Any = Field(default_factory=dict, description="each run's BARBEQUE_MESSAGE")
+    cron: CronExpression
+    timezone: TimeZone = "UTC"
+    missed_ticks: MissedTicks = Field(
+        default=MissedTicks.ONCE,
+        description="ticks missed while nothing ran: skip, once (one catch-up run) or all",
+    )
+    catch_up_limit: CatchUpLimit = DEFAULT_CATCH_UP_LIMIT
+    paused: StrictBool = False
+
+
+class ScheduleUpdate(Update):
+    description: Description | SkipJsonSchema[None] = None
+    application: Name | SkipJsonSchema[None] = None
+    job: JobName | SkipJsonSchema[None] = None
+    queue: Name | SkipJsonSchema[None] = None
+    message: Any = None
+    cron: CronExpression | SkipJsonSchema[None] = None
+    timezone: TimeZone | SkipJsonSchema[None] = None
+    missed_ticks: MissedTicks | SkipJsonSchema[None] = None
+    catch_up_limit: CatchUpLimit | SkipJsonSchema[None] = None

@@ -421,7 +421,7 @@ def _schedule(
 
 @dataclass(frozen=True)
 class PendingRow:
-    """What a new execution holds when it is enqueued (by a client, or by a topic)."""
+    """What a new execution holds when it is enqueued (by a client, a topic or a schedule)."""
 
     application: str
     app_id: int
@@ -429,6 +429,8 @@ class PendingRow:
     queue: str
     message: Any
     run_after: datetime
+    schedule_id: int | None = None
+    scheduled_at: datetime | None = None
 
 
 def insert_pending(
@@ -452,6 +454,8 @@ def insert_pending(
         "run_after": pending.run_after,
         "idempotency_key": idempotency_key,
         "request_hash": request_hash,
+        "schedule_id": pending.schedule_id,
+        "scheduled_at": pending.scheduled_at,
         "created_at": now,
         "updated_at": now,
     }
@@ -500,6 +504,8 @@ def _filtered(query: sa.Select[Any], where: ExecutionFilter) -> sa.Select[Any]:
         query = query.where(e.created_at >= where.created_from)
     if where.created_to is not None:
         query = query.where(e.created_at < where.created_to)
+    if where.schedule_id is not None:
+        query = query.where(e.schedule_id == where.schedule_id)
     return query
 
 

@@ -198,6 +198,10 @@ job_executions = sa.Table(
     sa.Column("idempotency_key", sa.String(255), nullable=True),
     sa.Column("request_hash", sa.String(64), nullable=True),
     *_timestamps(),
+    # Set when a schedule made it: which one (kept after the schedule is deleted), and
+    # the tick it ran for (PITMASTER_SCHEDULED_AT).
+    sa.Column("schedule_id", Id, nullable=True),
+    sa.Column("scheduled_at", UTCDateTime(), nullable=True),
     sa.Index(None, "runnable", "run_after", "id"),
     sa.Index(None, "status", "id"),
     sa.UniqueConstraint("application", "idempotency_key"),
@@ -206,6 +210,7 @@ job_executions = sa.Table(
     sa.Index(None, "app_id", "id"),
     # Ended executions by age, for the retention setting (``store/retention.py``).
     sa.Index(None, "status", "updated_at"),
+    sa.Index(None, "schedule_id", "id"),
 )
 
 attempts = sa.Table(
@@ -409,4 +414,29 @@ notifications = sa.Table(
     sa.Index(None, "state", "next_try_at"),
     sa.Index(None, "execution_id"),
     sa.Index(None, "target_id", "id"),
+)
+
+# Cron schedules. Ticking one moves next_tick on by compare-and-set, in the transaction
+# that inserts the tick's execution: one execution per tick across all workers.
+schedules = sa.Table(
+    "schedules",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("description", sa.Text(), nullable=False),
+    sa.Column("app_id", Id, sa.ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("job", sa.String(255), nullable=False),
+    sa.Column("queue", sa.String(255), nullable=False),
+    sa.Column("message", sa.JSON(none_as_null=False), nullable=True),
+    sa.Column("cron", sa.String(255), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("missed_ticks", sa.String(8), nullable=False),
+    sa.Column("catch_up_limit", sa.Integer(), nullable=False),
+    sa.Column("paused", sa.Boolean(), nullable=False),
+    sa.Column("next_tick", UTCDateTime(), nullable=False),
+    sa.Column("last_tick", UTCDateTime(), nullable=True),
+    sa.Column("last_error", sa.Text(), nullable=True),
+    *_timestamps(),
+    sa.Index(None, "paused", "next_tick"),
+    sa.Index(None, "app_id"),
 )

@@ -16,6 +16,7 @@ Each concern is a small class of its own, reachable as an attribute of the ``Sto
 ``topics``     topics, their subscriptions, publishing (``topics.py``)
 ``notifications`` notification targets, rules, the outbox (``notifications.py``)
 ``retention``  deleting executions ended long ago, in batches (``retention.py``)
+``schedules``  cron schedules and their ticks (``schedules.py``)
 ============== ==============================================================
 
 The ``Store`` also answers each of their methods itself (``store.enqueue(...)`` is
@@ -42,6 +43,7 @@ from pitmaster.store.executions import Executions
 from pitmaster.store.monitoring import Monitoring
 from pitmaster.store.notifications import Notifications
 from pitmaster.store.retention import Retention
+from pitmaster.store.schedules import Schedules
 from pitmaster.store.secrets import Secrets
 from pitmaster.store.stats import Stats
 from pitmaster.store.tokens import TokenStore
@@ -65,6 +67,7 @@ class Store:
         self.engines = Engines(db)
         self.topics = Topics(db)
         self.notifications = Notifications(db)
+        self.schedules = Schedules(db)
 
         # The queries by name, as the rest of pitmaster calls them.
         self.close = db.close
@@ -149,6 +152,18 @@ class Store:
         self.list_subscriptions = self.topics.list_subscriptions
         self.unsubscribe = self.topics.unsubscribe
         self.publish = self.topics.publish
+
+        self.create_schedule = self.schedules.create_schedule
+        self.update_schedule = self.schedules.update_schedule
+        self.get_schedule = self.schedules.get_schedule
+        self.list_schedules = self.schedules.list_schedules
+        self.delete_schedule = self.schedules.delete_schedule
+        self.set_schedule_paused = self.schedules.set_paused
+        self.due_schedules = self.schedules.due_schedules
+        self.next_schedule_due = self.schedules.next_due
+        self.tick_schedule = self.schedules.tick
+        self.notify_work = self.schedules.notify_work
+        self.run_schedule_now = self.schedules.run_now
 
     @property
     def dialect(self) -> str:

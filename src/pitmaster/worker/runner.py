@@ -61,11 +61,17 @@ def job_environment(claim: Claim) -> dict[str, str]:
 
     Every attempt gets the execution's message_id (ActiveJob's job_id, the id a job
     retries itself by), the number of retries so far, and when this attempt was sent
-    (the enqueue, or its retry). The attempt's own id is PITMASTER_ATTEMPT_ID.
+    (the enqueue, or its retry). The attempt's own id is PITMASTER_ATTEMPT_ID. An
+    execution a schedule made also gets its tick's time, PITMASTER_SCHEDULED_AT.
     """
     execution = claim.execution
     sent_at = claim.attempt_queued_at or execution.created_at
-    return {
+    scheduled = (
+        {"PITMASTER_SCHEDULED_AT": execution.scheduled_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        if execution.scheduled_at is not None
+        else {}
+    )
+    return scheduled | {
         "BARBEQUE_JOB": execution.job,
         "BARBEQUE_MESSAGE_ID": execution.message_id,
         "BARBEQUE_QUEUE_NAME": execution.queue,

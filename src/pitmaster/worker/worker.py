@@ -29,6 +29,7 @@ from pitmaster.worker.identity import EngineIdentityConflict, answer_probes, che
 from pitmaster.worker.notifier import Notifier
 from pitmaster.worker.poller import Poller, Settled
 from pitmaster.worker.runner import ContainerDefaults, Runner
+from pitmaster.worker.scheduler import Scheduler
 from pitmaster.worker.supervision import Supervisor
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ RETENTION_SECONDS = 600.0
 # Threads beyond the runners and output readers that call the engine: poller,
 # watcher (its event stream holds a connection), heartbeat, and the API's reads.
 OTHER_ENGINE_THREADS = 4
+# After a wake-up, the scheduler waits this long before it looks at schedules again.
+SCHEDULER_WAKE_GAP_SECONDS = 0.25
 
 
 def engine_pool_size(runner_threads: int) -> int:
@@ -126,6 +129,10 @@ class Worker:
         self.ready = threading.Event()
         self.refused: EngineIdentityConflict | None = None  # why it stopped itself, if it did
         self._next_housekeeping = 0.0
+        self._scheduler = Scheduler(store)
+        # Set when schedules may have changed, so the scheduler looks again before its time.
+        self._schedules_changed = threading.Event()
+        self._schedule_wait = 0.0
         self._engine_description: str | None = None
 
     def start(self) -> None:
@@ -150,15 +157,18 @@ class Worker:
         if self._settings.retention_days > 0:
             self._spawn("retention", self._retention_loop)
 
+        self._spawn("scheduler", self._schedule_loop)
+
     @property
     def stopping(self) -> threading.Event:
         """Set once the worker stops, including when it stops itself (``refused``)."""
         return self._stopping
 
     def wake(self) -> None:
-        """Tell idle runners that work was just enqueued."""
+        """Tell idle runners that work was just enqueued, and the scheduler to look again."""
         self._doorbell.ring()
         self._notify_bell.set()  # an ending (which wakes runners too) may have notified
+        self._schedules_changed.set()
 
     def stop(self) -> None:
         """Stop claiming and return within about ``shutdown_grace`` seconds; jobs keep running.
@@ -174,6 +184,7 @@ class Worker:
         self._doorbell.ring_everyone()
         self._exit_seen.set()
         self._notify_bell.set()
+        self._schedules_changed.set()
         with self._lock:
             if self._exit_stream is not None:
                 self._exit_stream.close()
@@ -368,6 +379,22 @@ class Worker:
                 deleted,
                 self._settings.retention_days,
             )
+
+    # -- schedules -----------------------------------------------------------------
+
+    def _schedule_loop(self) -> None:
+        """Tick schedules as they fall due, sleeping until the next one is."""
+        while not self._stopping.is_set():
+            if self.supervisor.guard("scheduler", self._schedule_step):
+                woken = self._schedules_changed.wait(self._schedule_wait)
+                self._schedules_changed.clear()
+                if woken:  # every enqueue rings: look once for a burst of them
+                    self._stopping.wait(SCHEDULER_WAKE_GAP_SECONDS)
+
+    def _schedule_step(self) -> None:
+        if self._scheduler.tick_due():
+            self._doorbell.ring()
+        self._schedule_wait = self._scheduler.seconds_until_due()
 
     # -- heartbeat and wake-ups ------------------------------------------------------
 

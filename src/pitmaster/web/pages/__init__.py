@@ -27,6 +27,7 @@ from pitmaster.web.pages import (  # noqa: F401
     monitor,
     notifications,
     queues,
+    schedules,
 )
 from pitmaster.web.pages.common import admin_router, error_page, is_console_page, router
 

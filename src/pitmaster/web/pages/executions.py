@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from urllib.parse import quote, urlencode
@@ -96,6 +97,7 @@ def executions_index(  # noqa: PLR0913, PLR0917 -- one parameter per query param
     retried: int | None = None,
     remaining: int | None = None,
     after_id: int | None = None,
+    schedule: str = "",
 ) -> Response:
     message_id = message_id.strip()
     if len(message_id) == _FULL_MESSAGE_ID:
@@ -106,6 +108,10 @@ def executions_index(  # noqa: PLR0913, PLR0917 -- one parameter per query param
             pass  # say so by listing nothing
     now = services.store.now()
     where = _filter_of(application, job, queue, status, message_id, created_within, now)
+    if schedule and caller.is_admin:  # schedules are admin business, as in the API
+        where = replace(where, schedule_id=services.store.get_schedule(schedule).id)
+    else:
+        schedule = ""
     page = executions.list_page(services.store, caller, where, cursor or None, PAGE_SIZE)
     filters = {
         "application": application,
@@ -114,6 +120,7 @@ def executions_index(  # noqa: PLR0913, PLR0917 -- one parameter per query param
         "status": status,
         "message_id": message_id,
         "range": created_within,
+        "schedule": schedule,
     }
     given = {name: value for name, value in filters.items() if value}
     next_url = None

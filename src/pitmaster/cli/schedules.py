@@ -1,0 +1,159 @@
+"""``pitmaster schedules``: cron schedules, pausing and resuming them, running one now."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import typer
+
+from pitmaster.cli.options import UrlOption
+from pitmaster.cli.output import print_json
+from pitmaster.cli.remote import call, connect, present
+from pitmaster.client import DEFAULT_URL
+
+schedules_cli = typer.Typer(
+    help="Manage cron schedules: an app's job enqueued at each tick of a cron expression."
+)
+
+MessageOption = Annotated[
+    str | None, typer.Option("--message", "-m", help="each run's message, as JSON")
+]
+TimezoneOption = Annotated[
+    str | None, typer.Option("--timezone", "--tz", help="IANA time zone, e.g. Europe/Berlin")
+]
+MissedOption = Annotated[
+    str | None,
+    typer.Option("--missed-ticks", help="skip, once (one catch-up run) or all (up to the limit)"),
+]
+CatchUpOption = Annotated[
+    int | None, typer.Option("--catch-up-limit", help="with --missed-ticks all: most runs")
+]
+DescriptionOption = Annotated[str | None, typer.Option("--description")]
+
+
+def _path(name: str, *rest: str) -> str:
+    return "/".join(["/v1/schedules", quote(name, safe=""), *rest])
+
+
+def _json(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        typer.echo(f"pitmaster: --message is not valid JSON: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+@schedules_cli.command("list")
+def schedules_list(
+    application: Annotated[str | None, typer.Option("--app", help="only this app's")] = None,
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """List schedules, with their next run times."""
+    call(
+        url, "GET", "/v1/schedules" + (f"?application={quote(application)}" if application else "")
+    )
+
+
+@schedules_cli.command("show")
+def schedules_show(name: str, url: UrlOption = DEFAULT_URL) -> None:
+    """Show a schedule and its next five run times."""
+    call(url, "GET", _path(name))
+
+
+@schedules_cli.command("create")
+def schedules_create(
+    name: str,
+    application: Annotated[str, typer.Argument(help="app name")],
+    job: Annotated[str, typer.Argument(help="job name")],
+    cron: Annotated[str, typer.Argument(help='5 fields, e.g. "0 3 * * *", or @hourly etc.')],
+    queue: Annotated[str, typer.Option("--queue", "-q", help="job queue")] = "default",
+    message: MessageOption = None,
+    timezone: TimezoneOption = None,
+    missed_ticks: MissedOption = None,
+    catch_up_limit: CatchUpOption = None,
+    description: DescriptionOption = None,
+    paused: Annotated[bool, typer.Option("--paused", help="create it paused")] = False,
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Create a schedule: APPLICATION's JOB is enqueued at each tick of CRON."""
+    body: dict[str, Any] = {
+        "name": name,
+        "application": application,
+        "job": job,
+        "cron": cron,
+        "queue": queue,
+        "paused": paused,
+    }
+    body |= present(
+        message=_json(message),
+        timezone=timezone,
+        missed_ticks=missed_ticks,
+        catch_up_limit=catch_up_limit,
+        description=description,
+    )
+    call(url, "POST", "/v1/schedules", body)
+
+
+@schedules_cli.command("update")
+def schedules_update(
+    name: str,
+    cron: Annotated[str | None, typer.Option("--cron", help="a new cron expression")] = None,
+    job: Annotated[str | None, typer.Option("--job")] = None,
+    queue: Annotated[str | None, typer.Option("--queue", "-q")] = None,
+    message: MessageOption = None,
+    timezone: TimezoneOption = None,
+    missed_ticks: MissedOption = None,
+    catch_up_limit: CatchUpOption = None,
+    description: DescriptionOption = None,
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Change what is given; a new cron or time zone starts from its next tick."""
+    body = present(
+        cron=cron,
+        job=job,
+        queue=queue,
+        message=_json(message),
+        timezone=timezone,
+        missed_ticks=missed_ticks,
+        catch_up_limit=catch_up_limit,
+        description=description,
+    )
+    call(url, "PATCH", _path(name), body)
+
+
+@schedules_cli.command("delete")
+def schedules_delete(name: str, url: UrlOption = DEFAULT_URL) -> None:
+    """Delete a schedule (the executions it made stay)."""
+    call(url, "DELETE", _path(name))
+    typer.echo(f"deleted schedule {name}")
+
+
+@schedules_cli.command("pause")
+def schedules_pause(name: str, url: UrlOption = DEFAULT_URL) -> None:
+    """Stop ticking; ticks while paused never run."""
+    call(url, "POST", _path(name, "pause"))
+
+
+@schedules_cli.command("resume")
+def schedules_resume(name: str, url: UrlOption = DEFAULT_URL) -> None:
+    """Tick again, from the next tick after now."""
+    call(url, "POST", _path(name, "resume"))
+
+
+@schedules_cli.command("run")
+def schedules_run(name: str, url: UrlOption = DEFAULT_URL) -> None:
+    """Enqueue the schedule's job now, once, and print its message_id."""
+    with connect(url) as client:
+        result = client.request("POST", _path(name, "runs"))
+    typer.echo(result["message_id"])
+
+
+@schedules_cli.command("executions")
+def schedules_executions(name: str, url: UrlOption = DEFAULT_URL) -> None:
+    """List the executions a schedule made, newest first."""
+    with connect(url) as client:
+        print_json(client.get(f"/v1/job_executions?schedule={quote(name, safe='')}"))
