@@ -22,6 +22,10 @@ class ClientError(PitmasterError):
         self.status_code = status_code
 
 
+class Unreachable(ClientError):
+    """The server did not answer: nothing listens at the URL, or the connection failed."""
+
+
 _HOW_TO_AUTHENTICATE = (
     "set PITMASTER_TOKEN to an API token (the first start of the server prints an admin "
     "token; `pitmaster token create` makes more)"
@@ -53,7 +57,7 @@ class Client:
         try:
             response = self._http.request(method, path, json=json, params=query)
         except httpx.HTTPError as exc:
-            raise ClientError(f"cannot reach pitmaster at {self._url}: {exc}") from exc
+            raise Unreachable(f"cannot reach pitmaster at {self._url}: {exc}") from exc
         if response.status_code >= HTTPStatus.BAD_REQUEST:
             try:
                 message = response.json()["error"]

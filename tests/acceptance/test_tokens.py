@@ -61,11 +61,11 @@ def test_given_an_admin_when_it_makes_an_app_token_then_that_token_works_for_its
     # But blog, and the admin's commands, are not its to use
     blog_id = deployment.cli("enqueue", "blog", "greet").stdout.strip()
     into_blog = deployment.cli("enqueue", "blog", "greet", env=as_shop, check=False)
-    assert into_blog.returncode == 1
+    assert into_blog.returncode == 3
     assert "application 'blog' does not exist" in into_blog.stderr
     for args in (("status", blog_id), ("cancel", blog_id), ("retry", blog_id)):
         refused = deployment.cli(*args, env=as_shop, check=False)
-        assert refused.returncode == 1 and "404" in refused.stderr, args
+        assert refused.returncode == 3 and "404" in refused.stderr, args
     listed = deployment.cli("list", env=as_shop).stdout
     assert message_id in listed and blog_id not in listed
     apps = deployment.cli("apps", "list", env=as_shop, check=False)

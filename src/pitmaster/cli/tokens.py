@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from pitmaster.cli.database import load_settings, open_store
+from pitmaster.cli.database import load_settings, open_existing_store
 from pitmaster.cli.options import JsonOption
 from pitmaster.cli.output import print_json
 
@@ -31,7 +31,7 @@ def token_create(
     from pitmaster.services import tokens
 
     settings = load_settings()
-    store = open_store(settings)
+    store = open_existing_store(settings)
     try:
         stored, token = tokens.create_token(store, app_name, description)
     finally:
@@ -51,7 +51,7 @@ def token_list(as_json: JsonOption = False) -> None:
     from pitmaster.services.tokens import TokenOut
 
     settings = load_settings()
-    store = open_store(settings)
+    store = open_existing_store(settings)
     try:
         listed = tokens.list_tokens(store)
     finally:
@@ -77,7 +77,7 @@ def token_revoke(
     from pitmaster.services import tokens
 
     settings = load_settings()
-    store = open_store(settings)
+    store = open_existing_store(settings)
     try:
         tokens.revoke_token(store, token_id)
     finally:
