@@ -147,3 +147,23 @@ def test_given_a_short_admin_token_then_the_server_refuses_to_start_without_echo
     assert result.returncode == 2
     assert "PITMASTER_ADMIN_TOKEN" in result.stderr and "at least 32" in result.stderr
     assert "hunter2" not in result.stderr
+
+
+def test_given_no_database_when_a_token_is_made_or_listed_then_it_refuses_and_creates_none(
+    deployment: Deployment,
+) -> None:
+    database = deployment.directory / "pitmaster.db"
+
+    made = deployment.cli("token", "create", check=False)
+    listed = deployment.cli("token", "list", check=False)
+
+    for refused in (made, listed):
+        assert refused.returncode == 3, refused.stderr
+        assert f"no pitmaster database at sqlite:///{database}" in refused.stderr
+        assert refused.stdout == "" and "alembic" not in refused.stderr
+    assert not database.exists()
+
+    # Once a server has made it, the same commands work, without migration chatter.
+    _serve(deployment)
+    listed = deployment.cli("token", "list")
+    assert listed.stdout.startswith("ID ") and "alembic" not in listed.stderr
