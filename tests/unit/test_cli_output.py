@@ -67,7 +67,7 @@ def test_given_a_retry_id_when_its_status_is_shown_then_both_ids_and_the_attempt
 def test_given_rows_when_printed_as_a_table_then_a_header_and_aligned_columns(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    rows = [{"name": "default", "limit": None}, {"name": "mail", "limit": 5}]
+    rows: list[dict[str, Any]] = [{"name": "default", "limit": None}, {"name": "mail", "limit": 5}]
 
     print_table(rows, [("NAME", field("name")), ("LIMIT", field("limit"))])
 
