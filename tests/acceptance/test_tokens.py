@@ -5,6 +5,7 @@ No job runs here (only the server is started), so these need no Docker engine.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -167,3 +168,7 @@ def test_given_no_database_when_a_token_is_made_or_listed_then_it_refuses_and_cr
     _serve(deployment)
     listed = deployment.cli("token", "list")
     assert listed.stdout.startswith("ID ") and "alembic" not in listed.stderr
+    made_json = json.loads(deployment.cli("token", "create", "--json").stdout)
+    assert TOKEN.match(made_json["token"]) and made_json["kind"] == "admin"
+    listed_json = json.loads(deployment.cli("token", "list", "--json").stdout)
+    assert made_json["id"] in [token["id"] for token in listed_json]
