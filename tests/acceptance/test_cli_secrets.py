@@ -47,7 +47,7 @@ def test_given_a_key_when_an_operator_sets_secrets_then_the_job_reads_them_and_n
     script = "cd /run/secrets && sha256sum TOKEN CERT | cut -c1-64"
     created = deployment.cli(
         "jobs", "create", "shop", "read", "--cpus", "0.5", "--pids-limit", "64",
-        "--network", "none", "--", "sh", "-c", script,
+        "--network", "none", "--json", "--", "sh", "-c", script,
     )  # fmt: skip
     definition = json.loads(created.stdout)
     assert (definition["cpus"], definition["pids_limit"], definition["network"]) == (
