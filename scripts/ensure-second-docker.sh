@@ -66,6 +66,14 @@ done
 if $restart; then
     stop_engine
 fi
+# A containerd pid file left by an engine that died with the machine can name a
+# pid reused since; dockerd then waits for that "containerd" until it gives up.
+containerd_pidfile=/var/run/docker-h2/containerd/containerd.pid
+if ! { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; } && [ -f "$containerd_pidfile" ]; then
+    if ! grep -qs containerd "/proc/$(cat "$containerd_pidfile")/cmdline"; then
+        rm -f "$containerd_pidfile"
+    fi
+fi
 host=$("$tool" start "${same_id[@]}" | tail -n 1)
 for _ in $(seq 1 150); do
     docker -H "$host" info >/dev/null 2>&1 && break

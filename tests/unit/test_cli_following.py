@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pitmaster.cli.exits import ExitCode, of_ending, of_error
-from pitmaster.cli.following import Follower, WaitTimedOut, new_part, progress_line
-from pitmaster.client import ClientError, Unreachable
+from pitmaster.cli.following import Follower, new_part, progress_line
+from pitmaster.client import ClientError, ConnectionFailed, WaitTimedOut
 from pitmaster.errors import NotFound
 
 
@@ -76,7 +76,7 @@ def test_given_each_way_a_command_ends_then_each_has_its_own_exit_code() -> None
         ExitCode.USAGE,
         of_error(ClientError("404: gone", 404)),
         of_error(NotFound("no database")),
-        of_error(Unreachable("cannot reach")),
+        of_error(ConnectionFailed("cannot reach")),
         of_error(WaitTimedOut("still running")),
         of_ending("failed"),
         of_ending("error"),

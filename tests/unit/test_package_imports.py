@@ -23,7 +23,9 @@ ALLOWED: dict[str, set[str]] = {
     "server": {"api", "web", "http_common", "services", "store", "executors"},
     # The command runs the server and the worker, and works on the database through the
     # services; it never reaches into the API's or the console's handlers.
-    "cli": {"server", "worker", "services", "store", "executors"},
+    "cli": {"server", "worker", "services", "store", "executors", "client"},
+    # The API's Python client: HTTP only, nothing of the server.
+    "client": set(),
 }
 # Third-party packages a package must not use: the services know nothing of HTTP.
 FORBIDDEN_THIRD_PARTY = {"services": {"fastapi", "starlette", "jinja2", "docker"}}

@@ -103,7 +103,7 @@ def test_given_a_topic_without_subscriptions_when_publishing_then_201_saying_not
 # -- all or nothing -------------------------------------------------------------------
 
 
-def test_given_a_subscribed_job_deleted_meanwhile_when_publishing_then_409_and_nothing_enqueued(
+def test_given_a_subscribed_job_deleted_then_its_subscriptions_go_with_it(
     shop: Store, client: TestClient
 ) -> None:
     _subscribe_three(client)
@@ -111,10 +111,24 @@ def test_given_a_subscribed_job_deleted_meanwhile_when_publishing_then_409_and_n
 
     response = _publish(client)
 
+    assert response.status_code == 201, response.text
+    enqueued = {(e["application"], e["job"]) for e in response.json()["executions"]}
+    assert enqueued == {("shop", "mail"), ("blog", "index")}
+    listed = client.get("/v1/topics/orders/subscriptions").json()
+    assert {(s["application"], s["job"]) for s in listed} == {("shop", "mail"), ("blog", "index")}
+
+
+def test_given_a_queue_that_subscriptions_feed_when_deleting_it_then_409_and_it_stays(
+    shop: Store, client: TestClient
+) -> None:
+    _subscribe_three(client)
+
+    response = client.delete("/v1/job_queues/slow")
+
     assert response.status_code == 409, response.text
-    assert "shop/bill" in response.json()["error"]
-    assert "nothing was published" in response.json()["error"]
-    assert _executions(client) == []
+    assert "topic subscriptions" in response.json()["error"]
+    assert shop.get_queue("slow").name == "slow"
+    assert len(_publish(client).json()["message_ids"]) == 3
 
 
 def test_given_the_database_fails_after_the_fan_out_then_503_and_nothing_is_kept(

@@ -9,6 +9,7 @@ status, ...) start quickly.
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
@@ -55,6 +56,27 @@ def main() -> None:
 def version() -> None:
     """Print pitmaster's version."""
     typer.echo(__version__)
+
+
+def _print_version_and_exit(wanted: bool) -> None:
+    if wanted:
+        typer.echo(__version__)
+        raise typer.Exit
+
+
+@app.callback()
+def _global_options(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version_and_exit,
+            is_eager=True,
+            help="Print pitmaster's version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """pitmaster: a job queue that runs every job in its own Docker container."""
 
 
 # Running pitmaster.

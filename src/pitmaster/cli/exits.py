@@ -11,8 +11,7 @@ from http import HTTPStatus
 
 import typer
 
-from pitmaster.cli.following import WaitTimedOut
-from pitmaster.client import ClientError, Unreachable
+from pitmaster.client import ClientError, ConnectionFailed, WaitTimedOut
 from pitmaster.errors import NotFound, PitmasterError
 
 
@@ -56,7 +55,7 @@ EXIT_CODES_HELP = (
 
 def of_error(exc: PitmasterError) -> ExitCode:
     """The exit code of a command that stopped on ``exc``."""
-    if isinstance(exc, Unreachable):
+    if isinstance(exc, ConnectionFailed):
         return ExitCode.UNREACHABLE
     if isinstance(exc, WaitTimedOut):
         return ExitCode.WAIT_TIMEOUT

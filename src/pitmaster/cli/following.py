@@ -11,17 +11,12 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any, TextIO
 
-from pitmaster.client import Client, ClientError
-from pitmaster.errors import PitmasterError
+from pitmaster.client import Client, ClientError, WaitTimedOut
 from pitmaster.models import Status
 
 POLL_SECONDS = 0.2
 # Output is read from the engine on every poll: ask for it less often than for the status.
 FOLLOW_POLL_SECONDS = 0.5
-
-
-class WaitTimedOut(PitmasterError):
-    """The execution had not ended when --timeout ran out."""
 
 
 class Deadline:

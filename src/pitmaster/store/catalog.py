@@ -20,7 +20,13 @@ from pitmaster.models import (
 )
 from pitmaster.store import lifecycle
 from pitmaster.store.database import Database, page_size
-from pitmaster.store.schema import apps, job_definitions, job_executions, job_queues
+from pitmaster.store.schema import (
+    apps,
+    job_definitions,
+    job_executions,
+    job_queues,
+    topic_subscriptions,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -211,9 +217,22 @@ class Catalog:
         return self.get_job_definition(app, job)
 
     def delete_job_definition(self, app: str, job: str) -> None:
+        """Delete a job definition with its topic subscriptions, which could only fail now."""
         definition = self.get_job_definition(app, job)
+        s = topic_subscriptions.c
         with self._db.writing() as conn:
+            unsubscribed = conn.execute(
+                topic_subscriptions.delete().where(
+                    s.app_id
+                    == sa.select(job_definitions.c.app_id)
+                    .where(job_definitions.c.id == definition.id)
+                    .scalar_subquery(),
+                    s.job == definition.job,
+                )
+            ).rowcount
             conn.execute(job_definitions.delete().where(job_definitions.c.id == definition.id))
+        if unsubscribed:
+            logger.info("deleted %s/%s and its %d topic subscriptions", app, job, unsubscribed)
 
     # -- job queues --------------------------------------------------------
 
@@ -274,6 +293,16 @@ class Catalog:
                 raise Conflict(
                     f"job queue {name!r} has {active} pending or running executions; "
                     "delete it when they have ended"
+                )
+            subscribed = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(topic_subscriptions)
+                .where(topic_subscriptions.c.queue == name)
+            ).scalar_one()
+            if subscribed:
+                raise Conflict(
+                    f"job queue {name!r} receives {subscribed} topic subscriptions; "
+                    "delete them or move them to another queue first"
                 )
             deleted = conn.execute(job_queues.delete().where(job_queues.c.name == name)).rowcount
         if deleted == 0:

@@ -1,0 +1,324 @@
+"""The synchronous client of the pitmaster API (``pitmaster.client.Client``)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from http import HTTPStatus
+from typing import Any, cast
+
+import httpx
+
+from pitmaster.client._core import (
+    DEFAULT_ENQUEUE_ATTEMPTS,
+    DEFAULT_TIMEOUT,
+    DEFAULT_URL,
+    WAIT_INTERVAL,
+    Call,
+    Enqueued,
+    JSONObject,
+    answer,
+    auth_headers,
+    enqueue_call,
+    has_ended,
+    new_idempotency_key,
+    present,
+    publish_call,
+    retry_delay,
+    unreachable,
+    worth_retrying,
+)
+from pitmaster.client.errors import ClientError, NotFound, WaitTimedOut
+
+
+class Client:
+    """A pitmaster server's API; sends ``token`` as ``Authorization: Bearer`` on every request.
+
+    ``timeout`` bounds each request (seconds, or an ``httpx.Timeout``); ``transport``
+    replaces the network (``pitmaster.client.testing.FakePitmaster`` gives one).
+    """
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        token: str | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        enqueue_attempts: int = DEFAULT_ENQUEUE_ATTEMPTS,
+    ) -> None:
+        self._url = url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self._url, timeout=timeout, headers=auth_headers(token), transport=transport
+        )
+        self._has_token = bool(token)
+        self._enqueue_attempts = max(1, enqueue_attempts)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- requests -------------------------------------------------------------------
+
+    def request(self, method: str, path: str, json: Any = None, **params: Any) -> Any:
+        """Any API request; answers the decoded JSON body (None for 204), raises ClientError."""
+        return self._send(Call(method, path, json, params))
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.request("GET", path, **params)
+
+    def find(self, path: str) -> Any | None:
+        """GET that answers None for 404 instead of raising."""
+        try:
+            return self.get(path)
+        except NotFound:
+            return None
+
+    def _send(self, call: Call) -> Any:
+        try:
+            response = self._http.request(
+                call.method, call.path, json=call.json, params=call.query(), headers=call.headers
+            )
+        except httpx.HTTPError as exc:
+            raise unreachable(self._url, exc) from exc
+        return answer(response, self._has_token)
+
+    def _send_idempotent(self, call: Call) -> Any:
+        for attempt in range(self._enqueue_attempts):
+            try:
+                return self._send(call)
+            except ClientError as exc:
+                if attempt + 1 >= self._enqueue_attempts or not worth_retrying(exc):
+                    raise
+            time.sleep(retry_delay(attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- executions -----------------------------------------------------------------
+
+    def enqueue(  # noqa: PLR0913 -- one parameter per field of the request
+        self,
+        application: str,
+        job: str,
+        message: Any,
+        *,
+        queue: str | None = None,
+        delay_seconds: float | None = None,
+        run_at: datetime | None = None,
+        idempotency_key: str | None = None,
+    ) -> Enqueued:
+        """Enqueue a job. Sent again on a connection error or a 503 with one Idempotency-Key,
+        so a retry never enqueues twice (a key of its own is made when none is given)."""
+        call = enqueue_call(
+            application,
+            job,
+            message,
+            queue=queue,
+            delay_seconds=delay_seconds,
+            run_at=run_at,
+            idempotency_key=idempotency_key or new_idempotency_key(),
+        )
+        return cast(Enqueued, self._send_idempotent(call))
+
+    def execution(self, reference: str, fields: str | None = None) -> JSONObject:
+        """An execution by message_id (or an attempt's); ``fields`` as in ``?fields=``."""
+        return cast(JSONObject, self.get(f"/v1/job_executions/{reference}", fields=fields))
+
+    def attempt(self, reference: str, number: int) -> JSONObject:
+        """One attempt of an execution (0 the first run), with its stored stdout and stderr."""
+        return cast(JSONObject, self.get(f"/v1/job_executions/{reference}/attempts/{number}"))
+
+    def logs(self, reference: str, attempt: int | None = None) -> JSONObject:
+        """stdout and stderr of the last ended attempt, or of attempt ``attempt``."""
+        if attempt is not None:
+            return self.attempt(reference, attempt)
+        return self.execution(reference, fields="__default__,stdout,stderr")
+
+    def wait(
+        self, reference: str, fields: str | None = None, timeout: float | None = None
+    ) -> JSONObject:
+        """Poll an execution until it has ended, output included (or ``timeout`` seconds pass)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            execution = self.execution(reference, fields)
+            if has_ended(execution):
+                return execution
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimedOut(
+                    f"execution {reference} is still {execution['status']} after {timeout} s"
+                )
+            time.sleep(WAIT_INTERVAL)
+
+    def executions(
+        self,
+        *,
+        application: str | None = None,
+        job: str | None = None,
+        queue: str | None = None,
+        status: str | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> JSONObject:
+        """One page of executions, newest first: ``{"items": [...], "next_cursor": ...}``."""
+        params = present(
+            application=application, job=job, queue=queue, status=status, cursor=cursor
+        )
+        return cast(JSONObject, self.get("/v1/job_executions", limit=limit, **params))
+
+    def retry(self, reference: str, delay_seconds: float | None = None) -> JSONObject:
+        body = present(delay_seconds=delay_seconds) or None
+        path = f"/v1/job_executions/{reference}/retries"
+        return cast(JSONObject, self.request("POST", path, json=body))
+
+    def retry_all(self, **filters: Any) -> JSONObject:
+        """Retry every execution the filters select (``status`` defaults to failed)."""
+        return cast(
+            JSONObject, self.request("POST", "/v1/job_executions/retries", present(**filters))
+        )
+
+    def cancel(self, reference: str) -> JSONObject:
+        return cast(JSONObject, self.request("POST", f"/v1/job_executions/{reference}/cancel"))
+
+    # -- apps, job definitions, queues ---------------------------------------------
+
+    def apps(self, limit: int | None = None, after: str | None = None) -> list[JSONObject]:
+        return cast(list[JSONObject], self.get("/v1/apps", limit=limit, after=after))
+
+    def app(self, name: str) -> JSONObject:
+        return cast(JSONObject, self.get(f"/v1/apps/{name}"))
+
+    def create_app(self, name: str, docker_image: str, **fields: Any) -> JSONObject:
+        body = {"name": name, "docker_image": docker_image, **fields}
+        return cast(JSONObject, self.request("POST", "/v1/apps", body))
+
+    def update_app(self, name: str, **fields: Any) -> JSONObject:
+        return cast(JSONObject, self.request("PATCH", f"/v1/apps/{name}", fields))
+
+    def delete_app(self, name: str) -> None:
+        self.request("DELETE", f"/v1/apps/{name}")
+
+    def lock_revision(self, app: str, revision: str) -> JSONObject:
+        body = {"revision": revision}
+        return cast(JSONObject, self.request("POST", f"/v1/apps/{app}/revision_lock", body))
+
+    def unlock_revision(self, app: str) -> None:
+        self.request("DELETE", f"/v1/apps/{app}/revision_lock")
+
+    def job_definitions(
+        self, app: str, limit: int | None = None, after: str | None = None
+    ) -> list[JSONObject]:
+        path = f"/v1/apps/{app}/job_definitions"
+        return cast(list[JSONObject], self.get(path, limit=limit, after=after))
+
+    def job_definition(self, app: str, job: str) -> JSONObject:
+        return cast(JSONObject, self.get(f"/v1/apps/{app}/job_definitions/{job}"))
+
+    def create_job_definition(
+        self, app: str, job: str, command: list[str], **fields: Any
+    ) -> JSONObject:
+        body = {"job": job, "command": command, **fields}
+        return cast(JSONObject, self.request("POST", f"/v1/apps/{app}/job_definitions", body))
+
+    def update_job_definition(self, app: str, job: str, **fields: Any) -> JSONObject:
+        path = f"/v1/apps/{app}/job_definitions/{job}"
+        return cast(JSONObject, self.request("PATCH", path, fields))
+
+    def delete_job_definition(self, app: str, job: str) -> None:
+        self.request("DELETE", f"/v1/apps/{app}/job_definitions/{job}")
+
+    def queues(self, limit: int | None = None, after: str | None = None) -> list[JSONObject]:
+        return cast(list[JSONObject], self.get("/v1/job_queues", limit=limit, after=after))
+
+    def queue(self, name: str) -> JSONObject:
+        return cast(JSONObject, self.get(f"/v1/job_queues/{name}"))
+
+    def create_queue(self, name: str, **fields: Any) -> JSONObject:
+        return cast(JSONObject, self.request("POST", "/v1/job_queues", {"name": name, **fields}))
+
+    def update_queue(self, name: str, **fields: Any) -> JSONObject:
+        return cast(JSONObject, self.request("PATCH", f"/v1/job_queues/{name}", fields))
+
+    def delete_queue(self, name: str) -> None:
+        self.request("DELETE", f"/v1/job_queues/{name}")
+
+    # -- secrets, tokens, workers ---------------------------------------------------
+
+    def secrets(self, app: str) -> list[JSONObject]:
+        return cast(list[JSONObject], self.get(f"/v1/apps/{app}/secrets"))
+
+    def put_secret(self, app: str, name: str, value: str) -> JSONObject:
+        path = f"/v1/apps/{app}/secrets/{name}"
+        return cast(JSONObject, self.request("PUT", path, {"value": value}))
+
+    def delete_secret(self, app: str, name: str) -> None:
+        self.request("DELETE", f"/v1/apps/{app}/secrets/{name}")
+
+    def tokens(self) -> list[JSONObject]:
+        return cast(list[JSONObject], self.get("/v1/tokens"))
+
+    def create_token(self, app: str | None = None, description: str = "") -> JSONObject:
+        """An admin token, or one for ``app`` only; the answer's ``token`` is shown once."""
+        body = {"app": app, "description": description}
+        return cast(JSONObject, self.request("POST", "/v1/tokens", body))
+
+    def revoke_token(self, token_id: str) -> None:
+        self.request("DELETE", f"/v1/tokens/{token_id}")
+
+    def workers(self, limit: int | None = None, after: str | None = None) -> list[JSONObject]:
+        return cast(list[JSONObject], self.get("/v1/workers", limit=limit, after=after))
+
+    def healthy(self) -> bool:
+        """Whether the server answers /healthz with 200 (its database reachable)."""
+        try:
+            return self._http.get("/healthz").status_code == HTTPStatus.OK
+        except httpx.HTTPError:
+            return False
+
+    # -- topics ---------------------------------------------------------------------
+
+    def topics(self, limit: int | None = None, after: str | None = None) -> list[JSONObject]:
+        return cast(list[JSONObject], self.get("/v1/topics", limit=limit, after=after))
+
+    def topic(self, name: str) -> JSONObject:
+        return cast(JSONObject, self.get(f"/v1/topics/{name}"))
+
+    def create_topic(self, name: str, **fields: Any) -> JSONObject:
+        return cast(JSONObject, self.request("POST", "/v1/topics", {"name": name, **fields}))
+
+    def update_topic(self, name: str, **fields: Any) -> JSONObject:
+        return cast(JSONObject, self.request("PATCH", f"/v1/topics/{name}", fields))
+
+    def delete_topic(self, name: str) -> None:
+        self.request("DELETE", f"/v1/topics/{name}")
+
+    def subscriptions(self, topic: str) -> list[JSONObject]:
+        return cast(list[JSONObject], self.get(f"/v1/topics/{topic}/subscriptions"))
+
+    def subscribe(self, topic: str, application: str, job: str, **fields: Any) -> JSONObject:
+        body = {"application": application, "job": job, **fields}
+        path = f"/v1/topics/{topic}/subscriptions"
+        return cast(JSONObject, self.request("POST", path, body))
+
+    def unsubscribe(self, topic: str, subscription_id: int) -> None:
+        self.request("DELETE", f"/v1/topics/{topic}/subscriptions/{subscription_id}")
+
+    def publish(
+        self,
+        topic: str,
+        message: Any,
+        *,
+        delay_seconds: float | None = None,
+        idempotency_key: str | None = None,
+    ) -> JSONObject:
+        """Publish to every subscription; retried like ``enqueue``, one key for all tries."""
+        call = publish_call(
+            topic,
+            message,
+            delay_seconds=delay_seconds,
+            idempotency_key=idempotency_key or new_idempotency_key(),
+        )
+        return cast(JSONObject, self._send_idempotent(call))
