@@ -97,12 +97,19 @@ def retry(
 
 
 def retry_all(
-    application: Annotated[str | None, typer.Option("--app")] = None,
-    job: Annotated[str | None, typer.Option("--job")] = None,
-    queue: Annotated[str | None, typer.Option("--queue")] = None,
-    status: Annotated[str, typer.Option("--status", help="failed, error or cancelled")] = "failed",
+    application: Annotated[
+        str | None, typer.Option("--app", metavar="APP", help="only this app's")
+    ] = None,
+    job: Annotated[str | None, typer.Option("--job", metavar="JOB", help="only this job's")] = None,
+    queue: Annotated[
+        str | None, typer.Option("--queue", metavar="QUEUE", help="only those on this queue")
+    ] = None,
+    status: Annotated[
+        str, typer.Option("--status", metavar="STATUS", help="failed, error or cancelled")
+    ] = "failed",
     since: Annotated[
-        str | None, typer.Option("--since", help="only those created since (RFC 3339)")
+        str | None,
+        typer.Option("--since", metavar="TIME", help="only those created since (RFC 3339)"),
     ] = None,
     as_json: JsonOption = False,
     url: UrlOption = DEFAULT_URL,
@@ -245,11 +252,20 @@ def _follow(reference: str, timeout: float | None, raw: bool, url: str) -> None:
 
 
 def list_executions(
-    application: Annotated[str | None, typer.Option("--app")] = None,
-    job: Annotated[str | None, typer.Option("--job")] = None,
-    queue: Annotated[str | None, typer.Option("--queue")] = None,
-    status: Annotated[str | None, typer.Option("--status")] = None,
-    limit: Annotated[int, typer.Option("--limit")] = 20,
+    application: Annotated[
+        str | None, typer.Option("--app", metavar="APP", help="only this app's")
+    ] = None,
+    job: Annotated[str | None, typer.Option("--job", metavar="JOB", help="only this job's")] = None,
+    queue: Annotated[
+        str | None, typer.Option("--queue", metavar="QUEUE", help="only those on this queue")
+    ] = None,
+    status: Annotated[
+        str | None,
+        typer.Option("--status", metavar="STATUS", help="pending, running, success, ..."),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", metavar="N", help="at most N, newest first")
+    ] = 20,
     as_json: JsonOption = False,
     url: UrlOption = DEFAULT_URL,
 ) -> None:

@@ -105,7 +105,7 @@ def jobs_create(
     app_name: AppArgument,
     job: JobArgument,
     command: Annotated[
-        list[str], typer.Argument(metavar="CMD [ARG]...", help="the argv to run; put it after --")
+        list[str], typer.Argument(metavar="CMD [ARG]", help="the argv to run; put it after --")
     ],
     description: Annotated[str, typer.Option("--description")] = "",
     retry_limit: RetryLimitOption = None,
@@ -145,7 +145,7 @@ def jobs_update(
     app_name: AppArgument,
     job: JobArgument,
     command: Annotated[
-        list[str] | None, typer.Argument(metavar="[CMD [ARG]...]", help="new argv; after --")
+        list[str] | None, typer.Argument(metavar="CMD [ARG]", help="new argv; after --")
     ] = None,
     description: Annotated[str | None, typer.Option("--description")] = None,
     retry_limit: RetryLimitOption = None,
