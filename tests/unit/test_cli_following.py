@@ -49,6 +49,18 @@ def test_given_live_output_then_stored_when_followed_then_each_line_is_written_o
     assert written == {"stdout": ["a\n", "b\n", "c\n"], "stderr": ["oops\n"], "said": []}
 
 
+def test_given_an_empty_read_while_the_job_ends_when_followed_then_nothing_is_written_twice() -> (
+    None
+):
+    follower, written = _follower()
+
+    follower.take(_output(0, "one\n"))
+    follower.take(_output(0, ""))  # the container is being removed: its logs read empty
+    follower.take(_output(0, "one\ntwo\n"))  # then the stored output
+
+    assert written["stdout"] == ["one\n", "two\n"]
+
+
 def test_given_a_retry_when_followed_then_it_is_announced_and_its_output_starts_afresh() -> None:
     follower, written = _follower()
 

@@ -156,6 +156,10 @@ class Follower:
             self.seen = {"stdout": "", "stderr": ""}
         for stream, write in (("stdout", self.write_stdout), ("stderr", self.write_stderr)):
             text = output.get(stream) or ""
+            if text in self.seen[stream]:
+                # Nothing new, or less than before: an engine read of a container going
+                # away can come back empty. Keep what was seen, or it would print again.
+                continue
             part = new_part(self.seen[stream], text)
             if part:
                 write(part)
