@@ -20,7 +20,7 @@ from typing import Any
 import docker
 import psycopg
 
-from bench import docker_paths, post_exit, queue_only, scale
+from bench import docker_paths, notifications, post_exit, queue_only, scale, swarm
 from bench.common import ROOT, ms, prepare
 from bench.docker_paths import Latencies, summary
 from pitmaster import __version__
@@ -134,6 +134,9 @@ def _queue(results: dict[str, dict[str, Any]]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run pitmaster's benchmarks.")
     parser.add_argument("--quick", action="store_true", help="fewer jobs and shorter windows")
+    parser.add_argument(
+        "--no-swarm", action="store_true", help="skip the Swarm executor beside the Docker one"
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args()
     admin_url = prepare()
@@ -143,6 +146,8 @@ def main() -> None:
         after_exit = post_exit.run(args.quick)
         scaled = scale.run(admin_url, directory, args.quick)
         queue = queue_only.run(admin_url, directory, args.quick)
+        on_swarm = None if args.no_swarm else swarm.run(admin_url, directory, args.quick)
+        notified = notifications.run(admin_url, directory, args.quick)
     text = "\n".join(
         [
             "# Benchmarks",
@@ -191,6 +196,20 @@ def main() -> None:
             "or worker slots for every queue.",
             "",
             *_queue(queue),  # type: ignore[arg-type]
+            "",
+            "## The Swarm executor beside the Docker executor (PostgreSQL)",
+            "",
+            "Both on the second engine, a single-node swarm (`scripts/ensure-swarm.sh`); the",
+            "same no-op job, without a network. Dispatch: enqueue to the container's `StartedAt`.",
+            "",
+            *swarm.report(on_swarm),
+            "",
+            "## Notifications (a webhook receiver on 127.0.0.1)",
+            "",
+            "From the notification's row, written with the ending, to the receiver having it; and",
+            "the next job's start while every delivery waits on a slow receiver.",
+            "",
+            *notifications.report(notified),
             "",
         ]
     )

@@ -66,6 +66,19 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.notification_deliveries = Counter(
+            "pitmaster_notification_deliveries",
+            "Notification delivery tries by this process, by outcome: delivered, "
+            "retrying (the receiver failed; tried again later) or expired (given up)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.notification_latency = Histogram(
+            "pitmaster_notification_latency_seconds",
+            "From a notification being written (the ending recorded) to its delivery",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
 
     def observe_ending(self, outcome: Outcome, started_at_seconds: float | None) -> None:
         ending = ending_of(outcome.status, outcome.reason)
@@ -115,3 +128,11 @@ class StoreCollector(Collector):
         for queue, age in snapshot.oldest_pending_seconds.items():
             oldest.add_metric([queue], age)
         yield from (pending_queue, running_queue, pending_app, running_app, oldest)
+        notifications = GaugeMetricFamily(
+            "pitmaster_notifications",
+            "Notifications in the outbox, by delivery state",
+            labels=["state"],
+        )
+        for state, count in self._store.notifications.count_by_state().items():
+            notifications.add_metric([state], count)
+        yield notifications

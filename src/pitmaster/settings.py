@@ -76,6 +76,22 @@ class Settings(BaseSettings):
     docker_host: str | None = Field(
         default=None, description="Docker engine to run jobs on (default: DOCKER_HOST or local)"
     )
+    executor: Literal["docker", "swarm"] = Field(
+        default="docker",
+        description="what runs jobs: containers on one Docker engine (docker), or services of "
+        "a Docker Swarm whose manager is docker_host (swarm)",
+    )
+    swarm_placement: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description='Swarm placement constraints by "*", "queue:NAME" or "app:NAME", as JSON, '
+        'e.g. {"app:reports": ["node.labels.pool==batch"]}',
+    )
+    swarm_unplaceable_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="seconds a Swarm task may wait for a node before its attempt ends in error",
+    )
     pull_missing_images: bool = Field(
         default=True, description="pull an image that is not present locally before giving up"
     )
@@ -172,6 +188,22 @@ class Settings(BaseSettings):
         default=None,
         description="Fernet key sealing apps' secrets; several, comma-separated, while "
         "rotating (the first seals). Without it no secret can be set",
+    )
+    notification_max_age: float = Field(
+        default=86400.0,
+        gt=0,
+        description="seconds a notification is retried for (a receiver down that long misses it)",
+    )
+    notification_timeout: float = Field(
+        default=10.0, gt=0, description="seconds one notification delivery may take"
+    )
+    notification_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="seconds a worker holds a notification it is delivering; then another may",
+    )
+    notification_interval: float = Field(
+        default=1.0, gt=0, description="seconds between looks for notifications to deliver"
     )
     log_level: str = Field(default="INFO", description="logging level: DEBUG, INFO, WARNING")
     max_body_bytes: int = Field(

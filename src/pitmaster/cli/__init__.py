@@ -19,6 +19,7 @@ from pitmaster.cli import (
     database,
     executions,
     job_definitions,
+    notifications,
     queues,
     secrets,
     serve,
@@ -43,6 +44,7 @@ app.add_typer(queues.queues_cli, name="queues")
 app.add_typer(tokens.token_cli, name="token")
 app.add_typer(secrets.secrets_cli, name="secrets")
 app.add_typer(topics.topics_cli, name="topics")
+app.add_typer(notifications.notifications_cli, name="notifications")
 
 
 def main() -> None:

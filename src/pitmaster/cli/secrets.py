@@ -110,8 +110,11 @@ def secrets_rotate() -> None:
     store = open_existing_store(settings)
     try:
         resealed, skipped = catalog.reseal_secrets(store, box)
+        targets = store.notifications.reseal_targets(box.reseal)
     finally:
         store.close()
     typer.echo(
         f"re-sealed {resealed} secrets" + (f" ({skipped} changed meanwhile)" if skipped else "")
     )
+    if targets:
+        typer.echo(f"re-sealed {targets} notification targets")

@@ -109,13 +109,23 @@ def _show_first_token(token: str) -> None:
 @contextmanager
 def _running_worker(settings: Settings, store: Store) -> Iterator[Worker]:
     from pitmaster.executors.docker import DockerExecutor
+    from pitmaster.executors.swarm import SwarmExecutor
     from pitmaster.worker.worker import Worker, engine_pool_size
 
-    executor = DockerExecutor(
-        settings.docker_host,
-        settings.pull_missing_images,
-        max_pool_size=engine_pool_size(settings.runner_threads),
-    )
+    executor: DockerExecutor | SwarmExecutor
+    if settings.executor == "swarm":
+        executor = SwarmExecutor(
+            settings.docker_host,
+            max_pool_size=engine_pool_size(settings.runner_threads),
+            placement=settings.swarm_placement,
+            unplaceable_seconds=settings.swarm_unplaceable_seconds,
+        )
+    else:
+        executor = DockerExecutor(
+            settings.docker_host,
+            settings.pull_missing_images,
+            max_pool_size=engine_pool_size(settings.runner_threads),
+        )
     worker = Worker(settings, store, executor)
     worker.start()
     try:

@@ -38,6 +38,7 @@ from pitmaster.models import (
 )
 from pitmaster.retry import RetryPolicy, ending_of
 from pitmaster.stops import settle
+from pitmaster.store import notifications
 from pitmaster.store.limits import LIVE_ATTEMPT_STATES
 from pitmaster.store.schema import apps, attempts, job_definitions, job_executions
 
@@ -285,6 +286,21 @@ def record_outcome(
     conn.execute(
         job_executions.update().where(job_executions.c.id == ended["execution_id"]).values(**values)
     )
+    # In this transaction: the ending and its notifications are committed together, or neither.
+    notifications.add_for_ending(
+        conn,
+        now,
+        notifications.Ending(
+            execution_id=ended["execution_id"],
+            attempt=int(ended["number"]),
+            status=outcome.status,
+            reason=outcome.reason,
+            exit_code=outcome.exit_code,
+            started_at=started_at,
+            finished_at=outcome.finished_at,
+            will_retry=retry_delay is not None,
+        ),
+    )
     return True
 
 
@@ -446,6 +462,23 @@ def cancel(conn: sa.Connection, now: datetime, execution_id: int) -> None:
     )
     conn.execute(
         job_executions.update().where(e.id == execution_id).values(**_cancelled_execution(now))
+    )
+    number = conn.execute(
+        sa.select(attempts.c.number).where(attempts.c.id == row.current_attempt_id)
+    ).scalar()
+    notifications.add_for_ending(
+        conn,
+        now,
+        notifications.Ending(
+            execution_id=execution_id,
+            attempt=int(number or 0),
+            status=Status.CANCELLED,
+            reason=CANCELLED.value,
+            exit_code=None,
+            started_at=None,
+            finished_at=now,
+            will_retry=False,
+        ),
     )
 
 

@@ -331,3 +331,80 @@ topic_messages = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.UniqueConstraint("topic_id", "idempotency_key"),
 )
+
+# Notification targets: where notifications go. The URL (a secret for Slack, whose
+# webhook URL is its credential) and the signing secret are stored sealed
+# (app_secrets.SecretBox); ``url_hint`` is what may be shown back.
+notification_targets = sa.Table(
+    "notification_targets",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("description", sa.Text(), nullable=False, default=""),
+    sa.Column("sealed_url", sa.Text(), nullable=False),
+    sa.Column("url_hint", sa.String(255), nullable=False),
+    sa.Column("sealed_secret", sa.Text(), nullable=True),
+    *_timestamps(),
+)
+
+# Rules: which endings of which jobs notify which target. A rule names an app
+# (every job of it, unless the job has rules of its own), a job of an app, or
+# a queue (work pending there longer than ``pending_minutes``).
+notification_rules = sa.Table(
+    "notification_rules",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column(
+        "target_id",
+        Id,
+        sa.ForeignKey("notification_targets.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("app_id", Id, sa.ForeignKey("apps.id", ondelete="CASCADE"), nullable=True),
+    sa.Column("job", sa.String(255), nullable=True),
+    sa.Column("queue", sa.String(255), nullable=True),
+    sa.Column("endings", sa.JSON(), nullable=False),
+    sa.Column("after_last_retry", sa.Boolean(), nullable=False),
+    sa.Column("extra_text", sa.Text(), nullable=False),
+    sa.Column("pending_minutes", sa.Float(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index(None, "app_id", "job"),
+    sa.Index(None, "queue"),
+)
+
+# The outbox: one row per notification to deliver, written in the transaction
+# that records what it tells of. ``delivery_id`` goes out with every try, so a
+# receiver can drop the duplicates at-least-once delivery may bring.
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("delivery_id", sa.String(36), nullable=False, unique=True),
+    sa.Column(
+        "target_id",
+        Id,
+        sa.ForeignKey("notification_targets.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column(
+        "execution_id", Id, sa.ForeignKey("job_executions.id", ondelete="CASCADE"), nullable=True
+    ),
+    sa.Column("event", sa.String(16), nullable=False),
+    sa.Column("payload", sa.JSON(), nullable=False),
+    # Set for notifications that must be made once only (work pending too long).
+    sa.Column("once_key", sa.String(255), nullable=True, unique=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("tries", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("next_try_at", UTCDateTime(), nullable=False),
+    sa.Column("leased_by", sa.String(255), nullable=True),
+    sa.Column("lease_expires_at", UTCDateTime(), nullable=True),
+    sa.Column("last_status_code", sa.Integer(), nullable=True),
+    sa.Column("last_answer", sa.Text(), nullable=True),
+    sa.Column("last_tried_at", UTCDateTime(), nullable=True),
+    sa.Column("delivered_at", UTCDateTime(), nullable=True),
+    *_timestamps(),
+    sa.Index(None, "state", "next_try_at"),
+    sa.Index(None, "execution_id"),
+    sa.Index(None, "target_id", "id"),
+)

@@ -66,6 +66,9 @@ def outcome_of(observation: Observation | None) -> Outcome | None:
         return None
     if observation is None:
         return Outcome(Status.ERROR, EndingReason.LOST.value)
+    if observation.exit_code is None and observation.error:
+        # The engine ended it without running it (a cluster found no node for it, say).
+        return Outcome(Status.ERROR, observation.error, finished_at=observation.finished_at)
     status, reason = _ending(observation.exit_code, observation.oom_killed)
     return Outcome(
         status,

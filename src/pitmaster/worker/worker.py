@@ -19,11 +19,13 @@ from pitmaster.errors import ExecutorError, PitmasterError
 from pitmaster.executors.base import Executor, ExitEvent, ExitStream
 from pitmaster.metrics import Metrics
 from pitmaster.models import RunningAttempt
+from pitmaster.notification_sender import Sender
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 from pitmaster.worker.doorbell import Doorbell
 from pitmaster.worker.exits import ExitBook
 from pitmaster.worker.identity import EngineIdentityConflict, answer_probes, check_engine_identity
+from pitmaster.worker.notifier import Notifier
 from pitmaster.worker.poller import Poller, Settled
 from pitmaster.worker.runner import ContainerDefaults, Runner
 from pitmaster.worker.supervision import Supervisor
@@ -36,6 +38,8 @@ RECONNECT_SECONDS = 2.0
 PROBE_ANSWER_SECONDS = 0.5
 # Containers left behind, and attempts stranded on silent engines, are looked for this often.
 HOUSEKEEPING_SECONDS = 30.0
+# Threads delivering notifications: a slow receiver holds up one of them, not the others.
+NOTIFIER_THREADS = 2
 # Threads beyond the runners and output readers that call the engine: poller,
 # watcher (its event stream holds a connection), heartbeat, and the API's reads.
 OTHER_ENGINE_THREADS = 4
@@ -96,6 +100,17 @@ class Worker:
             leave_fresh_exits=min(settings.poll_interval, 1.0),
         )
         self._exit_book = ExitBook()
+        self._notify_bell = threading.Event()
+        self._notifier = Notifier(
+            store,
+            Sender(settings.notification_timeout),
+            settings.worker_id,
+            lease_seconds=settings.notification_lease_seconds,
+            max_age_seconds=settings.notification_max_age,
+            public_url=settings.public_url,
+            secrets_keys=settings.secrets_keys,
+            metrics=self.metrics,
+        )
         # Work that waits on the engine (reading output, asking about a SIGKILL).
         self._tasks: queue.Queue[_Task] = queue.Queue()
         self._doorbell = Doorbell(most_rings=settings.runner_threads)
@@ -127,6 +142,8 @@ class Worker:
         self._spawn("poller", self._poll_loop)
         self._spawn("watcher", self._watch_loop)
         self._spawn("listener", self._listen_loop)
+        for number in range(NOTIFIER_THREADS):
+            self._spawn(f"notifier-{number}", self._notify_loop)
 
     @property
     def stopping(self) -> threading.Event:
@@ -136,6 +153,7 @@ class Worker:
     def wake(self) -> None:
         """Tell idle runners that work was just enqueued."""
         self._doorbell.ring()
+        self._notify_bell.set()  # an ending (which wakes runners too) may have notified
 
     def stop(self) -> None:
         """Stop claiming and return within about ``shutdown_grace`` seconds; jobs keep running.
@@ -150,6 +168,7 @@ class Worker:
         self._stopping.set()
         self._doorbell.ring_everyone()
         self._exit_seen.set()
+        self._notify_bell.set()
         with self._lock:
             if self._exit_stream is not None:
                 self._exit_stream.close()
@@ -239,6 +258,7 @@ class Worker:
             return
         if settled is not Settled.NOT_RECORDED:
             self._doorbell.ring()  # a slot was freed: limited work may start
+            self._notify_bell.set()
         if settled is Settled.OUTPUT_PENDING:
             attempt_id, container_id = attempt.attempt_id, attempt.container_id
             self._tasks.put(lambda: self._poller.collect_output(attempt_id, container_id))
@@ -302,6 +322,7 @@ class Worker:
             return
         if self._poller.sweep():
             self._doorbell.ring()  # slots were freed: limited work may start
+            self._notify_bell.set()
         self.ready.set()
         if time.monotonic() >= self._next_housekeeping:
             if self._poller.end_stranded(self._settings.engine_silent_after):
@@ -309,6 +330,21 @@ class Worker:
             self._poller.remove_left_behind(min(60.0, self._settings.engine_silent_after))
             every = min(HOUSEKEEPING_SECONDS, self._settings.engine_silent_after / 4)
             self._next_housekeeping = time.monotonic() + every
+
+    # -- notifications ---------------------------------------------------------------
+
+    def _notify_loop(self) -> None:
+        instance = threading.current_thread().name
+        while not self._stopping.is_set():
+            tried = 0
+
+            def step() -> None:
+                nonlocal tried
+                tried = self._notifier.step()
+
+            if self.supervisor.guard("notifier", step, instance) and not tried:
+                self._notify_bell.wait(self._settings.notification_interval)
+                self._notify_bell.clear()
 
     # -- heartbeat and wake-ups ------------------------------------------------------
 

@@ -25,6 +25,7 @@ from pitmaster.web.pages import (  # noqa: F401
     executions,
     job_definitions,
     monitor,
+    notifications,
     topics,
 )
 from pitmaster.web.pages.common import admin_router, error_page, is_console_page, router

@@ -117,6 +117,7 @@ def execution_show(
         attempts=view.attempts,
         live=views.live_state(view, output),
         message=format_message(view.execution.message),
+        notifications=services.store.notifications.notifications_of(view.execution.message_id),
     )
 
 
