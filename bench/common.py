@@ -33,6 +33,11 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[index]
 
 
+def say(text: str) -> None:
+    """Progress, on stderr: which measurement runs, and how far it is."""
+    print(f"[{time.strftime('%H:%M:%S')}] bench: {text}", file=sys.stderr, flush=True)
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 

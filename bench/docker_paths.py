@@ -15,7 +15,7 @@ from pathlib import Path
 
 import docker
 
-from bench.common import IMAGE, database, percentile, pitmaster, remove_containers
+from bench.common import IMAGE, database, percentile, pitmaster, remove_containers, say
 
 BARE_LABEL = "pitmaster-bench-bare"
 
@@ -149,10 +149,12 @@ def run(admin_url: str, directory: Path, quick: bool) -> dict[str, object]:
     try:
         for kind in ("sqlite", "postgresql"):
             for concurrency in (1, 4, 8):
+                say(f"throughput, {kind}, concurrency {concurrency}: {jobs} jobs each side")
                 bare = bare_throughput(jobs, concurrency)
                 with database(kind, admin_url, directory) as url:
                     ours = pitmaster_throughput(url, jobs, concurrency)
                 throughput[(kind, concurrency)] = (ours, bare)
+            say(f"dispatch and detection latency, {kind}: {runs} jobs each side")
             bare_lat = bare_latencies(runs)
             with database(kind, admin_url, directory) as url:
                 ours_lat = pitmaster_latencies(url, runs)

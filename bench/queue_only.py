@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import ADMIN, database, pitmaster
+from bench.common import ADMIN, database, pitmaster, say
 from pitmaster.store.store import Store
 from pitmaster.testing import FakeExecutor
 from pitmaster.worker.runner import Runner
@@ -132,6 +132,7 @@ def run(admin_url: str, directory: Path, quick: bool) -> dict[str, object]:
     count = 400 if quick else 2000
     results: dict[str, object] = {}
     for kind in ("sqlite", "postgresql"):
+        say(f"the queue alone, {kind}: {count} enqueues and claims, then the peer's")
         with database(kind, admin_url, directory) as url:
             http = http_enqueues(url, count)
         with database(kind, admin_url, directory) as url:

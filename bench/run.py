@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.run            # the full set (about 15 minutes)
     .venv/bin/python -m bench.run --quick    # fewer jobs, for a first look
+    .venv/bin/python -m bench.run --only enqueue,queue   # some sections, printed only
 
 Each figure stands beside its baseline, measured in the same run on the same
 machine, image and network mode; compare the ratios, not the absolute numbers.
@@ -20,8 +21,17 @@ from typing import Any
 import docker
 import psycopg
 
-from bench import docker_paths, notifications, post_exit, queue_only, scale, swarm
-from bench.common import ROOT, ms, prepare
+from bench import (
+    docker_paths,
+    http_enqueue,
+    notifications,
+    post_exit,
+    preflight,
+    queue_only,
+    scale,
+    swarm,
+)
+from bench.common import ROOT, ms, prepare, say
 from bench.docker_paths import Latencies, summary
 from pitmaster import __version__
 
@@ -131,23 +141,67 @@ def _queue(results: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _enqueue(results: dict[str, dict[str, float]]) -> list[str]:
+    lines = [
+        "| database | measure | pitmaster | baseline | ratio | target |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for kind, row in results.items():
+        ratio = row["enqueue"] / row["bare"]
+        lines.append(
+            f"| {kind} | HTTP enqueue ÷ bare FastAPI one-row insert | {row['enqueue']:.0f}/s "
+            f"| {row['bare']:.0f}/s | {ratio:.2f}× | ≥ 1.0×: {_verdict(ratio >= 1.0)} |"
+        )
+        if row["batch"]:
+            lines.append(
+                f"| {kind} | batch enqueue ({http_enqueue.BATCH_SIZE} a request), messages/s "
+                f"| {row['batch']:.0f}/s | single enqueue {row['enqueue']:.0f}/s "
+                f"| {row['batch'] / row['enqueue']:.1f}× | ≥ 20,000/s: {_verdict(row['batch'] >= 20_000)} |"
+            )
+        ratio = row["history"] / row["enqueue"]
+        lines.append(
+            f"| {kind} | HTTP enqueue with {row['ended']:,.0f} ended executions ÷ empty "
+            f"| {row['history']:.0f}/s | {row['enqueue']:.0f}/s | {ratio:.2f}× "
+            f"| ≥ 0.9×: {_verdict(ratio >= 0.9)} |"
+        )
+        lines.append(
+            f"| {kind} | server peak RSS under the enqueue load | {row['rss_mb']:.0f} MB | – | – "
+            f"| < 200 MB: {_verdict(row['rss_mb'] < 200)} |"
+        )
+    return lines
+
+
+SECTIONS = ("paths", "post_exit", "scale", "queue", "enqueue", "swarm", "notifications")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run pitmaster's benchmarks.")
     parser.add_argument("--quick", action="store_true", help="fewer jobs and shorter windows")
     parser.add_argument(
-        "--no-swarm", action="store_true", help="skip the Swarm executor beside the Docker one"
+        "--only",
+        type=lambda text: [part for part in text.split(",") if part],
+        default=list(SECTIONS),
+        help=f"comma-separated sections to run, of {','.join(SECTIONS)}; "
+        "the tables are printed, and written only with --output",
     )
-    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
+    unknown = sorted(set(args.only) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown sections {', '.join(unknown)}; there are {', '.join(SECTIONS)}")
+    preflight.check()
+    output = args.output
+    if output is None and set(args.only) == set(SECTIONS):
+        output = ROOT / "docs" / "benchmarks.md"
+    say("starting Docker and PostgreSQL, building the image")
     admin_url = prepare()
+    sections = [part for part in SECTIONS if part in args.only]
+    parts: list[str] = []
     with tempfile.TemporaryDirectory() as temporary:
         directory = Path(temporary)
-        paths = docker_paths.run(admin_url, directory, args.quick)
-        after_exit = post_exit.run(args.quick)
-        scaled = scale.run(admin_url, directory, args.quick)
-        queue = queue_only.run(admin_url, directory, args.quick)
-        on_swarm = None if args.no_swarm else swarm.run(admin_url, directory, args.quick)
-        notified = notifications.run(admin_url, directory, args.quick)
+        for number, section in enumerate(sections, 1):
+            say(f"section {number} of {len(sections)}: {section}")
+            parts += _SECTIONS[section](admin_url, directory, args.quick)
     text = "\n".join(
         [
             "# Benchmarks",
@@ -162,59 +216,118 @@ def main() -> None:
             f"Rerun: `.venv/bin/python -m bench.run{' --quick' if args.quick else ''}` "
             "(it starts Docker and PostgreSQL and builds the image if need be).",
             "",
-            "## Throughput (trivial jobs, enqueue until the ending is recorded with its logs)",
-            "",
-            "Baseline: a docker-py thread loop (create, start, wait, logs, remove) at the same concurrency.",
-            "",
-            *_throughput(paths["throughput"]),  # type: ignore[arg-type]
-            "",
-            "## Dispatch overhead and detection lag",
-            "",
-            "Dispatch: from enqueue (pitmaster) or the create call (bare) to Docker's `StartedAt`.",
-            "Detection lag: from Docker's `FinishedAt` to the ending recorded (pitmaster) or the",
-            "`die` event received by a bare listener.",
-            "",
-            *_latency(paths["latency"]),  # type: ignore[arg-type]
-            "",
-            "What Docker itself makes a recorder wait: after sending `die` the engine tears",
-            "down the container's network before it answers any call about that container",
-            "(`bench/post_exit.py`, plain docker-py). pitmaster needs one such call, an inspect",
-            "for the exit code and Docker's times, before it can record the ending:",
-            "",
-            *_post_exit(after_exit),
-            "",
-            "## Scale: sleeping containers under one worker (PostgreSQL)",
-            "",
-            "Calls are counted by a relay in front of the Docker socket over a window of sweeps",
-            "(one per second); CPU and RSS are the worker process's own.",
-            "",
-            *_scale(scaled),  # type: ignore[arg-type]
-            "",
-            "## The queue alone (no Docker)",
-            "",
-            f"{queue_only.CLIENTS} HTTP clients for the API; {queue_only.RUNNERS} claiming threads "
-            "or worker slots for every queue.",
-            "",
-            *_queue(queue),  # type: ignore[arg-type]
-            "",
-            "## The Swarm executor beside the Docker executor (PostgreSQL)",
-            "",
-            "Both on the second engine, a single-node swarm (`scripts/ensure-swarm.sh`); the",
-            "same no-op job, without a network. Dispatch: enqueue to the container's `StartedAt`.",
-            "",
-            *swarm.report(on_swarm),
-            "",
-            "## Notifications (a webhook receiver on 127.0.0.1)",
-            "",
-            "From the notification's row, written with the ending, to the receiver having it; and",
-            "the next job's start while every delivery waits on a slow receiver.",
-            "",
-            *notifications.report(notified),
-            "",
+            *parts,
         ]
     )
-    args.output.write_text(text)
+    if output is not None:
+        output.write_text(text)
     print(text)
+
+
+def _paths_section(admin_url: str, directory: Path, quick: bool) -> list[str]:
+    paths = docker_paths.run(admin_url, directory, quick)
+    return [
+        "## Throughput (trivial jobs, enqueue until the ending is recorded with its logs)",
+        "",
+        "Baseline: a docker-py thread loop (create, start, wait, logs, remove) at the same concurrency.",
+        "",
+        *_throughput(paths["throughput"]),  # type: ignore[arg-type]
+        "",
+        "## Dispatch overhead and detection lag",
+        "",
+        "Dispatch: from enqueue (pitmaster) or the create call (bare) to Docker's `StartedAt`.",
+        "Detection lag: from Docker's `FinishedAt` to the ending recorded (pitmaster) or the",
+        "`die` event received by a bare listener.",
+        "",
+        *_latency(paths["latency"]),  # type: ignore[arg-type]
+        "",
+    ]
+
+
+def _post_exit_section(_admin_url: str, _directory: Path, quick: bool) -> list[str]:
+    return [
+        "## What Docker makes a recorder wait",
+        "",
+        "After sending `die` the engine tears down the container's network before it answers",
+        "any call about that container (`bench/post_exit.py`, plain docker-py). pitmaster",
+        "needs one such call, an inspect for the exit code and Docker's times, before it can",
+        "record the ending:",
+        "",
+        *_post_exit(post_exit.run(quick)),
+        "",
+    ]
+
+
+def _scale_section(admin_url: str, directory: Path, quick: bool) -> list[str]:
+    return [
+        "## Scale: sleeping containers under one worker (PostgreSQL)",
+        "",
+        "Calls are counted by a relay in front of the Docker socket over a window of sweeps",
+        "(one per second); CPU and RSS are the worker process's own.",
+        "",
+        *_scale(scale.run(admin_url, directory, quick)),  # type: ignore[arg-type]
+        "",
+    ]
+
+
+def _queue_section(admin_url: str, directory: Path, quick: bool) -> list[str]:
+    return [
+        "## The queue alone (no Docker)",
+        "",
+        f"{queue_only.CLIENTS} HTTP clients for the API; {queue_only.RUNNERS} claiming threads "
+        "or worker slots for every queue.",
+        "",
+        *_queue(queue_only.run(admin_url, directory, quick)),  # type: ignore[arg-type]
+        "",
+    ]
+
+
+def _enqueue_section(admin_url: str, directory: Path, quick: bool) -> list[str]:
+    return [
+        "## HTTP enqueue beside its own stack (no Docker)",
+        "",
+        f"{http_enqueue.CLIENTS} keep-alive clients against one `pitmaster server`, and against a",
+        "bare FastAPI endpoint inserting one row through SQLAlchemy on the same database and",
+        "uvicorn (`bench/bare_enqueue.py`): what is left is pitmaster's own work per request.",
+        "",
+        *_enqueue(http_enqueue.run(admin_url, directory, quick)),
+        "",
+    ]
+
+
+def _swarm_section(admin_url: str, directory: Path, quick: bool) -> list[str]:
+    return [
+        "## The Swarm executor beside the Docker executor (PostgreSQL)",
+        "",
+        "Both on the second engine, a single-node swarm (`scripts/ensure-swarm.sh`); the",
+        "same no-op job, without a network. Dispatch: enqueue to the container's `StartedAt`.",
+        "",
+        *swarm.report(swarm.run(admin_url, directory, quick)),
+        "",
+    ]
+
+
+def _notifications_section(admin_url: str, directory: Path, quick: bool) -> list[str]:
+    return [
+        "## Notifications (a webhook receiver on 127.0.0.1)",
+        "",
+        "From the notification's row, written with the ending, to the receiver having it; and",
+        "the next job's start while every delivery waits on a slow receiver.",
+        "",
+        *notifications.report(notifications.run(admin_url, directory, quick)),
+        "",
+    ]
+
+
+_SECTIONS = {
+    "paths": _paths_section,
+    "post_exit": _post_exit_section,
+    "scale": _scale_section,
+    "queue": _queue_section,
+    "enqueue": _enqueue_section,
+    "swarm": _swarm_section,
+    "notifications": _notifications_section,
+}
 
 
 if __name__ == "__main__":

@@ -13,6 +13,9 @@ import subprocess
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+import docker
 
 from bench.common import IMAGE, ROOT, Pitmaster, database, pitmaster
 from bench.docker_paths import summary
@@ -65,17 +68,30 @@ def throughput(executor: str, host: str, url: str, jobs: int, concurrency: int) 
 def dispatch(executor: str, host: str, url: str, runs: int) -> list[float]:
     """Seconds from enqueue to the job's start (the engine's StartedAt), one job at a time."""
     latencies = []
+    engine = docker.APIClient(base_url=host, version="auto")
     with pitmaster("up", url, **_settings(executor, host, 1)) as pm:
         _define(pm)
         for _ in range(runs):
             message_id = pm.enqueue("bench", "noop")
             pm.wait_all([message_id])
+            _wait_gone(engine, f"pitmaster.execution={message_id}")
             execution = pm.execution(message_id, "__default__,retries")
             retries = execution["retries"]
             assert isinstance(retries, list)
             [attempt] = retries
             latencies.append(_parse(attempt["started_at"]) - _parse(execution["created_at"]))
+    engine.close()
     return latencies
+
+
+def _wait_gone(engine: Any, label: str) -> None:
+    """Start the next job on an idle engine: the last one's container and service removed."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        containers = engine.containers(all=True, filters={"label": label})
+        if not containers and not engine.services(filters={"label": label}):
+            return
+        time.sleep(0.01)
 
 
 def run(admin_url: str, directory: Path, quick: bool) -> dict[str, object] | None:

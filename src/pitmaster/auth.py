@@ -21,7 +21,7 @@ import hmac
 import logging
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from pitmaster.errors import Forbidden, NotFound, Unauthenticated
@@ -123,9 +123,7 @@ class Caller:
             return where
         if where.application is not None and where.application != self.app:
             return None
-        return ExecutionFilter(
-            app_id=self.app_id, job=where.job, queue=where.queue, status=where.status
-        )
+        return replace(where, application=None, app_id=self.app_id)
 
 
 TRUSTED = Caller(kind=TokenKind.ADMIN, description="authentication is off")

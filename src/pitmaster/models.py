@@ -299,6 +299,10 @@ class ExecutionFilter:
     status: Status | None = None
     # The app by identity (what an app token sees): a deleted app's executions have none.
     app_id: int | None = None
+    # The console's search: message_ids starting with this, enqueued in [created_from, created_to).
+    message_id_prefix: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -349,6 +353,7 @@ class Attempt(FromRow):
     output_pending: bool = False  # ended from its exit event; the output is being read
     output_recorded_at: datetime | None = None
     stop_requested_at: datetime | None = None  # when a cancel or a timeout asked it to stop
+    stop_signalled_at: datetime | None = None  # when the engine was told to stop it (SIGTERM)
 
 
 @dataclass(frozen=True)

@@ -319,6 +319,19 @@ def after_failure(
     return NextTry(at)
 
 
+# Client errors that may pass: a timeout on the receiver's side, or its rate limit.
+_TRANSIENT_CLIENT_ERRORS = frozenset({HTTPStatus.REQUEST_TIMEOUT, HTTPStatus.TOO_MANY_REQUESTS})
+
+
+def refused_for_good(status_code: int | None) -> bool:
+    """A 4xx (but 408 or 429): the request itself is wrong, e.g. a Slack webhook deleted
+    (404) or revoked (403); sending it again cannot help, so it is given up at once."""
+    if status_code is None:
+        return False
+    is_client_error = HTTPStatus.BAD_REQUEST <= status_code < HTTPStatus.INTERNAL_SERVER_ERROR
+    return is_client_error and status_code not in _TRANSIENT_CLIENT_ERRORS
+
+
 def delivered(status_code: int) -> bool:
     return HTTPStatus.OK <= status_code < HTTPStatus.MULTIPLE_CHOICES
 

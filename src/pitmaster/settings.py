@@ -222,6 +222,22 @@ class Settings(BaseSettings):
         ge=1,
         description="requests a caller may make at once before rate_limit applies",
     )
+    retention_days: float = Field(
+        default=0,
+        ge=0,
+        allow_inf_nan=False,
+        description="delete executions (with their attempts and output) that ended and have "
+        "not changed for this many days; workers do it in batches; 0: keep them for ever",
+    )
+    token_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        allow_inf_nan=False,
+        description="seconds a server process trusts a token it verified without asking the "
+        "database again: a revoked token is refused by every process within this; 0: ask "
+        "on every request",
+    )
 
     http_header_timeout: float = Field(
         default=10.0,

@@ -15,13 +15,14 @@ import subprocess
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest.mock import ANY
 
 import docker
 import pytest
 from pydantic import SecretStr
 
 from pitmaster.app_secrets import SECRETS_PER_APP_MAX, SecretBox, new_key
-from pitmaster.executors.base import RunSpec
+from pitmaster.executors.base import ContainerState, Observation, RunSpec
 from pitmaster.executors.swarm import SwarmExecutor
 from pitmaster.models import AttemptState, Execution, Status
 from pitmaster.settings import Settings
@@ -53,7 +54,7 @@ def swarm_host(docker_client: docker.DockerClient) -> str:
 
 @pytest.fixture
 def swarm(swarm_host: str, docker_store: Store) -> Iterator[SwarmClient]:
-    """A client of the swarm; every service and secret this test's installation made is removed."""
+    """A client of the swarm; every service, secret and container of this test's installation is removed."""
     client: SwarmClient = docker.APIClient(base_url=swarm_host, version="auto")
     yield client
     label = installation_label(docker_store)
@@ -62,6 +63,9 @@ def swarm(swarm_host: str, docker_store: Store) -> Iterator[SwarmClient]:
             client.remove_service(service["ID"])
     for secret in client.secrets(filters={"label": label}):
         client.remove_secret(secret["ID"])
+    for container in client.containers(all=True, filters={"label": label}):
+        with contextlib.suppress(docker.errors.NotFound):
+            client.remove_container(container["Id"], force=True)
     client.close()
 
 
@@ -97,9 +101,12 @@ def define(store: Store, job: str, script: str, **policy: Any) -> None:
 
 
 def nothing_left(swarm: SwarmClient, store: Store) -> bool:
+    """No service, secret or task container of this test's installation is left on the swarm."""
     label = installation_label(store)
-    return not swarm.services(filters={"label": label}) and not swarm.secrets(
-        filters={"label": label}
+    return not (
+        swarm.services(filters={"label": label})
+        or swarm.secrets(filters={"label": label})
+        or swarm.containers(all=True, filters={"label": label})
     )
 
 
@@ -107,7 +114,7 @@ def wait_nothing_left(swarm: SwarmClient, store: Store) -> None:
     wait_for(
         lambda: nothing_left(swarm, store),
         timeout=30,
-        what="every service and secret to be removed",
+        what="every service, secret and container to be removed",
     )
 
 
@@ -211,7 +218,9 @@ def test_given_a_job_ignoring_sigterm_when_it_times_out_on_swarm_then_sigkilled_
     assert (ended.status, ended.reason, ended.exit_code) == (Status.FAILED, "timeout", 137)
     [attempt] = docker_store.attempts_of(execution.id)
     assert attempt.started_at is not None and attempt.finished_at is not None
-    assert timedelta(seconds=3) <= attempt.finished_at - attempt.started_at < timedelta(seconds=20)
+    # The timeout (1 s) counts from the hand-off to Swarm, before the container's own
+    # start; the grace (2 s) from the SIGTERM. Far less than the 60 s it would have slept.
+    assert timedelta(seconds=2) <= attempt.finished_at - attempt.started_at < timedelta(seconds=20)
     wait_nothing_left(swarm, docker_store)
 
 
@@ -371,6 +380,19 @@ def test_given_a_start_with_files_made_twice_then_one_service_and_one_secret_per
         assert second.handle == first.handle
         assert [s["ID"] for s in swarm.services(filters={"label": label})] == [first.handle]
         assert len(swarm.secrets(filters={"label": label})) == 1
+        wait_for(
+            lambda: (
+                executor.observe_one(first.handle)
+                == Observation(
+                    state=ContainerState.EXITED,
+                    exit_code=0,
+                    started_at=ANY,
+                    finished_at=ANY,
+                )
+            ),
+            timeout=30,
+            what="the job to end",
+        )
 
         executor.remove(first.handle)
         assert nothing_left(swarm, docker_store)

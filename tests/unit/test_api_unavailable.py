@@ -54,8 +54,8 @@ def test_given_an_unreachable_database_when_enqueueing_then_503_saying_so(tmp_pa
 
 
 @contextmanager
-def database_fails_on(statement_start: str) -> Iterator[list[str]]:
-    """The database itself fails the first statement starting with ``statement_start``.
+def database_fails_on(statement_part: str) -> Iterator[list[str]]:
+    """The database itself fails the first statement containing ``statement_part``.
 
     PostgreSQL: the server ends that connection just before the statement, as
     a restart or a failover does. SQLite: the engine interrupts the statement
@@ -66,7 +66,7 @@ def database_fails_on(statement_start: str) -> Iterator[list[str]]:
     interrupted_connections: list[Any] = []
 
     def before(conn: sa.Connection, cursor: Any, statement: str, *_: object) -> None:
-        if failed or not statement.lstrip().upper().startswith(statement_start.upper()):
+        if failed or statement_part.upper() not in statement.upper():
             return
         failed.append(statement)
         dbapi: Any = conn.connection.dbapi_connection
@@ -114,8 +114,9 @@ def test_given_the_database_fails_inside_the_enqueue_transaction_then_503_and_no
     assert client.get("/v1/job_executions").status_code == 200
     body = {"application": "shop", "job": "mail", "message": {"to": "a@example.com"}}
 
-    # When the database fails on the enqueue's second write: the execution's row
-    # is already inserted in the transaction, its first attempt's is not.
+    # When the database fails on the write of the first attempt: on SQLite the
+    # enqueue's second statement (the execution's row is already inserted in the
+    # transaction), on PostgreSQL the one statement that writes both.
     with database_fails_on(f"INSERT INTO {attempts.name}") as failed:
         response = client.post("/v2/job_executions", json=body)
 
@@ -154,7 +155,7 @@ def test_given_a_statement_the_database_cannot_run_as_written_then_500_not_503(
         # A statement given parameters that do not fit its placeholders (one too many
         # for SQLite's, one missing for PostgreSQL's): both drivers raise their
         # ProgrammingError, as for any statement we wrote wrong.
-        if not broken and statement.lstrip().startswith(f"INSERT INTO {attempts.name}"):
+        if not broken and f"INSERT INTO {attempts.name}" in statement:
             broken.append(statement)
             if isinstance(parameters, dict):
                 return statement, dict(list(parameters.items())[1:])

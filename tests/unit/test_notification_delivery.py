@@ -325,3 +325,19 @@ def test_given_deliveries_when_made_then_metrics_count_them_by_outcome(
         )
 
     assert (count("retrying"), count("delivered")) == (1.0, 1.0)
+
+
+def test_given_a_job_with_rules_when_deleted_and_made_again_then_it_has_no_rules(
+    store: Store, sealing: Settings, hook: Receiver
+) -> None:
+    _given_shop(store, sealing, hook.url)
+    store.create_queue("bulk")
+    notifications.set_queue_rules(store, "bulk", [QueueRuleInput(target="hook", pending_minutes=5)])
+
+    store.delete_job_definition("shop", "mail")
+    store.delete_queue("bulk")
+    store.create_job_definition("shop", "mail", ["m"])
+    store.create_queue("bulk")
+
+    assert store.notifications.job_rules("shop", "mail") == []
+    assert store.notifications.queue_rules("bulk") == []

@@ -21,6 +21,7 @@ from pitmaster.notifications import (
     after_failure,
     mask_url,
     notify_on_of,
+    refused_for_good,
     request_for,
     rules_for_job,
     signature,
@@ -157,3 +158,21 @@ def test_given_a_pending_notification_when_rendered_then_it_names_queue_and_minu
     payload = {"event": Event.PENDING.value, "app": "shop", "job": "mail", "queue": "bulk"}
     text = slack_message(payload | {"pending_minutes": 15}, None)["text"]
     assert "pending in queue bulk for more than 15 min" in text
+
+
+@pytest.mark.parametrize(
+    ("status_code", "for_good"),
+    [
+        (404, True),
+        (403, True),
+        (400, True),
+        (408, False),
+        (429, False),
+        (500, False),
+        (None, False),
+    ],
+)
+def test_given_a_receivers_answer_then_only_a_lasting_client_error_gives_up_at_once(
+    status_code: int | None, for_good: bool
+) -> None:
+    assert refused_for_good(status_code) is for_good

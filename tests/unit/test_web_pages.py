@@ -116,7 +116,7 @@ def execution_page(console: TestClient, message_id: str) -> tuple[str, dict[str,
 
 
 def events(live: dict[str, Any]) -> list[str]:
-    return [f"{event} | {detail}" for _, event, detail, _attempt in live["timeline"]]
+    return [f"{event} | {detail}" for _, event, detail, _attempt, _iso in live["timeline"]]
 
 
 @pytest.fixture
@@ -177,6 +177,52 @@ def test_given_a_running_execution_when_cancelled_then_the_timeline_shows_the_re
     ]
 
 
+def test_given_a_cancelled_running_execution_when_sigterm_sent_then_it_shows_stopping_not_cancel(
+    console: TestClient, store: Store, mail: str
+) -> None:
+    claim = store.claim("w", 60)
+    assert claim is not None
+    store.mark_running(claim.attempt_id, "c1", "engine", datetime.now(UTC))
+    _, live = execution_page(console, mail)
+    assert live["stopping"] == "" and live["can_cancel"] is True
+    store.cancel(mail)
+    _, live = execution_page(console, mail)
+    assert live["stopping"].endswith("SIGTERM not sent yet)")
+    assert live["can_cancel"] is False
+    store.mark_stop_signalled(claim.attempt_id)
+    html, live = execution_page(console, mail)
+    assert live["total"].endswith(" so far")
+    assert re.fullmatch(
+        r"stopping \(SIGTERM sent at [-0-9 :]+ UTC, kill at [-0-9 :]+ UTC\)", live["stopping"]
+    )
+    assert live["status"] == "running"
+    assert events(live)[-1] == "SIGTERM sent | to attempt 1"
+    assert str(escape(live["stopping"])) in html
+
+
+def test_given_failed_executions_in_two_apps_then_retry_all_says_what_it_will_retry(
+    console: TestClient, store: Store, mail: str
+) -> None:
+    store.create_app("mill", "mill:1")
+    store.create_job_definition("mill", "grind", ["g"])
+    store.enqueue("shop", "mail", "default", {})
+    store.enqueue("mill", "grind", "default", {})
+    for _ in range(3):
+        run_and_end(store, Status.FAILED)
+    html = console.get("/job_executions").text
+    url = re.search(r'data-confirm-url="([^"]+)"', html)
+    assert url is not None and url.group(1) == "/job_executions/retries/preview.json?status=failed"
+    preview = console.get(url.group(1)).json()
+    assert preview["summary"] == "retry 3 failed executions in 2 apps"
+    html = console.get("/job_executions?application=mill").text
+    url = re.search(r'data-confirm-url="([^"]+)"', html)
+    assert url is not None
+    preview = console.get(url.group(1).replace("&amp;", "&")).json()
+    assert preview["summary"] == "retry 1 failed execution in 1 app"
+    none = console.get("/job_executions/retries/preview.json?status=error").json()
+    assert none["executions"] == 0
+
+
 def test_given_a_waiting_execution_when_cancelled_then_the_timeline_shows_the_request(
     console: TestClient, store: Store, mail: str
 ) -> None:
@@ -191,7 +237,7 @@ def test_given_a_waiting_execution_when_cancelled_then_the_timeline_shows_the_re
 def queue_row(console: TestClient, queue: str = "default") -> list[str]:
     """The cells of ``queue``'s row on the queues page, tags stripped."""
     html = console.get("/job_queues").text
-    row = re.search(rf'<tr>\s*<td><a href="/job_executions\?queue={queue}">.*?</tr>', html, re.S)
+    row = re.search(rf'<tr>\s*<td><a href="/job_queues/{queue}">.*?</tr>', html, re.S)
     assert row is not None, html
     return [
         re.sub(r"<[^>]+>", "", cell).strip()
@@ -218,7 +264,7 @@ def test_given_ready_and_delayed_work_then_they_are_counted_apart(
     store.enqueue("shop", "mail", "default", {}, delay_seconds=3 * 3600)
     _, ready, delayed, _, _, oldest, _ = queue_row(console)
     assert (ready, delayed) == ("1", "2")
-    assert oldest.startswith("waiting ") and oldest.endswith(" s")
+    assert oldest.startswith("waiting ") and oldest.endswith((" ms", " s"))
     summary = store.stats.queue_summaries()[0]
     assert summary.oldest_ready_at == store.get_execution(mail).run_after
 
@@ -230,3 +276,126 @@ def test_given_a_delayed_execution_then_its_page_writes_the_due_time_like_other_
     html, live = execution_page(console, later.message_id)
     assert live["pending_reason"] == f"delayed until {later.run_after:%Y-%m-%d %H:%M:%S} UTC"
     assert later.run_after.isoformat() not in html
+
+
+def test_given_executions_in_several_states_then_the_list_counts_them_and_shows_attempts(
+    console: TestClient, store: Store, mail: str
+) -> None:
+    run_and_end(store, Status.FAILED)
+    store.retry(mail)
+    run_and_end(store, Status.SUCCESS)
+    waiting = store.enqueue("shop", "mail", "default", {}, delay_seconds=600).message_id
+    html = console.get("/job_executions").text
+    counts = re.sub(r"<[^>]+>|\s+", " ", html.split('id="status-counts">')[1].split("</p>")[0])
+    assert counts.split() == ["pending", "1", "success", "1"]
+    assert '<span class="retries" title="1 retry">2</span>' in html
+    assert "delayed until " in html  # the waiting one says why
+    assert "not due yet" in html
+    # A count link keeps the filter and picks the status
+    assert 'href="/job_executions?status=pending"' in html
+    # Searching a whole message_id opens it; its start filters the list
+    found = console.get(f"/job_executions?message_id={waiting}", follow_redirects=False)
+    assert found.status_code == 303 and found.headers["location"] == f"/job_executions/{waiting}"
+    html = console.get(f"/job_executions?message_id={waiting[:8]}").text
+    assert waiting in html and mail not in html
+    assert mail in console.get("/job_executions?range=1h").text
+    assert console.get("/job_executions?range=forever").status_code == 422
+
+
+def test_given_an_ended_execution_then_its_raw_output_downloads_as_written(
+    console: TestClient, store: Store, mail: str
+) -> None:
+    claim = store.claim("w", 60)
+    assert claim is not None
+    now = datetime.now(UTC)
+    store.mark_running(claim.attempt_id, "c1", "engine", now)
+    outcome = Outcome(Status.FAILED, "exited 1", 1, now, "line 1\nline 2\n", "\x1b[31moops\n")
+    assert store.record_outcome(claim.attempt_id, outcome)
+    raw = console.get(f"/job_executions/{mail}/output/stderr.txt")
+    assert raw.status_code == 200 and raw.text == "\x1b[31moops\n"
+    assert raw.headers["content-disposition"] == 'attachment; filename="stderr.txt"'
+    assert console.get(f"/job_executions/{mail}/attempts/0/output/stdout.txt").text == (
+        "line 1\nline 2\n"
+    )
+    assert console.get(f"/job_executions/{mail}/output/other.txt").status_code == 404
+
+
+def test_given_failures_and_no_worker_then_the_home_page_says_it_needs_a_look(
+    console: TestClient, store: Store, mail: str
+) -> None:
+    html = console.get("/").text
+    assert "Needs a look" in html  # one ready execution, no worker alive
+    assert "1 executions are ready but no worker is alive" in html
+    run_and_end(store, Status.FAILED)
+    html = console.get("/").text
+    assert "1 execution failed in the last hour" in html
+    assert re.search(r"<strong>1</strong> failed or error in the last hour", html)
+
+
+def test_given_nothing_waiting_or_failing_then_the_home_page_says_everything_looks_ok(
+    console: TestClient, store: Store, mail: str
+) -> None:
+    run_and_end(store, Status.SUCCESS)
+    html = console.get("/").text
+    assert "Everything looks OK" in html and 'class="problems"' not in html
+
+
+def test_given_ended_executions_then_the_monitor_shows_failure_rate_and_percentiles(
+    console: TestClient, store: Store, mail: str
+) -> None:
+    run_and_end(store, Status.FAILED)
+    store.enqueue("shop", "mail", "default", {})
+    run_and_end(store, Status.SUCCESS)
+    html = console.get("/monitors").text
+    table = html.split('id="job-health"')[1].split("</table>")[0]
+    cells = re.findall(r'<td class="num">([^<]*)</td>', table)
+    assert cells[:3] == ["2", "1", "50.0 %"]
+    assert cells[3:] == ["&lt; 1 ms"] * 3
+    waits = html.split('id="queue-wait"')[1].split("</table>")[0]
+    assert "<td>default</td>" in waits
+    assert 'id="auto-refresh"' in html
+
+
+def test_given_the_queue_forms_then_a_queue_is_made_changed_shown_and_deleted(
+    console: TestClient, store: Store
+) -> None:
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', console.get("/job_queues/new").text)
+    assert csrf is not None
+    token = csrf.group(1)
+    made = console.post(
+        "/job_queues",
+        data={"csrf_token": token, "name": "mailers", "max_concurrent_executions": "3"},
+        follow_redirects=False,
+    )
+    assert made.status_code == 303 and made.headers["location"] == "/job_queues/mailers"
+    assert store.get_queue("mailers").max_concurrent_executions == 3
+    changed = console.post(
+        "/job_queues/mailers/edit",
+        data={"csrf_token": token, "description": "mail", "max_concurrent_executions": ""},
+        follow_redirects=False,
+    )
+    assert changed.status_code == 303
+    assert store.get_queue("mailers").max_concurrent_executions is None
+    page = console.get("/job_queues/mailers").text
+    assert "Queue mailers" in page and "No worker serves this queue." in page
+    assert 'data-confirm="Delete queue mailers?' in page
+    # The default queue cannot be deleted, and its page offers no Delete
+    assert "/job_queues/default/delete" not in console.get("/job_queues/default").text
+    refused = console.post("/job_queues/default/delete", data={"csrf_token": token})
+    assert refused.status_code == 409 and "always exists" in refused.text
+    gone = console.post("/job_queues/mailers/delete", data={"csrf_token": token})
+    assert gone.status_code == 200 and "/job_queues" in str(gone.url)
+    assert console.get("/job_queues/mailers").status_code == 404
+
+
+def test_given_a_deleted_apps_execution_then_its_page_is_read_only_history(
+    console: TestClient, store: Store, mail: str
+) -> None:
+    run_and_end(store, Status.FAILED)
+    store.delete_app("shop")
+    html, live = execution_page(console, mail)
+    assert 'id="read-only"' in html and "was deleted" in html
+    assert 'id="retry-form"' not in html and 'id="cancel-form"' not in html
+    assert 'href="/apps/shop"' not in html  # that page is gone
+    assert '<a href="/job_executions">Executions</a>' in html  # the breadcrumb
+    assert live["status"] == "failed"

@@ -191,6 +191,19 @@ class EnqueueRequest(Input):
     )
 
 
+class EnqueueBatchRequest(Input):
+    items: list[EnqueueRequest] = Field(
+        min_length=1,
+        max_length=1000,
+        description="1 to 1,000 messages, each as POST /v2/job_executions takes one; "
+        "all are stored in one transaction, or none",
+    )
+
+
+class EnqueueBatchResponse(BaseModel):
+    items: list[EnqueueResponse] = Field(description="the executions, in the items' order")
+
+
 class RetryRequest(Input):
     delay_seconds: Delay | None = Field(default=None, description="null: 0")
 

@@ -36,4 +36,5 @@ def list_tokens(services: ServicesDep) -> list[TokenOut]:
 def revoke_token(token_id: str, services: ServicesDep) -> Response:
     """Revoke a token (and end its console sessions); the last admin token stays (409)."""
     tokens.revoke_token(services.store, token_id)
+    services.token_cache.forget(token_id)  # refused here at once, elsewhere within its TTL
     return Response(status_code=204)

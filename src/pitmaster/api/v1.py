@@ -182,6 +182,7 @@ def delete_app(name: str, services: ServicesDep) -> Response:
     the same name neither sees nor runs any of them.
     """
     catalog.delete_app(services.store, name)
+    services.token_cache.clear()  # its tokens are gone: refused here at once
     return Response(status_code=204)
 
 

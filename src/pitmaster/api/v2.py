@@ -6,6 +6,8 @@ from fastapi import APIRouter
 
 from pitmaster.api.schemas import (
     WITH_BODY,
+    EnqueueBatchRequest,
+    EnqueueBatchResponse,
     EnqueueRequest,
     EnqueueResponse,
     IdempotencyKeyHeader,
@@ -58,4 +60,34 @@ def enqueue(
     execution = executions.enqueue(services.store, services.wakeup, caller, order)
     return EnqueueResponse(
         message_id=execution.message_id, status=execution.status, id=execution.id
+    )
+
+
+@router.post("/job_executions/batch", status_code=201, responses=_ERRORS)
+def enqueue_batch(
+    request: EnqueueBatchRequest, services: ServicesDep, caller: CallerDep
+) -> EnqueueBatchResponse:
+    """Enqueue up to 1,000 messages in one transaction; answered once all are committed.
+
+    Every item is checked as ``POST /v2/job_executions`` checks one, before any is
+    stored: the first bad item makes the whole batch fail, with an error naming
+    it (``items[3]: job 'x' is not defined ...``), and nothing is enqueued. An
+    item's ``idempotency_key`` works as in a single enqueue: an item repeating an
+    earlier request gets that execution (the answer lists it again).
+    """
+    orders = [
+        executions.EnqueueOrder(
+            application=item.application,
+            job=item.job,
+            message=item.message,
+            queue=item.queue,
+            delay_seconds=item.delay_seconds,
+            idempotency_key=item.idempotency_key,
+            run_at=item.run_at,
+        )
+        for item in request.items
+    ]
+    made = executions.enqueue_batch(services.store, services.wakeup, caller, orders)
+    return EnqueueBatchResponse(
+        items=[EnqueueResponse(message_id=e.message_id, status=e.status, id=e.id) for e in made]
     )

@@ -75,6 +75,7 @@ DEFAULT_UNPLACEABLE_SECONDS = 300.0
 # How long reading an ended job's output waits for Swarm to record the end of its task.
 _TASK_END_WAIT_SECONDS = 10.0
 _TASK_END_POLL_SECONDS = 0.05
+_ENDED_TASK_STATES = ("complete", "failed", "rejected", "shutdown", "orphaned", "remove")
 _T = TypeVar("_T")
 
 
@@ -466,16 +467,16 @@ class SwarmExecutor:
         """Signal the task's container through its node's engine, when that is this manager.
 
         Swarm cannot signal a task. A task on another node is stopped by removing its
-        service: Swarm sends SIGTERM, then SIGKILL after the stop grace period.
+        service: Swarm sends SIGTERM, then SIGKILL after the stop grace period. A task
+        not started yet is left to start on SIGTERM (so that a timeout reached while
+        it waited still ends as a timeout, killed), and its service removed on SIGKILL.
         """
         task = latest_task(self._tasks_of(handle))
-        if task is None:
-            return
-        container = task_container(task)
-        state = (task.get("Status") or {}).get("State")
-        if state != "running" or container is None:
-            if state not in ("complete", "failed", "rejected", "shutdown", "orphaned"):
-                self.remove(handle)  # not started yet: nothing to signal, so never start it
+        state = (task.get("Status") or {}).get("State") if task is not None else None
+        container = task_container(task) if task is not None else None
+        if task is None or state != "running" or container is None:
+            if signal == "SIGKILL" and state not in _ENDED_TASK_STATES:
+                self.remove(handle)  # it never ran: nothing to kill, so never start it
             return
         if task.get("NodeID") != self._local_node():
             logger.info("service %s runs on another node: removing it to stop it", handle[:12])
@@ -490,19 +491,40 @@ class SwarmExecutor:
                 raise
 
     def remove(self, handle: str) -> None:
-        """Remove the service, then the secrets made for it."""
-        name = handle
+        """Remove the service, its tasks' containers on this node, then the secrets made for it.
+
+        Swarm keeps the container of a job's ended task after its service is removed.
+        """
+        name, service_id = handle, handle
         try:
-            name = str(self._inspect_service(handle)["Spec"]["Name"])
+            service = self._inspect_service(handle)
+            name, service_id = str(service["Spec"]["Name"]), str(service["ID"])
             _translate("remove a service", lambda: self._api.remove_service(handle))
         except docker.errors.NotFound:
             logger.debug("service %s already removed", handle)
         self._waiting_reported.discard(handle)
+        containers = _translate(
+            "list a service's containers",
+            lambda: self._api.containers(
+                all=True, filters={"label": f"{SWARM_SERVICE_ID_LABEL}={service_id}"}
+            ),
+        )
+        for container in containers:
+            self._remove_container(str(container["Id"]))
         for secret in _translate(
             "list secrets",
             lambda: self._api.secrets(filters={"label": f"{SERVICE_LABEL}={name}"}),
         ):
             self._remove_secret(str(secret["ID"]))
+
+    def _remove_container(self, container: str) -> None:
+        try:
+            _translate(
+                "remove a task's container",
+                lambda: self._api.remove_container(container, force=True),
+            )
+        except docker.errors.NotFound:
+            logger.debug("container %s already removed", container[:12])
 
     def _remove_secret(self, secret_id: str) -> None:
         try:

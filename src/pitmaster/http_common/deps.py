@@ -3,7 +3,7 @@ the dependencies of the operations (``Services``) and the caller."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -17,6 +17,7 @@ from pitmaster.services.executions import Wakeup
 from pitmaster.services.live_output import LiveOutput
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
+from pitmaster.token_cache import TokenCache
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class Services:
     # Wakes the worker of this process (``up``) when there is new work; None: none here.
     wakeup: Wakeup
     live_output: LiveOutput
+    # Tokens verified lately: most requests cost no database read to authenticate.
+    token_cache: TokenCache = field(default_factory=lambda: TokenCache(0))
 
 
 def _services(request: Request) -> Services:
@@ -58,14 +61,18 @@ def _caller(
     if presented is None:
         raise Unauthenticated("the Authorization header must be 'Bearer TOKEN'")
     limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
-    try:
-        caller = auth.authenticate(services.store, presented)
-    except Unauthenticated:
-        if limiter is not None:
-            limiter.refused(auth.hash_token(presented), client_address(request.scope))
-        raise
+    token_hash = auth.hash_token(presented)
+    caller = services.token_cache.get(token_hash)
+    if caller is None:
+        try:
+            caller = auth.authenticate(services.store, presented)
+        except Unauthenticated:
+            if limiter is not None:
+                limiter.refused(token_hash, client_address(request.scope))
+            raise
+        services.token_cache.put(token_hash, caller)
     if limiter is not None:  # its next requests count against the token, not the address
-        limiter.verified(auth.hash_token(presented))
+        limiter.verified(token_hash)
     request.state.caller = caller
     return caller
 

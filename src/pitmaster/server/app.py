@@ -17,6 +17,7 @@ from fastapi.responses import (
     RedirectResponse,
     Response,
 )
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
@@ -30,11 +31,20 @@ from pitmaster.http_common.deps import Services, require_admin
 from pitmaster.http_common.ratelimit import RateLimiter
 from pitmaster.http_common.validation import describe_validation_error
 from pitmaster.metrics import Metrics
-from pitmaster.server.headers import DOCS_PATH, docs_page, headers_for
+from pitmaster.server.headers import (
+    DOCS_ASSETS_PATH,
+    DOCS_PATH,
+    REDOC_PATH,
+    docs_assets_directory,
+    docs_page,
+    headers_for,
+    redoc_page,
+)
 from pitmaster.server.middleware import BodyLimit, RateLimit, SecurityHeaders, ServerErrors
 from pitmaster.services.live_output import LiveOutput
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
+from pitmaster.token_cache import TokenCache
 from pitmaster.web import login, pages, sessions
 
 logger = logging.getLogger(__name__)
@@ -72,6 +82,8 @@ def create_app(
             readers=threading.BoundedSemaphore(settings.live_output_readers),
             limit_bytes=settings.live_output_bytes,
         ),
+        # The store's clock: a token's trust runs out on the same time as its last_used.
+        token_cache=TokenCache(settings.token_cache_seconds, clock=lambda: store.now().timestamp()),
     )
     if settings.auth == "none":
         logger.warning(
@@ -87,6 +99,8 @@ def create_app(
     app.include_router(notifications.admin_router)
     app.include_router(notifications.router)
     app.include_router(login.router)
+    # Before the console's /static: Swagger UI's and ReDoc's files, from fastapi-offline.
+    app.mount(DOCS_ASSETS_PATH, StaticFiles(directory=docs_assets_directory()), name="api-docs")
     pages.mount(app)
 
     if metrics is None:
@@ -113,19 +127,24 @@ def create_app(
         return {"status": "ok"}
 
     docs, docs_policy = docs_page(app.openapi_url or "/openapi.json", app.title)
+    redoc, redoc_policy = redoc_page(app.openapi_url or "/openapi.json", app.title)
 
     @app.get(DOCS_PATH, include_in_schema=False)
     def swagger_ui() -> HTMLResponse:
         return docs
 
+    @app.get(REDOC_PATH, include_in_schema=False)
+    def redoc_ui() -> HTMLResponse:
+        return redoc
+
     app.add_exception_handler(PitmasterError, _pitmaster_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    _guard(app, settings, docs_policy)
+    _guard(app, settings, docs_policy, redoc_policy)
     return app
 
 
-def _guard(app: FastAPI, settings: Settings, docs_policy: str) -> None:
+def _guard(app: FastAPI, settings: Settings, docs_policy: str, redoc_policy: str) -> None:
     """Wrap the app, outermost first: security headers, rate limit, body cap, server errors.
 
     The headers go on every answer, the middleware's own 429 and 413 included;
@@ -137,7 +156,7 @@ def _guard(app: FastAPI, settings: Settings, docs_policy: str) -> None:
         limiter = RateLimiter(settings.rate_limit, settings.rate_limit_burst)
         app.state.rate_limiter = limiter  # authentication tells it which tokens are real
         app.add_middleware(RateLimit, limiter=limiter, exempt=frozenset({"/healthz"}))
-    app.add_middleware(SecurityHeaders, headers_for=headers_for(docs_policy))
+    app.add_middleware(SecurityHeaders, headers_for=headers_for(docs_policy, redoc_policy))
 
 
 def _error(

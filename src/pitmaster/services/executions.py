@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from pitmaster.auth import Caller
-from pitmaster.errors import InvalidInput, TooLarge
+from pitmaster.errors import InvalidInput, PitmasterError, TooLarge
 from pitmaster.models import (
     BULK_RETRY_LIMIT,
     DEFAULT_QUEUE,
@@ -24,9 +24,12 @@ from pitmaster.models import (
     ExecutionFilter,
     ExecutionPage,
     MessageDelivery,
+    Status,
     json_depth,
 )
 from pitmaster.settings import Settings
+from pitmaster.store.batch_enqueue import Enqueued
+from pitmaster.store.executions import BatchOrder
 from pitmaster.store.store import Store
 
 logger = logging.getLogger(__name__)
@@ -81,8 +84,8 @@ class EnqueueOrder:
     run_at: datetime | None = None
 
 
-def enqueue(store: Store, wakeup: Wakeup, caller: Caller, order: EnqueueOrder) -> Execution:
-    """Check the message and store the execution; it is committed when this returns."""
+def _check_message(store: Store, caller: Caller, order: EnqueueOrder) -> None:
+    """Refuse a message this caller may not send, or one too deep or too big to store."""
     caller.require_app(order.application)
     depth = json_depth(order.message)
     if depth > MAX_MESSAGE_DEPTH:
@@ -91,6 +94,11 @@ def enqueue(store: Store, wakeup: Wakeup, caller: Caller, order: EnqueueOrder) -
     if size > MAX_MESSAGE_BYTES:
         raise TooLarge(f"message is {size} bytes; the limit is {MAX_MESSAGE_BYTES}")
     check_message_fits(store, order.application, order.job, size)
+
+
+def enqueue(store: Store, wakeup: Wakeup, caller: Caller, order: EnqueueOrder) -> Execution:
+    """Check the message and store the execution; it is committed when this returns."""
+    _check_message(store, caller, order)
     execution = store.enqueue(
         application=order.application,
         job=order.job,
@@ -110,6 +118,45 @@ def enqueue(store: Store, wakeup: Wakeup, caller: Caller, order: EnqueueOrder) -
     )
     _wake(wakeup)
     return execution
+
+
+MAX_BATCH = 1000
+"""The most messages one batch enqueue takes."""
+
+
+def enqueue_batch(
+    store: Store, wakeup: Wakeup, caller: Caller, orders: Sequence[EnqueueOrder]
+) -> list[Enqueued]:
+    """Check every message, then store them all in one transaction (or none); in order.
+
+    Each is checked as ``enqueue`` checks one; an error names the first bad item
+    (``items[N]: ...``) and nothing is stored.
+    """
+    if not 1 <= len(orders) <= MAX_BATCH:
+        raise InvalidInput(f"a batch holds 1 to {MAX_BATCH} messages, not {len(orders)}")
+    for index, order in enumerate(orders):
+        try:
+            _check_message(store, caller, order)
+        except PitmasterError as exc:
+            raise type(exc)(f"items[{index}]: {exc}") from exc
+    executions = store.enqueue_batch(
+        [
+            BatchOrder(
+                application=order.application,
+                job=order.job,
+                queue=order.queue or DEFAULT_QUEUE,
+                message=order.message,
+                delay_seconds=order.delay_seconds or 0,
+                idempotency_key=order.idempotency_key,
+                run_at=order.run_at,
+            )
+            for order in orders
+        ],
+        app_id=caller.app_id,
+    )
+    logger.info("%d executions enqueued in one batch", len(executions))
+    _wake(wakeup)
+    return executions
 
 
 # -- reading ---------------------------------------------------------------------------
@@ -225,6 +272,37 @@ def retry(
     logger.info("execution %s: retry %s scheduled by hand", found.message_id, retry_id)
     _wake(wakeup)
     return retry_id
+
+
+@dataclass(frozen=True)
+class RetryPreview:
+    """What a bulk retry would do now: ``executions`` in ``apps``, and whether more match."""
+
+    status: Status
+    executions: int
+    apps: int
+    more: bool
+
+    def summary(self) -> str:
+        """``retry 25 failed executions in 3 apps``."""
+        plural = "" if self.executions == 1 else "s"
+        apps = f"{self.apps} app" + ("" if self.apps == 1 else "s")
+        text = f"retry {self.executions} {self.status.value} execution{plural} in {apps}"
+        return text + (" (more match: the rest on the next retry)" if self.more else "")
+
+
+def preview_retry_matching(
+    store: Store, caller: Caller, where: ExecutionFilter, *, after_id: int | None = None
+) -> RetryPreview:
+    """What ``retry_matching`` would retry for this caller and filter, without retrying."""
+    status = where.status or Status.FAILED
+    if status not in RETRYABLE_STATUSES:
+        raise InvalidInput("only failed, error or cancelled executions can be retried")
+    scoped = caller.scoped(replace(where, status=status))
+    if scoped is None:
+        return RetryPreview(status, 0, 0, more=False)
+    count, apps, more = store.retry_all_preview(scoped, after_id=after_id)
+    return RetryPreview(status, count, apps, more)
 
 
 def retry_matching(  # noqa: PLR0913 -- the filter and paging of the bulk-retry request

@@ -18,7 +18,7 @@ from pitmaster.models import (
     JobQueue,
     status_values,
 )
-from pitmaster.store import lifecycle
+from pitmaster.store import lifecycle, notifications
 from pitmaster.store.database import Database, page_size
 from pitmaster.store.schema import (
     apps,
@@ -217,7 +217,7 @@ class Catalog:
         return self.get_job_definition(app, job)
 
     def delete_job_definition(self, app: str, job: str) -> None:
-        """Delete a job definition with its topic subscriptions, which could only fail now."""
+        """Delete a job definition with its notification rules and topic subscriptions."""
         definition = self.get_job_definition(app, job)
         s = topic_subscriptions.c
         with self._db.writing() as conn:
@@ -230,6 +230,10 @@ class Catalog:
                     s.job == definition.job,
                 )
             ).rowcount
+            # Its rules go with it: a job made again under this name starts without them.
+            notifications.delete_job_rules(
+                conn, definition.job, job_definitions.c.id == definition.id
+            )
             conn.execute(job_definitions.delete().where(job_definitions.c.id == definition.id))
         if unsubscribed:
             logger.info("deleted %s/%s and its %d topic subscriptions", app, job, unsubscribed)
@@ -305,6 +309,8 @@ class Catalog:
                     "delete them or move them to another queue first"
                 )
             deleted = conn.execute(job_queues.delete().where(job_queues.c.name == name)).rowcount
+            if deleted:
+                notifications.delete_queue_rules(conn, name)
         if deleted == 0:
             raise NotFound(f"job queue {name!r} does not exist")
 

@@ -23,6 +23,8 @@ from pitmaster.store.engine import WRITE_INTENT, create_engine
 from pitmaster.store.schema import installation
 
 Clock = Callable[[], datetime]
+# How long a writer waits for its turn among this process's SQLite writers.
+SQLITE_WRITER_WAIT = 30.0
 
 
 def utc_now() -> datetime:
@@ -36,18 +38,44 @@ class Database:
         self.engine = create_engine(database_url)
         self.now = clock
         self._installation_id: str | None = None
+        # SQLite has one writer at a time. Its busy handler polls for the lock with
+        # growing sleeps, so under contention writers wait longer than the lock is
+        # held, and one can starve past the busy timeout; this process's writers
+        # queue on a lock instead (other processes still meet the busy handler).
+        self._sqlite_writers = threading.RLock() if self.dialect == "sqlite" else None
+        # Wakes workers after enqueues that commit without a NOTIFY of their own.
+        self.work_notifier = wakeups.WorkNotifier(self.engine)
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
     def close(self) -> None:
+        self.work_notifier.close()
         self.engine.dispose()
 
     @contextmanager
-    def _transaction(self, *, write: bool) -> Iterator[sa.Connection]:
+    def _transaction(self, *, write: bool, autocommit: bool = False) -> Iterator[sa.Connection]:
+        if write and self._sqlite_writers is not None:
+            if not self._sqlite_writers.acquire(timeout=SQLITE_WRITER_WAIT):
+                raise StoreError(f"database unavailable: no write turn in {SQLITE_WRITER_WAIT} s")
+            try:
+                with self._transaction_unlocked(write=write, autocommit=autocommit) as conn:
+                    yield conn
+            finally:
+                self._sqlite_writers.release()
+            return
+        with self._transaction_unlocked(write=write, autocommit=autocommit) as conn:
+            yield conn
+
+    @contextmanager
+    def _transaction_unlocked(self, *, write: bool, autocommit: bool) -> Iterator[sa.Connection]:
         try:
             with self.engine.connect() as connection:
+                if autocommit:
+                    connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+                    yield connection
+                    return
                 if write:
                     connection = connection.execution_options(**{WRITE_INTENT: True})
                 with connection.begin():
@@ -72,6 +100,14 @@ class Database:
     def writing(self) -> AbstractContextManager[sa.Connection]:
         """A write transaction (on SQLite it takes the write lock up front)."""
         return self._transaction(write=True)
+
+    def autocommit(self) -> AbstractContextManager[sa.Connection]:
+        """A connection on which each statement is its own transaction, committed when it returns.
+
+        For a single statement that does all of a change: no BEGIN and no COMMIT
+        to wait for besides the statement's own round trip.
+        """
+        return self._transaction(write=True, autocommit=True)
 
     def migrate(self) -> None:
         """Bring the schema up to date (idempotent; run on every start)."""

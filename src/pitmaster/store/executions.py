@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,7 +25,7 @@ from pitmaster.models import (
     Status,
     status_values,
 )
-from pitmaster.store import lifecycle, wakeups
+from pitmaster.store import batch_enqueue, lifecycle, one_statement_enqueue, wakeups
 from pitmaster.store.database import Database, page_size
 from pitmaster.store.schema import apps, attempts, job_definitions, job_executions, job_queues
 
@@ -70,24 +71,24 @@ class Executions:
         Conflict. With ``app_id`` (an app token's app), the app of that name
         must be that very app, not one made again under its name.
         """
-        if not 0 <= delay_seconds <= MAX_DELAY_SECONDS:  # also refuses NaN
-            raise InvalidInput(
-                f"delay_seconds must be between 0 and {MAX_DELAY_SECONDS}, not {delay_seconds}"
-            )
         now = self._db.now()
-        if run_at is not None:
-            if delay_seconds:
-                raise InvalidInput("give delay_seconds or run_at, not both")
-            if run_at - now > timedelta(seconds=MAX_DELAY_SECONDS):
-                raise InvalidInput(f"run_at is more than {MAX_DELAY_SECONDS // 86400} days away")
-            run_after = max(now, run_at)
-        else:
-            run_after = now + timedelta(seconds=delay_seconds)
-        # A repeat of the same request must match, so the hash takes run_at as asked
-        # for, not the delay it makes now.
-        when: float | str = run_at.isoformat() if run_at is not None else delay_seconds
+        run_after, when = _schedule(now, delay_seconds, run_at)
         request_hash = _request_hash(application, job, queue, message, when)
         try:
+            if self._db.dialect == "postgresql":
+                values = {
+                    "message_id": lifecycle.new_message_id(),
+                    "application": application,
+                    "job": job,
+                    "queue": queue,
+                    "message": message,
+                    "run_after": run_after,
+                    "idempotency_key": idempotency_key,
+                    "request_hash": request_hash if idempotency_key is not None else None,
+                    "expected_app_id": app_id,
+                    "now": now,
+                }
+                return self._enqueue_in_one_statement(values)
             with self._db.writing() as conn:
                 found_app_id = _check_enqueue_target(conn, application, job, queue, app_id)
                 inserted = insert_pending(
@@ -102,6 +103,70 @@ class Executions:
             if idempotency_key is None:
                 raise StoreError(f"could not store the execution: {exc.orig}") from exc
             return self._replay(application, idempotency_key, request_hash, app_id)
+        return Execution.from_row(inserted)
+
+    def enqueue_batch(
+        self, items: Sequence[BatchOrder], app_id: int | None = None
+    ) -> list[batch_enqueue.Enqueued]:
+        """Store every item's execution in one transaction, or none; in the items' order.
+
+        Each item is checked as ``enqueue`` checks one; an error names the first
+        bad item (``items[N]: ...``). An item with an idempotency key that an
+        earlier request (or an earlier item) used for the same request gets that
+        execution; used for another request, the batch is a Conflict.
+        """
+        now = self._db.now()
+        checked = []
+        for index, order in enumerate(items):
+            try:
+                run_after, when = _schedule(now, order.delay_seconds, order.run_at)
+            except InvalidInput as exc:
+                raise InvalidInput(f"{batch_enqueue.item_name(index)}: {exc}") from exc
+            request_hash = None
+            if order.idempotency_key is not None:
+                request_hash = _request_hash(
+                    order.application, order.job, order.queue, order.message, when
+                )
+            checked.append(
+                batch_enqueue.BatchItem(
+                    order.application,
+                    order.job,
+                    order.queue,
+                    order.message,
+                    run_after,
+                    order.idempotency_key,
+                    request_hash,
+                )
+            )
+        for attempt in range(2):
+            try:
+                with self._db.writing() as conn:
+                    rows = batch_enqueue.insert(conn, now, checked, app_id)
+                break
+            except sa.exc.IntegrityError as exc:
+                # A key taken by a request that committed after our look-up: look again.
+                if attempt == 1 or not any(o.idempotency_key for o in items):
+                    raise StoreError(f"could not store the executions: {exc.orig}") from exc
+        if self._db.dialect == "postgresql":
+            self._db.work_notifier.soon()
+        return rows
+
+    def _enqueue_in_one_statement(self, values: dict[str, Any]) -> Execution:
+        """PostgreSQL: ``one_statement_enqueue``'s single round trip, committed as it returns."""
+        with self._db.autocommit() as conn:
+            inserted = one_statement_enqueue.enqueue(conn, values)
+        if inserted is not None:
+            self._db.work_notifier.soon()
+        else:  # say which of the app, the job and the queue is missing
+            with self._db.reading() as conn:
+                _check_enqueue_target(
+                    conn,
+                    values["application"],
+                    values["job"],
+                    values["queue"],
+                    values["expected_app_id"],
+                )
+            raise Conflict("the app, job or queue changed while enqueueing; try again")
         return Execution.from_row(inserted)
 
     def _replay(
@@ -167,6 +232,37 @@ class Executions:
         items = [Execution.from_row(row) for row in rows[:limit]]
         next_cursor = str(items[-1].id) if len(rows) > limit else None
         return ExecutionPage(items=items, next_cursor=next_cursor)
+
+    def attempt_counts(self, execution_ids: list[int]) -> dict[int, int]:
+        """How many attempts each of these executions has had (a page of a list at a time)."""
+        if not execution_ids:
+            return {}
+        query = (
+            sa.select(attempts.c.execution_id, sa.func.count())
+            .where(attempts.c.execution_id.in_(execution_ids))
+            .group_by(attempts.c.execution_id)
+        )
+        with self._db.reading() as conn:
+            return {row[0]: row[1] for row in conn.execute(query)}
+
+    def status_counts(self, where: ExecutionFilter, window: int) -> tuple[dict[Status, int], bool]:
+        """How many of the newest ``window`` executions matching the filter (its own status
+        aside) are in each status, and whether more than ``window`` match.
+
+        One bounded read, newest first by id, so the answer costs the same however
+        long the history is; past ``window`` the counts describe the newest part.
+        """
+        e = job_executions.c
+        query: sa.Select[Any] = sa.select(e.status)
+        newest = _filtered(query, replace(where, status=None)).order_by(e.id.desc())
+        bounded = newest.limit(window + 1).subquery()
+        with self._db.reading() as conn:
+            rows = conn.execute(
+                sa.select(bounded.c.status, sa.func.count()).group_by(bounded.c.status)
+            ).all()
+        counts = {Status(status): count for status, count in rows}
+        more = sum(counts.values()) > window
+        return counts, more
 
     def attempts_of(self, execution_id: int) -> list[Attempt]:
         with self._db.reading() as conn:
@@ -253,6 +349,28 @@ class Executions:
             next_after_id=chosen[-1] if remaining else None,
         )
 
+    def retry_all_preview(
+        self, where: ExecutionFilter, *, after_id: int | None = None, limit: int = BULK_RETRY_LIMIT
+    ) -> tuple[int, int, bool]:
+        """What ``retry_all`` with the same arguments would retry: how many executions, in
+        how many apps, and whether more match past ``limit`` (read from ``limit + 1`` rows,
+        so the answer costs the same at any size of history)."""
+        e = job_executions.c
+        query: sa.Select[Any] = sa.select(e.application).where(
+            e.status.in_(status_values(RETRYABLE_STATUSES))
+        )
+        query = _filtered(query, where)
+        if after_id is not None:
+            query = query.where(e.id > after_id)
+        chosen = query.order_by(e.id).limit(limit).subquery()
+        past = query.order_by(e.id).offset(limit).limit(1).subquery()
+        with self._db.reading() as conn:
+            found, apps_found = conn.execute(
+                sa.select(sa.func.count(), sa.func.count(sa.distinct(chosen.c.application)))
+            ).one()
+            more = conn.execute(sa.select(sa.func.count()).select_from(past)).scalar_one() > 0
+        return found, apps_found, more
+
     def _retry_batch(self, execution_ids: list[int]) -> int:
         """Retry these executions in one write transaction; how many it retried."""
         with self._db.writing() as conn:
@@ -267,6 +385,38 @@ class Executions:
             if done:
                 wakeups.notify_work(conn)
         return done
+
+
+@dataclass(frozen=True)
+class BatchOrder:
+    """One message of ``Executions.enqueue_batch``: what ``enqueue`` takes, as one value."""
+
+    application: str
+    job: str
+    queue: str
+    message: Any
+    delay_seconds: float = 0
+    idempotency_key: str | None = None
+    run_at: datetime | None = None
+
+
+def _schedule(
+    now: datetime, delay_seconds: float, run_at: datetime | None
+) -> tuple[datetime, float | str]:
+    """When an enqueued execution may run, and the "when" its request hash takes."""
+    if not 0 <= delay_seconds <= MAX_DELAY_SECONDS:  # also refuses NaN
+        raise InvalidInput(
+            f"delay_seconds must be between 0 and {MAX_DELAY_SECONDS}, not {delay_seconds}"
+        )
+    if run_at is not None:
+        if delay_seconds:
+            raise InvalidInput("give delay_seconds or run_at, not both")
+        if run_at - now > timedelta(seconds=MAX_DELAY_SECONDS):
+            raise InvalidInput(f"run_at is more than {MAX_DELAY_SECONDS // 86400} days away")
+        # A repeat of the same request must match, so the hash takes run_at as asked
+        # for, not the delay it makes now.
+        return max(now, run_at), run_at.isoformat()
+    return now + timedelta(seconds=delay_seconds), delay_seconds
 
 
 @dataclass(frozen=True)
@@ -339,6 +489,17 @@ def _filtered(query: sa.Select[Any], where: ExecutionFilter) -> sa.Select[Any]:
         query = query.where(e.queue == where.queue)
     if where.status is not None:
         query = query.where(e.status == where.status.value)
+    if where.message_id_prefix:
+        # A prefix of a message_id: no index helps a LIKE everywhere, so this scans
+        # the rows the other conditions leave (newest first, up to the page).
+        escaped = (
+            where.message_id_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        )
+        query = query.where(e.message_id.like(escaped + "%", escape="\\"))
+    if where.created_from is not None:
+        query = query.where(e.created_at >= where.created_from)
+    if where.created_to is not None:
+        query = query.where(e.created_at < where.created_to)
     return query
 
 

@@ -35,6 +35,7 @@ from pitmaster.notifications import (
 from pitmaster.store.database import Database
 from pitmaster.store.schema import (
     apps,
+    job_definitions,
     job_executions,
     job_queues,
     notification_rules,
@@ -592,6 +593,16 @@ class Notifications:
                 sa.select(sa.func.min(n.next_try_at)).where(n.state == DeliveryState.PENDING.value)
             ).scalar()
             return due
+
+
+def delete_job_rules(conn: sa.Connection, job: str, definition: sa.ColumnElement[bool]) -> None:
+    """Delete the rules of the job definition ``definition`` selects (it is being deleted)."""
+    app_id = sa.select(job_definitions.c.app_id).where(definition).scalar_subquery()
+    conn.execute(notification_rules.delete().where(r.app_id == app_id, r.job == job))
+
+
+def delete_queue_rules(conn: sa.Connection, queue: str) -> None:
+    conn.execute(notification_rules.delete().where(r.queue == queue))
 
 
 def _app_id(conn: sa.Connection, app: str) -> int:

@@ -204,6 +204,8 @@ job_executions = sa.Table(
     sa.Index(None, "application", "job", "id"),
     sa.Index(None, "queue", "id"),
     sa.Index(None, "app_id", "id"),
+    # Ended executions by age, for the retention setting (``store/retention.py``).
+    sa.Index(None, "status", "updated_at"),
 )
 
 attempts = sa.Table(

@@ -7,6 +7,7 @@ buckets travel to Python.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -59,8 +60,62 @@ def _aware(value: Any) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+@dataclass(frozen=True)
+class RecentExecution:
+    """What the monitor's tables need of one recent execution."""
+
+    application: str
+    job: str
+    queue: str
+    status: Status
+    created_at: datetime
+    run_after: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
 class Stats:
     """The console's summaries, aggregated in the database."""
+
+    def recent_executions(self, since: datetime, limit: int) -> list[RecentExecution]:
+        """The newest executions enqueued since ``since``, at most ``limit`` of them.
+
+        Read newest first by id and cut at ``limit``, so the monitor costs the same
+        whatever the size of the history (a busier day is sampled by its newest part).
+        """
+        e = job_executions.c
+        query = (
+            sa.select(
+                e.application,
+                e.job,
+                e.queue,
+                e.status,
+                e.created_at,
+                e.run_after,
+                e.started_at,
+                e.finished_at,
+            )
+            .order_by(e.id.desc())
+            .limit(limit)
+        )
+        # No WHERE on created_at (it has no index): the newest rows by id, then the window.
+        with self._db.reading() as conn:
+            rows = [
+                row for row in conn.execute(query) if (_aware(row.created_at) or since) >= since
+            ]
+        return [
+            RecentExecution(
+                application=row.application,
+                job=row.job,
+                queue=row.queue,
+                status=Status(row.status),
+                created_at=_aware(row.created_at) or since,
+                run_after=_aware(row.run_after) or since,
+                started_at=_aware(row.started_at),
+                finished_at=_aware(row.finished_at),
+            )
+            for row in rows
+        ]
 
     def __init__(self, db: Database, catalog: Catalog) -> None:
         self._db = db
@@ -120,16 +175,37 @@ class Stats:
             for app in page
         ]
 
+    def failures_since(self, since: datetime, cap: int) -> int:
+        """Executions that ended failed or error since ``since`` (the home page's totals),
+        counted among the newest ``cap`` + 1 failures by id: above ``cap`` means "more".
+
+        Reading through the status index newest first and stopping there keeps the
+        home page's cost flat however many failures history holds.
+        """
+        e = job_executions.c
+        newest = (
+            sa.select(e.finished_at)
+            .where(e.status.in_([Status.FAILED.value, Status.ERROR.value]))
+            .order_by(e.id.desc())
+            .limit(cap + 1)
+            .subquery()
+        )
+        query = sa.select(sa.func.count()).where(newest.c.finished_at >= since)
+        with self._db.reading() as conn:
+            count: int = conn.execute(query).scalar_one()
+        return count
+
     def queue_summaries(
-        self, limit: int = MAX_PAGE_SIZE, after: str | None = None
+        self, limit: int = MAX_PAGE_SIZE, after: str | None = None, *, only: str | None = None
     ) -> list[QueueSummary]:
-        """A page of queues (``Store.list_queues``) with their waiting and running work.
+        """A page of queues (``Store.list_queues``) with their waiting and running work,
+        or just the queue named ``only`` (NotFound if there is none).
 
         Waiting work is counted apart as ready (due now) and delayed (due later), and
         each queue has the execution a runner would take next.
         """
         e = job_executions.c
-        page = self._catalog.list_queues(limit, after)
+        page = [self._catalog.get_queue(only)] if only else self._catalog.list_queues(limit, after)
         names = [queue.name for queue in page]
         now = self._db.now()
         waiting = e.status.in_(_WAITING)

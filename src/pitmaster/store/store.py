@@ -15,6 +15,7 @@ Each concern is a small class of its own, reachable as an attribute of the ``Sto
 ``engines``    engines, probes, stranded attempts (``engines.py``)
 ``topics``     topics, their subscriptions, publishing (``topics.py``)
 ``notifications`` notification targets, rules, the outbox (``notifications.py``)
+``retention``  deleting executions ended long ago, in batches (``retention.py``)
 ============== ==============================================================
 
 The ``Store`` also answers each of their methods itself (``store.enqueue(...)`` is
@@ -40,6 +41,7 @@ from pitmaster.store.engines import Engines
 from pitmaster.store.executions import Executions
 from pitmaster.store.monitoring import Monitoring
 from pitmaster.store.notifications import Notifications
+from pitmaster.store.retention import Retention
 from pitmaster.store.secrets import Secrets
 from pitmaster.store.stats import Stats
 from pitmaster.store.tokens import TokenStore
@@ -53,6 +55,7 @@ class Store:
         self.db = db = Database(database_url, clock)
         self.catalog = Catalog(db)
         self.executions = Executions(db)
+        self.retention = Retention(db)
         self.claims = Claims(db)
         self.endings = Endings(db)
         self.monitoring = Monitoring(db)
@@ -98,13 +101,17 @@ class Store:
         self.reseal_secret = self.secrets.reseal_secret
 
         self.enqueue = self.executions.enqueue
+        self.enqueue_batch = self.executions.enqueue_batch
         self.get_execution = self.executions.get_execution
         self.list_executions = self.executions.list_executions
         self.attempts_of = self.executions.attempts_of
+        self.attempt_counts = self.executions.attempt_counts
+        self.status_counts = self.executions.status_counts
         self.attempt_of = self.executions.attempt_of
         self.cancel = self.executions.cancel
         self.retry = self.executions.retry
         self.retry_all = self.executions.retry_all
+        self.retry_all_preview = self.executions.retry_all_preview
 
         self.claim = self.claims.claim
         self.release_claim = self.claims.release_claim

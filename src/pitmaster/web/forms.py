@@ -21,6 +21,8 @@ from pitmaster.services.inputs import (
     AppUpdate,
     JobDefinitionCreate,
     JobDefinitionUpdate,
+    QueueCreate,
+    QueueUpdate,
 )
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -163,6 +165,31 @@ def app_update(form: Form) -> dict[str, Any]:
             "description": form.get("description"),
             "max_concurrent_executions": limit,
         },
+    )
+    return update.changes()
+
+
+def queue_create(form: Form) -> QueueCreate:
+    converter = _Converter()
+    limit = converter.integer("max_concurrent_executions", form.get("max_concurrent_executions"))
+    converter.check()
+    return _validated(
+        QueueCreate,
+        {
+            "name": form.get("name").strip(),
+            "description": form.get("description"),
+            "max_concurrent_executions": limit,
+        },
+    )
+
+
+def queue_update(form: Form) -> dict[str, Any]:
+    converter = _Converter()
+    limit = converter.integer("max_concurrent_executions", form.get("max_concurrent_executions"))
+    converter.check()
+    update = _validated(
+        QueueUpdate,
+        {"description": form.get("description"), "max_concurrent_executions": limit},
     )
     return update.changes()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from markupsafe import Markup
@@ -13,6 +13,7 @@ from markupsafe import Markup
 from pitmaster.executors.base import Logs
 from pitmaster.models import (
     RETRYABLE_STATUSES,
+    STOP_GRACE_SECONDS,
     TERMINAL_STATUSES,
     Attempt,
     AttemptState,
@@ -32,6 +33,7 @@ from pitmaster.web.charts import (
     duration_unit,
 )
 from pitmaster.web.output import clean_output
+from pitmaster.web.times import iso, seconds_text, when
 
 CANCELLABLE = frozenset({Status.PENDING, Status.RUNNING, Status.RETRIED})
 
@@ -47,25 +49,6 @@ def can_cancel(execution: Execution) -> bool:
 def shell_command(argv: Sequence[str]) -> str:
     """A job's argv as a shell would take it back: ``sh -c 'echo nope; exit 4'``."""
     return shlex.join(argv)
-
-
-def when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment is not None else "—"
-
-
-_SIXTY = 60  # seconds in a minute, minutes in an hour
-
-
-def seconds_text(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    if seconds < _SIXTY:
-        return f"{seconds:.1f} s"
-    minutes, rest = divmod(int(seconds), _SIXTY)
-    if minutes < _SIXTY:
-        return f"{minutes} min {rest} s"
-    hours, minutes = divmod(minutes, _SIXTY)
-    return f"{hours} h {minutes} min"
 
 
 def waiting_text(execution: Execution | None, reason: str | None) -> str:
@@ -144,11 +127,19 @@ def _stop_request(attempt: Attempt, label: str) -> list[TimelineEntry]:
     """A cancel (or a timeout) asking a running attempt to stop; a cancel of one that waited."""
     if attempt.stop_requested_at is not None:
         if attempt.stop_reason == EndingReason.CANCELLED:
-            return [
+            entries = [
                 TimelineEntry(attempt.stop_requested_at, "cancel requested", f"{label} stopping")
             ]
-        reason = attempt.stop_reason or "stop"
-        return [TimelineEntry(attempt.stop_requested_at, f"{reason}: stop requested", label)]
+        else:
+            reason = attempt.stop_reason or "stop"
+            entries = [TimelineEntry(attempt.stop_requested_at, f"{reason}: stop requested", label)]
+        if attempt.stop_signalled_at is not None:
+            entries.append(
+                TimelineEntry(
+                    attempt.stop_signalled_at, "SIGTERM sent", f"to {label}", attempt.number
+                )
+            )
+        return entries
     never_ran = attempt.started_at is None and attempt.status is Status.CANCELLED
     if attempt.state is AttemptState.ENDED and never_ran:
         return [
@@ -159,13 +150,59 @@ def _stop_request(attempt: Attempt, label: str) -> list[TimelineEntry]:
     return []
 
 
-def live_state(view: ExecutionView, running_output: Logs | None = None) -> dict[str, Any]:
+def stopping_text(attempts: Sequence[Attempt], grace_seconds: float) -> str:
+    """``stopping (SIGTERM sent at ..., kill at ...)`` while a cancelled attempt still runs;
+    empty when none is being stopped."""
+    running = next((a for a in reversed(attempts) if a.state is not AttemptState.ENDED), None)
+    if running is None or running.stop_requested_at is None:
+        return ""
+    if running.stop_signalled_at is None:
+        return (
+            f"stopping (stop requested at {when(running.stop_requested_at)}, SIGTERM not sent yet)"
+        )
+    kill_at = running.stop_signalled_at + timedelta(seconds=grace_seconds)
+    return f"stopping (SIGTERM sent at {when(running.stop_signalled_at)}, kill at {when(kill_at)})"
+
+
+def execution_duration(execution: Execution, now: datetime) -> str:
+    """How long it ran; for a running one, how long so far."""
+    running = execution.status is Status.RUNNING and execution.finished_at is None
+    if execution.started_at is not None and running:
+        return f"{seconds_text(duration(execution.started_at, now))} so far"
+    return seconds_text(duration(execution.started_at, execution.finished_at))
+
+
+def queue_wait(execution: Execution, now: datetime) -> str:
+    """From when it was due (enqueue, or the end of its delay) to its start; for one still
+    waiting, how long so far. Delayed work is not waiting before it is due."""
+    due = max(execution.created_at, execution.run_after)
+    if execution.started_at is not None:
+        if due > execution.started_at:  # run_after moved on with a retry
+            due = execution.created_at
+        return seconds_text(duration(due, execution.started_at))
+    if execution.status is Status.PENDING:
+        if due > now:
+            return "not due yet"
+        return f"{seconds_text(duration(due, now))} so far"
+    return "—"
+
+
+def live_state(
+    view: ExecutionView,
+    running_output: Logs | None = None,
+    stop_grace_seconds: float = STOP_GRACE_SECONDS,
+    now: datetime | None = None,
+) -> dict[str, Any]:
     """What the execution page refreshes while the execution has not ended.
 
     ``running_output`` is the running attempt's output so far, when this
     process can read it from the engine; otherwise output shows once stored.
     """
+    now = now or datetime.now(UTC)
     execution, attempts, pending_reason = view.execution, view.attempts, view.pending_reason
+    stopping = (
+        stopping_text(attempts, stop_grace_seconds) if not execution.status.is_terminal else ""
+    )
     stdout = running_output.stdout if running_output else view.stdout
     stderr = running_output.stderr if running_output else view.stderr
     settled = execution.status.is_terminal and not execution.output_pending
@@ -180,16 +217,24 @@ def live_state(view: ExecutionView, running_output: Logs | None = None) -> dict[
     return {
         "output_note": note,
         "status": execution.status.value,
+        "stopping": stopping,
         "terminal": settled,  # nothing more will change: the page stops refreshing
         "reason": execution.reason or "",
         "pending_reason": waiting_text(execution, pending_reason),
         "waiting": execution.status is Status.PENDING,
         "exit_code": "" if execution.exit_code is None else str(execution.exit_code),
         "started_at": when(execution.started_at),
+        "started_at_iso": iso(execution.started_at),
         "finished_at": when(execution.finished_at),
-        "duration": seconds_text(duration(execution.started_at, execution.finished_at)),
+        "finished_at_iso": iso(execution.finished_at),
+        "duration": execution_duration(execution, now),
+        "queue_wait": queue_wait(execution, now),
+        # From enqueue to its final ending: what a retried execution cost in all.
+        "total": seconds_text(duration(execution.created_at, execution.finished_at))
+        if execution.status.is_terminal
+        else f"{seconds_text(duration(execution.created_at, now))} so far",
         "can_retry": can_retry(execution),
-        "can_cancel": can_cancel(execution),
+        "can_cancel": can_cancel(execution) and not stopping,
         "stdout": clean_output(stdout),
         "stderr": clean_output(stderr),
         "attempts": [
@@ -214,6 +259,7 @@ def live_state(view: ExecutionView, running_output: Logs | None = None) -> dict[
                 entry.event,
                 entry.detail,
                 "" if entry.attempt is None else str(entry.attempt),
+                iso(entry.moment),
             ]
             for entry in timeline(execution, attempts)
         ],
@@ -313,3 +359,34 @@ def jobs_chart(
 
 def window(now: datetime, hours: int) -> datetime:
     return now - timedelta(hours=hours)
+
+
+@dataclass(frozen=True)
+class ExecutionRow:
+    """One line of the executions list: what happened to it, at a glance."""
+
+    execution: Execution
+    attempts: int
+    duration: str
+    queue_wait: str
+    note: str  # why it waits, or how it ended
+
+    @property
+    def retries(self) -> int:
+        return max(self.attempts - 1, 0)
+
+
+def execution_row(
+    execution: Execution, attempts: int, waiting: str | None, now: datetime
+) -> ExecutionRow:
+    note = execution.reason or ""
+    if execution.status is Status.PENDING:
+        due = execution.run_after > now
+        note = waiting or (f"due {when(execution.run_after)}" if due else "waiting to be claimed")
+    return ExecutionRow(
+        execution=execution,
+        attempts=attempts,
+        duration=execution_duration(execution, now),
+        queue_wait=queue_wait(execution, now),
+        note=note,
+    )

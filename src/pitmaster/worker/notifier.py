@@ -21,10 +21,12 @@ from pitmaster.metrics import Metrics
 from pitmaster.notification_sender import Answer, Sender
 from pitmaster.notifications import (
     DeliveryState,
+    NextTry,
     OpenTarget,
     after_failure,
     delivered,
     open_target,
+    refused_for_good,
     request_for,
 )
 from pitmaster.store.notifications import Claimed, TryResult
@@ -91,8 +93,12 @@ class Notifier:
                 max(0.0, (now - notification.created_at).total_seconds())
             )
         else:
-            next_try = after_failure(
-                notification.tries + 1, notification.created_at, now, self._max_age_seconds
+            next_try = (
+                NextTry(None)
+                if refused_for_good(answer.status_code)
+                else after_failure(
+                    notification.tries + 1, notification.created_at, now, self._max_age_seconds
+                )
             )
             if next_try.at is None:
                 result = TryResult(answer.status_code, answer.text, DeliveryState.EXPIRED)

@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 from pitmaster.errors import ExecutorError, PitmasterError
 from pitmaster.executors.base import Executor, ExitEvent, ExitStream
@@ -40,6 +41,8 @@ PROBE_ANSWER_SECONDS = 0.5
 HOUSEKEEPING_SECONDS = 30.0
 # Threads delivering notifications: a slow receiver holds up one of them, not the others.
 NOTIFIER_THREADS = 2
+# How often a worker deletes executions past the retention setting.
+RETENTION_SECONDS = 600.0
 # Threads beyond the runners and output readers that call the engine: poller,
 # watcher (its event stream holds a connection), heartbeat, and the API's reads.
 OTHER_ENGINE_THREADS = 4
@@ -144,6 +147,8 @@ class Worker:
         self._spawn("listener", self._listen_loop)
         for number in range(NOTIFIER_THREADS):
             self._spawn(f"notifier-{number}", self._notify_loop)
+        if self._settings.retention_days > 0:
+            self._spawn("retention", self._retention_loop)
 
     @property
     def stopping(self) -> threading.Event:
@@ -345,6 +350,24 @@ class Worker:
             if self.supervisor.guard("notifier", step, instance) and not tried:
                 self._notify_bell.wait(self._settings.notification_interval)
                 self._notify_bell.clear()
+
+    # -- retention ---------------------------------------------------------------------
+
+    def _retention_loop(self) -> None:
+        while not self._stopping.is_set():
+            self.supervisor.guard("retention", self._delete_old_executions)
+            self._stopping.wait(RETENTION_SECONDS)
+
+    def _delete_old_executions(self) -> None:
+        deleted = self._store.retention.delete_ended(
+            timedelta(days=self._settings.retention_days), stop=self._stopping.is_set
+        )
+        if deleted:
+            logger.info(
+                "deleted %d executions ended over %g days ago",
+                deleted,
+                self._settings.retention_days,
+            )
 
     # -- heartbeat and wake-ups ------------------------------------------------------
 

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from pitmaster.web import views
+from pitmaster.web import times, views
 
 # Each module adds its pages to the routers, in this order (it is the order they match in).
 from pitmaster.web.pages import (  # noqa: F401
@@ -26,6 +26,7 @@ from pitmaster.web.pages import (  # noqa: F401
     job_definitions,
     monitor,
     notifications,
+    queues,
     topics,
 )
 from pitmaster.web.pages.common import admin_router, error_page, is_console_page, router
@@ -42,8 +43,8 @@ def mount(app: FastAPI) -> None:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters["when"] = views.when
-    environment.filters["seconds"] = views.seconds_text
+    environment.filters["when"] = times.time_tag
+    environment.filters["seconds"] = times.seconds_text
     environment.filters["shell"] = views.shell_command
     environment.globals["quote"] = lambda text: quote(str(text), safe="")
     app.state.templates = environment

@@ -13,8 +13,8 @@ from fastapi.responses import HTMLResponse, Response
 from pitmaster.errors import Conflict, InvalidInput
 from pitmaster.http_common.deps import Services, ServicesDep
 from pitmaster.models import ExecutionFilter
-from pitmaster.services import catalog
-from pitmaster.web import forms
+from pitmaster.services import catalog, workers
+from pitmaster.web import forms, health
 from pitmaster.web.forms import FormInvalid
 from pitmaster.web.pages import common
 from pitmaster.web.pages.common import (
@@ -32,6 +32,9 @@ from pitmaster.web.sessions import ConsoleCallerDep
 
 logger = logging.getLogger(__name__)
 
+# The home page counts failures up to this many ("1000+"): enough to say things are bad.
+FAILURES_CAP = 1000
+
 
 @router.get("/", response_class=HTMLResponse)
 @router.get("/apps", response_class=HTMLResponse)
@@ -42,7 +45,22 @@ def apps_index(
     page = services.store.stats.app_summaries(since, common.NAMES_PAGE_SIZE, after or None)
     next_url = next_page(request.url.path, page, page[-1].app.name) if page else None
     summaries = [summary for summary in page if caller.may_see(summary.app.name)]
-    return render(request, "apps.html", summaries=summaries, next_url=next_url)
+    # Queues and workers are admin business: an app's session sees its apps only.
+    status = _health(services) if caller.is_admin and not after else None
+    return render(request, "apps.html", summaries=summaries, next_url=next_url, health=status)
+
+
+def _health(services: Services) -> health.Health:
+    store = services.store
+    now = store.now()
+    return health.health(
+        store.stats.queue_summaries(common.NAMES_PAGE_SIZE),
+        workers.list_workers(store, services.settings, common.NAMES_PAGE_SIZE),
+        store.stats.failures_since(now - timedelta(hours=1), FAILURES_CAP),
+        store.stats.failures_since(now - timedelta(hours=24), FAILURES_CAP),
+        FAILURES_CAP,
+        now,
+    )
 
 
 @admin_router.get("/apps/new", response_class=HTMLResponse)

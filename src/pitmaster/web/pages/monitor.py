@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 
 from pitmaster.http_common.deps import Services, ServicesDep
 from pitmaster.services import executions, workers
-from pitmaster.web import views
+from pitmaster.web import monitoring, views
 from pitmaster.web.pages import common
 from pitmaster.web.pages.common import (
     admin_router,
@@ -19,6 +19,10 @@ from pitmaster.web.pages.common import (
 )
 
 logger = logging.getLogger(__name__)
+
+# The monitor's tables read at most this many of the last day's executions, newest first.
+RECENT_SAMPLE = 5_000
+REFRESH_SECONDS = 30
 
 
 def _queue_rows(services: Services, after: str | None = None) -> list[dict[str, Any]]:
@@ -69,9 +73,15 @@ def monitor(request: Request, services: ServicesDep) -> HTMLResponse:
         }
         for view in workers.list_workers(store, services.settings, common.NAMES_PAGE_SIZE)
     ]
+    recent = store.stats.recent_executions(views.window(now, 24), RECENT_SAMPLE)
     return render(
         request,
         "monitor.html",
+        job_rows=monitoring.job_rows(recent),
+        queue_waits=monitoring.queue_rows(recent),
+        sampled=len(recent) >= RECENT_SAMPLE,
+        sample=RECENT_SAMPLE,
+        refresh_seconds=REFRESH_SECONDS,
         six_hours=views.jobs_chart([b for b in buckets if b.hour >= six], six, now, "last 6 hours"),
         day=views.jobs_chart(buckets, day, now, "last 24 hours"),
         rows=_queue_rows(services),
