@@ -76,7 +76,7 @@ def test_given_pitmaster_up_when_a_user_applies_enqueues_and_waits_then_the_cli_
     assert logs == '--- stdout ---\nhi {"to": "Zoë"}\n--- stderr ---\nwarn\n'
 
     crashed = deployment.cli("status", "--wait", "--timeout", "60", "--json", crash_id, check=False)
-    assert crashed.returncode == 1
+    assert crashed.returncode == 6  # failed
     shown = json.loads(crashed.stdout)
     assert (shown["status"], shown["exit_code"], shown["queue"]) == ("failed", 4, "mail")
 
@@ -87,7 +87,7 @@ def test_given_pitmaster_up_when_a_user_applies_enqueues_and_waits_then_the_cli_
     first = deployment.cli("logs", crash_id, "--attempt", "0").stdout
     assert first == "--- stdout ---\ntry 0\n--- stderr ---\n"
     missing = deployment.cli("logs", crash_id, "--attempt", "2", check=False)
-    assert missing.returncode == 1
+    assert missing.returncode == 3  # not found
     assert "attempt 2 of this execution does not exist" in missing.stderr
 
 
@@ -97,7 +97,7 @@ def test_given_bad_input_when_the_cli_sends_it_then_it_says_what_was_wrong(
     deployment.wait_healthy(deployment.start("up", "--port", str(deployment.port)))
 
     unknown = deployment.cli("enqueue", "nope", "job", check=False)
-    assert unknown.returncode == 1
+    assert unknown.returncode == 3  # not found
     assert "application 'nope' does not exist" in unknown.stderr
 
     not_json = deployment.cli("enqueue", "nope", "job", "--message", "{oops", check=False)

@@ -47,7 +47,7 @@ def test_given_a_key_when_an_operator_sets_secrets_then_the_job_reads_them_and_n
     script = "cd /run/secrets && sha256sum TOKEN CERT | cut -c1-64"
     created = deployment.cli(
         "jobs", "create", "shop", "read", "--cpus", "0.5", "--pids-limit", "64",
-        "--network", "none", "--", "sh", "-c", script,
+        "--network", "none", "--json", "--", "sh", "-c", script,
     )  # fmt: skip
     definition = json.loads(created.stdout)
     assert (definition["cpus"], definition["pids_limit"], definition["network"]) == (
@@ -68,7 +68,7 @@ def test_given_a_key_when_an_operator_sets_secrets_then_the_job_reads_them_and_n
 
     assert from_stdin.stdout == "set secret TOKEN of app shop\n"
     assert from_file.stdout == "set secret CERT of app shop\n"
-    assert [line.split()[0] for line in listed.stdout.splitlines()] == ["CERT", "TOKEN"]
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == ["NAME", "CERT", "TOKEN"]
     assert "success" in waited.stdout
     digests = [hashlib.sha256(value.encode()).hexdigest() for value in (TOKEN, CERT)]
     assert logs.stdout == "--- stdout ---\n" + "".join(f"{d}\n" for d in digests) + (
@@ -84,9 +84,9 @@ def test_given_a_key_when_an_operator_sets_secrets_then_the_job_reads_them_and_n
 
     deleted = deployment.cli("secrets", "delete", "shop", "TOKEN")
     assert deleted.stdout == "deleted secret TOKEN of app shop\n"
-    assert deployment.cli("secrets", "list", "shop").stdout.split()[0] == "CERT"
+    assert deployment.cli("secrets", "list", "shop").stdout.split()[2] == "CERT"
     missing = deployment.cli("secrets", "delete", "shop", "TOKEN", check=False)
-    assert missing.returncode == 1 and "404" in missing.stderr
+    assert missing.returncode == 3 and "404" in missing.stderr
 
 
 def test_given_no_key_when_an_operator_sets_a_secret_then_the_cli_says_how_to_set_one(
@@ -102,7 +102,7 @@ def test_given_no_key_when_an_operator_sets_a_secret_then_the_cli_says_how_to_se
     assert "503" in refused.stderr and "PITMASTER_SECRETS_KEY" in refused.stderr
     assert TOKEN not in refused.stderr
     assert empty.returncode == 2 and "empty" in empty.stderr
-    assert deployment.cli("secrets", "list", "shop").stdout == ""
+    assert deployment.cli("secrets", "list", "shop").stdout.splitlines()[1:] == []
 
 
 def test_given_a_new_key_before_the_old_when_rotated_then_every_secret_opens_with_the_new_key_alone(

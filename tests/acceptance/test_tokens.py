@@ -5,6 +5,7 @@ No job runs here (only the server is started), so these need no Docker engine.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -64,11 +65,11 @@ def test_given_an_admin_when_it_makes_an_app_token_then_that_token_works_for_its
     # But blog, and the admin's commands, are not its to use
     blog_id = deployment.cli("enqueue", "blog", "greet").stdout.strip()
     into_blog = deployment.cli("enqueue", "blog", "greet", env=as_shop, check=False)
-    assert into_blog.returncode == 1
+    assert into_blog.returncode == 3
     assert "application 'blog' does not exist" in into_blog.stderr
     for args in (("status", blog_id), ("cancel", blog_id), ("retry", blog_id)):
         refused = deployment.cli(*args, env=as_shop, check=False)
-        assert refused.returncode == 1 and "404" in refused.stderr, args
+        assert refused.returncode == 3 and "404" in refused.stderr, args
     listed = deployment.cli("list", env=as_shop).stdout
     assert message_id in listed and blog_id not in listed
     apps = deployment.cli("apps", "list", env=as_shop, check=False)
@@ -155,3 +156,27 @@ def test_given_a_short_admin_token_then_the_server_refuses_to_start_without_echo
     assert result.returncode == 2
     assert "PITMASTER_ADMIN_TOKEN" in result.stderr and "at least 32" in result.stderr
     assert "hunter2" not in result.stderr
+
+
+def test_given_no_database_when_a_token_is_made_or_listed_then_it_refuses_and_creates_none(
+    deployment: Deployment,
+) -> None:
+    database = deployment.directory / "pitmaster.db"
+
+    made = deployment.cli("token", "create", check=False)
+    listed = deployment.cli("token", "list", check=False)
+
+    for refused in (made, listed):
+        assert refused.returncode == 3, refused.stderr
+        assert f"no pitmaster database at sqlite:///{database}" in refused.stderr
+        assert refused.stdout == "" and "alembic" not in refused.stderr
+    assert not database.exists()
+
+    # Once a server has made it, the same commands work, without migration chatter.
+    _serve(deployment)
+    listed = deployment.cli("token", "list")
+    assert listed.stdout.startswith("ID ") and "alembic" not in listed.stderr
+    made_json = json.loads(deployment.cli("token", "create", "--json").stdout)
+    assert TOKEN.match(made_json["token"]) and made_json["kind"] == "admin"
+    listed_json = json.loads(deployment.cli("token", "list", "--json").stdout)
+    assert made_json["id"] in [token["id"] for token in listed_json]

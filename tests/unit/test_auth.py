@@ -168,6 +168,7 @@ def _admin_routes(app: Any) -> list[tuple[str, str]]:
         ("GET", "/v1/job_executions"),
         ("GET", "/v1/job_executions/{message_id}"),
         ("GET", "/v1/job_executions/{message_id}/attempts/{number}"),
+        ("GET", "/v1/job_executions/{message_id}/output"),
         ("GET", "/v1/job_executions/{message_id}/notifications"),
         ("POST", "/v1/job_executions/{message_id}/cancel"),
         ("POST", "/v1/job_executions/{message_id}/retries"),

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
-from pitmaster.cli.output import show_status
+from pitmaster.cli import app as cli_app
+from pitmaster.cli.following import Progress
+from pitmaster.cli.output import field, print_table, show_status
 
 _PENDING: dict[str, Any] = {
     "message_id": "fcfdf8a2-a951-4909-a9f5-c55b5ce49bb4",
@@ -40,3 +44,62 @@ def test_given_an_ended_execution_when_its_status_is_shown_then_no_waiting_line_
 
     out = capsys.readouterr().out
     assert "exit_code    0\n" in out and "waiting" not in out
+
+
+def test_given_a_retry_id_when_its_status_is_shown_then_both_ids_and_the_attempts_show(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    retry_id = "0b4f6a57-8d1e-4f8e-9a51-3c7f2d6e1a90"
+    attempts = [
+        {"number": 0, "message_id": _PENDING["message_id"]},
+        {"number": 1, "message_id": retry_id},
+    ]
+    retried = _PENDING | {"status": "failed", "pending_reason": None, "attempts": attempts}
+
+    show_status(retried, asked_about=retry_id)
+
+    out = capsys.readouterr().out
+    assert out.startswith(f"message_id   {_PENDING['message_id']}\n")
+    assert f"asked about  {retry_id} (retry 1 of this execution)\n" in out
+    assert "attempts     2 (1 retry)\n" in out
+
+
+def test_given_rows_when_printed_as_a_table_then_a_header_and_aligned_columns(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rows: list[dict[str, Any]] = [{"name": "default", "limit": None}, {"name": "mail", "limit": 5}]
+
+    print_table(rows, [("NAME", field("name")), ("LIMIT", field("limit"))])
+
+    assert capsys.readouterr().out == "NAME     LIMIT\ndefault  -\nmail     5\n"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_given_a_terminal_then_progress_rewrites_one_line_and_clears_it() -> None:
+    terminal, pipe = _Terminal(), io.StringIO()
+
+    for stream in (terminal, pipe):
+        progress = Progress(stream)
+        progress.show("pending for 1 s")
+        progress.show("running for 2 s")
+        progress.clear()
+
+    assert terminal.getvalue() == "\r\x1b[Kpending for 1 s\r\x1b[Krunning for 2 s\r\x1b[K"
+    assert pipe.getvalue() == ""
+
+
+def test_given_help_then_arguments_are_named_plainly_and_flags_take_no_value() -> None:
+    runner = CliRunner()
+
+    enqueue = runner.invoke(cli_app, ["enqueue", "--help"], env={"COLUMNS": "200"}).output
+    status = runner.invoke(cli_app, ["status", "--help"], env={"COLUMNS": "200"}).output
+    top = runner.invoke(cli_app, ["--help"], env={"COLUMNS": "200"}).output
+
+    assert "enqueue [OPTIONS] APP JOB" in enqueue
+    assert "status [OPTIONS] ID " in status
+    assert "<bool>" not in status and "{" not in status
+    assert "--install-completion" in top and "Exit codes:" in top

@@ -329,6 +329,11 @@ def test_given_a_logged_in_admin_then_every_form_post_without_csrf_is_403_and_ch
         "/job_queues": {"name": "new"},
         "/job_queues/default/edit": {"max_concurrent_executions": "1"},
         "/job_queues/default/delete": {},
+        "/topics": {"name": "orders"},
+        "/topics/orders/delete": {},
+        "/topics/orders/subscriptions": {"application": "shop", "job": "mail"},
+        "/topics/orders/subscriptions/1/delete": {},
+        "/topics/orders/messages": {"message": "{}"},
     }
     console_posts = {
         route.path
@@ -344,6 +349,7 @@ def test_given_a_logged_in_admin_then_every_form_post_without_csrf_is_403_and_ch
         store.list_schedules(10),
         store.list_queues(),
         store.notifications.list_targets(),
+        store.list_topics(10),
     )
 
     for path, data in posts.items():
@@ -359,6 +365,7 @@ def test_given_a_logged_in_admin_then_every_form_post_without_csrf_is_403_and_ch
         store.list_schedules(10),
         store.list_queues(),
         store.notifications.list_targets(),
+        store.list_topics(10),
     )
     assert after == before
     assert len(store.attempts_of(store.get_execution(failed).id)) == 1

@@ -107,7 +107,7 @@ def test_given_topics_commands_then_they_manage_topics_and_publish(
 
     run("create", "orders", "--publisher", "shop")
     run("subscribe", "orders", "shop", "mail", "--filter", '{"kind": "paid"}')
-    shown = json.loads(run("show", "orders"))
+    shown = json.loads(run("show", "orders", "--json"))
     published = run("publish", "orders", "--message", '{"kind": "paid"}').split()
     skipped = run("publish", "orders", "--message", '{"kind": "free"}').split()
 

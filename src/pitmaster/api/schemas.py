@@ -337,6 +337,21 @@ class ExecutionOut(BaseModel):
         )
 
 
+class OutputOut(BaseModel):
+    """An execution's output so far, for following it while it runs."""
+
+    message_id: str
+    status: Status
+    ended: bool = Field(description="it has ended and its output is stored: nothing more comes")
+    attempt: int | None = Field(description="the attempt (0 the first run) the output is of")
+    live: bool = Field(
+        description="the running attempt's output read from its engine now (its end, at most "
+        "PITMASTER_LIVE_OUTPUT_BYTES a stream); false: the last ended attempt's stored output"
+    )
+    stdout: str
+    stderr: str
+
+
 class ExecutionList(BaseModel):
     items: list[ExecutionOut]
     next_cursor: str | None

@@ -25,6 +25,7 @@ from pitmaster.api.schemas import (
     ExecutionList,
     ExecutionOut,
     JobDefinitionOut,
+    OutputOut,
     QueueOut,
     RetryRequest,
     RetryResponse,
@@ -58,6 +59,7 @@ from pitmaster.services.inputs import (
     QueueUpdate,
     job_name_filter,
 )
+from pitmaster.services.live_output import output_so_far
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1")
@@ -399,6 +401,31 @@ def get_attempt(
     """
     view = executions.read_attempt(services.store, caller, message_id, number)
     return AttemptOut.of(view.attempt, with_output=True)
+
+
+@router.get("/job_executions/{message_id}/output", responses=_READ, tags=["executions"])
+def get_output(
+    message_id: str, response: Response, services: ServicesDep, caller: CallerDep
+) -> OutputOut:
+    """The output so far: a running attempt's read from its engine, else the last stored.
+
+    For following a job while it runs (``pitmaster logs --follow``). The running
+    attempt's output is read live only where the server reaches the job's engine
+    (``pitmaster up``); elsewhere it comes when the attempt ends.
+    """
+    view = executions.read(services.store, services.settings, caller, message_id)
+    execution = view.execution
+    output = output_so_far(services.live_output, view.attempts)
+    response.headers["Cache-Control"] = "no-store"
+    return OutputOut(
+        message_id=execution.message_id,
+        status=execution.status,
+        ended=execution.status.is_terminal and not execution.output_pending,
+        attempt=output.attempt,
+        live=output.live,
+        stdout=output.stdout,
+        stderr=output.stderr,
+    )
 
 
 @router.post(

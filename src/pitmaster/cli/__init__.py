@@ -27,13 +27,17 @@ from pitmaster.cli import (
     tokens,
     topics,
 )
+from pitmaster.cli.exits import EXIT_CODES_HELP, of_error
+from pitmaster.cli.help import use_plain_names
 from pitmaster.errors import PitmasterError
+
+use_plain_names()
 
 app = typer.Typer(
     help="pitmaster: a job queue that runs every job in its own Docker container.",
+    epilog=EXIT_CODES_HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
 )
 app.add_typer(apps.apps_cli, name="apps")
 app.add_typer(job_definitions.jobs_cli, name="jobs")
@@ -50,7 +54,7 @@ def main() -> None:
         app()
     except PitmasterError as exc:
         typer.echo(f"pitmaster: {exc}", err=True)
-        sys.exit(1)
+        sys.exit(of_error(exc))
 
 
 def version() -> None:

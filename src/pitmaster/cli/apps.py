@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from pitmaster.cli.options import LimitOption, NoLimitOption, UrlOption, limit_fields
+from pitmaster.cli.options import (
+    AppArgument,
+    JsonOption,
+    LimitOption,
+    NoLimitOption,
+    UrlOption,
+    limit_fields,
+)
+from pitmaster.cli.output import field, limit_text, print_fields, print_table, show
 from pitmaster.cli.remote import call, connect, present
 from pitmaster.client import DEFAULT_URL
 
@@ -15,10 +23,10 @@ apps_cli = typer.Typer(help="Manage apps (a name and the Docker image its jobs r
 
 
 def apply(
-    file: Annotated[Path, typer.Option("-f", "--file", help="YAML file to apply")],
+    file: Annotated[Path, typer.Option("-f", "--file", metavar="FILE", help="YAML file to apply")],
     url: UrlOption = DEFAULT_URL,
 ) -> None:
-    """Create or update the apps, job definitions and queues that FILE describes."""
+    """Create or update the apps, job definitions, queues and topics that FILE describes."""
     from pitmaster import apply as apply_file
 
     spec = apply_file.load(file)
@@ -26,24 +34,58 @@ def apply(
         apply_file.apply(client, spec, typer.echo)
 
 
+def _apps_table(apps: list[dict[str, Any]]) -> None:
+    print_table(
+        apps,
+        [
+            ("NAME", field("name")),
+            ("DOCKER_IMAGE", field("docker_image")),
+            ("REVISION_LOCK", field("revision_lock")),
+            ("LIMIT", limit_text),
+            ("DESCRIPTION", field("description")),
+        ],
+    )
+
+
+def _app_fields(app: dict[str, Any]) -> None:
+    print_fields(
+        [
+            ("name", app["name"]),
+            ("docker_image", app["docker_image"]),
+            ("revision_lock", app.get("revision_lock")),
+            ("max_concurrent", limit_text(app)),
+            ("description", app.get("description")),
+            ("created_at", app.get("created_at")),
+            ("updated_at", app.get("updated_at")),
+        ]
+    )
+
+
+def _said(text: str) -> Any:
+    return lambda _answer: typer.echo(text)
+
+
 @apps_cli.command("list")
-def apps_list(url: UrlOption = DEFAULT_URL) -> None:
+def apps_list(as_json: JsonOption = False, url: UrlOption = DEFAULT_URL) -> None:
     """List apps."""
-    call(url, "GET", "/v1/apps")
+    with connect(url) as client:
+        show(client.get("/v1/apps"), as_json, _apps_table)
 
 
 @apps_cli.command("show")
-def apps_show(name: str, url: UrlOption = DEFAULT_URL) -> None:
+def apps_show(name: AppArgument, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL) -> None:
     """Show one app."""
-    call(url, "GET", f"/v1/apps/{name}")
+    with connect(url) as client:
+        show(client.get(f"/v1/apps/{name}"), as_json, _app_fields)
 
 
 @apps_cli.command("create")
 def apps_create(
-    name: str,
-    image: Annotated[str, typer.Option("--image", help="Docker image, repo:tag")],
+    name: AppArgument,
+    image: Annotated[str, typer.Option("--image", metavar="IMAGE", help="Docker image, repo:tag")],
     description: Annotated[str, typer.Option("--description")] = "",
     max_concurrent: LimitOption = None,
+    as_json: JsonOption = False,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
     """Create an app."""
@@ -53,38 +95,49 @@ def apps_create(
         "description": description,
         "max_concurrent_executions": max_concurrent,
     }
-    call(url, "POST", "/v1/apps", body)
+    with connect(url) as client:
+        made = client.request("POST", "/v1/apps", json=body)
+    show(made, as_json, _said(f"created app {name}"))
 
 
 @apps_cli.command("update")
 def apps_update(
-    name: str,
-    image: Annotated[str | None, typer.Option("--image")] = None,
+    name: AppArgument,
+    image: Annotated[str | None, typer.Option("--image", metavar="IMAGE")] = None,
     description: Annotated[str | None, typer.Option("--description")] = None,
     max_concurrent: LimitOption = None,
     no_limit: NoLimitOption = False,
+    as_json: JsonOption = False,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
     """Change an app's image, description or concurrency limit."""
     body = present(docker_image=image, description=description)
     body |= limit_fields(max_concurrent, no_limit)
-    call(url, "PATCH", f"/v1/apps/{name}", body)
+    with connect(url) as client:
+        changed = client.request("PATCH", f"/v1/apps/{name}", json=body)
+    show(changed, as_json, _said(f"updated app {name}"))
 
 
 @apps_cli.command("lock")
-def apps_lock(name: str, revision: str, url: UrlOption = DEFAULT_URL) -> None:
-    """Run NAME's jobs in the REVISION tag of its image until unlocked."""
-    call(url, "POST", f"/v1/apps/{name}/revision_lock", {"revision": revision})
+def apps_lock(
+    name: AppArgument,
+    revision: Annotated[str, typer.Argument(metavar="REVISION", help="the image tag to run")],
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Run APP's jobs in the REVISION tag of its image until unlocked."""
+    call(url, "POST", f"/v1/apps/{name}/revision_lock", {"revision": revision}, quiet=True)
+    typer.echo(f"locked app {name} to revision {revision}")
 
 
 @apps_cli.command("unlock")
-def apps_unlock(name: str, url: UrlOption = DEFAULT_URL) -> None:
-    """Run NAME's jobs in its docker_image as given again."""
-    call(url, "DELETE", f"/v1/apps/{name}/revision_lock")
+def apps_unlock(name: AppArgument, url: UrlOption = DEFAULT_URL) -> None:
+    """Run APP's jobs in its docker_image as given again."""
+    call(url, "DELETE", f"/v1/apps/{name}/revision_lock", quiet=True)
+    typer.echo(f"unlocked app {name}")
 
 
 @apps_cli.command("delete")
-def apps_delete(name: str, url: UrlOption = DEFAULT_URL) -> None:
+def apps_delete(name: AppArgument, url: UrlOption = DEFAULT_URL) -> None:
     """Delete an app and its job definitions (its executions stay)."""
-    call(url, "DELETE", f"/v1/apps/{name}")
+    call(url, "DELETE", f"/v1/apps/{name}", quiet=True)
     typer.echo(f"deleted app {name}")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+
+from pitmaster.errors import NotFound
 
 if TYPE_CHECKING:
     from pitmaster.settings import Settings
@@ -59,6 +62,47 @@ def open_store(settings: Settings) -> Store:
 
     store = Store(settings.database_url)
     store.migrate()
+    return store
+
+
+class NoDatabase(NotFound):
+    """The database a command would work on has not been set up by a server or ``migrate``."""
+
+
+def open_existing_store(settings: Settings) -> Store:
+    """The store of a database a server already uses, its schema brought up to date quietly.
+
+    For the commands that only read or add rows (``token``, ``secrets rotate``):
+    run in the wrong directory, or without PITMASTER_DATABASE_URL, they would
+    otherwise make a new, empty database that no server reads, and a token that
+    no server accepts. So they refuse, and say which database they looked for.
+    """
+    from sqlalchemy.engine import make_url
+
+    from pitmaster.store.engine import names_missing_file
+    from pitmaster.store.store import Store
+
+    url = make_url(settings.database_url)
+    shown = url.render_as_string(hide_password=True)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        shown += f" ({Path(url.database).resolve()})"
+    refusal = NoDatabase(
+        f"no pitmaster database at {shown} (PITMASTER_DATABASE_URL), and this command "
+        "does not create one: point PITMASTER_DATABASE_URL at the server's database "
+        "(or create a new one with `pitmaster migrate`)"
+    )
+    if names_missing_file(settings.database_url):
+        raise refusal
+    store = Store(settings.database_url)
+    try:
+        if not store.has_schema():
+            raise refusal
+        if settings.log_level.upper() != "DEBUG":
+            logging.getLogger("alembic").setLevel(logging.WARNING)
+        store.migrate()
+    except BaseException:
+        store.close()
+        raise
     return store
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import shlex
+from typing import Annotated, Any
 from urllib.parse import quote
 
 import typer
 
 from pitmaster.cli.options import (
+    AppArgument,
     BaseDelayOption,
     CpusOption,
+    JobArgument,
+    JsonOption,
     MemoryOption,
     MessageDeliveryOption,
     NetworkOption,
@@ -18,7 +22,8 @@ from pitmaster.cli.options import (
     TimeoutOption,
     UrlOption,
 )
-from pitmaster.cli.remote import call, present
+from pitmaster.cli.output import field, print_fields, print_table, show
+from pitmaster.cli.remote import call, connect, present
 from pitmaster.client import DEFAULT_URL
 
 jobs_cli = typer.Typer(help="Manage job definitions (the command an app's job runs).")
@@ -28,27 +33,80 @@ def _path(app_name: str, job: str) -> str:
     return f"/v1/apps/{app_name}/job_definitions/{quote(job, safe='')}"
 
 
+def _command_text(definition: dict[str, Any]) -> str:
+    """The argv as a shell would take it back: quoted where it needs to be."""
+    return shlex.join(definition["command"])
+
+
+def _jobs_table(definitions: list[dict[str, Any]]) -> None:
+    print_table(
+        definitions,
+        [
+            ("JOB", field("job")),
+            ("RETRY_LIMIT", field("retry_limit")),
+            ("TIMEOUT", field("timeout_seconds")),
+            ("COMMAND", _command_text),
+        ],
+    )
+
+
+_POLICY = (
+    "retry_limit",
+    "base_delay",
+    "max_delay",
+    "jitter",
+    "retry_on",
+    "retry_exit_codes",
+    "timeout_seconds",
+    "stop_grace_seconds",
+    "memory",
+    "cpus",
+    "pids_limit",
+    "network",
+    "message_delivery",
+)
+
+
+def _job_fields(definition: dict[str, Any]) -> None:
+    lines: list[tuple[str, Any]] = [
+        ("job", f"{definition['application']}/{definition['job']}"),
+        ("command", _command_text(definition)),
+        ("description", definition.get("description")),
+    ]
+    lines += [(name, definition[name]) for name in _POLICY if name in definition]
+    lines += [("created_at", definition.get("created_at"))]
+    lines += [("updated_at", definition.get("updated_at"))]
+    print_fields(lines)
+
+
 @jobs_cli.command("list")
 def jobs_list(
-    app_name: Annotated[str, typer.Argument(metavar="APP")], url: UrlOption = DEFAULT_URL
+    app_name: AppArgument, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL
 ) -> None:
-    """List an app's job definitions."""
-    call(url, "GET", f"/v1/apps/{app_name}/job_definitions")
+    """List APP's job definitions."""
+    with connect(url) as client:
+        show(client.get(f"/v1/apps/{app_name}/job_definitions"), as_json, _jobs_table)
 
 
 @jobs_cli.command("show")
 def jobs_show(
-    app_name: Annotated[str, typer.Argument(metavar="APP")], job: str, url: UrlOption = DEFAULT_URL
+    app_name: AppArgument,
+    job: JobArgument,
+    as_json: JsonOption = False,
+    url: UrlOption = DEFAULT_URL,
 ) -> None:
-    """Show one job definition."""
-    call(url, "GET", _path(app_name, job))
+    """Show one job definition: its command, shell-quoted, and its policy."""
+    with connect(url) as client:
+        show(client.get(_path(app_name, job)), as_json, _job_fields)
 
 
 @jobs_cli.command("create")
 def jobs_create(
-    app_name: Annotated[str, typer.Argument(metavar="APP")],
-    job: str,
-    command: Annotated[list[str], typer.Argument(help="the argv to run; put it after --")],
+    app_name: AppArgument,
+    job: JobArgument,
+    command: Annotated[
+        list[str], typer.Argument(metavar="CMD [ARG]", help="the argv to run; put it after --")
+    ],
     description: Annotated[str, typer.Option("--description")] = "",
     retry_limit: RetryLimitOption = None,
     base_delay: BaseDelayOption = None,
@@ -58,6 +116,7 @@ def jobs_create(
     pids_limit: PidsLimitOption = None,
     network: NetworkOption = None,
     message_delivery: MessageDeliveryOption = None,
+    as_json: JsonOption = False,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
     """Define JOB for APP: pitmaster jobs create APP JOB -- CMD [ARG...].
@@ -76,14 +135,18 @@ def jobs_create(
         network=network,
         message_delivery=message_delivery,
     )
-    call(url, "POST", f"/v1/apps/{app_name}/job_definitions", body)
+    with connect(url) as client:
+        made = client.request("POST", f"/v1/apps/{app_name}/job_definitions", json=body)
+    show(made, as_json, lambda _made: typer.echo(f"created job definition {app_name}/{job}"))
 
 
 @jobs_cli.command("update")
 def jobs_update(
-    app_name: Annotated[str, typer.Argument(metavar="APP")],
-    job: str,
-    command: Annotated[list[str] | None, typer.Argument(help="new argv; after --")] = None,
+    app_name: AppArgument,
+    job: JobArgument,
+    command: Annotated[
+        list[str] | None, typer.Argument(metavar="CMD [ARG]", help="new argv; after --")
+    ] = None,
     description: Annotated[str | None, typer.Option("--description")] = None,
     retry_limit: RetryLimitOption = None,
     base_delay: BaseDelayOption = None,
@@ -93,6 +156,7 @@ def jobs_update(
     pids_limit: PidsLimitOption = None,
     network: NetworkOption = None,
     message_delivery: MessageDeliveryOption = None,
+    as_json: JsonOption = False,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
     """Change a job definition's command, description or policy."""
@@ -108,13 +172,13 @@ def jobs_update(
         network=network,
         message_delivery=message_delivery,
     )
-    call(url, "PATCH", _path(app_name, job), body)
+    with connect(url) as client:
+        changed = client.request("PATCH", _path(app_name, job), json=body)
+    show(changed, as_json, lambda _changed: typer.echo(f"updated job definition {app_name}/{job}"))
 
 
 @jobs_cli.command("delete")
-def jobs_delete(
-    app_name: Annotated[str, typer.Argument(metavar="APP")], job: str, url: UrlOption = DEFAULT_URL
-) -> None:
+def jobs_delete(app_name: AppArgument, job: JobArgument, url: UrlOption = DEFAULT_URL) -> None:
     """Delete a job definition (its executions stay)."""
-    call(url, "DELETE", _path(app_name, job))
+    call(url, "DELETE", _path(app_name, job), quiet=True)
     typer.echo(f"deleted job definition {app_name}/{job}")

@@ -13,6 +13,7 @@ UrlOption = Annotated[
     typer.Option(
         "--url",
         envvar="PITMASTER_URL",
+        metavar="URL",
         help="URL of the pitmaster server; the API token is read from PITMASTER_TOKEN",
     ),
 ]
@@ -22,7 +23,26 @@ HostOption = Annotated[
 PortOption = Annotated[
     int | None, typer.Option("--port", help="port to listen on [env: PITMASTER_PORT]")
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="print the server's JSON answer")]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="print the answer as JSON, for scripts and jq")
+]
+# One name a kind of argument, the same in every command's usage line and help.
+AppArgument = Annotated[str, typer.Argument(metavar="APP", help="the app's name")]
+JobArgument = Annotated[str, typer.Argument(metavar="JOB", help="the job's name")]
+QueueArgument = Annotated[str, typer.Argument(metavar="QUEUE", help="the job queue's name")]
+TopicArgument = Annotated[str, typer.Argument(metavar="TOPIC", help="the topic's name")]
+ExecutionArgument = Annotated[
+    str,
+    typer.Argument(
+        metavar="ID", help="the execution's message_id or numeric id, or a retry's message_id"
+    ),
+]
+TimeoutWaitOption = Annotated[
+    float | None,
+    typer.Option(
+        "--timeout", metavar="SECONDS", help="with --wait or --follow: give up after (exit 5)"
+    ),
+]
 LimitOption = Annotated[
     int | None,
     typer.Option("--max-concurrent", min=1, help="most executions running at once"),

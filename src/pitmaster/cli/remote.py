@@ -13,11 +13,11 @@ def connect(url: str) -> Client:
     return Client(url, token=os.environ.get("PITMASTER_TOKEN") or None)
 
 
-def call(url: str, method: str, path: str, body: Any = None) -> None:
-    """Make one request and print the server's answer, if it has one, as JSON."""
+def call(url: str, method: str, path: str, body: Any = None, *, quiet: bool = False) -> None:
+    """Make one request; print the server's answer, if it has one, as JSON (unless ``quiet``)."""
     with connect(url) as client:
         result = client.request(method, path, json=body)
-    if result is not None:
+    if result is not None and not quiet:
         print_json(result)
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from pitmaster.cli.database import load_settings, open_store
-from pitmaster.cli.options import UrlOption
+from pitmaster.cli.database import load_settings, open_existing_store
+from pitmaster.cli.exits import ExitCode
+from pitmaster.cli.options import AppArgument, JsonOption, UrlOption
+from pitmaster.cli.output import field, print_table, show
 from pitmaster.cli.remote import call, connect
 from pitmaster.client import DEFAULT_URL
 
@@ -30,12 +32,12 @@ def _read_secret_value(name: str, value_file: Path | None) -> str:
         return sys.stdin.read()
     except (OSError, UnicodeDecodeError) as exc:
         typer.echo(f"pitmaster: cannot read the value of {name}: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        raise typer.Exit(ExitCode.USAGE) from exc
 
 
 @secrets_cli.command("set")
 def secrets_set(
-    app_name: Annotated[str, typer.Argument(metavar="APP")],
+    app_name: AppArgument,
     name: Annotated[str, typer.Argument(metavar="NAME", help="e.g. API_TOKEN")],
     value_file: Annotated[
         Path | None,
@@ -53,7 +55,7 @@ def secrets_set(
         typer.echo(
             f"pitmaster: the value of {name} is empty; pipe it in or give --value-file", err=True
         )
-        raise typer.Exit(2)
+        raise typer.Exit(ExitCode.USAGE)
     with connect(url) as client:
         result = client.request("PUT", f"/v1/apps/{app_name}/secrets/{name}", json={"value": value})
     typer.echo(f"set secret {result['name']} of app {app_name}")
@@ -61,23 +63,26 @@ def secrets_set(
 
 @secrets_cli.command("list")
 def secrets_list(
-    app_name: Annotated[str, typer.Argument(metavar="APP")], url: UrlOption = DEFAULT_URL
+    app_name: AppArgument, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL
 ) -> None:
     """List APP's secrets: names and when they were set, never values."""
     with connect(url) as client:
         secrets = client.get(f"/v1/apps/{app_name}/secrets")
-    for secret in secrets:
-        typer.echo(f"{secret['name']}  {secret['updated_at']}")
+    show(secrets, as_json, _secrets_table)
+
+
+def _secrets_table(secrets: list[dict[str, Any]]) -> None:
+    print_table(secrets, [("NAME", field("name")), ("UPDATED_AT", field("updated_at"))])
 
 
 @secrets_cli.command("delete")
 def secrets_delete(
-    app_name: Annotated[str, typer.Argument(metavar="APP")],
+    app_name: AppArgument,
     name: Annotated[str, typer.Argument(metavar="NAME")],
     url: UrlOption = DEFAULT_URL,
 ) -> None:
     """Delete APP's secret NAME."""
-    call(url, "DELETE", f"/v1/apps/{app_name}/secrets/{name}")
+    call(url, "DELETE", f"/v1/apps/{app_name}/secrets/{name}", quiet=True)
     typer.echo(f"deleted secret {name} of app {app_name}")
 
 
@@ -102,7 +107,7 @@ def secrets_rotate() -> None:
 
     settings = load_settings()
     box = require_box(settings.secrets_keys)
-    store = open_store(settings)
+    store = open_existing_store(settings)
     try:
         resealed, skipped = catalog.reseal_secrets(store, box)
         targets = store.notifications.reseal_targets(box.reseal)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from pitmaster.cli.database import load_settings, open_store
+from pitmaster.cli.database import load_settings, open_existing_store
 from pitmaster.cli.options import JsonOption
 from pitmaster.cli.output import print_json
 
@@ -22,6 +22,7 @@ def token_create(
         typer.Option("--app", metavar="NAME", help="an app token for NAME (default: admin)"),
     ] = None,
     description: Annotated[str, typer.Option("--description", help="what it is for")] = "",
+    as_json: JsonOption = False,
 ) -> None:
     """Make an API token and print it alone on stdout (what it is: stderr). Shown only once.
 
@@ -29,13 +30,17 @@ def token_create(
     app and read, retry and cancel that app's executions, nothing else.
     """
     from pitmaster.services import tokens
+    from pitmaster.services.tokens import TokenOut
 
     settings = load_settings()
-    store = open_store(settings)
+    store = open_existing_store(settings)
     try:
         stored, token = tokens.create_token(store, app_name, description)
     finally:
         store.close()
+    if as_json:
+        print_json(TokenOut.of(stored).model_dump(mode="json") | {"token": token})
+        return
     whose = f" for app {stored.app}" if stored.app else ""
     typer.echo(
         f"made {stored.kind.value} token {stored.id}{whose}; it is shown only this once:",
@@ -51,7 +56,7 @@ def token_list(as_json: JsonOption = False) -> None:
     from pitmaster.services.tokens import TokenOut
 
     settings = load_settings()
-    store = open_store(settings)
+    store = open_existing_store(settings)
     try:
         listed = tokens.list_tokens(store)
     finally:
@@ -77,7 +82,7 @@ def token_revoke(
     from pitmaster.services import tokens
 
     settings = load_settings()
-    store = open_store(settings)
+    store = open_existing_store(settings)
     try:
         tokens.revoke_token(store, token_id)
     finally:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pitmaster.errors import PitmasterError
 from pitmaster.executors.base import LogReader, Logs
 from pitmaster.models import Attempt, AttemptState
+from pitmaster.services.executions import shown_attempt
 
 logger = logging.getLogger(__name__)
 
@@ -52,3 +53,35 @@ class LiveOutput:
             return None
         finally:
             self.readers.release()
+
+
+@dataclass(frozen=True)
+class OutputSoFar:
+    """An execution's output as far as it goes now, and which attempt it belongs to.
+
+    ``live``: the running attempt's output read from its engine (the end of it);
+    otherwise the stored output of the last ended attempt, if any.
+    """
+
+    attempt: int | None
+    live: bool
+    stdout: str
+    stderr: str
+
+
+def output_so_far(live_output: LiveOutput, attempts: Sequence[Attempt]) -> OutputSoFar:
+    """What ``pitmaster logs --follow`` shows next: the running attempt's output, else the stored.
+
+    When every live reader is busy this waits up to a second for one, then answers
+    with the stored output: a follower asks again shortly anyway.
+    """
+    running = live_output.running_output(attempts, wait=True)
+    if running is not None:
+        number = next(a.number for a in attempts if a.state is AttemptState.RUNNING)
+        return OutputSoFar(number, live=True, stdout=running.stdout, stderr=running.stderr)
+    ended = shown_attempt(attempts)
+    if ended is None:
+        return OutputSoFar(None, live=False, stdout="", stderr="")
+    return OutputSoFar(
+        ended.number, live=False, stdout=ended.stdout or "", stderr=ended.stderr or ""
+    )

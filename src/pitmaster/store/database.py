@@ -119,6 +119,13 @@ class Database:
             config.attributes["connection"] = connection
             alembic_command.upgrade(config, "head")
 
+    def has_schema(self) -> bool:
+        """Whether pitmaster's schema is here: a server or ``migrate`` has set this database up."""
+        try:
+            return sa.inspect(self.engine).has_table("alembic_version")
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            raise StoreError(f"database unavailable: {exc.orig or exc}") from exc
+
     def installation_id(self) -> str:
         """This database's identity, part of every container name it hands out."""
         if self._installation_id is None:

@@ -22,6 +22,14 @@ def normalize_url(database_url: str) -> URL:
     return url
 
 
+def names_missing_file(database_url: str) -> bool:
+    """Whether the URL is a SQLite file that does not exist (opening it would create it)."""
+    url = normalize_url(database_url)
+    if url.get_backend_name() != "sqlite":
+        return False
+    return not url.database or url.database == ":memory:" or not Path(url.database).is_file()
+
+
 def create_engine(database_url: str) -> sa.Engine:
     url = normalize_url(database_url)
     if url.get_backend_name() == "sqlite":

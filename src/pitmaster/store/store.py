@@ -75,6 +75,7 @@ class Store:
         self.writing = db.writing
         self.now = db.now
         self.migrate = db.migrate
+        self.has_schema = db.has_schema
         self.installation_id = db.installation_id
         self.listen_for_work = db.listen_for_work
 

@@ -28,6 +28,7 @@ from pitmaster.web.pages import (  # noqa: F401
     notifications,
     queues,
     schedules,
+    topics,
 )
 from pitmaster.web.pages.common import admin_router, error_page, is_console_page, router
 
