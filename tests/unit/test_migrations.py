@@ -124,10 +124,13 @@ def test_given_topics_when_0012_is_undone_and_redone_then_the_tables_go_and_come
     engine = create_engine(database_url)
     try:
         tables = set(sa.inspect(engine).get_table_names())
+        # Read by hand: the store's queries expect the columns of later migrations.
+        with engine.connect() as conn:
+            app_names = conn.execute(sa.text("SELECT name FROM apps")).scalars().all()
     finally:
         engine.dispose()
     assert not tables & {"topics", "topic_publishers", "topic_subscriptions", "topic_messages"}
-    assert store.get_app("shop").name == "shop"
+    assert app_names == ["shop"]
 
     # And when it is redone, topics can be made again, and the schema matches.
     _migrate_to(database_url, "head", down=False)

@@ -14,7 +14,10 @@ from pitmaster.errors import Conflict, InvalidInput, NotFound, StoreError
 from pitmaster.models import (
     BULK_RETRY_BATCH,
     BULK_RETRY_LIMIT,
+    DEFAULT_PRIORITY,
     MAX_DELAY_SECONDS,
+    MAX_PRIORITY,
+    MIN_PRIORITY,
     RETRYABLE_STATUSES,
     Attempt,
     BulkRetry,
@@ -39,6 +42,10 @@ _ENQUEUE_TARGET = sa.select(
     .where(apps.c.name == sa.bindparam("application"), job_definitions.c.job == sa.bindparam("job"))
     .scalar_subquery(),
     sa.select(job_queues.c.id).where(job_queues.c.name == sa.bindparam("queue")).scalar_subquery(),
+    sa.select(job_definitions.c.priority)
+    .join(apps, apps.c.id == job_definitions.c.app_id)
+    .where(apps.c.name == sa.bindparam("application"), job_definitions.c.job == sa.bindparam("job"))
+    .scalar_subquery(),
 )
 _INSERT_EXECUTION = job_executions.insert().returning(job_executions)
 
@@ -61,8 +68,11 @@ class Executions:
         idempotency_key: str | None = None,
         run_at: datetime | None = None,
         app_id: int | None = None,
+        priority: int | None = None,
     ) -> Execution:
         """Store a new pending execution; it is durable once this returns.
+
+        ``priority`` None takes the job definition's (or DEFAULT_PRIORITY).
 
         With an ``idempotency_key``, enqueueing the same request again returns
         the execution the first one made (a unique index decides, so even
@@ -73,6 +83,10 @@ class Executions:
         if not 0 <= delay_seconds <= MAX_DELAY_SECONDS:  # also refuses NaN
             raise InvalidInput(
                 f"delay_seconds must be between 0 and {MAX_DELAY_SECONDS}, not {delay_seconds}"
+            )
+        if priority is not None and not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+            raise InvalidInput(
+                f"priority must be between {MIN_PRIORITY} and {MAX_PRIORITY}, not {priority}"
             )
         now = self._db.now()
         if run_at is not None:
@@ -86,14 +100,19 @@ class Executions:
         # A repeat of the same request must match, so the hash takes run_at as asked
         # for, not the delay it makes now.
         when: float | str = run_at.isoformat() if run_at is not None else delay_seconds
-        request_hash = _request_hash(application, job, queue, message, when)
+        request_hash = _request_hash(application, job, queue, message, when, priority)
         try:
             with self._db.writing() as conn:
-                found_app_id = _check_enqueue_target(conn, application, job, queue, app_id)
+                found_app_id, job_priority = _check_enqueue_target(
+                    conn, application, job, queue, app_id
+                )
+                chosen = next(
+                    p for p in (priority, job_priority, DEFAULT_PRIORITY) if p is not None
+                )
                 inserted = insert_pending(
                     conn,
                     now,
-                    PendingRow(application, found_app_id, job, queue, message, run_after),
+                    PendingRow(application, found_app_id, job, queue, message, run_after, chosen),
                     idempotency_key=idempotency_key,
                     request_hash=request_hash if idempotency_key is not None else None,
                 )
@@ -279,6 +298,7 @@ class PendingRow:
     queue: str
     message: Any
     run_after: datetime
+    priority: int = DEFAULT_PRIORITY
 
 
 def insert_pending(
@@ -300,6 +320,7 @@ def insert_pending(
         "message": pending.message,
         "status": Status.PENDING.value,
         "run_after": pending.run_after,
+        "priority": pending.priority,
         "idempotency_key": idempotency_key,
         "request_hash": request_hash,
         "created_at": now,
@@ -312,19 +333,19 @@ def insert_pending(
 
 def _check_enqueue_target(
     conn: sa.Connection, application: str, job: str, queue: str, expected_app_id: int | None
-) -> int:
-    """The app's id, once the app, the job and the queue are known to exist."""
+) -> tuple[int, int | None]:
+    """The app's id and the job's default priority, once the app, the job and the queue exist."""
     found = conn.execute(
         _ENQUEUE_TARGET, {"application": application, "job": job, "queue": queue}
     ).one()
-    app_id, job_id, queue_id = found
+    app_id, job_id, queue_id, job_priority = found
     if app_id is None or (expected_app_id is not None and app_id != expected_app_id):
         raise NotFound(f"application {application!r} does not exist")
     if job_id is None:
         raise NotFound(f"job {job!r} is not defined for application {application!r}")
     if queue_id is None:
         raise NotFound(f"job queue {queue!r} does not exist")
-    return int(app_id)
+    return int(app_id), job_priority
 
 
 def _filtered(query: sa.Select[Any], where: ExecutionFilter) -> sa.Select[Any]:
@@ -342,9 +363,14 @@ def _filtered(query: sa.Select[Any], where: ExecutionFilter) -> sa.Select[Any]:
     return query
 
 
-def _request_hash(application: str, job: str, queue: str, message: Any, when: float | str) -> str:
+def _request_hash(
+    application: str, job: str, queue: str, message: Any, when: float | str, priority: int | None
+) -> str:
     """A fingerprint of an enqueue request, to tell a replay from a different request."""
-    canonical = json.dumps([application, job, queue, message, when], sort_keys=True)
+    fields = [application, job, queue, message, when]
+    if priority is not None:  # keys stored before priorities existed still match
+        fields.append(priority)
+    canonical = json.dumps(fields, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

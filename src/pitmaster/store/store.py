@@ -14,6 +14,7 @@ Each concern is a small class of its own, reachable as an attribute of the ``Sto
 ``secrets``    apps' sealed secrets (``secrets.py``)
 ``engines``    engines, probes, stranded attempts (``engines.py``)
 ``topics``     topics, their subscriptions, publishing (``topics.py``)
+``pausing``    pausing and resuming queues and apps (``pausing.py``)
 ============== ==============================================================
 
 The ``Store`` also answers each of their methods itself (``store.enqueue(...)`` is
@@ -38,6 +39,7 @@ from pitmaster.store.endings import Endings
 from pitmaster.store.engines import Engines
 from pitmaster.store.executions import Executions
 from pitmaster.store.monitoring import Monitoring
+from pitmaster.store.pausing import Pausing
 from pitmaster.store.secrets import Secrets
 from pitmaster.store.stats import Stats
 from pitmaster.store.tokens import TokenStore
@@ -59,6 +61,7 @@ class Store:
         self.secrets = Secrets(db, self.catalog)
         self.engines = Engines(db)
         self.topics = Topics(db)
+        self.pausing = Pausing(db)
 
         # The queries by name, as the rest of pitmaster calls them.
         self.close = db.close
@@ -139,6 +142,11 @@ class Store:
         self.list_subscriptions = self.topics.list_subscriptions
         self.unsubscribe = self.topics.unsubscribe
         self.publish = self.topics.publish
+
+        self.pause_queue = self.pausing.pause_queue
+        self.resume_queue = self.pausing.resume_queue
+        self.pause_app = self.pausing.pause_app
+        self.resume_app = self.pausing.resume_app
 
     @property
     def dialect(self) -> str:

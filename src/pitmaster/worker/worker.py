@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pitmaster.errors import ExecutorError, PitmasterError
 from pitmaster.executors.base import Executor, ExitEvent, ExitStream
 from pitmaster.metrics import Metrics
-from pitmaster.models import RunningAttempt
+from pitmaster.models import ClaimOrder, RunningAttempt
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
 from pitmaster.worker.doorbell import Doorbell
@@ -85,6 +85,7 @@ class Worker:
             ),
             allowed_images=settings.allowed_image_rules,
             secrets_keys=settings.secrets_keys,
+            claim_order=ClaimOrder(settings.fair_share, settings.priority_aging_seconds),
         )
         self._poller = Poller(
             store,
