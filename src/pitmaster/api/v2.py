@@ -54,6 +54,7 @@ def enqueue(
         delay_seconds=request.delay_seconds,
         idempotency_key=_one_key(idempotency_key, request.idempotency_key),
         run_at=request.run_at,
+        priority=request.priority,
     )
     execution = executions.enqueue(services.store, services.wakeup, caller, order)
     return EnqueueResponse(

@@ -30,6 +30,12 @@ def enqueue(
         str | None,
         typer.Option("--idempotency-key", help="enqueueing again with it returns the same id"),
     ] = None,
+    priority: Annotated[
+        int | None,
+        typer.Option(
+            "--priority", help="higher runs first (default: the job definition's, else 0)"
+        ),
+    ] = None,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
     """Enqueue a message for APPLICATION's JOB and print its message_id."""
@@ -40,7 +46,7 @@ def enqueue(
         raise typer.Exit(2) from exc
     body: dict[str, Any] = {"application": application, "job": job, "queue": queue}
     body |= {"message": payload, "delay_seconds": delay}
-    body |= present(run_at=run_at, idempotency_key=idempotency_key)
+    body |= present(run_at=run_at, idempotency_key=idempotency_key, priority=priority)
     with connect(url) as client:
         result = client.request("POST", "/v2/job_executions", json=body)
     typer.echo(result["message_id"])

@@ -14,6 +14,7 @@ from pitmaster.cli.options import (
     MessageDeliveryOption,
     NetworkOption,
     PidsLimitOption,
+    PriorityOption,
     RetryLimitOption,
     TimeoutOption,
     UrlOption,
@@ -58,6 +59,7 @@ def jobs_create(
     pids_limit: PidsLimitOption = None,
     network: NetworkOption = None,
     message_delivery: MessageDeliveryOption = None,
+    priority: PriorityOption = None,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
     """Define JOB for APP: pitmaster jobs create APP JOB -- CMD [ARG...].
@@ -75,6 +77,7 @@ def jobs_create(
         pids_limit=pids_limit,
         network=network,
         message_delivery=message_delivery,
+        priority=priority,
     )
     call(url, "POST", f"/v1/apps/{app_name}/job_definitions", body)
 
@@ -93,6 +96,7 @@ def jobs_update(
     pids_limit: PidsLimitOption = None,
     network: NetworkOption = None,
     message_delivery: MessageDeliveryOption = None,
+    priority: PriorityOption = None,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
     """Change a job definition's command, description or policy."""
@@ -107,6 +111,7 @@ def jobs_update(
         pids_limit=pids_limit,
         network=network,
         message_delivery=message_delivery,
+        priority=priority,
     )
     call(url, "PATCH", _path(app_name, job), body)
 

@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
 from pitmaster import __version__
-from pitmaster.api import barbeque, tokens, topics, v1, v2
+from pitmaster.api import barbeque, pausing, tokens, topics, v1, v2
 from pitmaster.api.schemas import ErrorOut, json_error_responses
 from pitmaster.errors import ExecutorError, PitmasterError, StoreError, Unauthenticated
 from pitmaster.executors.base import LogReader
@@ -84,6 +84,7 @@ def create_app(
     app.include_router(tokens.router)
     app.include_router(topics.admin_router)
     app.include_router(topics.router)
+    app.include_router(pausing.admin_router)
     app.include_router(login.router)
     pages.mount(app)
 

@@ -79,6 +79,7 @@ class EnqueueOrder:
     delay_seconds: float | None = None
     idempotency_key: str | None = None
     run_at: datetime | None = None
+    priority: int | None = None  # None: the job definition's
 
 
 def enqueue(store: Store, wakeup: Wakeup, caller: Caller, order: EnqueueOrder) -> Execution:
@@ -100,6 +101,7 @@ def enqueue(store: Store, wakeup: Wakeup, caller: Caller, order: EnqueueOrder) -
         idempotency_key=order.idempotency_key,
         run_at=order.run_at,
         app_id=caller.app_id,
+        priority=order.priority,
     )
     logger.info(
         "execution %s enqueued for %s/%s on %s",

@@ -20,7 +20,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from pitmaster.web import views
 
 # Each module adds its pages to the routers, in this order (it is the order they match in).
-from pitmaster.web.pages import apps, executions, job_definitions, monitor  # noqa: F401
+from pitmaster.web.pages import apps, executions, job_definitions, monitor, pausing  # noqa: F401
 from pitmaster.web.pages.common import admin_router, error_page, is_console_page, router
 
 __all__ = ["admin_router", "error_page", "is_console_page", "mount", "router"]
