@@ -84,6 +84,21 @@ def test_given_a_job_definition_priority_when_an_enqueue_names_none_then_it_is_t
     assert store.get_job_definition("shop", "mail").priority == 7
 
 
+def test_given_a_job_definition_priority_when_a_topic_delivers_to_it_then_it_is_taken(
+    store: Store,
+) -> None:
+    _define(store, job="urgent", priority=3)
+    store.create_job_definition("shop", "bulk", ["run"])
+    store.create_topic("orders", "", ["shop"])
+    store.subscribe("orders", "shop", "urgent", DEFAULT_QUEUE, None)
+    store.subscribe("orders", "shop", "bulk", DEFAULT_QUEUE, None)
+
+    published = store.publish("orders", {}, message_size=2)
+
+    priorities = {d.job: store.get_execution(d.message_id).priority for d in published.deliveries}
+    assert priorities == {"urgent": 3, "bulk": 0}
+
+
 def test_given_no_priority_anywhere_when_enqueued_then_it_is_zero(store: Store) -> None:
     _define(store)
 
