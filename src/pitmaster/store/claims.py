@@ -151,27 +151,32 @@ class Claims:
         order: ClaimOrder,
     ) -> Mapping[str, Any] | None:
         e = job_executions.c
-        due = sa.select(job_executions).where(
-            e.runnable.is_(True),
-            e.run_after <= now,
-            *_claimable(conn, now, limits, engine),
-        )
+        claimable = _claimable(conn, now, limits, engine)
         if queues is not None:
-            due = due.where(e.queue.in_(list(queues)))
+            claimable.append(e.queue.in_(list(queues)))
+        waiting = sa.select(job_executions).where(e.runnable.is_(True), *claimable)
         # Each query below walks one index and stops at its first row, except
         # fair share's, which sorts all that is due (docs/scheduling.md).
         if order.aging_seconds is not None:
             # Aged: it has waited long enough to go before any priority, oldest first.
-            aged = due.where(e.run_after <= now - timedelta(seconds=order.aging_seconds))
+            aged = waiting.where(e.run_after <= now - timedelta(seconds=order.aging_seconds))
             row = _first(conn, aged.order_by(e.run_after, e.id))
             if row is not None:
                 return row
         if not order.fair_share:
+            due = waiting.where(_unindexed(conn, e.run_after) <= now)
             return _first(conn, due.order_by(e.priority.desc(), e.run_after, e.id))
         turns = queue_app_turns.c
-        by_turn = due.outerjoin(
-            queue_app_turns, sa.and_(turns.queue == e.queue, turns.application == e.application)
-        ).order_by(e.priority.desc(), turns.last_claimed_at.asc().nulls_first(), e.run_after, e.id)
+        by_turn = (
+            waiting.where(e.run_after <= now)
+            .outerjoin(
+                queue_app_turns,
+                sa.and_(turns.queue == e.queue, turns.application == e.application),
+            )
+            .order_by(
+                e.priority.desc(), turns.last_claimed_at.asc().nulls_first(), e.run_after, e.id
+            )
+        )
         return _first(conn, by_turn)
 
     def release_claim(self, execution_id: int) -> None:
@@ -228,6 +233,16 @@ def _claimable(
             ),
         ),
     ]
+
+
+def _unindexed(conn: sa.Connection, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """``column`` as SQLite will not search an index by (the same value).
+
+    Given a range on run_after, SQLite's planner searches the run_after index
+    and sorts what is due, rather than walk the priority index in claim order
+    and stop at the first row; PostgreSQL walks the priority index either way.
+    """
+    return sa.func.coalesce(column, column) if conn.dialect.name == "sqlite" else column
 
 
 def _first(conn: sa.Connection, query: sa.Select[Any]) -> Mapping[str, Any] | None:
