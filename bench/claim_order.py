@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.claim_order                 # 2,000 and 10,000 waiting
     .venv/bin/python -m bench.claim_order --quick         # 2,000 waiting only
+    .venv/bin/python -m bench.claim_order --count 500 --count 4000
 
 Work waits in one queue, spread over several apps and a few priorities; runner
 threads claim it all through the product's Runner with a no-op executor
@@ -23,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bench.common import database, prepare
+from pitmaster.errors import StoreError
 from pitmaster.models import ClaimOrder
 from pitmaster.store.executions import PendingRow, insert_pending
 from pitmaster.store.store import Store
@@ -60,7 +62,12 @@ def claim_rate(store: Store, count: int, order: ClaimOrder) -> float:
 
     def claim_all(index: int) -> None:
         runner = Runner(store, executor, f"bench-{index}", 60, claim_order=order)
-        while runner.run_once():
+        while True:
+            try:
+                if not runner.run_once():
+                    return
+            except StoreError:  # SQLite busy past its timeout on a loaded host: a worker retries
+                continue
             claimed[index] += 1
 
     threads = [threading.Thread(target=claim_all, args=(i,)) for i in range(RUNNERS)]
@@ -115,9 +122,10 @@ def query_plans(store: Store, count: int, order: ClaimOrder) -> list[str]:
     return plans
 
 
-def run(admin_url: str, directory: Path, quick: bool) -> dict[tuple[str, int | str, str], Any]:
+def run(
+    admin_url: str, directory: Path, counts: tuple[int, ...]
+) -> dict[tuple[str, int | str, str], Any]:
     results: dict[tuple[str, int | str, str], Any] = {}
-    counts = (2000,) if quick else (2000, 10000)
     for kind in ("sqlite", "postgresql"):
         for count in counts:
             for name, order in ORDERS.items():
@@ -138,10 +146,14 @@ def run(admin_url: str, directory: Path, quick: bool) -> dict[tuple[str, int | s
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--count", type=int, action="append", help="executions waiting (repeatable)"
+    )
     args = parser.parse_args()
+    counts = tuple(args.count) if args.count else (2000,) if args.quick else (2000, 10000)
     admin_url = prepare()
     with tempfile.TemporaryDirectory() as directory:
-        results = run(admin_url, Path(directory), args.quick)
+        results = run(admin_url, Path(directory), counts)
     print("| database | waiting | claims/s by priority | claims/s with fair share | ratio |")
     print("| --- | --- | --- | --- | --- |")
     for (kind, count, name), value in results.items():
