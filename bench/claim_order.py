@@ -88,11 +88,7 @@ def _statements(store: Store) -> Iterator[list[tuple[str, Any]]]:
     seen: list[tuple[str, Any]] = []
 
     def keep(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if (
-            "FROM job_executions" in statement
-            and "LIMIT" in statement
-            and "run_after <=" in statement
-        ):
+        if statement.startswith("SELECT job_executions.id") and "ORDER BY" in statement:
             seen.append((statement, parameters))
 
     sa.event.listen(store.db.engine, "before_cursor_execute", keep)
