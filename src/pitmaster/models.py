@@ -30,6 +30,10 @@ BARBEQUE_MAX_DELAY_SECONDS = 900
 RETRY_LIMIT = 0
 BASE_DELAY_SECONDS = 15.0
 STOP_GRACE_SECONDS = 10.0
+DEFAULT_PRIORITY = 0
+# Priorities are bounded so that aging (store/claims.py) has a bound to state.
+MIN_PRIORITY = -1000
+MAX_PRIORITY = 1000
 
 
 class FromRow:
@@ -202,6 +206,9 @@ class App(FromRow):
     revision_lock: str | None
     created_at: datetime
     updated_at: datetime
+    # Paused: none of its work starts until it is resumed; running work goes on.
+    paused_at: datetime | None = None
+    pause_reason: str | None = None
 
     @property
     def image_to_run(self) -> str:
@@ -244,6 +251,8 @@ class JobDefinition(FromRow):
     created_at: datetime
     updated_at: datetime
     message_delivery: MessageDelivery = MessageDelivery.AUTO
+    # The priority of an execution whose enqueue names none (None: DEFAULT_PRIORITY).
+    priority: int | None = None
 
 
 @dataclass(frozen=True)
@@ -264,6 +273,8 @@ class JobQueue(FromRow):
     max_concurrent_executions: int | None
     created_at: datetime
     updated_at: datetime
+    paused_at: datetime | None = None
+    pause_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -290,6 +301,8 @@ class Execution(FromRow):
     # The schedule that made it, and the tick it ran for (PITMASTER_SCHEDULED_AT).
     schedule_id: int | None = None
     scheduled_at: datetime | None = None
+    # Higher runs first among work that is due (store/claims.py).
+    priority: int = 0
 
 
 @dataclass(frozen=True)
@@ -377,6 +390,24 @@ class WorkerInfo(FromRow):
 
     def serves(self, queue: str) -> bool:
         return self.queues is None or queue in self.queues
+
+
+@dataclass(frozen=True)
+class ClaimOrder:
+    """How a runner picks the next execution among those due (docs/scheduling.md).
+
+    Highest priority first, then the oldest. With ``fair_share``, among work
+    of equal priority in a queue, the app whose last claim there is oldest
+    goes first. With ``aging_seconds``, work that has waited that long goes
+    before all work that has not, oldest first: no priority starves it longer.
+    """
+
+    fair_share: bool = False
+    aging_seconds: float | None = None
+
+
+# Priority, then age; no turns between apps, no aging.
+ORDER_BY_PRIORITY = ClaimOrder()
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,15 @@ class Settings(BaseSettings):
     queues: str | None = Field(
         default=None, description="comma-separated queues this worker serves (default: all)"
     )
+    fair_share: bool = Field(
+        default=True,
+        description="among work of equal priority in a queue, take turns between apps",
+    )
+    priority_aging_seconds: float | None = Field(
+        default=3600.0,
+        gt=0,
+        description="work waiting this long goes before any priority, oldest first (unset: never)",
+    )
     container_memory: int | None = Field(
         default=2 * 1024**3,
         ge=6 * 1024 * 1024,

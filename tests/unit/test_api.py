@@ -34,6 +34,7 @@ DEFAULT_FIELDS = {
     "exit_code",
     "reason",
     "output_pending",
+    "priority",
     "pending_reason",
 }
 
@@ -491,9 +492,9 @@ BAD_ENQUEUES: list[tuple[str, Any, int, tuple[str, ...]]] = [
     ),
     (
         "unknown field",
-        {"application": "shop", "job": "mail", "priority": 1},
+        {"application": "shop", "job": "mail", "urgency": 1},
         400,
-        ("priority",),
+        ("urgency",),
     ),
     (
         "message over 256 KiB",

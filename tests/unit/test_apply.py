@@ -384,3 +384,32 @@ def test_given_a_dot_dot_name_when_applied_twice_then_refused_or_unchanged(
         pytest.fail(f"second apply of the same file failed: {exc}")
 
     assert lines == ["unchanged queue .."]
+
+
+# -- priorities ---------------------------------------------------------------------------------
+
+WITH_PRIORITY = """\
+apps:
+  - name: shop
+    docker_image: shop:1
+    job_definitions:
+      - job: mail
+        command: [ruby, mail.rb]
+        priority: 5
+"""
+
+
+def test_given_a_job_definition_with_a_priority_when_applied_twice_then_set_once(
+    api: Client, store: Store, tmp_path: Path
+) -> None:
+    path = _file(tmp_path, WITH_PRIORITY)
+    _apply(api, path)
+    assert store.get_job_definition("shop", "mail").priority == 5
+    before = _snapshot(store)
+
+    _apply(api, path)
+
+    assert _snapshot(store) == before
+    changed = _apply(api, _file(tmp_path, WITH_PRIORITY.replace("priority: 5", "priority: -1")))
+    assert changed == ["unchanged app shop", "updated job definition shop/mail (priority)"]
+    assert store.get_job_definition("shop", "mail").priority == -1

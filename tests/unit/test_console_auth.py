@@ -334,6 +334,10 @@ def test_given_a_logged_in_admin_then_every_form_post_without_csrf_is_403_and_ch
         "/topics/orders/subscriptions": {"application": "shop", "job": "mail"},
         "/topics/orders/subscriptions/1/delete": {},
         "/topics/orders/messages": {"message": "{}"},
+        "/job_queues/default/pause": {"reason": "backup"},
+        "/job_queues/default/resume": {},
+        "/apps/shop/pause": {"reason": "backup"},
+        "/apps/shop/resume": {},
     }
     console_posts = {
         route.path

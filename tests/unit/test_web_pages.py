@@ -250,8 +250,8 @@ def test_given_only_delayed_work_then_the_queue_has_no_backlog_and_says_when_it_
 ) -> None:
     store.cancel(mail)
     later = store.enqueue("shop", "mail", "default", {}, delay_seconds=3 * 3600)
-    _, ready, delayed, running, _, oldest, why = queue_row(console)
-    assert (ready, delayed, running, oldest) == ("0", "1", "0", "—")
+    _, ready, delayed, running, _, oldest, why, paused = queue_row(console)
+    assert (ready, delayed, running, oldest, paused) == ("0", "1", "0", "—", "Pause")
     due = store.get_execution(later.message_id).run_after
     assert why == f"next up: delayed until {due:%Y-%m-%d %H:%M:%S} UTC"
     assert "+00:00" not in why
@@ -262,7 +262,7 @@ def test_given_ready_and_delayed_work_then_they_are_counted_apart(
 ) -> None:
     store.enqueue("shop", "mail", "default", {}, delay_seconds=3 * 3600)
     store.enqueue("shop", "mail", "default", {}, delay_seconds=3 * 3600)
-    _, ready, delayed, _, _, oldest, _ = queue_row(console)
+    _, ready, delayed, _, _, oldest, _, _ = queue_row(console)
     assert (ready, delayed) == ("1", "2")
     assert oldest.startswith("waiting ") and oldest.endswith((" ms", " s"))
     summary = store.stats.queue_summaries()[0]

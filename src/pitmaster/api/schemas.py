@@ -37,6 +37,7 @@ from pitmaster.services.inputs import (
     JobName,
     JobPolicy,
     Name,
+    Priority,
 )
 from pitmaster.services.tokens import TokenOut
 from pitmaster.shown import Shown
@@ -64,6 +65,8 @@ class AppOut(Shown):
     revision_lock: str | None
     created_at: datetime
     updated_at: datetime
+    paused_at: datetime | None = Field(default=None, description="null: not paused")
+    pause_reason: str | None = None
 
 
 class JobDefinitionOut(JobPolicy):
@@ -102,6 +105,7 @@ class JobDefinitionOut(JobPolicy):
             pids_limit=definition.pids_limit,
             network=definition.network,
             message_delivery=definition.message_delivery,
+            priority=definition.priority,
             created_at=definition.created_at,
             updated_at=definition.updated_at,
         )
@@ -143,6 +147,14 @@ class QueueOut(Shown):
     max_concurrent_executions: int | None
     created_at: datetime
     updated_at: datetime
+    paused_at: datetime | None = Field(default=None, description="null: not paused")
+    pause_reason: str | None = None
+
+
+class PauseRequest(Input):
+    """Why it is paused: shown as the pending reason of the work it holds back."""
+
+    reason: Annotated[str, StringConstraints(pattern=_PRINTABLE, max_length=500)] = ""
 
 
 IdempotencyKey = Annotated[str, StringConstraints(pattern=_PRINTABLE, min_length=1, max_length=255)]
@@ -188,6 +200,10 @@ class EnqueueRequest(Input):
     )
     idempotency_key: IdempotencyKey | None = Field(
         default=None, description="or the Idempotency-Key header: the same key, the same execution"
+    )
+    priority: Priority | None = Field(
+        default=None,
+        description="higher runs first among work that is due; null: the job definition's, else 0",
     )
 
 
@@ -310,6 +326,7 @@ class ExecutionOut(BaseModel):
         default=False,
         description="it has ended, and its output is still being read (for a moment)",
     )
+    priority: int = Field(default=0, description="higher runs first among work that is due")
     pending_reason: str | None = None
     message: Any = None
     stdout: str | None = None
@@ -334,6 +351,7 @@ class ExecutionOut(BaseModel):
             exit_code=execution.exit_code,
             reason=execution.reason,
             output_pending=execution.output_pending,
+            priority=execution.priority,
         )
 
 

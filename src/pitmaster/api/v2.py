@@ -56,6 +56,7 @@ def enqueue(
         delay_seconds=request.delay_seconds,
         idempotency_key=_one_key(idempotency_key, request.idempotency_key),
         run_at=request.run_at,
+        priority=request.priority,
     )
     execution = executions.enqueue(services.store, services.wakeup, caller, order)
     return EnqueueResponse(
@@ -84,6 +85,7 @@ def enqueue_batch(
             delay_seconds=item.delay_seconds,
             idempotency_key=item.idempotency_key,
             run_at=item.run_at,
+            priority=item.priority,
         )
         for item in request.items
     ]

@@ -141,3 +141,19 @@ def apps_delete(name: AppArgument, url: UrlOption = DEFAULT_URL) -> None:
     """Delete an app and its job definitions (its executions stay)."""
     call(url, "DELETE", f"/v1/apps/{name}", quiet=True)
     typer.echo(f"deleted app {name}")
+
+
+@apps_cli.command("pause")
+def apps_pause(
+    name: str,
+    reason: Annotated[str, typer.Option("--reason", help="shown as the pending reason")] = "",
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Start nothing more of NAME's work, in any queue; running work goes on."""
+    call(url, "POST", f"/v1/apps/{name}/pause", {"reason": reason})
+
+
+@apps_cli.command("resume")
+def apps_resume(name: str, url: UrlOption = DEFAULT_URL) -> None:
+    """Let a paused app's work start again."""
+    call(url, "POST", f"/v1/apps/{name}/resume")

@@ -46,6 +46,12 @@ def enqueue(
         typer.Option("--idempotency-key", help="enqueueing again with it returns the same id"),
     ] = None,
     as_json: JsonOption = False,
+    priority: Annotated[
+        int | None,
+        typer.Option(
+            "--priority", help="higher runs first (default: the job definition's, else 0)"
+        ),
+    ] = None,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
     """Enqueue a message for APP's JOB and print its message_id."""
@@ -56,7 +62,7 @@ def enqueue(
         raise typer.Exit(ExitCode.USAGE) from exc
     body: dict[str, Any] = {"application": application, "job": job, "queue": queue}
     body |= {"message": payload, "delay_seconds": delay}
-    body |= present(run_at=run_at, idempotency_key=idempotency_key)
+    body |= present(run_at=run_at, idempotency_key=idempotency_key, priority=priority)
     with connect(url) as client:
         result = client.request("POST", "/v2/job_executions", json=body)
     show(result, as_json, lambda r: typer.echo(r["message_id"]))

@@ -18,6 +18,7 @@ from pitmaster.cli.options import (
     MessageDeliveryOption,
     NetworkOption,
     PidsLimitOption,
+    PriorityOption,
     RetryLimitOption,
     TimeoutOption,
     UrlOption,
@@ -117,6 +118,7 @@ def jobs_create(
     network: NetworkOption = None,
     message_delivery: MessageDeliveryOption = None,
     as_json: JsonOption = False,
+    priority: PriorityOption = None,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
     """Define JOB for APP: pitmaster jobs create APP JOB -- CMD [ARG...].
@@ -134,6 +136,7 @@ def jobs_create(
         pids_limit=pids_limit,
         network=network,
         message_delivery=message_delivery,
+        priority=priority,
     )
     with connect(url) as client:
         made = client.request("POST", f"/v1/apps/{app_name}/job_definitions", json=body)
@@ -157,6 +160,7 @@ def jobs_update(
     network: NetworkOption = None,
     message_delivery: MessageDeliveryOption = None,
     as_json: JsonOption = False,
+    priority: PriorityOption = None,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
     """Change a job definition's command, description or policy."""
@@ -171,6 +175,7 @@ def jobs_update(
         pids_limit=pids_limit,
         network=network,
         message_delivery=message_delivery,
+        priority=priority,
     )
     with connect(url) as client:
         changed = client.request("PATCH", _path(app_name, job), json=body)

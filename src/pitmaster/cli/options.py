@@ -62,6 +62,10 @@ NetworkOption = Annotated[
     str | None,
     typer.Option("--network", help="Docker network: bridge (the default), none, or a name"),
 ]
+PriorityOption = Annotated[
+    int | None,
+    typer.Option("--priority", help="priority of its executions when an enqueue names none"),
+]
 MessageDeliveryOption = Annotated[
     str | None,
     typer.Option(

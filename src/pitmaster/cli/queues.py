@@ -92,3 +92,19 @@ def queues_delete(name: QueueArgument, url: UrlOption = DEFAULT_URL) -> None:
     """Delete a job queue with no pending or running work."""
     call(url, "DELETE", f"/v1/job_queues/{name}", quiet=True)
     typer.echo(f"deleted job queue {name}")
+
+
+@queues_cli.command("pause")
+def queues_pause(
+    name: str,
+    reason: Annotated[str, typer.Option("--reason", help="shown as the pending reason")] = "",
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Start nothing more from a job queue; running work goes on, enqueueing is accepted."""
+    call(url, "POST", f"/v1/job_queues/{name}/pause", {"reason": reason})
+
+
+@queues_cli.command("resume")
+def queues_resume(name: str, url: UrlOption = DEFAULT_URL) -> None:
+    """Let a paused job queue's work start again."""
+    call(url, "POST", f"/v1/job_queues/{name}/resume")

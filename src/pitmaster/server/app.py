@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
 from pitmaster import __version__
-from pitmaster.api import barbeque, notifications, schedules, tokens, topics, v1, v2
+from pitmaster.api import barbeque, notifications, pausing, schedules, tokens, topics, v1, v2
 from pitmaster.api.schemas import ErrorOut, json_error_responses
 from pitmaster.errors import ExecutorError, PitmasterError, StoreError, Unauthenticated
 from pitmaster.executors.base import LogReader
@@ -99,6 +99,7 @@ def create_app(
     app.include_router(notifications.admin_router)
     app.include_router(notifications.router)
     app.include_router(schedules.router)
+    app.include_router(pausing.admin_router)
     app.include_router(login.router)
     # Before the console's /static: Swagger UI's and ReDoc's files, from fastapi-offline.
     app.mount(DOCS_ASSETS_PATH, StaticFiles(directory=docs_assets_directory()), name="api-docs")

@@ -82,6 +82,7 @@ class EnqueueOrder:
     delay_seconds: float | None = None
     idempotency_key: str | None = None
     run_at: datetime | None = None
+    priority: int | None = None  # None: the job definition's
 
 
 def _check_message(store: Store, caller: Caller, order: EnqueueOrder) -> None:
@@ -108,6 +109,7 @@ def enqueue(store: Store, wakeup: Wakeup, caller: Caller, order: EnqueueOrder) -
         idempotency_key=order.idempotency_key,
         run_at=order.run_at,
         app_id=caller.app_id,
+        priority=order.priority,
     )
     logger.info(
         "execution %s enqueued for %s/%s on %s",
@@ -149,6 +151,7 @@ def enqueue_batch(
                 delay_seconds=order.delay_seconds or 0,
                 idempotency_key=order.idempotency_key,
                 run_at=order.run_at,
+                priority=order.priority,
             )
             for order in orders
         ],

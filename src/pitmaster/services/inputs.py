@@ -25,6 +25,8 @@ from pitmaster.models import (
     BASE_DELAY_SECONDS,
     DEFAULT_QUEUE,
     MAX_DELAY_SECONDS,
+    MAX_PRIORITY,
+    MIN_PRIORITY,
     NAME_MAX_LENGTH,
     RETRY_LIMIT,
     STOP_GRACE_SECONDS,
@@ -145,6 +147,8 @@ Network = Annotated[
 ]
 Cpus = Annotated[float, Field(ge=0.01, le=1024, allow_inf_nan=False)]
 PidsLimit = Annotated[StrictInt, Field(ge=16, le=4_194_304)]
+# Higher runs first; aging (docs/scheduling.md) bounds how long lower work waits.
+Priority = Annotated[StrictInt, Field(ge=MIN_PRIORITY, le=MAX_PRIORITY)]
 Seconds = Annotated[float, Field(ge=0, le=MAX_DELAY_SECONDS, allow_inf_nan=False)]
 ExitCode = Annotated[StrictInt, Field(ge=1, le=255)]
 MIN_MEMORY = 6 * 1024 * 1024  # Docker refuses less
@@ -192,6 +196,11 @@ class JobPolicy(BaseModel):
         description="env: always BARBEQUE_MESSAGE (as barbeque; a larger message is refused "
         "with 413); file: always the file PITMASTER_MESSAGE_FILE; auto: env when it fits",
     )
+    priority: Priority | None = Field(
+        default=None,
+        description=f"priority of its executions when an enqueue names none ({MIN_PRIORITY} to "
+        f"{MAX_PRIORITY}, higher first; null: 0)",
+    )
 
 
 class JobDefinitionCreate(JobPolicy, Input):
@@ -211,6 +220,7 @@ class _JobDefinitionChanges(Update):
             "cpus",
             "pids_limit",
             "network",
+            "priority",
         }
     )
 

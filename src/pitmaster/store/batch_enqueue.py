@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from pitmaster.errors import Conflict, NotFound
-from pitmaster.models import AttemptState, Status
+from pitmaster.models import DEFAULT_PRIORITY, AttemptState, Status
 from pitmaster.store import lifecycle
 from pitmaster.store.schema import apps, attempts, job_definitions, job_executions, job_queues
 
@@ -34,6 +34,7 @@ class BatchItem:
     run_after: datetime
     idempotency_key: str | None
     request_hash: str | None
+    priority: int | None  # None: the job definition's
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,16 +52,17 @@ def item_name(index: int) -> str:
 
 def check_targets(
     conn: sa.Connection, items: list[BatchItem], expected_app_id: int | None
-) -> dict[str, int]:
-    """Each application's id, once every item's app, job and queue exist; else NotFound naming
-    the first item that lacks one."""
+) -> tuple[dict[str, int], dict[tuple[str, str], int | None]]:
+    """Each application's id, and each job's default priority by (app, job), once every item's
+    app, job and queue exist; else NotFound naming the first item that lacks one."""
     app_ids: dict[str, int] = {}
+    job_priorities: dict[tuple[str, str], int | None] = {}
     checked: set[tuple[str, str, str]] = set()
     for index, item in enumerate(items):
         target = (item.application, item.job, item.queue)
         if target in checked:
             continue
-        app_id, job_id, queue_id = conn.execute(
+        app_id, job_id, queue_id, job_priority = conn.execute(
             _TARGET, {"application": item.application, "job": item.job, "queue": item.queue}
         ).one()
         name = item_name(index)
@@ -73,8 +75,9 @@ def check_targets(
         if queue_id is None:
             raise NotFound(f"{name}: job queue {item.queue!r} does not exist")
         app_ids[item.application] = int(app_id)
+        job_priorities[(item.application, item.job)] = job_priority
         checked.add(target)
-    return app_ids
+    return app_ids, job_priorities
 
 
 def earlier(conn: sa.Connection, items: list[BatchItem]) -> dict[tuple[str, str], sa.RowMapping]:
@@ -98,7 +101,7 @@ def insert(
     conn: sa.Connection, now: datetime, items: list[BatchItem], expected_app_id: int | None
 ) -> list[Enqueued]:
     """Store the batch in ``conn``'s transaction; the execution of each item, in order."""
-    app_ids = check_targets(conn, items, expected_app_id)
+    app_ids, job_priorities = check_targets(conn, items, expected_app_id)
     replayed = earlier(conn, items)
     results: list[sa.RowMapping | None] = [None] * len(items)
     # The first item with a key makes its execution; later ones with that key replay it.
@@ -133,6 +136,7 @@ def insert(
             "status": Status.PENDING.value,
             "runnable": True,
             "run_after": items[i].run_after,
+            "priority": _priority(items[i], job_priorities),
             "idempotency_key": items[i].idempotency_key,
             "request_hash": items[i].request_hash,
             "created_at": now,
@@ -173,6 +177,14 @@ def insert(
     ]
 
 
+def _priority(item: BatchItem, job_priorities: dict[tuple[str, str], int | None]) -> int:
+    """The item's priority, else its job definition's, else the default."""
+    for priority in (item.priority, job_priorities[(item.application, item.job)]):
+        if priority is not None:
+            return priority
+    return DEFAULT_PRIORITY
+
+
 def _same_request(index: int, item: BatchItem, request_hash: str | None, first: str) -> None:
     if request_hash != item.request_hash:
         raise Conflict(
@@ -188,6 +200,10 @@ _TARGET = sa.select(
     .where(apps.c.name == sa.bindparam("application"), job_definitions.c.job == sa.bindparam("job"))
     .scalar_subquery(),
     sa.select(job_queues.c.id).where(job_queues.c.name == sa.bindparam("queue")).scalar_subquery(),
+    sa.select(job_definitions.c.priority)
+    .join(apps, apps.c.id == job_definitions.c.app_id)
+    .where(apps.c.name == sa.bindparam("application"), job_definitions.c.job == sa.bindparam("job"))
+    .scalar_subquery(),
 )
 # Only what the answer needs: reading whole rows back cost a quarter of a batch.
 _INSERT_EXECUTIONS = job_executions.insert().returning(

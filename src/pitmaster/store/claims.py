@@ -8,9 +8,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from pitmaster.errors import StoreError
-from pitmaster.models import Claim, Execution, MarkResult, MessageDelivery
+from pitmaster.models import (
+    ORDER_BY_PRIORITY,
+    Claim,
+    ClaimOrder,
+    Execution,
+    MarkResult,
+    MessageDelivery,
+)
 from pitmaster.store import lifecycle
 from pitmaster.store import secrets as secret_rows
 from pitmaster.store.database import Database
@@ -23,7 +31,7 @@ from pitmaster.store.limits import (
     lock_and_recheck,
     read_limits,
 )
-from pitmaster.store.schema import attempts, job_executions
+from pitmaster.store.schema import attempts, job_executions, queue_app_turns
 
 # A claim skips a candidate over its limit (seen only under the locks) and tries
 # the next one; after this many it gives up until the next round.
@@ -51,11 +59,15 @@ class Claims:
         queues: Collection[str] | None = None,
         global_limit: int | None = None,
         engine: str | None = None,
+        order: ClaimOrder = ORDER_BY_PRIORITY,
     ) -> Claim | None:
-        """Take the oldest runnable pending execution under a lease, or None.
+        """Take the next runnable pending execution under a lease, or None.
 
-        Only work within every concurrency limit is taken; work over a limit
-        stays pending and does not hold back other queues or apps. The claim
+        The next is the one of highest priority, then the oldest, as ``order``
+        refines it (fair share between apps, aging). Only work within every
+        concurrency limit, of a queue and an app not paused, is taken; work
+        over a limit stays pending and does not hold back other queues or apps,
+        whatever its priority. The claim
         records ``engine``, where the container will be made, before it exists.
         A claim whose lease ran out (its worker died before storing a container
         id) is taken over with the same attempt, hence the same container name,
@@ -63,7 +75,7 @@ class Claims:
         did create is adopted rather than doubled on another engine.
         """
         for _ in range(_CLAIM_TRIES):
-            claim = self._claim_once(worker_id, lease_seconds, queues, global_limit, engine)
+            claim = self._claim_once(worker_id, lease_seconds, queues, global_limit, engine, order)
             if not isinstance(claim, _OverLimit):
                 return claim
         return None
@@ -75,6 +87,7 @@ class Claims:
         queues: Collection[str] | None,
         global_limit: int | None,
         engine: str | None,
+        order: ClaimOrder,
     ) -> Claim | _OverLimit | None:
         # One candidate per transaction: a claimer that found its candidate over
         # a limit only under the locks lets go of them before trying another,
@@ -82,7 +95,7 @@ class Claims:
         now = self._db.now()
         with self._db.writing() as conn:
             limits = read_limits(conn, global_limit)
-            candidate = self._claim_candidate(conn, now, limits, queues, engine)
+            candidate = self._claim_candidate(conn, now, limits, queues, engine, order)
             if candidate is None:
                 return None
             # A taken-over claim already counts against its limits.
@@ -106,6 +119,8 @@ class Claims:
                     updated_at=now,
                 )
             )
+            if order.fair_share:
+                _take_turn(conn, now, execution.queue, execution.application)
             found = lifecycle.definition_and_image(conn, execution.app_id, execution.job)
             sealed = secret_rows.sealed_of_app(conn, execution.app_id) if found else {}
         definition, image = found if found is not None else (None, None)
@@ -133,45 +148,36 @@ class Claims:
         limits: Limits,
         queues: Collection[str] | None,
         engine: str | None,
+        order: ClaimOrder,
     ) -> Mapping[str, Any] | None:
-        in_flight = count_in_flight(conn) if limits.any else InFlight(0, Counter(), Counter())
-        global_full = limits.global_limit is not None and in_flight.total >= limits.global_limit
         e = job_executions.c
-        # A claim taken over stays on the engine it was made for: its container may exist there.
-        on_this_engine = (
-            sa.select(attempts.c.id)
-            .where(
-                attempts.c.id == e.current_attempt_id,
-                sa.or_(attempts.c.engine_id.is_(None), attempts.c.engine_id == engine)
-                if engine is not None
-                else attempts.c.engine_id.is_(None),
-            )
-            .exists()
-        )
-        query = (
-            sa.select(job_executions)
-            .where(
-                e.runnable.is_(True),
-                e.run_after <= now,
-                sa.or_(e.lease_expires_at.is_(None), e.lease_expires_at < now),
-                sa.or_(e.claimed_by.is_(None), on_this_engine),
-                sa.or_(
-                    e.claimed_by.is_not(None),  # taken over: it already counts
-                    sa.and_(
-                        sa.false() if global_full else sa.true(),
-                        e.queue.not_in(blocked_queues(limits, in_flight)),
-                        e.application.not_in(blocked_apps(limits, in_flight)),
-                    ),
-                ),
-            )
-            .order_by(e.run_after, e.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        )
+        claimable = _claimable(conn, now, limits, engine)
         if queues is not None:
-            query = query.where(e.queue.in_(list(queues)))
-        row = conn.execute(query).mappings().first()
-        return dict(row) if row is not None else None
+            claimable.append(e.queue.in_(list(queues)))
+        waiting = sa.select(job_executions).where(e.runnable.is_(True), *claimable)
+        # Each query below walks one index and stops at its first row, except
+        # fair share's, which sorts all that is due (docs/scheduling.md).
+        if order.aging_seconds is not None:
+            # Aged: it has waited long enough to go before any priority, oldest first.
+            aged = waiting.where(e.run_after <= now - timedelta(seconds=order.aging_seconds))
+            row = _first(conn, aged.order_by(e.run_after, e.id))
+            if row is not None:
+                return row
+        if not order.fair_share:
+            due = waiting.where(_unindexed(conn, e.run_after) <= now)
+            return _first(conn, due.order_by(e.priority.desc(), e.run_after, e.id))
+        turns = queue_app_turns.c
+        by_turn = (
+            waiting.where(e.run_after <= now)
+            .outerjoin(
+                queue_app_turns,
+                sa.and_(turns.queue == e.queue, turns.application == e.application),
+            )
+            .order_by(
+                e.priority.desc(), turns.last_claimed_at.asc().nulls_first(), e.run_after, e.id
+            )
+        )
+        return _first(conn, by_turn)
 
     def release_claim(self, execution_id: int) -> None:
         """Give a claim back at once (the engine failed us), keeping its attempt for next time.
@@ -195,3 +201,65 @@ class Claims:
             return lifecycle.mark_running(
                 conn, self._db.now(), attempt_id, container_id, engine_id, started_at
             )
+
+
+def _claimable(
+    conn: sa.Connection, now: datetime, limits: Limits, engine: str | None
+) -> list[sa.ColumnElement[bool]]:
+    """What makes a due execution one this claimer may take now, whatever the order."""
+    in_flight = count_in_flight(conn) if limits.any else InFlight(0, Counter(), Counter())
+    global_full = limits.global_limit is not None and in_flight.total >= limits.global_limit
+    e = job_executions.c
+    # A claim taken over stays on the engine it was made for: its container may exist there.
+    on_this_engine = (
+        sa.select(attempts.c.id)
+        .where(
+            attempts.c.id == e.current_attempt_id,
+            sa.or_(attempts.c.engine_id.is_(None), attempts.c.engine_id == engine)
+            if engine is not None
+            else attempts.c.engine_id.is_(None),
+        )
+        .exists()
+    )
+    return [
+        sa.or_(e.lease_expires_at.is_(None), e.lease_expires_at < now),
+        sa.or_(e.claimed_by.is_(None), on_this_engine),
+        sa.or_(
+            e.claimed_by.is_not(None),  # taken over: it already counts, and may be running
+            sa.and_(
+                sa.false() if global_full else sa.true(),
+                e.queue.not_in(blocked_queues(limits, in_flight)),
+                e.application.not_in(blocked_apps(limits, in_flight)),
+            ),
+        ),
+    ]
+
+
+def _unindexed(conn: sa.Connection, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """``column`` as SQLite will not search an index by (the same value).
+
+    Given a range on run_after, SQLite's planner searches the run_after index
+    and sorts what is due, rather than walk the priority index in claim order
+    and stop at the first row; PostgreSQL walks the priority index either way.
+    """
+    return sa.func.coalesce(column, column) if conn.dialect.name == "sqlite" else column
+
+
+def _first(conn: sa.Connection, query: sa.Select[Any]) -> Mapping[str, Any] | None:
+    """The query's first row, locked; rows other claimers hold are skipped."""
+    locked = query.limit(1).with_for_update(skip_locked=True, of=job_executions)
+    row = conn.execute(locked).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def _take_turn(conn: sa.Connection, now: datetime, queue: str, application: str) -> None:
+    """Note that this app had work claimed from this queue now (fair share's turns)."""
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    conn.execute(
+        insert(queue_app_turns)
+        .values(queue=queue, application=application, last_claimed_at=now)
+        .on_conflict_do_update(
+            index_elements=[queue_app_turns.c.queue, queue_app_turns.c.application],
+            set_={"last_claimed_at": now},
+        )
+    )

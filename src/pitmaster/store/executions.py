@@ -15,7 +15,10 @@ from pitmaster.errors import Conflict, InvalidInput, NotFound, StoreError
 from pitmaster.models import (
     BULK_RETRY_BATCH,
     BULK_RETRY_LIMIT,
+    DEFAULT_PRIORITY,
     MAX_DELAY_SECONDS,
+    MAX_PRIORITY,
+    MIN_PRIORITY,
     RETRYABLE_STATUSES,
     Attempt,
     BulkRetry,
@@ -40,6 +43,10 @@ _ENQUEUE_TARGET = sa.select(
     .where(apps.c.name == sa.bindparam("application"), job_definitions.c.job == sa.bindparam("job"))
     .scalar_subquery(),
     sa.select(job_queues.c.id).where(job_queues.c.name == sa.bindparam("queue")).scalar_subquery(),
+    sa.select(job_definitions.c.priority)
+    .join(apps, apps.c.id == job_definitions.c.app_id)
+    .where(apps.c.name == sa.bindparam("application"), job_definitions.c.job == sa.bindparam("job"))
+    .scalar_subquery(),
 )
 _INSERT_EXECUTION = job_executions.insert().returning(job_executions)
 
@@ -62,8 +69,11 @@ class Executions:
         idempotency_key: str | None = None,
         run_at: datetime | None = None,
         app_id: int | None = None,
+        priority: int | None = None,
     ) -> Execution:
         """Store a new pending execution; it is durable once this returns.
+
+        ``priority`` None takes the job definition's (or DEFAULT_PRIORITY).
 
         With an ``idempotency_key``, enqueueing the same request again returns
         the execution the first one made (a unique index decides, so even
@@ -71,9 +81,10 @@ class Executions:
         Conflict. With ``app_id`` (an app token's app), the app of that name
         must be that very app, not one made again under its name.
         """
+        _check_priority(priority)
         now = self._db.now()
         run_after, when = _schedule(now, delay_seconds, run_at)
-        request_hash = _request_hash(application, job, queue, message, when)
+        request_hash = _request_hash(application, job, queue, message, when, priority)
         try:
             if self._db.dialect == "postgresql":
                 values = {
@@ -86,15 +97,23 @@ class Executions:
                     "idempotency_key": idempotency_key,
                     "request_hash": request_hash if idempotency_key is not None else None,
                     "expected_app_id": app_id,
+                    "priority": priority,
                     "now": now,
                 }
                 return self._enqueue_in_one_statement(values)
             with self._db.writing() as conn:
-                found_app_id = _check_enqueue_target(conn, application, job, queue, app_id)
+                found_app_id, job_priority = _check_enqueue_target(
+                    conn, application, job, queue, app_id
+                )
+                chosen = next(
+                    p for p in (priority, job_priority, DEFAULT_PRIORITY) if p is not None
+                )
                 inserted = insert_pending(
                     conn,
                     now,
-                    PendingRow(application, found_app_id, job, queue, message, run_after),
+                    PendingRow(
+                        application, found_app_id, job, queue, message, run_after, priority=chosen
+                    ),
                     idempotency_key=idempotency_key,
                     request_hash=request_hash if idempotency_key is not None else None,
                 )
@@ -119,13 +138,14 @@ class Executions:
         checked = []
         for index, order in enumerate(items):
             try:
+                _check_priority(order.priority)
                 run_after, when = _schedule(now, order.delay_seconds, order.run_at)
             except InvalidInput as exc:
                 raise InvalidInput(f"{batch_enqueue.item_name(index)}: {exc}") from exc
             request_hash = None
             if order.idempotency_key is not None:
                 request_hash = _request_hash(
-                    order.application, order.job, order.queue, order.message, when
+                    order.application, order.job, order.queue, order.message, when, order.priority
                 )
             checked.append(
                 batch_enqueue.BatchItem(
@@ -136,6 +156,7 @@ class Executions:
                     run_after,
                     order.idempotency_key,
                     request_hash,
+                    order.priority,
                 )
             )
         for attempt in range(2):
@@ -398,6 +419,14 @@ class BatchOrder:
     delay_seconds: float = 0
     idempotency_key: str | None = None
     run_at: datetime | None = None
+    priority: int | None = None  # None: the job definition's
+
+
+def _check_priority(priority: int | None) -> None:
+    if priority is not None and not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+        raise InvalidInput(
+            f"priority must be between {MIN_PRIORITY} and {MAX_PRIORITY}, not {priority}"
+        )
 
 
 def _schedule(
@@ -431,6 +460,17 @@ class PendingRow:
     run_after: datetime
     schedule_id: int | None = None
     scheduled_at: datetime | None = None
+    priority: int = DEFAULT_PRIORITY
+
+
+def job_priority(conn: sa.Connection, app_id: int, job: str) -> int:
+    """The priority a job definition gives work that names none (a schedule's tick, say)."""
+    found = conn.execute(
+        sa.select(job_definitions.c.priority).where(
+            job_definitions.c.app_id == app_id, job_definitions.c.job == job
+        )
+    ).scalar()
+    return DEFAULT_PRIORITY if found is None else int(found)
 
 
 def insert_pending(
@@ -452,6 +492,7 @@ def insert_pending(
         "message": pending.message,
         "status": Status.PENDING.value,
         "run_after": pending.run_after,
+        "priority": pending.priority,
         "idempotency_key": idempotency_key,
         "request_hash": request_hash,
         "schedule_id": pending.schedule_id,
@@ -466,19 +507,19 @@ def insert_pending(
 
 def _check_enqueue_target(
     conn: sa.Connection, application: str, job: str, queue: str, expected_app_id: int | None
-) -> int:
-    """The app's id, once the app, the job and the queue are known to exist."""
+) -> tuple[int, int | None]:
+    """The app's id and the job's default priority, once the app, the job and the queue exist."""
     found = conn.execute(
         _ENQUEUE_TARGET, {"application": application, "job": job, "queue": queue}
     ).one()
-    app_id, job_id, queue_id = found
+    app_id, job_id, queue_id, job_priority = found
     if app_id is None or (expected_app_id is not None and app_id != expected_app_id):
         raise NotFound(f"application {application!r} does not exist")
     if job_id is None:
         raise NotFound(f"job {job!r} is not defined for application {application!r}")
     if queue_id is None:
         raise NotFound(f"job queue {queue!r} does not exist")
-    return int(app_id)
+    return int(app_id), job_priority
 
 
 def _filtered(query: sa.Select[Any], where: ExecutionFilter) -> sa.Select[Any]:
@@ -509,9 +550,14 @@ def _filtered(query: sa.Select[Any], where: ExecutionFilter) -> sa.Select[Any]:
     return query
 
 
-def _request_hash(application: str, job: str, queue: str, message: Any, when: float | str) -> str:
+def _request_hash(
+    application: str, job: str, queue: str, message: Any, when: float | str, priority: int | None
+) -> str:
     """A fingerprint of an enqueue request, to tell a replay from a different request."""
-    canonical = json.dumps([application, job, queue, message, when], sort_keys=True)
+    fields = [application, job, queue, message, when]
+    if priority is not None:  # keys stored before priorities existed still match
+        fields.append(priority)
+    canonical = json.dumps(fields, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

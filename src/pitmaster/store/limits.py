@@ -1,4 +1,4 @@
-"""Concurrency limits: what counts against them, and the locks that make them hold.
+"""Concurrency limits and pauses: what counts against them, and the locks that make limits hold.
 
 An attempt counts against its queue's, its app's and the global limit from the
 moment it is claimed until its ending is recorded. A claim re-counts under row
@@ -11,7 +11,7 @@ PostgreSQL connections serialise per limit and never overshoot it. On SQLite,
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
@@ -23,11 +23,14 @@ LIVE_ATTEMPT_STATES = (AttemptState.STARTING.value, AttemptState.RUNNING.value)
 
 @dataclass(frozen=True)
 class Limits:
-    """The limits in force: ``None`` or a missing name means unlimited."""
+    """The limits in force: ``None`` or a missing name means unlimited; and what is paused."""
 
     global_limit: int | None
     queues: dict[str, int]
     apps: dict[str, int]
+    # Paused queues and apps, each with its reason ("" when none was given).
+    paused_queues: dict[str, str] = field(default_factory=dict)
+    paused_apps: dict[str, str] = field(default_factory=dict)
 
     @property
     def any(self) -> bool:
@@ -56,31 +59,53 @@ def full_reason(limits: Limits, in_flight: InFlight, queue: str, app: str) -> st
     return None
 
 
+def paused_reason(limits: Limits, queue: str, app: str) -> str | None:
+    """Why work on this queue for this app does not start: its queue or its app is paused."""
+    for kind, name, paused in (
+        ("queue", queue, limits.paused_queues),
+        ("app", app, limits.paused_apps),
+    ):
+        if name in paused:
+            why = paused[name]
+            return f"{kind} {name!r} is paused" + (f": {why}" if why else "")
+    return None
+
+
 def blocked_queues(limits: Limits, in_flight: InFlight) -> list[str]:
-    return [name for name, limit in limits.queues.items() if in_flight.by_queue[name] >= limit]
+    full = [name for name, limit in limits.queues.items() if in_flight.by_queue[name] >= limit]
+    return full + list(limits.paused_queues)
 
 
 def blocked_apps(limits: Limits, in_flight: InFlight) -> list[str]:
-    return [name for name, limit in limits.apps.items() if in_flight.by_app[name] >= limit]
+    full = [name for name, limit in limits.apps.items() if in_flight.by_app[name] >= limit]
+    return full + list(limits.paused_apps)
 
 
 def read_limits(conn: sa.Connection, global_limit: int | None) -> Limits:
-    # One round trip for both kinds: every claim starts with this.
+    # One round trip for both kinds, limits and pauses: every claim starts with this.
     limited = sa.union_all(
-        sa.select(
-            sa.literal("queue").label("kind"),
-            job_queues.c.name,
-            job_queues.c.max_concurrent_executions,
-        ).where(job_queues.c.max_concurrent_executions.is_not(None)),
-        sa.select(
-            sa.literal("app").label("kind"), apps.c.name, apps.c.max_concurrent_executions
-        ).where(apps.c.max_concurrent_executions.is_not(None)),
+        *(
+            sa.select(
+                sa.literal(kind).label("kind"),
+                table.c.name,
+                table.c.max_concurrent_executions,
+                table.c.paused_at.is_not(None).label("paused"),
+                table.c.pause_reason,
+            ).where(
+                sa.or_(
+                    table.c.max_concurrent_executions.is_not(None), table.c.paused_at.is_not(None)
+                )
+            )
+            for kind, table in (("queue", job_queues), ("app", apps))
+        )
     )
-    queues: dict[str, int] = {}
-    app_limits: dict[str, int] = {}
-    for kind, name, limit in conn.execute(limited).all():
-        (queues if kind == "queue" else app_limits)[name] = limit
-    return Limits(global_limit=global_limit, queues=queues, apps=app_limits)
+    limits = Limits(global_limit=global_limit, queues={}, apps={})
+    for kind, name, limit, paused, why in conn.execute(limited).all():
+        if limit is not None:
+            (limits.queues if kind == "queue" else limits.apps)[name] = limit
+        if paused:
+            (limits.paused_queues if kind == "queue" else limits.paused_apps)[name] = why or ""
+    return limits
 
 
 def count_in_flight(conn: sa.Connection) -> InFlight:
@@ -100,7 +125,11 @@ def count_in_flight(conn: sa.Connection) -> InFlight:
 
 
 def lock_and_recheck(conn: sa.Connection, limits: Limits, queue: str, app: str) -> str | None:
-    """Take the locks of the limits this work falls under, then count again under them."""
+    """Take the locks of the limits this work falls under, then count again under them.
+
+    Pauses are not re-read: work claimed while a pause commits may still start,
+    as if it had started a moment before.
+    """
     if limits.global_limit is None and queue not in limits.queues and app not in limits.apps:
         return None  # no limit applies: nothing to lock or count
     if limits.global_limit is not None:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from pitmaster.models import MAX_PAGE_SIZE, AttemptState, Backlog, Execution, Status, WorkerInfo
 from pitmaster.store.database import Database, page_size
 from pitmaster.store.engines import engine_reached
-from pitmaster.store.limits import count_in_flight, full_reason, read_limits
+from pitmaster.store.limits import count_in_flight, full_reason, paused_reason, read_limits
 from pitmaster.store.schema import attempts, job_executions, workers
 
 
@@ -115,15 +115,12 @@ def pending_reason(
     ).one()
     if not claim.runnable:
         return None
+    limits = read_limits(conn, global_limit)
     return (
         _schedule_reason(now, execution)
         or _claim_reason(conn, now, claim, name_workers)
-        or full_reason(
-            read_limits(conn, global_limit),
-            count_in_flight(conn),
-            execution.queue,
-            execution.application,
-        )
+        or paused_reason(limits, execution.queue, execution.application)
+        or full_reason(limits, count_in_flight(conn), execution.queue, execution.application)
         or _serving_reason(conn, now, execution, worker_alive_seconds)
     )
 
@@ -163,7 +160,7 @@ def _serving_reason(
     ]
     if not any(worker.serves(execution.queue) for worker in alive):
         return f"no worker is serving queue {execution.queue!r}"
-    return "waiting for a free runner; older work goes first"
+    return "waiting for a free runner; work of higher priority, then older work, goes first"
 
 
 class Monitoring:

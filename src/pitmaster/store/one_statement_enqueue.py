@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pitmaster.models import AttemptState, Status
+from pitmaster.models import DEFAULT_PRIORITY, AttemptState, Status
 from pitmaster.store.schema import (
     Id,
     UTCDateTime,
@@ -38,7 +38,7 @@ def _statement() -> sa.Select[Any]:
     e = job_executions.c
     expected = sa.bindparam("expected_app_id", type_=Id)
     target = (
-        sa.select(apps.c.id.label("app_id"))
+        sa.select(apps.c.id.label("app_id"), job_definitions.c.priority.label("job_priority"))
         .join(job_definitions, job_definitions.c.app_id == apps.c.id)
         .where(
             apps.c.name == _bind("application", e.application),
@@ -58,6 +58,10 @@ def _statement() -> sa.Select[Any]:
         "status": sa.literal(Status.PENDING.value),
         "runnable": sa.true(),
         "run_after": _bind("run_after", e.run_after),
+        # The request's priority, else the job definition's, else the default.
+        "priority": sa.func.coalesce(
+            _bind("priority", e.priority), target.c.job_priority, DEFAULT_PRIORITY
+        ),
         "idempotency_key": _bind("idempotency_key", e.idempotency_key),
         "request_hash": _bind("request_hash", e.request_hash),
         "current_attempt_id": sa.func.nextval(sa.func.pg_get_serial_sequence("attempts", "id")),

@@ -24,7 +24,7 @@ from pitmaster.models import Execution
 from pitmaster.schedules import Schedule, TickResult, tick_key
 from pitmaster.store import wakeups
 from pitmaster.store.database import Database, page_size
-from pitmaster.store.executions import PendingRow, insert_pending
+from pitmaster.store.executions import PendingRow, insert_pending, job_priority
 from pitmaster.store.schema import apps, job_definitions, job_executions, job_queues, schedules
 
 logger = logging.getLogger(__name__)
@@ -250,6 +250,7 @@ class Schedules:
                     now,
                     schedule_id=seen.id,
                     scheduled_at=now,
+                    priority=job_priority(conn, row["app_id"], seen.job),
                 ),
             )
             wakeups.notify_work(conn)
@@ -271,6 +272,7 @@ def _insert_tick(
             now,
             schedule_id=seen.id,
             scheduled_at=tick,
+            priority=job_priority(conn, app_id, seen.job),
         ),
         idempotency_key=tick_key(seen.id, tick),
     )

@@ -71,6 +71,9 @@ apps = sa.Table(
     # barbeque's revision lock: run this tag of the image instead of docker_image's own.
     sa.Column("revision_lock", sa.String(255), nullable=True),
     *_timestamps(),
+    # Paused: none of its work starts (running work goes on) until it is resumed.
+    sa.Column("paused_at", UTCDateTime(), nullable=True),
+    sa.Column("pause_reason", sa.Text(), nullable=True),
 )
 
 job_definitions = sa.Table(
@@ -98,6 +101,8 @@ job_definitions = sa.Table(
     # How the message reaches the job: env, file or auto (models.MessageDelivery).
     sa.Column("message_delivery", sa.String(8), nullable=False, server_default="auto"),
     *_timestamps(),
+    # The priority of its executions when an enqueue names none (None: 0).
+    sa.Column("priority", sa.Integer(), nullable=True),
     sa.UniqueConstraint("app_id", "job"),
 )
 
@@ -121,6 +126,8 @@ job_queues = sa.Table(
     sa.Column("description", sa.Text(), nullable=False, default=""),
     sa.Column("max_concurrent_executions", sa.Integer(), nullable=True),
     *_timestamps(),
+    sa.Column("paused_at", UTCDateTime(), nullable=True),
+    sa.Column("pause_reason", sa.Text(), nullable=True),
 )
 
 # Each live worker's heartbeat: what it serves and when it was last seen.
@@ -202,6 +209,8 @@ job_executions = sa.Table(
     # the tick it ran for (PITMASTER_SCHEDULED_AT).
     sa.Column("schedule_id", Id, nullable=True),
     sa.Column("scheduled_at", UTCDateTime(), nullable=True),
+    # Higher first; a claim takes the highest priority, then the oldest (store/claims.py).
+    sa.Column("priority", sa.Integer(), nullable=False, server_default="0"),
     sa.Index(None, "runnable", "run_after", "id"),
     sa.Index(None, "status", "id"),
     sa.UniqueConstraint("application", "idempotency_key"),
@@ -211,6 +220,25 @@ job_executions = sa.Table(
     # Ended executions by age, for the retention setting (``store/retention.py``).
     sa.Index(None, "status", "updated_at"),
     sa.Index(None, "schedule_id", "id"),
+)
+
+# The claim's order: highest priority first, then the oldest (named by hand: it sorts descending).
+sa.Index(
+    "ix_job_executions_runnable_priority_run_after_id",
+    job_executions.c.runnable,
+    job_executions.c.priority.desc(),
+    job_executions.c.run_after,
+    job_executions.c.id,
+)
+
+# Fair share: when each app last had work claimed from each queue. A claim with
+# fair share on takes, among work of equal priority, the app whose turn is oldest.
+queue_app_turns = sa.Table(
+    "queue_app_turns",
+    metadata,
+    sa.Column("queue", sa.String(255), primary_key=True),
+    sa.Column("application", sa.String(255), primary_key=True),
+    sa.Column("last_claimed_at", UTCDateTime(), nullable=False),
 )
 
 attempts = sa.Table(

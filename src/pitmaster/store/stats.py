@@ -235,7 +235,13 @@ class Stats:
                     conn.execute(
                         sa.select(job_executions)
                         .where(e.runnable.is_(True), e.queue == queue)
-                        .order_by(e.run_after, e.id)
+                        # Due work first, then as a claim orders it (leaving out turns and aging).
+                        .order_by(
+                            sa.case((e.run_after <= now, 0), else_=1),
+                            e.priority.desc(),
+                            e.run_after,
+                            e.id,
+                        )
                         .limit(1)
                     )
                     .mappings()

@@ -17,6 +17,7 @@ Each concern is a small class of its own, reachable as an attribute of the ``Sto
 ``notifications`` notification targets, rules, the outbox (``notifications.py``)
 ``retention``  deleting executions ended long ago, in batches (``retention.py``)
 ``schedules``  cron schedules and their ticks (``schedules.py``)
+``pausing``    pausing and resuming queues and apps (``pausing.py``)
 ============== ==============================================================
 
 The ``Store`` also answers each of their methods itself (``store.enqueue(...)`` is
@@ -42,6 +43,7 @@ from pitmaster.store.engines import Engines
 from pitmaster.store.executions import Executions
 from pitmaster.store.monitoring import Monitoring
 from pitmaster.store.notifications import Notifications
+from pitmaster.store.pausing import Pausing
 from pitmaster.store.retention import Retention
 from pitmaster.store.schedules import Schedules
 from pitmaster.store.secrets import Secrets
@@ -68,6 +70,7 @@ class Store:
         self.topics = Topics(db)
         self.notifications = Notifications(db)
         self.schedules = Schedules(db)
+        self.pausing = Pausing(db)
 
         # The queries by name, as the rest of pitmaster calls them.
         self.close = db.close
@@ -165,6 +168,10 @@ class Store:
         self.tick_schedule = self.schedules.tick
         self.notify_work = self.schedules.notify_work
         self.run_schedule_now = self.schedules.run_now
+        self.pause_queue = self.pausing.pause_queue
+        self.resume_queue = self.pausing.resume_queue
+        self.pause_app = self.pausing.pause_app
+        self.resume_app = self.pausing.resume_app
 
     @property
     def dialect(self) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from pitmaster.errors import Conflict, Forbidden, InvalidInput, NotFound, StoreError, TooLarge
-from pitmaster.models import MAX_DELAY_SECONDS, MESSAGE_ENV_LIMIT, MessageDelivery
+from pitmaster.models import DEFAULT_PRIORITY, MAX_DELAY_SECONDS, MESSAGE_ENV_LIMIT, MessageDelivery
 from pitmaster.store import wakeups
 from pitmaster.store.database import Database
 from pitmaster.store.executions import PendingRow, insert_pending
@@ -242,6 +242,7 @@ class Topics:
                 s.filter,
                 job_definitions.c.id.label("job_definition_id"),
                 job_definitions.c.message_delivery,
+                job_definitions.c.priority,
                 job_queues.c.id.label("queue_id"),
             )
             .join(apps, apps.c.id == s.app_id)
@@ -261,7 +262,16 @@ class Topics:
             inserted = insert_pending(
                 conn,
                 now,
-                PendingRow(row.application, row.app_id, row.job, row.queue, message, run_after),
+                PendingRow(
+                    row.application,
+                    row.app_id,
+                    row.job,
+                    row.queue,
+                    message,
+                    run_after,
+                    # The job definition's, as an enqueue that names no priority.
+                    priority=row.priority if row.priority is not None else DEFAULT_PRIORITY,
+                ),
             )
             deliveries.append(
                 Delivery(

@@ -20,7 +20,16 @@ from pitmaster.errors import ExecutorError, ImageUnavailable, InvalidInput
 from pitmaster.executors.base import Executor, RunSpec, StartFailed
 from pitmaster.images import check_image_allowed
 from pitmaster.metrics import Metrics
-from pitmaster.models import MESSAGE_ENV_LIMIT, Claim, MarkResult, MessageDelivery, Outcome, Status
+from pitmaster.models import (
+    MESSAGE_ENV_LIMIT,
+    ORDER_BY_PRIORITY,
+    Claim,
+    ClaimOrder,
+    MarkResult,
+    MessageDelivery,
+    Outcome,
+    Status,
+)
 from pitmaster.store.store import Store
 
 logger = logging.getLogger(__name__)
@@ -160,6 +169,7 @@ class Runner:
         on_running: Callable[[str], None] | None = None,
         allowed_images: tuple[str, ...] | None = None,
         secrets_keys: str | None = None,
+        claim_order: ClaimOrder = ORDER_BY_PRIORITY,
     ) -> None:
         self._store = store
         self._executor = executor
@@ -172,6 +182,7 @@ class Runner:
         self._on_running = on_running
         self._allowed_images = allowed_images
         self._secret_box = secret_box(secrets_keys)
+        self._claim_order = claim_order
 
     def run_once(self) -> bool:
         """Claim and start one execution; False when there was nothing to claim.
@@ -186,6 +197,7 @@ class Runner:
             queues=self._queues,
             global_limit=self._global_limit,
             engine=engine_id,
+            order=self._claim_order,
         )
         if claim is None:
             return False

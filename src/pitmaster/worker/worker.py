@@ -19,7 +19,7 @@ from datetime import timedelta
 from pitmaster.errors import ExecutorError, PitmasterError
 from pitmaster.executors.base import Executor, ExitEvent, ExitStream
 from pitmaster.metrics import Metrics
-from pitmaster.models import RunningAttempt
+from pitmaster.models import ClaimOrder, RunningAttempt
 from pitmaster.notification_sender import Sender
 from pitmaster.settings import Settings
 from pitmaster.store.store import Store
@@ -95,6 +95,7 @@ class Worker:
             ),
             allowed_images=settings.allowed_image_rules,
             secrets_keys=settings.secrets_keys,
+            claim_order=ClaimOrder(settings.fair_share, settings.priority_aging_seconds),
         )
         self._poller = Poller(
             store,

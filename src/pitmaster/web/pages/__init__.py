@@ -26,6 +26,7 @@ from pitmaster.web.pages import (  # noqa: F401
     job_definitions,
     monitor,
     notifications,
+    pausing,
     queues,
     schedules,
     topics,
