@@ -210,6 +210,31 @@ def test_given_an_idle_worker_when_stopped_twice_then_both_return_with_its_threa
 
 
 @pytest.mark.usefixtures("defined")
+def test_given_an_idle_worker_then_its_runners_look_for_work_once_a_poll_interval_not_in_a_loop(
+    make_worker: WorkerFactory, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    claims: list[object] = []
+    real_claim = store.claim
+
+    def counted_claim(*args: object, **kwargs: object) -> object:
+        claims.append(None)
+        return real_claim(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "claim", counted_claim)
+    poll_interval = 0.25
+    worker = make_worker("worker-1", poll_interval=poll_interval, runner_threads=2)
+    worker.start()
+    assert worker.ready.wait(WAIT_SECONDS)
+    claims.clear()
+
+    # Over four poll intervals with nothing to do (a window of time is what is measured)
+    threading.Event().wait(4 * poll_interval)
+
+    # Each of the two runners looked about once an interval: a few claims, not thousands
+    assert len(claims) <= 2 * 4 * 3, len(claims)
+
+
+@pytest.mark.usefixtures("defined")
 def test_given_an_unreachable_engine_when_it_comes_back_then_the_worker_runs_the_job(
     store: Store, executor: FakeExecutor, make_worker: WorkerFactory
 ) -> None:

@@ -229,7 +229,9 @@ class Worker:
             self._refuse(conflict)
             return
         self._identity_checked.set()
-        self._doorbell.ring_everyone()
+        # Runners waiting in _ready() see the event; one ring has the first look at once.
+        # (ring_everyone would wake them for good: it is for stopping.)
+        self._doorbell.ring()
 
     def _ready(self) -> bool:
         """Whether this worker may claim and sweep: its engine's identity is checked."""
