@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import io
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from pitmaster.cli import app as cli_app
+from pitmaster.cli import serve
+from pitmaster.cli.exits import ExitCode
 from pitmaster.cli.following import Progress
 from pitmaster.cli.output import field, print_table, show_status
+from pitmaster.settings import Settings
+from pitmaster.worker.identity import EngineIdentityConflict
 
 _PENDING: dict[str, Any] = {
     "message_id": "fcfdf8a2-a951-4909-a9f5-c55b5ce49bb4",
@@ -103,3 +111,36 @@ def test_given_help_then_arguments_are_named_plainly_and_flags_take_no_value() -
     assert "status [OPTIONS] ID " in status
     assert "<bool>" not in status and "{" not in status
     assert "--install-completion" in top and "Exit codes:" in top
+
+
+class _RefusedWorker:
+    """A worker that stopped itself at once: its engine has another engine's identity."""
+
+    def __init__(self) -> None:
+        self.stopping = threading.Event()
+        self.stopping.set()
+        self.refused = EngineIdentityConflict("engine e1 is also worker w2's on host-b")
+
+
+def test_given_a_worker_its_engine_refuses_when_it_stops_then_it_exits_with_its_own_code(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    @contextmanager
+    def refused_worker(*_args: Any) -> Iterator[_RefusedWorker]:
+        yield _RefusedWorker()
+
+    monkeypatch.setattr(serve, "load_settings", lambda: Settings(metrics_port=None))
+    monkeypatch.setattr(serve, "open_store", lambda _settings: _ClosedStore())
+    monkeypatch.setattr(serve, "_running_worker", refused_worker)
+    monkeypatch.setattr(signal, "signal", lambda *_args: None)
+
+    result = CliRunner().invoke(cli_app, ["worker"])
+
+    assert result.exit_code == ExitCode.ENGINE_REFUSED
+    assert result.exit_code != ExitCode.NOT_FOUND  # told apart from "no such execution"
+    assert "this worker stopped: engine e1 is also worker w2's on host-b" in result.stderr
+
+
+class _ClosedStore:
+    def close(self) -> None:
+        pass
