@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import signal
 import threading
 from collections.abc import Iterator
@@ -13,10 +14,11 @@ import pytest
 from typer.testing import CliRunner
 
 from pitmaster.cli import app as cli_app
-from pitmaster.cli import serve
+from pitmaster.cli import executions, serve
 from pitmaster.cli.exits import ExitCode
 from pitmaster.cli.following import Progress
 from pitmaster.cli.output import field, print_table, show_status
+from pitmaster.client.testing import FakePitmaster
 from pitmaster.settings import Settings
 from pitmaster.worker.identity import EngineIdentityConflict
 
@@ -144,3 +146,52 @@ def test_given_a_worker_its_engine_refuses_when_it_stops_then_it_exits_with_its_
 class _ClosedStore:
     def close(self) -> None:
         pass
+
+
+def test_given_a_lost_connection_when_enqueueing_then_sent_again_under_one_key_and_made_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake = FakePitmaster()
+    fake.drop_connections(1)
+    monkeypatch.setattr(executions, "connect", lambda _url: fake.client())
+    options = ["--queue", "mail", "-m", '{"to": "a@example.com"}', "--priority", "5"]
+    options += ["--run-at", "2026-12-09T09:00:00Z", "--idempotency-key", "comment-42"]
+
+    result = CliRunner().invoke(cli_app, ["enqueue", "blog", "notify", *options, "--json"])
+
+    assert result.exit_code == 0, result.output
+    (made,) = fake.enqueued
+    assert json.loads(result.stdout)["message_id"] == made.message_id
+    (sent,) = fake.requests
+    assert sent.headers["Idempotency-Key"] == "comment-42"
+    body = json.loads(sent.content)
+    assert body["priority"] == 5 and body["queue"] == "mail" and body["delay_seconds"] == 0
+    assert body["run_at"] == "2026-12-09T09:00:00+00:00"
+    assert body["message"] == {"to": "a@example.com"}
+
+
+def test_given_no_key_when_enqueueing_then_a_key_is_made_and_only_the_message_id_printed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake = FakePitmaster()
+    fake.drop_connections(2)
+    monkeypatch.setattr(executions, "connect", lambda _url: fake.client())
+
+    result = CliRunner().invoke(cli_app, ["enqueue", "blog", "notify", "--delay", "10"])
+
+    assert result.exit_code == 0, result.output
+    (made,) = fake.enqueued
+    assert result.stdout == f"{made.message_id}\n"
+    assert made.idempotency_key and json.loads(fake.requests[0].content)["delay_seconds"] == 10
+
+
+def test_given_a_run_at_without_an_offset_when_enqueueing_then_nothing_is_sent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake = FakePitmaster()
+    monkeypatch.setattr(executions, "connect", lambda _url: fake.client())
+
+    result = CliRunner().invoke(cli_app, ["enqueue", "blog", "notify", "--run-at", "2026-12-09"])
+
+    assert result.exit_code == ExitCode.USAGE
+    assert "needs a time zone offset" in result.stderr and fake.requests == []
