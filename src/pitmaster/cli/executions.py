@@ -308,10 +308,10 @@ def list_executions(
             status=status,
             limit=limit,
         )
-    show(page["items"], as_json, _executions_table)
+    show(page["items"], as_json, executions_table)
 
 
-def _executions_table(items: list[dict[str, Any]]) -> None:
+def executions_table(items: list[dict[str, Any]]) -> None:
     print_table(
         items,
         [
