@@ -115,6 +115,23 @@ def test_given_help_then_arguments_are_named_plainly_and_flags_take_no_value() -
     assert "--install-completion" in top and "Exit codes:" in top
 
 
+@pytest.mark.parametrize(
+    ("command", "usage"),
+    [
+        (["schedules", "create"], "schedules create [OPTIONS] NAME APP JOB CRON"),
+        (["notifications", "rules"], "notifications rules [OPTIONS] APP [JOB]"),
+        (["notifications", "queue-rules-set"], "notifications queue-rules-set [OPTIONS] QUEUE"),
+        (["notifications", "deliveries"], "notifications deliveries [OPTIONS] TARGET"),
+    ],
+)
+def test_given_a_groups_help_then_its_arguments_are_named_as_everywhere_else(
+    command: list[str], usage: str
+) -> None:
+    shown = CliRunner().invoke(cli_app, [*command, "--help"], env={"COLUMNS": "200"}).output
+
+    assert usage in shown
+
+
 class _RefusedWorker:
     """A worker that stopped itself at once: its engine has another engine's identity."""
 

@@ -8,7 +8,7 @@ from urllib.parse import quote
 import typer
 
 from pitmaster.cli.exits import ExitCode
-from pitmaster.cli.options import JsonOption, UrlOption
+from pitmaster.cli.options import AppArgument, JsonOption, QueueArgument, UrlOption
 from pitmaster.cli.output import field, print_fields, print_table, show
 from pitmaster.cli.remote import call, connect, present
 from pitmaster.client import DEFAULT_URL
@@ -48,6 +48,12 @@ EveryAttempt = Annotated[
     bool, typer.Option("--every-attempt", help="also notify failures that will be retried")
 ]
 ExtraText = Annotated[str, typer.Option("--extra-text", help="added to each message")]
+
+
+TargetArgument = Annotated[str, typer.Argument(metavar="TARGET", help="the target's name")]
+OptionalJob = Annotated[
+    str | None, typer.Argument(metavar="JOB", help="none: the app's default rules")
+]
 
 
 def _q(name: str) -> str:
@@ -128,7 +134,9 @@ def targets(as_json: JsonOption = False, url: UrlOption = DEFAULT_URL) -> None:
 
 
 @notifications_cli.command("target-show")
-def target_show(name: str, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL) -> None:
+def target_show(
+    name: TargetArgument, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL
+) -> None:
     """Show one notification target (its URL hidden)."""
     with connect(url) as client:
         target = client.get(f"{_TARGETS}/{_q(name)}")
@@ -151,7 +159,7 @@ def target_show(name: str, as_json: JsonOption = False, url: UrlOption = DEFAULT
 
 @notifications_cli.command("target-create")
 def target_create(
-    name: str,
+    name: TargetArgument,
     kind: Annotated[str, typer.Option("--kind", help="slack or webhook")],
     target_url: TargetUrl = None,
     secret: Secret = None,
@@ -177,7 +185,7 @@ def target_create(
 
 @notifications_cli.command("target-update")
 def target_update(
-    name: str,
+    name: TargetArgument,
     target_url: TargetUrl = None,
     secret: Secret = None,
     description: Annotated[str | None, typer.Option("--description")] = None,
@@ -192,21 +200,25 @@ def target_update(
 
 
 @notifications_cli.command("target-delete")
-def target_delete(name: str, url: UrlOption = DEFAULT_URL) -> None:
+def target_delete(name: TargetArgument, url: UrlOption = DEFAULT_URL) -> None:
     """Delete a target with its rules and notifications."""
     call(url, "DELETE", f"{_TARGETS}/{_q(name)}", quiet=True)
     typer.echo(f"deleted target {name}")
 
 
 @notifications_cli.command("deliveries")
-def deliveries(name: str, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL) -> None:
+def deliveries(
+    name: TargetArgument, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL
+) -> None:
     """A target's recent notifications: state, tries, the receiver's last answer."""
     with connect(url) as client:
         show(client.get(f"{_TARGETS}/{_q(name)}/deliveries"), as_json, _deliveries_table)
 
 
 @notifications_cli.command("test")
-def send_test(name: str, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL) -> None:
+def send_test(
+    name: TargetArgument, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL
+) -> None:
     """Queue a test notification to a target."""
     with connect(url) as client:
         sent = client.request("POST", f"{_TARGETS}/{_q(name)}/test")
@@ -229,8 +241,8 @@ def _whose(app: str, job: str | None) -> str:
 
 @notifications_cli.command("rules")
 def rules(
-    app: str,
-    job: Annotated[str | None, typer.Argument()] = None,
+    app: AppArgument,
+    job: OptionalJob = None,
     as_json: JsonOption = False,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
@@ -241,8 +253,8 @@ def rules(
 
 @notifications_cli.command("rules-set")
 def rules_set(
-    app: str,
-    job: Annotated[str | None, typer.Argument(help="none: the app's default rules")] = None,
+    app: AppArgument,
+    job: OptionalJob = None,
     target: TargetOption = None,
     endings: Endings = None,
     every_attempt: EveryAttempt = False,
@@ -264,7 +276,9 @@ def rules_set(
 
 
 @notifications_cli.command("queue-rules")
-def queue_rules(queue: str, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL) -> None:
+def queue_rules(
+    queue: QueueArgument, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL
+) -> None:
     """Show a queue's rules: which targets hear of work pending too long."""
     with connect(url) as client:
         show(client.get(f"/v1/job_queues/{_q(queue)}/notification_rules"), as_json, _rules_table)
@@ -272,7 +286,7 @@ def queue_rules(queue: str, as_json: JsonOption = False, url: UrlOption = DEFAUL
 
 @notifications_cli.command("queue-rules-set")
 def queue_rules_set(
-    queue: str,
+    queue: QueueArgument,
     target: TargetOption = None,
     pending_minutes: Annotated[
         float, typer.Option("--pending-minutes", help="notify work pending longer than this")

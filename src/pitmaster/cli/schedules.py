@@ -10,7 +10,7 @@ import typer
 
 from pitmaster.cli.executions import executions_table
 from pitmaster.cli.exits import ExitCode
-from pitmaster.cli.options import JsonOption, UrlOption
+from pitmaster.cli.options import AppArgument, JobArgument, JsonOption, UrlOption
 from pitmaster.cli.output import field, print_fields, print_table, show
 from pitmaster.cli.remote import call, connect, present
 from pitmaster.client import DEFAULT_URL
@@ -33,6 +33,9 @@ CatchUpOption = Annotated[
     int | None, typer.Option("--catch-up-limit", help="with --missed-ticks all: most runs")
 ]
 DescriptionOption = Annotated[str | None, typer.Option("--description")]
+
+
+ScheduleArgument = Annotated[str, typer.Argument(metavar="NAME", help="the schedule's name")]
 
 
 def _path(name: str, *rest: str) -> str:
@@ -104,7 +107,9 @@ def schedules_list(
 
 
 @schedules_cli.command("show")
-def schedules_show(name: str, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL) -> None:
+def schedules_show(
+    name: ScheduleArgument, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL
+) -> None:
     """Show a schedule and its next five run times."""
     with connect(url) as client:
         show(client.get(_path(name)), as_json, _schedule_fields)
@@ -112,10 +117,13 @@ def schedules_show(name: str, as_json: JsonOption = False, url: UrlOption = DEFA
 
 @schedules_cli.command("create")
 def schedules_create(
-    name: str,
-    application: Annotated[str, typer.Argument(help="app name")],
-    job: Annotated[str, typer.Argument(help="job name")],
-    cron: Annotated[str, typer.Argument(help='5 fields, e.g. "0 3 * * *", or @hourly etc.')],
+    name: ScheduleArgument,
+    application: AppArgument,
+    job: JobArgument,
+    cron: Annotated[
+        str,
+        typer.Argument(metavar="CRON", help='5 fields, e.g. "0 3 * * *", or @hourly etc.'),
+    ],
     queue: Annotated[str, typer.Option("--queue", "-q", help="job queue")] = "default",
     message: MessageOption = None,
     timezone: TimezoneOption = None,
@@ -126,7 +134,7 @@ def schedules_create(
     as_json: JsonOption = False,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
-    """Create a schedule: APPLICATION's JOB is enqueued at each tick of CRON."""
+    """Create a schedule: APP's JOB is enqueued at each tick of CRON."""
     body: dict[str, Any] = {
         "name": name,
         "application": application,
@@ -151,7 +159,7 @@ def schedules_create(
 
 @schedules_cli.command("update")
 def schedules_update(
-    name: str,
+    name: ScheduleArgument,
     cron: Annotated[str | None, typer.Option("--cron", help="a new cron expression")] = None,
     job: Annotated[str | None, typer.Option("--job")] = None,
     queue: Annotated[str | None, typer.Option("--queue", "-q")] = None,
@@ -180,14 +188,16 @@ def schedules_update(
 
 
 @schedules_cli.command("delete")
-def schedules_delete(name: str, url: UrlOption = DEFAULT_URL) -> None:
+def schedules_delete(name: ScheduleArgument, url: UrlOption = DEFAULT_URL) -> None:
     """Delete a schedule (the executions it made stay)."""
     call(url, "DELETE", _path(name), quiet=True)
     typer.echo(f"deleted schedule {name}")
 
 
 @schedules_cli.command("pause")
-def schedules_pause(name: str, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL) -> None:
+def schedules_pause(
+    name: ScheduleArgument, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL
+) -> None:
     """Stop ticking; ticks while paused never run."""
     with connect(url) as client:
         paused = client.request("POST", _path(name, "pause"))
@@ -195,7 +205,9 @@ def schedules_pause(name: str, as_json: JsonOption = False, url: UrlOption = DEF
 
 
 @schedules_cli.command("resume")
-def schedules_resume(name: str, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL) -> None:
+def schedules_resume(
+    name: ScheduleArgument, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL
+) -> None:
     """Tick again, from the next tick after now."""
     with connect(url) as client:
         resumed = client.request("POST", _path(name, "resume"))
@@ -207,7 +219,9 @@ def schedules_resume(name: str, as_json: JsonOption = False, url: UrlOption = DE
 
 
 @schedules_cli.command("run")
-def schedules_run(name: str, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL) -> None:
+def schedules_run(
+    name: ScheduleArgument, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL
+) -> None:
     """Enqueue the schedule's job now, once, and print its message_id."""
     with connect(url) as client:
         result = client.request("POST", _path(name, "runs"))
@@ -216,7 +230,7 @@ def schedules_run(name: str, as_json: JsonOption = False, url: UrlOption = DEFAU
 
 @schedules_cli.command("executions")
 def schedules_executions(
-    name: str, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL
+    name: ScheduleArgument, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL
 ) -> None:
     """List the executions a schedule made, newest first."""
     with connect(url) as client:
