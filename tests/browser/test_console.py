@@ -245,7 +245,7 @@ def test_no_page_breaks_the_content_security_policy(tab: ConsolePage, api: httpx
 
     page.route(re.compile(r"^(?!" + re.escape(tab.base_url) + r")"), refuse)
     tab.goto("/docs")
-    expect(page.locator(".swagger-ui .info .title")).to_contain_text("pitmaster")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("pitmaster", timeout=LONG)
     expect(page.locator(".swagger-ui .opblock").first).to_be_visible()
     tab.screenshot("api-docs-swagger-ui")
     tab.goto("/redoc")

@@ -379,6 +379,11 @@ def test_given_the_queue_forms_then_a_queue_is_made_changed_shown_and_deleted(
     page = console.get("/job_queues/mailers").text
     assert "Queue mailers" in page and "No worker serves this queue." in page
     assert 'data-confirm="Delete queue mailers?' in page
+    assert 'href="/job_queues/mailers/pause"' in page and "<dt>Paused</dt><dd>no</dd>" in page
+    store.pause_queue("mailers", "disk full")
+    paused = console.get("/job_queues/mailers").text
+    assert 'href="/job_queues/mailers/resume"' in paused and "disk full" in paused
+    store.resume_queue("mailers")
     # The default queue cannot be deleted, and its page offers no Delete
     assert "/job_queues/default/delete" not in console.get("/job_queues/default").text
     refused = console.post("/job_queues/default/delete", data={"csrf_token": token})
