@@ -45,11 +45,32 @@ def test_given_a_queue_and_an_app_when_paused_and_resumed_from_the_cli_then_the_
 ) -> None:
     deployment.cli("apps", "create", "shop", "--image", "shop:1")
 
-    paused = json.loads(deployment.cli("queues", "pause", "default", "--reason", "backup").stdout)
-    app = json.loads(deployment.cli("apps", "pause", "shop").stdout)
+    paused = json.loads(
+        deployment.cli("queues", "pause", "default", "--reason", "backup", "--json").stdout
+    )
+    app = json.loads(deployment.cli("apps", "pause", "shop", "--json").stdout)
 
     assert paused["pause_reason"] == "backup" and paused["paused_at"] is not None
     assert app["paused_at"] is not None
-    resumed = json.loads(deployment.cli("queues", "resume", "default").stdout)
+    resumed = json.loads(deployment.cli("queues", "resume", "default", "--json").stdout)
     assert resumed["paused_at"] is None
-    assert json.loads(deployment.cli("apps", "resume", "shop").stdout)["paused_at"] is None
+    assert (
+        json.loads(deployment.cli("apps", "resume", "shop", "--json").stdout)["paused_at"] is None
+    )
+
+
+def test_given_pause_and_resume_without_json_then_each_says_what_it_did_in_one_line(
+    deployment: Deployment,
+) -> None:
+    deployment.cli("apps", "create", "shop", "--image", "shop:1")
+
+    paused_queue = deployment.cli("queues", "pause", "default", "--reason", "backup").stdout
+    paused_app = deployment.cli("apps", "pause", "shop").stdout
+    shown = deployment.cli("queues", "show", "default").stdout
+
+    assert paused_queue == "paused job queue default\n"
+    assert paused_app == "paused app shop\n"
+    assert "paused          since " in shown and shown.split("\n")[3].endswith(": backup")
+    assert deployment.cli("queues", "resume", "default").stdout == "resumed job queue default\n"
+    assert deployment.cli("apps", "resume", "shop").stdout == "resumed app shop\n"
+    assert "paused          no\n" in deployment.cli("apps", "show", "shop").stdout

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from pitmaster.app_secrets import new_key
 from pitmaster.apply import apply, load
 from pitmaster.cli import app as cli_app
+from pitmaster.cli import notifications as notifications_cli
 from pitmaster.cli import remote
 from pitmaster.client import Client
 from pitmaster.notifications import NotifyOn
@@ -93,6 +94,7 @@ def test_given_notifications_commands_then_they_make_a_target_and_set_rules(
 ) -> None:
     api.close = lambda: None  # type: ignore[method-assign]  # the command's ``with`` must not close it
     monkeypatch.setattr(remote, "connect", lambda url: api)
+    monkeypatch.setattr(notifications_cli, "connect", lambda url: api)
     store.create_app("shop", "shop:1")
     store.create_job_definition("shop", "mail", ["m"])
     runner = CliRunner()

@@ -96,16 +96,47 @@ def test_given_schedules_commands_then_they_manage_and_run_a_schedule(
         return result.stdout
 
     run("create", "nightly", "shop", "report", "0 3 * * *", "--tz", "Europe/Berlin", "-m", "{}")
-    shown = json.loads(run("show", "nightly"))
-    paused = json.loads(run("pause", "nightly"))
+    shown = json.loads(run("show", "nightly", "--json"))
+    paused = json.loads(run("pause", "nightly", "--json"))
     message_id = run("run", "nightly").strip()
-    listed = json.loads(run("executions", "nightly"))
-    updated = json.loads(run("update", "nightly", "--missed-ticks", "skip"))
+    listed = json.loads(run("executions", "nightly", "--json"))
+    updated = json.loads(run("update", "nightly", "--missed-ticks", "skip", "--json"))
 
     assert len(shown["next_runs"]) == 5 and shown["timezone"] == "Europe/Berlin"
     assert paused["paused"] is True
-    assert [e["message_id"] for e in listed["items"]] == [message_id]
+    assert [e["message_id"] for e in listed] == [message_id]
     assert updated["missed_ticks"] == "skip"
-    assert json.loads(run("resume", "nightly"))["paused"] is False
+    assert json.loads(run("resume", "nightly", "--json"))["paused"] is False
     run("delete", "nightly")
     assert store.list_schedules(10) == []
+
+
+def test_given_schedules_commands_without_json_then_tables_and_one_line_confirmations(
+    api: Client, store: Store
+) -> None:
+    store.create_app("shop", "shop:1")
+    store.create_job_definition("shop", "report", ["report"])
+    runner = CliRunner()
+
+    def run(*args: str) -> str:
+        result = runner.invoke(cli_app, ["schedules", *args], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    created = run("create", "nightly", "shop", "report", "0 3 * * *", "--tz", "Europe/Berlin")
+    listed = run("list").splitlines()
+    shown = run("show", "nightly")
+    paused = run("pause", "nightly")
+    message_id = run("run", "nightly").strip()
+    executions = run("executions", "nightly").splitlines()
+
+    assert created.startswith("created schedule nightly, next tick ")
+    assert listed[0].split()[:4] == ["NAME", "JOB", "QUEUE", "CRON"]
+    assert listed[1].split()[:3] == ["nightly", "shop/report", "default"]
+    assert "cron            0 3 * * *\n" in shown and "timezone        Europe/Berlin\n" in shown
+    assert paused == "paused schedule nightly\n"
+    assert executions[0].split()[:2] == ["MESSAGE_ID", "STATUS"]
+    assert executions[1].split()[0] == message_id
+    assert run("resume", "nightly").startswith("resumed schedule nightly, next tick ")
+    assert run("update", "nightly", "--cron", "@hourly") == "updated schedule nightly\n"
+    assert run("delete", "nightly") == "deleted schedule nightly\n"

@@ -15,7 +15,14 @@ from pitmaster.cli.options import (
     UrlOption,
     limit_fields,
 )
-from pitmaster.cli.output import field, limit_text, print_fields, print_table, show
+from pitmaster.cli.output import (
+    field,
+    limit_text,
+    paused_text,
+    print_fields,
+    print_table,
+    show,
+)
 from pitmaster.cli.remote import call, connect, present
 from pitmaster.client import DEFAULT_URL
 
@@ -55,6 +62,7 @@ def _app_fields(app: dict[str, Any]) -> None:
             ("revision_lock", app.get("revision_lock")),
             ("max_concurrent", limit_text(app)),
             ("description", app.get("description")),
+            ("paused", paused_text(app)),
             ("created_at", app.get("created_at")),
             ("updated_at", app.get("updated_at")),
         ]
@@ -145,15 +153,22 @@ def apps_delete(name: AppArgument, url: UrlOption = DEFAULT_URL) -> None:
 
 @apps_cli.command("pause")
 def apps_pause(
-    name: str,
+    name: AppArgument,
     reason: Annotated[str, typer.Option("--reason", help="shown as the pending reason")] = "",
+    as_json: JsonOption = False,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
-    """Start nothing more of NAME's work, in any queue; running work goes on."""
-    call(url, "POST", f"/v1/apps/{name}/pause", {"reason": reason})
+    """Start nothing more of APP's work, in any queue; running work goes on."""
+    with connect(url) as client:
+        paused = client.request("POST", f"/v1/apps/{name}/pause", json={"reason": reason})
+    show(paused, as_json, _said(f"paused app {name}"))
 
 
 @apps_cli.command("resume")
-def apps_resume(name: str, url: UrlOption = DEFAULT_URL) -> None:
+def apps_resume(
+    name: AppArgument, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL
+) -> None:
     """Let a paused app's work start again."""
-    call(url, "POST", f"/v1/apps/{name}/resume")
+    with connect(url) as client:
+        resumed = client.request("POST", f"/v1/apps/{name}/resume")
+    show(resumed, as_json, _said(f"resumed app {name}"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any, TextIO
 
 import typer
@@ -60,12 +61,34 @@ def enqueue(
     except json.JSONDecodeError as exc:
         typer.echo(f"pitmaster: --message is not valid JSON: {exc}", err=True)
         raise typer.Exit(ExitCode.USAGE) from exc
-    body: dict[str, Any] = {"application": application, "job": job, "queue": queue}
-    body |= {"message": payload, "delay_seconds": delay}
-    body |= present(run_at=run_at, idempotency_key=idempotency_key, priority=priority)
     with connect(url) as client:
-        result = client.request("POST", "/v2/job_executions", json=body)
+        # Sent again on a lost connection, under one Idempotency-Key: enqueued once.
+        result = client.enqueue(
+            application,
+            job,
+            payload,
+            queue=queue,
+            delay_seconds=delay,
+            run_at=_aware_time("--run-at", run_at),
+            idempotency_key=idempotency_key,
+            priority=priority,
+        )
     show(result, as_json, lambda r: typer.echo(r["message_id"]))
+
+
+def _aware_time(option: str, text: str | None) -> datetime | None:
+    """An RFC 3339 time with its offset (``Z`` or ``+02:00``), or a usage error."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        typer.echo(f"pitmaster: {option} is not an RFC 3339 time: {text}", err=True)
+        raise typer.Exit(ExitCode.USAGE) from exc
+    if moment.tzinfo is None:
+        typer.echo(f"pitmaster: {option} needs a time zone offset (Z or +HH:MM): {text}", err=True)
+        raise typer.Exit(ExitCode.USAGE)
+    return moment
 
 
 def cancel(
@@ -285,10 +308,10 @@ def list_executions(
             status=status,
             limit=limit,
         )
-    show(page["items"], as_json, _executions_table)
+    show(page["items"], as_json, executions_table)
 
 
-def _executions_table(items: list[dict[str, Any]]) -> None:
+def executions_table(items: list[dict[str, Any]]) -> None:
     print_table(
         items,
         [

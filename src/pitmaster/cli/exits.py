@@ -25,6 +25,7 @@ class ExitCode(IntEnum):
     FAILED = 6  # the execution ended failed (its job exited non-zero, timed out, ...)
     ERROR = 7  # the execution ended error (pitmaster or the engine could not run it)
     CANCELLED = 8  # the execution was cancelled
+    ENGINE_REFUSED = 9  # `pitmaster worker` stopped: its engine shares another engine's identity
 
 
 _BY_ENDING = {
@@ -49,7 +50,8 @@ EXIT_CODES_HELP = (
     "Exit codes: 0 done (with --wait or --follow: the execution succeeded); "
     "1 the server refused the request; 2 bad arguments or settings; "
     "3 not found; 4 the server cannot be reached; 5 --wait or --follow timed out; "
-    "6 the execution failed; 7 it ended in error; 8 it was cancelled."
+    "6 the execution failed; 7 it ended in error; 8 it was cancelled; "
+    "9 (worker) its Docker engine has another engine's identity."
 )
 
 

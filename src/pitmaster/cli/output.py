@@ -61,6 +61,14 @@ def limit_text(row: dict[str, Any]) -> Any:
     return "none" if limit is None else limit
 
 
+def paused_text(row: dict[str, Any]) -> Any:
+    """``no``, or since when and why an app or queue is paused."""
+    if row.get("paused_at") is None:
+        return "no"
+    reason = row.get("pause_reason")
+    return f"since {row['paused_at']}" + (f": {reason}" if reason else "")
+
+
 def show_status(execution: dict[str, Any], asked_about: str | None = None) -> None:
     """An execution as one labelled line a field, ``-`` for what it does not have yet.
 

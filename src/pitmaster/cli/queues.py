@@ -14,7 +14,14 @@ from pitmaster.cli.options import (
     UrlOption,
     limit_fields,
 )
-from pitmaster.cli.output import field, limit_text, print_fields, print_table, show
+from pitmaster.cli.output import (
+    field,
+    limit_text,
+    paused_text,
+    print_fields,
+    print_table,
+    show,
+)
 from pitmaster.cli.remote import call, connect, present
 from pitmaster.client import DEFAULT_URL
 
@@ -34,6 +41,7 @@ def _queue_fields(queue: dict[str, Any]) -> None:
             ("name", queue["name"]),
             ("max_concurrent", limit_text(queue)),
             ("description", queue.get("description")),
+            ("paused", paused_text(queue)),
             ("created_at", queue.get("created_at")),
             ("updated_at", queue.get("updated_at")),
         ]
@@ -96,15 +104,22 @@ def queues_delete(name: QueueArgument, url: UrlOption = DEFAULT_URL) -> None:
 
 @queues_cli.command("pause")
 def queues_pause(
-    name: str,
+    name: QueueArgument,
     reason: Annotated[str, typer.Option("--reason", help="shown as the pending reason")] = "",
+    as_json: JsonOption = False,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
     """Start nothing more from a job queue; running work goes on, enqueueing is accepted."""
-    call(url, "POST", f"/v1/job_queues/{name}/pause", {"reason": reason})
+    with connect(url) as client:
+        paused = client.request("POST", f"/v1/job_queues/{name}/pause", json={"reason": reason})
+    show(paused, as_json, lambda _paused: typer.echo(f"paused job queue {name}"))
 
 
 @queues_cli.command("resume")
-def queues_resume(name: str, url: UrlOption = DEFAULT_URL) -> None:
+def queues_resume(
+    name: QueueArgument, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL
+) -> None:
     """Let a paused job queue's work start again."""
-    call(url, "POST", f"/v1/job_queues/{name}/resume")
+    with connect(url) as client:
+        resumed = client.request("POST", f"/v1/job_queues/{name}/resume")
+    show(resumed, as_json, lambda _resumed: typer.echo(f"resumed job queue {name}"))

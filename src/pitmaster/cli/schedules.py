@@ -8,8 +8,10 @@ from urllib.parse import quote
 
 import typer
 
-from pitmaster.cli.options import UrlOption
-from pitmaster.cli.output import print_json
+from pitmaster.cli.executions import executions_table
+from pitmaster.cli.exits import ExitCode
+from pitmaster.cli.options import AppArgument, JobArgument, JsonOption, UrlOption
+from pitmaster.cli.output import field, print_fields, print_table, show
 from pitmaster.cli.remote import call, connect, present
 from pitmaster.client import DEFAULT_URL
 
@@ -33,6 +35,9 @@ CatchUpOption = Annotated[
 DescriptionOption = Annotated[str | None, typer.Option("--description")]
 
 
+ScheduleArgument = Annotated[str, typer.Argument(metavar="NAME", help="the schedule's name")]
+
+
 def _path(name: str, *rest: str) -> str:
     return "/".join(["/v1/schedules", quote(name, safe=""), *rest])
 
@@ -44,32 +49,81 @@ def _json(text: str | None) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         typer.echo(f"pitmaster: --message is not valid JSON: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        raise typer.Exit(ExitCode.USAGE) from exc
+
+
+def _job(schedule: dict[str, Any]) -> str:
+    return f"{schedule['application']}/{schedule['job']}"
+
+
+def _schedules_table(schedules: list[dict[str, Any]]) -> None:
+    print_table(
+        schedules,
+        [
+            ("NAME", field("name")),
+            ("JOB", _job),
+            ("QUEUE", field("queue")),
+            ("CRON", field("cron")),
+            ("TIMEZONE", field("timezone")),
+            ("PAUSED", field("paused")),
+            ("NEXT_TICK", field("next_tick")),
+        ],
+    )
+
+
+def _schedule_fields(schedule: dict[str, Any]) -> None:
+    print_fields(
+        [
+            ("name", schedule["name"]),
+            ("job", _job(schedule)),
+            ("queue", schedule["queue"]),
+            ("cron", schedule["cron"]),
+            ("timezone", schedule["timezone"]),
+            ("missed_ticks", schedule["missed_ticks"]),
+            ("catch_up_limit", schedule["catch_up_limit"]),
+            ("paused", schedule["paused"]),
+            ("message", json.dumps(schedule.get("message"), ensure_ascii=False)),
+            ("description", schedule.get("description")),
+            ("last_tick", schedule.get("last_tick")),
+            ("last_error", schedule.get("last_error")),
+            ("next_runs", schedule.get("next_runs")),
+        ]
+    )
+
+
+def _said(text: str) -> Any:
+    return lambda _answer: typer.echo(text)
 
 
 @schedules_cli.command("list")
 def schedules_list(
     application: Annotated[str | None, typer.Option("--app", help="only this app's")] = None,
+    as_json: JsonOption = False,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
     """List schedules, with their next run times."""
-    call(
-        url, "GET", "/v1/schedules" + (f"?application={quote(application)}" if application else "")
-    )
+    with connect(url) as client:
+        show(client.get("/v1/schedules", application=application), as_json, _schedules_table)
 
 
 @schedules_cli.command("show")
-def schedules_show(name: str, url: UrlOption = DEFAULT_URL) -> None:
+def schedules_show(
+    name: ScheduleArgument, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL
+) -> None:
     """Show a schedule and its next five run times."""
-    call(url, "GET", _path(name))
+    with connect(url) as client:
+        show(client.get(_path(name)), as_json, _schedule_fields)
 
 
 @schedules_cli.command("create")
 def schedules_create(
-    name: str,
-    application: Annotated[str, typer.Argument(help="app name")],
-    job: Annotated[str, typer.Argument(help="job name")],
-    cron: Annotated[str, typer.Argument(help='5 fields, e.g. "0 3 * * *", or @hourly etc.')],
+    name: ScheduleArgument,
+    application: AppArgument,
+    job: JobArgument,
+    cron: Annotated[
+        str,
+        typer.Argument(metavar="CRON", help='5 fields, e.g. "0 3 * * *", or @hourly etc.'),
+    ],
     queue: Annotated[str, typer.Option("--queue", "-q", help="job queue")] = "default",
     message: MessageOption = None,
     timezone: TimezoneOption = None,
@@ -77,9 +131,10 @@ def schedules_create(
     catch_up_limit: CatchUpOption = None,
     description: DescriptionOption = None,
     paused: Annotated[bool, typer.Option("--paused", help="create it paused")] = False,
+    as_json: JsonOption = False,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
-    """Create a schedule: APPLICATION's JOB is enqueued at each tick of CRON."""
+    """Create a schedule: APP's JOB is enqueued at each tick of CRON."""
     body: dict[str, Any] = {
         "name": name,
         "application": application,
@@ -95,12 +150,16 @@ def schedules_create(
         catch_up_limit=catch_up_limit,
         description=description,
     )
-    call(url, "POST", "/v1/schedules", body)
+    with connect(url) as client:
+        made = client.request("POST", "/v1/schedules", json=body)
+    show(
+        made, as_json, lambda m: typer.echo(f"created schedule {name}, next tick {m['next_tick']}")
+    )
 
 
 @schedules_cli.command("update")
 def schedules_update(
-    name: str,
+    name: ScheduleArgument,
     cron: Annotated[str | None, typer.Option("--cron", help="a new cron expression")] = None,
     job: Annotated[str | None, typer.Option("--job")] = None,
     queue: Annotated[str | None, typer.Option("--queue", "-q")] = None,
@@ -109,6 +168,7 @@ def schedules_update(
     missed_ticks: MissedOption = None,
     catch_up_limit: CatchUpOption = None,
     description: DescriptionOption = None,
+    as_json: JsonOption = False,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
     """Change what is given; a new cron or time zone starts from its next tick."""
@@ -122,38 +182,57 @@ def schedules_update(
         catch_up_limit=catch_up_limit,
         description=description,
     )
-    call(url, "PATCH", _path(name), body)
+    with connect(url) as client:
+        changed = client.request("PATCH", _path(name), json=body)
+    show(changed, as_json, _said(f"updated schedule {name}"))
 
 
 @schedules_cli.command("delete")
-def schedules_delete(name: str, url: UrlOption = DEFAULT_URL) -> None:
+def schedules_delete(name: ScheduleArgument, url: UrlOption = DEFAULT_URL) -> None:
     """Delete a schedule (the executions it made stay)."""
-    call(url, "DELETE", _path(name))
+    call(url, "DELETE", _path(name), quiet=True)
     typer.echo(f"deleted schedule {name}")
 
 
 @schedules_cli.command("pause")
-def schedules_pause(name: str, url: UrlOption = DEFAULT_URL) -> None:
+def schedules_pause(
+    name: ScheduleArgument, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL
+) -> None:
     """Stop ticking; ticks while paused never run."""
-    call(url, "POST", _path(name, "pause"))
+    with connect(url) as client:
+        paused = client.request("POST", _path(name, "pause"))
+    show(paused, as_json, _said(f"paused schedule {name}"))
 
 
 @schedules_cli.command("resume")
-def schedules_resume(name: str, url: UrlOption = DEFAULT_URL) -> None:
+def schedules_resume(
+    name: ScheduleArgument, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL
+) -> None:
     """Tick again, from the next tick after now."""
-    call(url, "POST", _path(name, "resume"))
+    with connect(url) as client:
+        resumed = client.request("POST", _path(name, "resume"))
+    show(
+        resumed,
+        as_json,
+        lambda r: typer.echo(f"resumed schedule {name}, next tick {r['next_tick']}"),
+    )
 
 
 @schedules_cli.command("run")
-def schedules_run(name: str, url: UrlOption = DEFAULT_URL) -> None:
+def schedules_run(
+    name: ScheduleArgument, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL
+) -> None:
     """Enqueue the schedule's job now, once, and print its message_id."""
     with connect(url) as client:
         result = client.request("POST", _path(name, "runs"))
-    typer.echo(result["message_id"])
+    show(result, as_json, lambda r: typer.echo(r["message_id"]))
 
 
 @schedules_cli.command("executions")
-def schedules_executions(name: str, url: UrlOption = DEFAULT_URL) -> None:
+def schedules_executions(
+    name: ScheduleArgument, as_json: JsonOption = False, url: UrlOption = DEFAULT_URL
+) -> None:
     """List the executions a schedule made, newest first."""
     with connect(url) as client:
-        print_json(client.get(f"/v1/job_executions?schedule={quote(name, safe='')}"))
+        page = client.get("/v1/job_executions", schedule=name)
+    show(page["items"], as_json, executions_table)

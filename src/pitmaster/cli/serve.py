@@ -13,6 +13,7 @@ import typer
 
 from pitmaster import __version__
 from pitmaster.cli.database import load_settings, open_store
+from pitmaster.cli.exits import ExitCode
 from pitmaster.cli.options import HostOption, PortOption
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ def worker() -> None:
     store.close()
     if running.refused is not None:
         typer.echo(f"pitmaster: this worker stopped: {running.refused}", err=True)
-        raise typer.Exit(3)
+        raise typer.Exit(ExitCode.ENGINE_REFUSED)
 
 
 def _serve(

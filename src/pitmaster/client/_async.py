@@ -114,9 +114,11 @@ class AsyncClient:
         delay_seconds: float | None = None,
         run_at: datetime | None = None,
         idempotency_key: str | None = None,
+        priority: int | None = None,
     ) -> Enqueued:
         """Enqueue a job. Sent again on a connection error or a 503 with one Idempotency-Key,
-        so a retry never enqueues twice (a key of its own is made when none is given)."""
+        so a retry never enqueues twice (a key of its own is made when none is given).
+        ``priority``: higher runs first (none: the job definition's)."""
         call = enqueue_call(
             application,
             job,
@@ -125,6 +127,7 @@ class AsyncClient:
             delay_seconds=delay_seconds,
             run_at=run_at,
             idempotency_key=idempotency_key or new_idempotency_key(),
+            priority=priority,
         )
         return cast(Enqueued, await self._send_idempotent(call))
 

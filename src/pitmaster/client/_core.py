@@ -69,6 +69,7 @@ def enqueue_call(  # noqa: PLR0913 -- one parameter per field of the request
     delay_seconds: float | None,
     run_at: datetime | None,
     idempotency_key: str,
+    priority: int | None = None,
 ) -> Call:
     body = present(
         application=application,
@@ -76,6 +77,7 @@ def enqueue_call(  # noqa: PLR0913 -- one parameter per field of the request
         queue=queue,
         delay_seconds=delay_seconds,
         run_at=run_at.isoformat() if run_at else None,
+        priority=priority,
     )
     body["message"] = message
     return Call("POST", "/v2/job_executions", body, headers={"Idempotency-Key": idempotency_key})
