@@ -535,12 +535,7 @@ def _filtered(query: sa.Select[Any], where: ExecutionFilter) -> sa.Select[Any]:
     if where.status is not None:
         query = query.where(e.status == where.status.value)
     if where.message_id_prefix:
-        # A prefix of a message_id: no index helps a LIKE everywhere, so this scans
-        # the rows the other conditions leave (newest first, up to the page).
-        escaped = (
-            where.message_id_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        )
-        query = query.where(e.message_id.like(escaped + "%", escape="\\"))
+        query = query.where(*_starting_with(where.message_id_prefix))
     if where.created_from is not None:
         query = query.where(e.created_at >= where.created_from)
     if where.created_to is not None:
@@ -548,6 +543,39 @@ def _filtered(query: sa.Select[Any], where: ExecutionFilter) -> sa.Select[Any]:
     if where.schedule_id is not None:
         query = query.where(e.schedule_id == where.schedule_id)
     return query
+
+
+_HEX = "0123456789abcdef"
+
+
+def _starting_with(prefix: str) -> list[sa.ColumnElement[bool]]:
+    """Message ids starting with ``prefix``: the LIKE decides, and a range on the
+    message_id index finds the candidates (no database uses an index for a LIKE everywhere).
+    """
+    e = job_executions.c
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    conditions: list[sa.ColumnElement[bool]] = [e.message_id.like(escaped + "%", escape="\\")]
+    low, high = _message_id_range(prefix)
+    if low is not None:
+        conditions.append(e.message_id >= low)
+    if high is not None:
+        conditions.append(e.message_id < high)
+    return conditions
+
+
+def _message_id_range(prefix: str) -> tuple[str | None, str | None]:
+    """Bounds every message_id starting with ``prefix`` lies within, or None where none is safe.
+
+    Message ids are lowercase UUIDs. The upper bound stays among hex digits (by carrying
+    past "f") and drops hyphens, so it holds under a collation that ignores punctuation.
+    """
+    lowered = prefix.lower()
+    if not lowered or any(c not in _HEX + "-" for c in lowered):
+        return None, None
+    digits = lowered.rstrip("f-")
+    if not digits:
+        return lowered, None
+    return lowered, digits[:-1] + _HEX[_HEX.index(digits[-1]) + 1]
 
 
 def _request_hash(
