@@ -537,12 +537,35 @@ def _filtered(query: sa.Select[Any], where: ExecutionFilter) -> sa.Select[Any]:
     if where.message_id_prefix:
         query = query.where(*_starting_with(where.message_id_prefix))
     if where.created_from is not None:
-        query = query.where(e.created_at >= where.created_from)
+        query = query.where(e.created_at >= where.created_from, e.id >= _first_id(where))
     if where.created_to is not None:
         query = query.where(e.created_at < where.created_to)
     if where.schedule_id is not None:
         query = query.where(e.schedule_id == where.schedule_id)
     return query
+
+
+# Ids grow with created_at but for enqueues that raced (a few milliseconds apart); an
+# hour of slack makes the bound below hold for every execution in a time range.
+_CREATED_AT_SLACK = timedelta(hours=1)
+
+
+def _first_id(where: ExecutionFilter) -> sa.ScalarSelect[Any]:
+    """A lower bound on the ids of executions created since ``where.created_from``.
+
+    Lists read newest first by id, and the time range alone would not stop that scan:
+    a range with few executions in it would read the whole table. Found through the
+    created_at index, the bound ends the scan at the range's start (none: nothing).
+    """
+    assert where.created_from is not None
+    e = job_executions.c
+    return (
+        sa.select(e.id)
+        .where(e.created_at >= where.created_from - _CREATED_AT_SLACK)
+        .order_by(e.created_at)
+        .limit(1)
+        .scalar_subquery()
+    )
 
 
 _HEX = "0123456789abcdef"

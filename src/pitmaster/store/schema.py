@@ -226,7 +226,7 @@ job_executions = sa.Table(
     sa.Index(None, "application", "id"),
     sa.Index(None, "created_at"),
     sa.Index(None, "queue", "status", "run_after"),
-    sa.Index(None, "status", "app_id", "finished_at"),
+    sa.Index(None, "status", "finished_at", "app_id"),
 )
 
 # The claim's order: highest priority first, then the oldest (named by hand: it sorts descending).

@@ -19,7 +19,7 @@ _INDEXES = {
     "ix_job_executions_application_id": ["application", "id"],
     "ix_job_executions_created_at": ["created_at"],
     "ix_job_executions_queue_status_run_after": ["queue", "status", "run_after"],
-    "ix_job_executions_status_app_id_finished_at": ["status", "app_id", "finished_at"],
+    "ix_job_executions_status_finished_at_app_id": ["status", "finished_at", "app_id"],
 }
 
 
