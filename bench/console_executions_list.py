@@ -6,6 +6,12 @@ ASGI app (FastAPI's TestClient: routing, store query and Jinja rendering, no
 network) for the unfiltered first page, filtered pages and a deep cursor page.
 
     PYTHONPATH=src .venv/bin/python bench/console_executions_list.py [N] [POSTGRES_ADMIN_URL]
+        [--realistic]
+
+By default one execution in seven is pending or running (150,000 of 1,000,000,
+far more than a live system holds), all enqueued months ago. ``--realistic``
+makes history as it grows: the executions spread over the last 30 days up to
+now, all ended but the newest 2,000 (pending or running).
 
 With a PostgreSQL URL (``scripts/ensure-postgres.sh`` prints one) it makes a
 database of its own there, fills and times it the same way, then drops it.
@@ -38,10 +44,12 @@ from pitmaster.store.schema import job_executions  # noqa: E402
 from pitmaster.store.store import Store  # noqa: E402
 
 STATUSES = ["success"] * 8 + ["failed", "error", "cancelled", "running", "pending"]
+ENDED = [status for status in STATUSES if status not in ("pending", "running")]
+LIVE_IN_REALISTIC = 2_000
 BUDGET_MS = 200.0
 
 
-def fill(url: str, count: int) -> None:
+def fill(url: str, count: int, *, realistic: bool = False) -> None:
     store = Store(url)
     store.migrate()
     store.create_queue("mailers")
@@ -52,10 +60,16 @@ def fill(url: str, count: int) -> None:
     store.close()
     engine = create_engine(url)
     start = datetime(2026, 1, 1, tzinfo=UTC)
+    step = 7.0
+    if realistic:
+        step = timedelta(days=30).total_seconds() / count
+        start = datetime.now(UTC) - timedelta(days=30)
     rows = []
     for number in range(count):
-        created = start + timedelta(seconds=number * 7)
+        created = start + timedelta(seconds=number * step)
         status = STATUSES[number % len(STATUSES)]
+        if realistic:
+            status = _realistic_status(number, count)
         rows.append(
             {
                 "message_id": str(uuid.uuid4()),
@@ -77,7 +91,19 @@ def fill(url: str, count: int) -> None:
     with engine.begin() as conn:
         for offset in range(0, len(rows), 10_000):
             conn.execute(job_executions.insert(), rows[offset : offset + 10_000])
+    if engine.dialect.name == "postgresql":
+        # Statistics and the visibility map, as autovacuum keeps them on a live database
+        # (right after a bulk load it has not run yet, and plans are guesses).
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE job_executions"))
     engine.dispose()
+
+
+def _realistic_status(number: int, count: int) -> str:
+    """Ended, in the mix the heavy case has, but for the newest 2,000: pending or running."""
+    if number >= count - LIVE_IN_REALISTIC:
+        return "pending" if number % 2 else "running"
+    return ENDED[number % len(ENDED)]
 
 
 def log_in(client: TestClient, store: Store) -> None:
@@ -121,42 +147,53 @@ def database(admin_url: str | None) -> Iterator[str]:
 
 
 def main() -> None:
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-    with database(sys.argv[2] if len(sys.argv) > 2 else None) as url:
+    realistic = "--realistic" in sys.argv
+    arguments = [argument for argument in sys.argv[1:] if argument != "--realistic"]
+    count = int(arguments[0]) if arguments else 100_000
+    with database(arguments[1] if len(arguments) > 1 else None) as url:
         began = time.perf_counter()
-        fill(url, count)
-        print(f"filled {count} executions in {time.perf_counter() - began:.1f} s")
-        store = Store(url)
-        client = TestClient(create_app(Settings(database_url=url), store))
-        log_in(client, store)
-        paths = [
-            "/job_executions",
-            "/job_executions?status=failed",
-            "/job_executions?application=shop&job=mail",
-            "/job_executions?queue=mailers",
-            "/job_executions?application=crm&status=cancelled",
-            f"/job_executions?cursor={count // 20}",
-            "/job_executions?status=failed&cursor=5000",
-            "/job_executions?range=24h",
-            "/job_executions?application=blog&range=7d",
-            "/job_executions?message_id=0a",
-            "/job_executions?status=pending",
-        ]
-        other_pages = ["/", "/apps/shop", "/job_queues", "/monitors", "/job_definitions/shop/mail"]
-        worst = 0.0
-        print(f"{'page':55} {'median ms':>10} {'max ms':>8}")
-        for path in paths:
-            median, slowest = timed(client, path)
-            worst = max(worst, median)
-            print(f"{path:55} {median:10.1f} {slowest:8.1f}")
-        print("other pages, for comparison (not under the budget):")
-        for path in other_pages:
-            median, slowest = timed(client, path, runs=5)
-            print(f"{path:55} {median:10.1f} {slowest:8.1f}")
-        verdict = "within" if worst < BUDGET_MS else "OVER"
-        print(f"slowest median {worst:.1f} ms: {verdict} the {BUDGET_MS:.0f} ms budget")
-        store.close()
-        client.close()
+        fill(url, count, realistic=realistic)
+        shape = (
+            "realistic: all but 2,000 ended" if realistic else "heavy: 1 in 7 pending or running"
+        )
+        print(f"filled {count} executions ({shape}) in {time.perf_counter() - began:.1f} s")
+        time_pages(url, count)
+
+
+def time_pages(url: str, count: int) -> None:
+    """Time every console page of a filled database."""
+    store = Store(url)
+    client = TestClient(create_app(Settings(database_url=url), store))
+    log_in(client, store)
+    paths = [
+        "/job_executions",
+        "/job_executions?status=failed",
+        "/job_executions?application=shop&job=mail",
+        "/job_executions?queue=mailers",
+        "/job_executions?application=crm&status=cancelled",
+        f"/job_executions?cursor={count // 20}",
+        "/job_executions?status=failed&cursor=5000",
+        "/job_executions?range=24h",
+        "/job_executions?application=blog&range=7d",
+        "/job_executions?message_id=0a",
+        "/job_executions?status=pending",
+        "/",
+        "/apps/shop",
+        "/job_queues",
+        "/job_queues/default",
+        "/monitors",
+        "/job_definitions/shop/mail",
+    ]
+    worst = 0.0
+    print(f"{'page':55} {'median ms':>10} {'max ms':>8}")
+    for path in paths:
+        median, slowest = timed(client, path)
+        worst = max(worst, median)
+        print(f"{path:55} {median:10.1f} {slowest:8.1f}")
+    verdict = "within" if worst < BUDGET_MS else "OVER"
+    print(f"slowest median {worst:.1f} ms: {verdict} the {BUDGET_MS:.0f} ms budget")
+    store.close()
+    client.close()
 
 
 if __name__ == "__main__":

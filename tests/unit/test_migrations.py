@@ -207,3 +207,31 @@ def test_given_priorities_and_pauses_when_0015_is_undone_and_redone_then_executi
     assert store.get_execution(kept.message_id).priority == 0
     assert store.get_queue("default").paused_at is None
     assert _differences(database_url) == []
+
+
+def test_given_executions_when_0017_is_undone_and_redone_then_its_indexes_go_and_come_back(
+    store: Store, database_url: str
+) -> None:
+    # Given an execution.
+    store.create_app("shop", "shop:1")
+    store.create_job_definition("shop", "mail", ["m"])
+    kept = store.enqueue("shop", "mail", "default", {})
+
+    # When 0017 is undone, its indexes are gone and the execution stays.
+    _migrate_to(database_url, "0015", down=True)
+    engine = create_engine(database_url)
+    try:
+        indexes = {index["name"] for index in sa.inspect(engine).get_indexes("job_executions")}
+        with engine.connect() as conn:
+            ids = conn.execute(sa.text("SELECT message_id FROM job_executions")).scalars().all()
+    finally:
+        engine.dispose()
+    assert "ix_job_executions_created_at" not in indexes
+    assert "ix_job_executions_queue_status_run_after" not in indexes
+    assert ids == [kept.message_id]
+
+    # And when it is redone, the schema is whole again and the execution is found by prefix.
+    _migrate_to(database_url, "head", down=False)
+    assert _differences(database_url) == []
+    found = store.list_executions(ExecutionFilter(message_id_prefix=kept.message_id[:5]))
+    assert [e.message_id for e in found.items] == [kept.message_id]

@@ -773,3 +773,23 @@ def test_given_two_threads_of_a_new_worker_when_both_beat_at_once_then_neither_f
 
     assert errors == []
     assert sorted(row.id for row in store.list_workers()) == sorted(f"w{n}" for n in range(rounds))
+
+
+def test_given_executions_when_searched_by_a_message_id_prefix_then_exactly_those_are_listed(
+    store: Store,
+) -> None:
+    # Given executions with message_ids of many first characters.
+    store.create_app("shop", "shop:1")
+    store.create_job_definition("shop", "mail", ["m"])
+    ids = [store.enqueue("shop", "mail", "default", {}).message_id for _ in range(40)]
+
+    # When each is searched by prefixes of 1, 3 and 9 characters (the last takes its hyphen).
+    for message_id in ids:
+        for length in (1, 3, 9):
+            prefix = message_id[:length]
+            found = store.list_executions(ExecutionFilter(message_id_prefix=prefix), limit=100)
+
+            # Then the list is every execution whose message_id starts so, and no other.
+            assert sorted(e.message_id for e in found.items) == sorted(
+                other for other in ids if other.startswith(prefix)
+            )

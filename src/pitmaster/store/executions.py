@@ -535,19 +535,70 @@ def _filtered(query: sa.Select[Any], where: ExecutionFilter) -> sa.Select[Any]:
     if where.status is not None:
         query = query.where(e.status == where.status.value)
     if where.message_id_prefix:
-        # A prefix of a message_id: no index helps a LIKE everywhere, so this scans
-        # the rows the other conditions leave (newest first, up to the page).
-        escaped = (
-            where.message_id_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        )
-        query = query.where(e.message_id.like(escaped + "%", escape="\\"))
+        query = query.where(*_starting_with(where.message_id_prefix))
     if where.created_from is not None:
-        query = query.where(e.created_at >= where.created_from)
+        query = query.where(e.created_at >= where.created_from, e.id >= _first_id(where))
     if where.created_to is not None:
         query = query.where(e.created_at < where.created_to)
     if where.schedule_id is not None:
         query = query.where(e.schedule_id == where.schedule_id)
     return query
+
+
+# Ids grow with created_at but for enqueues that raced (a few milliseconds apart); an
+# hour of slack makes the bound below hold for every execution in a time range.
+_CREATED_AT_SLACK = timedelta(hours=1)
+
+
+def _first_id(where: ExecutionFilter) -> sa.ScalarSelect[Any]:
+    """A lower bound on the ids of executions created since ``where.created_from``.
+
+    Lists read newest first by id, and the time range alone would not stop that scan:
+    a range with few executions in it would read the whole table. Found through the
+    created_at index, the bound ends the scan at the range's start (none: nothing).
+    """
+    assert where.created_from is not None
+    e = job_executions.c
+    return (
+        sa.select(e.id)
+        .where(e.created_at >= where.created_from - _CREATED_AT_SLACK)
+        .order_by(e.created_at)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+_HEX = "0123456789abcdef"
+
+
+def _starting_with(prefix: str) -> list[sa.ColumnElement[bool]]:
+    """Message ids starting with ``prefix``: the LIKE decides, and a range on the
+    message_id index finds the candidates (no database uses an index for a LIKE everywhere).
+    """
+    e = job_executions.c
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    conditions: list[sa.ColumnElement[bool]] = [e.message_id.like(escaped + "%", escape="\\")]
+    low, high = _message_id_range(prefix)
+    if low is not None:
+        conditions.append(e.message_id >= low)
+    if high is not None:
+        conditions.append(e.message_id < high)
+    return conditions
+
+
+def _message_id_range(prefix: str) -> tuple[str | None, str | None]:
+    """Bounds every message_id starting with ``prefix`` lies within, or None where none is safe.
+
+    Message ids are lowercase UUIDs. The upper bound stays among hex digits (by carrying
+    past "f") and drops hyphens, so it holds under a collation that ignores punctuation.
+    """
+    lowered = prefix.lower()
+    if not lowered or any(c not in _HEX + "-" for c in lowered):
+        return None, None
+    digits = lowered.rstrip("f-")
+    if not digits:
+        return lowered, None
+    return lowered, digits[:-1] + _HEX[_HEX.index(digits[-1]) + 1]
 
 
 def _request_hash(

@@ -220,6 +220,13 @@ job_executions = sa.Table(
     # Ended executions by age, for the retention setting (``store/retention.py``).
     sa.Index(None, "status", "updated_at"),
     sa.Index(None, "schedule_id", "id"),
+    # The console's pages at millions of rows (docs/performance.md): the list by app in
+    # id order, the time range and the hourly chart, each queue's waiting and running
+    # counts from the index alone, and the home page's running and failed per app.
+    sa.Index(None, "application", "id"),
+    sa.Index(None, "created_at"),
+    sa.Index(None, "queue", "status", "run_after"),
+    sa.Index(None, "status", "finished_at", "app_id"),
 )
 
 # The claim's order: highest priority first, then the oldest (named by hand: it sorts descending).

@@ -74,6 +74,35 @@ class RecentExecution:
     finished_at: datetime | None
 
 
+def _next_up(conn: sa.Connection, queue: str, now: datetime, *, ready: bool, delayed: bool) -> Any:
+    """The waiting execution a runner would take next from ``queue``: due work first,
+    then as a claim orders it (leaving out turns and aging).
+
+    Due and delayed work are asked for apart (only where the counts say there is
+    some), each read in the order of the claim's index so neither sorts the backlog.
+    The CASE, not a plain comparison, keeps the planner off the run_after index,
+    which would sort every waiting row of the queue.
+    """
+    e = job_executions.c
+    is_delayed = sa.case((e.run_after <= now, 0), else_=1)
+    for wanted, present in ((0, ready), (1, delayed)):
+        if not present:
+            continue
+        row = (
+            conn.execute(
+                sa.select(job_executions)
+                .where(e.runnable.is_(True), e.queue == queue, is_delayed == wanted)
+                .order_by(e.priority.desc(), e.run_after, e.id)
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
+        if row is not None:
+            return row
+    return None
+
+
 class Stats:
     """The console's summaries, aggregated in the database."""
 
@@ -177,20 +206,22 @@ class Stats:
 
     def failures_since(self, since: datetime, cap: int) -> int:
         """Executions that ended failed or error since ``since`` (the home page's totals),
-        counted among the newest ``cap`` + 1 failures by id: above ``cap`` means "more".
+        counted up to ``cap`` + 1: above ``cap`` means "more".
 
-        Reading through the status index newest first and stopping there keeps the
-        home page's cost flat however many failures history holds.
+        Read as a range of the (status, finished_at) index and cut there, so the home
+        page's cost stays flat however many failures history holds.
         """
         e = job_executions.c
-        newest = (
-            sa.select(e.finished_at)
-            .where(e.status.in_([Status.FAILED.value, Status.ERROR.value]))
-            .order_by(e.id.desc())
+        failed = (
+            sa.select(e.id)
+            .where(
+                e.status.in_([Status.FAILED.value, Status.ERROR.value]),
+                e.finished_at >= since,
+            )
             .limit(cap + 1)
             .subquery()
         )
-        query = sa.select(sa.func.count()).where(newest.c.finished_at >= since)
+        query = sa.select(sa.func.count()).select_from(failed)
         with self._db.reading() as conn:
             count: int = conn.execute(query).scalar_one()
         return count
@@ -231,22 +262,7 @@ class Stats:
             for queue, (ready_count, delayed, _, _) in counts.items():
                 if ready_count + delayed == 0:
                     continue
-                row = (
-                    conn.execute(
-                        sa.select(job_executions)
-                        .where(e.runnable.is_(True), e.queue == queue)
-                        # Due work first, then as a claim orders it (leaving out turns and aging).
-                        .order_by(
-                            sa.case((e.run_after <= now, 0), else_=1),
-                            e.priority.desc(),
-                            e.run_after,
-                            e.id,
-                        )
-                        .limit(1)
-                    )
-                    .mappings()
-                    .first()
-                )
+                row = _next_up(conn, queue, now, ready=ready_count > 0, delayed=delayed > 0)
                 if row is not None:
                     next_up[queue] = Execution.from_row(dict(row))
         nothing: _QueueCounts = (0, 0, 0, None)
