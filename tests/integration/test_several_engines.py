@@ -15,6 +15,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from pitmaster.cli.exits import ExitCode
 from pitmaster.executors.docker import ENGINE_IDENTITY_LABEL, ENGINE_IDENTITY_VOLUME
 from pitmaster.models import Execution, Status
 from pitmaster.store.store import Store
@@ -302,7 +303,7 @@ def test_given_engine_bs_data_cloned_from_engine_a_then_a_worker_on_b_refuses_to
             env={"PITMASTER_DOCKER_HOST": second_engine, "PITMASTER_WORKER_ID": "worker-b"},
         )
         # then it refuses to start, naming the cause and what to do.
-        assert worker_b.wait(timeout=60) == 3
+        assert worker_b.wait(timeout=60) == ExitCode.ENGINE_REFUSED
         log = deployment.log(worker_b)
         assert "runs on another Docker engine" in log
         assert "docker volume rm pitmaster-engine-identity" in log

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -140,6 +142,16 @@ def test_given_the_fake_when_an_app_enqueues_then_the_test_sees_the_message_and_
     assert ended["stdout"] == "sent\n"
 
 
+T = TypeVar("T")
+
+
+def _run(scenario: Coroutine[Any, Any, T]) -> T:
+    """Run ``scenario`` in an event loop of its own, on a thread of its own: a test run
+    earlier in this process (a browser test, say) may have left this thread's loop running."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, scenario).result()
+
+
 def test_given_the_async_client_when_enqueueing_through_the_fake_then_it_behaves_as_the_sync_one():
     fake = FakePitmaster()
     fake.drop_connections(2)
@@ -151,7 +163,7 @@ def test_given_the_async_client_when_enqueueing_through_the_fake_then_it_behaves
             ended = await client.wait(sent["message_id"], timeout=1)
             return sent["message_id"], ended["status"]
 
-    message_id, status = asyncio.run(scenario())
+    message_id, status = _run(scenario())
 
     assert [e.message_id for e in fake.enqueued] == [message_id]
     assert status == "failed"
@@ -170,7 +182,7 @@ def test_given_the_async_client_on_the_real_api_when_enqueueing_then_the_executi
             sent = await client.enqueue("mailer", "send-mail", {"to": "b@example.com"})
             return await client.execution(sent["message_id"], fields="__default__,message")
 
-    execution = asyncio.run(scenario())
+    execution = _run(scenario())
 
     assert execution["status"] == "pending"
     assert execution["message"] == {"to": "b@example.com"}
