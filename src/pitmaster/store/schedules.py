@@ -22,7 +22,7 @@ from pitmaster.cron import MissedTicks, TickPlan
 from pitmaster.errors import Conflict, NotFound
 from pitmaster.models import Execution
 from pitmaster.schedules import Schedule, TickResult, tick_key
-from pitmaster.store import wakeups
+from pitmaster.store import targets, wakeups
 from pitmaster.store.database import Database, page_size
 from pitmaster.store.executions import PendingRow, insert_pending, job_priority
 from pitmaster.store.schema import apps, job_definitions, job_executions, job_queues, schedules
@@ -62,8 +62,8 @@ class Schedules:
         now = self._db.now()
         try:
             with self._db.writing() as conn:
-                app_id = _app_id(conn, new.application)
-                _require_job_and_queue(conn, app_id, new.application, new.job, new.queue)
+                app_id = targets.app_id(conn, new.application)
+                targets.require_job_and_queue(conn, app_id, new.application, new.job, new.queue)
                 conn.execute(
                     schedules.insert().values(
                         name=new.name,
@@ -96,12 +96,12 @@ class Schedules:
         with self._db.writing() as conn:
             current = _row(conn, name)
             if "application" in values:
-                values["app_id"] = _app_id(conn, values.pop("application"))
+                values["app_id"] = targets.app_id(conn, values.pop("application"))
             app_id = values.get("app_id", current["app_id"])
             application = conn.execute(
                 sa.select(apps.c.name).where(apps.c.id == app_id)
             ).scalar_one()
-            _require_job_and_queue(
+            targets.require_job_and_queue(
                 conn,
                 app_id,
                 application,
@@ -233,11 +233,11 @@ class Schedules:
         """An execution of the schedule's job now, outside its ticks (which go on as before)."""
         now = self._db.now()
         with self._db.writing() as conn:
-            seen = _schedule(_row(conn, name))
+            row = _row(conn, name)
+            seen = _schedule(row)
             problem = _runnable_problem(conn, seen)
             if problem is not None:
                 raise Conflict(f"schedule {name!r} cannot run: {problem}")
-            row = _row(conn, name)
             inserted = insert_pending(
                 conn,
                 now,
@@ -339,24 +339,3 @@ def _schedule(row: Mapping[Any, Any]) -> Schedule:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
-
-
-def _app_id(conn: sa.Connection, name: str) -> int:
-    app_id = conn.execute(sa.select(apps.c.id).where(apps.c.name == name)).scalar()
-    if app_id is None:
-        raise NotFound(f"application {name!r} does not exist")
-    return int(app_id)
-
-
-def _require_job_and_queue(
-    conn: sa.Connection, app_id: int, application: str, job: str, queue: str
-) -> None:
-    defined = conn.execute(
-        sa.select(job_definitions.c.id).where(
-            job_definitions.c.app_id == app_id, job_definitions.c.job == job
-        )
-    ).first()
-    if defined is None:
-        raise NotFound(f"job {job!r} is not defined for application {application!r}")
-    if conn.execute(sa.select(job_queues.c.id).where(job_queues.c.name == queue)).first() is None:
-        raise NotFound(f"job queue {queue!r} does not exist")

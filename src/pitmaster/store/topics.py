@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from pitmaster.errors import Conflict, Forbidden, InvalidInput, NotFound, StoreError, TooLarge
 from pitmaster.models import DEFAULT_PRIORITY, MAX_DELAY_SECONDS, MESSAGE_ENV_LIMIT, MessageDelivery
-from pitmaster.store import wakeups
+from pitmaster.store import targets, wakeups
 from pitmaster.store.database import Database
 from pitmaster.store.executions import PendingRow, insert_pending
 from pitmaster.store.schema import (
@@ -113,8 +113,8 @@ class Topics:
         try:
             with self._db.writing() as conn:
                 topic_id = _topic_id(conn, topic)
-                app_id = _app_id(conn, application)
-                _require_job_and_queue(conn, app_id, application, job, queue)
+                app_id = targets.app_id(conn, application)
+                targets.require_job_and_queue(conn, app_id, application, job, queue)
                 subscription_id = conn.execute(
                     topic_subscriptions.insert()
                     .values(
@@ -398,31 +398,10 @@ def _topic_id(conn: sa.Connection, name: str) -> int:
     return int(topic_id)
 
 
-def _app_id(conn: sa.Connection, name: str) -> int:
-    app_id = conn.execute(sa.select(apps.c.id).where(apps.c.name == name)).scalar()
-    if app_id is None:
-        raise NotFound(f"application {name!r} does not exist")
-    return int(app_id)
-
-
-def _require_job_and_queue(
-    conn: sa.Connection, app_id: int, application: str, job: str, queue: str
-) -> None:
-    defined = conn.execute(
-        sa.select(job_definitions.c.id).where(
-            job_definitions.c.app_id == app_id, job_definitions.c.job == job
-        )
-    ).first()
-    if defined is None:
-        raise NotFound(f"job {job!r} is not defined for application {application!r}")
-    if conn.execute(sa.select(job_queues.c.id).where(job_queues.c.name == queue)).first() is None:
-        raise NotFound(f"job queue {queue!r} does not exist")
-
-
 def _set_publishers(conn: sa.Connection, topic_id: int, publishers: Iterable[str]) -> None:
     for name in sorted(set(publishers)):
         conn.execute(
-            topic_publishers.insert().values(topic_id=topic_id, app_id=_app_id(conn, name))
+            topic_publishers.insert().values(topic_id=topic_id, app_id=targets.app_id(conn, name))
         )
 
 
