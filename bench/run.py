@@ -185,18 +185,6 @@ def _ticks(results: dict[str, dict[str, float]]) -> list[str]:
     return lines
 
 
-SECTIONS = (
-    "paths",
-    "post_exit",
-    "scale",
-    "queue",
-    "enqueue",
-    "swarm",
-    "notifications",
-    "schedules",
-)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run pitmaster's benchmarks.")
     parser.add_argument("--quick", action="store_true", help="fewer jobs and shorter windows")
@@ -364,6 +352,8 @@ _SECTIONS = {
     "notifications": _notifications_section,
     "schedules": _schedules_section,
 }
+# The order they run and print in.
+SECTIONS = tuple(_SECTIONS)
 
 
 if __name__ == "__main__":
